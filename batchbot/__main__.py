@@ -1,0 +1,3 @@
+from batchbot.cli import cli
+
+cli(prog_name="batchbot")

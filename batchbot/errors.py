@@ -1,0 +1,104 @@
+"""Every error batchbot raises on purpose, with the exit code the CLI turns it into.
+
+    BatchbotError                  exit 1   base class; never raised itself
+    ├── InputError                 exit 2   the user's input cannot be used; nothing was sent
+    │   ├── JobFileError                    a job or inputs file is broken (path, line, column, field)
+    │   ├── MissingKeyError                 no API key and neither --fake nor --dry-run
+    │   └── ConfigError                     conflicting or impossible settings
+    └── RunStopped                 exit 3   the run stopped before every item was tried
+        ├── AuthError                       401/403: the key is wrong or lacks access
+        ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
+        ├── ModelNotFound                   404 model_not_found
+        └── Interrupted                     SIGINT/SIGTERM; the next run resumes
+
+Messages are one friendly line that says what to do. They never contain the API key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_STOPPED = 3
+
+
+class BatchbotError(Exception):
+    """Base of the tree; `exit_code` is what the CLI exits with."""
+
+    exit_code = EXIT_SOME_FAILED
+
+
+class InputError(BatchbotError):
+    """Raised before any request is sent when the input cannot be used."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class JobFileError(InputError):
+    """Raised when a job or inputs file is unreadable or invalid; names where and what."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        self.field = field
+        self.reason = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.reason}"
+
+
+MISSING_KEY = (
+    "No OpenAI API key: set OPENAI_API_KEY in the environment or in a .env file "
+    "(see .env.example), or try the job with --fake (simulated API) or --dry-run (no network)."
+)
+
+
+class MissingKeyError(InputError):
+    """Raised when a real run has no API key."""
+
+    def __init__(self) -> None:
+        super().__init__(MISSING_KEY)
+
+
+class ConfigError(InputError):
+    """Raised for settings that contradict each other or cannot be met."""
+
+
+class RunStopped(BatchbotError):
+    """Raised when a run stops early; what was answered is kept and a rerun resumes."""
+
+    exit_code = EXIT_STOPPED
+
+
+class AuthError(RunStopped):
+    """Raised on 401/403: every further request would fail the same way."""
+
+
+class QuotaExhausted(RunStopped):
+    """Raised on 429 insufficient_quota: the account is out of credit, waiting will not help."""
+
+
+class ModelNotFound(RunStopped):
+    """Raised on 404 model_not_found: the job names a model this key cannot use."""
+
+
+class Interrupted(RunStopped):
+    """Raised after SIGINT/SIGTERM once in-flight requests are finished and written."""

@@ -2,7 +2,7 @@
 
     BatchbotError                  exit 1   base class; never raised itself
     ├── InputError                 exit 2   the user's input cannot be used; nothing was sent
-    │   ├── JobFileError                    a job or inputs file is broken (path, line, column, field)
+    │   ├── JobFileError                    a job or inputs file is broken (where, which field)
     │   ├── MissingKeyError                 no API key and neither --fake nor --dry-run
     │   └── ConfigError                     conflicting or impossible settings
     └── RunStopped                 exit 3   the run stopped before every item was tried
@@ -16,7 +16,18 @@ Messages are one friendly line that says what to do. They never contain the API 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# OpenAI's own 401 message quotes a masked key ("Incorrect API key provided: sk-abc***xyz");
+# we keep none of it, masked or not.
+_KEY_LIKE = re.compile(r"\b(sk|sess|rk)-[A-Za-z0-9_\-*.]{3,}")
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with anything shaped like an API key replaced by `sk-***`."""
+    return _KEY_LIKE.sub("sk-***", text)
+
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1

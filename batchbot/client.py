@@ -1,0 +1,105 @@
+"""One Chat Completions request through the official `openai` client, retries off.
+
+batchbot's policy (policy.py) is the only retry logic, so the client is built with
+`max_retries=0`. Responses are read raw: we need the rate-limit headers of every answer, and
+parsing the JSON once with orjson is cheaper than building the SDK's typed model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import orjson
+
+from batchbot.outcome import Usage
+
+DEFAULT_TIMEOUT_S = 120.0
+
+# Headers worth keeping with each attempt: what the server says about our limits.
+KEPT_HEADERS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-reset-tokens",
+    "retry-after",
+    "retry-after-ms",
+)
+
+
+class MalformedResponse(Exception):
+    """The server answered 200 with a body that is not a chat completion; worth a retry."""
+
+    status_code = 200
+
+    def __init__(self, reason: str, headers: Mapping[str, str]) -> None:
+        super().__init__(f"unparseable response body: {reason}")
+        self.headers = headers
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    content: str | None
+    finish_reason: str | None
+    usage: Usage
+    model: str | None
+    headers: Mapping[str, str]
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name in KEPT_HEADERS if (value := headers.get(name)) is not None}
+
+
+class ChatClient:
+    """Sends request bodies; raises the `openai` exceptions (or MalformedResponse) on failure."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout
+        )
+
+    async def complete(self, body: Mapping[str, Any]) -> Reply:
+        # Everything but model and messages travels as extra_body, so any parameter the API
+        # accepts passes through even if this SDK version does not know it yet.
+        extra = {key: value for key, value in body.items() if key not in ("model", "messages")}
+        raw = await self._client.chat.completions.with_raw_response.create(
+            model=body["model"], messages=body["messages"], extra_body=extra
+        )
+        headers = kept_headers(raw.headers)
+        try:
+            return _reply_from(orjson.loads(raw.content), headers)
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise MalformedResponse(type(exc).__name__, headers) from exc
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _reply_from(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
+    choice = data["choices"][0]
+    usage = data.get("usage") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Reply(
+        content=choice["message"].get("content"),
+        finish_reason=choice.get("finish_reason"),
+        usage=Usage(
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            total_tokens=int(usage.get("total_tokens") or 0),
+            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        ),
+        model=data.get("model"),
+        headers=headers,
+    )

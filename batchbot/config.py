@@ -1,0 +1,115 @@
+"""Run settings: job file < environment and .env < command-line flags, resolved once.
+
+The API key lives here and nowhere else: it is excluded from repr() and from `settings()`,
+which is what the database and logs see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from batchbot import tiers
+from batchbot.errors import ConfigError
+from batchbot.jobs import Job
+
+T = TypeVar("T")
+
+DEFAULT_DB = "batchbot.db"
+DEFAULT_GRACE_S = 30.0
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_ATTEMPTS = 6
+# A realistic answer time for the simulated API, so --fake shows what a real run looks like.
+FAKE_LATENCY_MS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a run needs besides the job's items."""
+
+    db_path: Path = Path(DEFAULT_DB)
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    fake: bool = False
+    model: str | None = None
+    tier: str = tiers.DEFAULT_TIER
+    rpm: float | None = None
+    tpm: float | None = None
+    concurrency: int = tiers.DEFAULT_CONCURRENCY
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    grace_s: float = DEFAULT_GRACE_S
+    fake_latency_ms: float = FAKE_LATENCY_MS
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as stored with the run: everything but the key."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        values["db_path"] = str(self.db_path)
+        values["api_key_set"] = self.api_key is not None
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """What the command line said; None means "not given"."""
+
+    db_path: str | None = None
+    base_url: str | None = None
+    fake: bool = False
+    model: str | None = None
+    tier: str | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    concurrency: int | None = None
+    timeout_s: float | None = None
+    max_attempts: int | None = None
+    grace_s: float | None = None
+
+
+def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
+    """Merge job settings, environment (incl. .env) and flags; flags win."""
+    settings = job.settings
+    model = flags.model or settings.model or _first_model(job)
+    tier = flags.tier or settings.tier or tiers.DEFAULT_TIER
+    preset = tiers.limits_for(tier, model or "")
+    rpm = _first(flags.rpm, settings.limits.rpm, preset.rpm)
+    tpm = _first(flags.tpm, settings.limits.tpm, preset.tpm)
+    concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
+    _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
+    return Config(
+        db_path=Path(flags.db_path or env.get("BATCHBOT_DB") or DEFAULT_DB),
+        api_key=env.get("OPENAI_API_KEY") or None,
+        base_url=flags.base_url or env.get("OPENAI_BASE_URL") or None,
+        fake=flags.fake,
+        model=model,
+        tier=tier,
+        rpm=rpm,
+        tpm=tpm,
+        concurrency=int(concurrency),
+        timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
+        max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
+        grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
+    )
+
+
+def _first(*values: T | None) -> T:
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("the last value is a default and never None")
+
+
+def _check_positive(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be greater than 0 (got {value}).")
+
+
+def _first_model(job: Job) -> str | None:
+    """A JSONL job names its model per line; the first line's picks the tier preset."""
+    for item in job.items():
+        model = item.body.get("model")
+        return str(model) if model else None
+    return None

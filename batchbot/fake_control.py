@@ -1,0 +1,71 @@
+"""HTTP routes that drive a fake server from another process (a benchmark, a CLI session).
+
+    POST /_fake/faults  {"fault": "503", "times": 2}   queue faults, as FakeServer.inject
+    POST /_fake/limits  {"rpm": 500, "tpm": null}      as FakeServer.set_limits
+    POST /_fake/reset                                  as FakeServer.reset
+    GET  /_fake/stats                                  FakeStats as JSON (status keys as strings)
+
+Any other path answers the API's own 404, so a client with a wrong base URL learns it at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from batchbot import fake_errors
+from batchbot.fake_faults import check_fault
+
+if TYPE_CHECKING:
+    from batchbot.fake_server import FakeServer
+
+
+def control_routes(server: FakeServer) -> list[web.RouteDef]:
+    async def faults(request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        try:
+            server.inject(check_fault(str(data.get("fault"))), int(data.get("times", 1)))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def limits(request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        try:
+            server.set_limits(rpm=data.get("rpm"), tpm=data.get("tpm"))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def reset(request: web.Request) -> web.Response:
+        server.reset()
+        return web.json_response({"ok": True})
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(asdict(server.stats))
+
+    return [
+        web.post("/_fake/faults", faults),
+        web.post("/_fake/limits", limits),
+        web.post("/_fake/reset", reset),
+        web.get("/_fake/stats", stats),
+        web.route("*", "/{tail:.*}", _unknown_route),
+    ]
+
+
+async def _unknown_route(request: web.Request) -> web.Response:
+    error = fake_errors.not_found_route(request.method, request.path)
+    return web.json_response(error.body(), status=error.status)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = orjson.loads(await request.read() or b"{}")
+    except orjson.JSONDecodeError:
+        raise web.HTTPBadRequest(text="expected a JSON object") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return data

@@ -1,0 +1,220 @@
+"""The errors the fake server answers with, worded and shaped as OpenAI words and shapes them.
+
+Every error is `{"error": {"message", "type", "param", "code"}}`; clients (and batchbot's retry
+policy) tell errors apart by status plus `code` or `type`, so those are copied exactly. Request
+validation lives here too: it only decides which of these errors a body deserves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+KEYS_URL = "https://platform.openai.com/account/api-keys"
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+# Reasoning models: they think in hidden tokens, and refuse some classic parameters.
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+MAX_CHOICES = 128
+
+MISSING_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with "
+    "blank username) if you're accessing the API from your browser and are prompted for a "
+    f"username and password. You can obtain an API key from {KEYS_URL}."
+)
+BAD_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+    "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was "
+    "not valid JSON. If you have trouble figuring out how to fix this, please contact us through "
+    "our help center at help.openai.com.)"
+)
+QUOTA = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+SERVER_ERRORS = {
+    500: "The server had an error while processing your request. Sorry about that!",
+    502: "Bad gateway.",
+    503: "The server is overloaded or not ready yet.",
+}
+
+
+class ApiError(Exception):
+    """An HTTP error answer: status, OpenAI's error object, and any extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = {"message": message, "type": type, "param": param, "code": code}
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error}
+
+
+def is_reasoning_model(model: str) -> bool:
+    return model.startswith(REASONING_PREFIXES) and not model.startswith("gpt-5-chat")
+
+
+def missing_key() -> ApiError:
+    return ApiError(401, MISSING_KEY)
+
+
+def invalid_key(key: str) -> ApiError:
+    # OpenAI echoes a redacted key; keep the redaction at least as strong as theirs.
+    shown = f"{key[:3]}{'*' * max(4, len(key) - 7)}{key[-4:]}" if len(key) > 10 else "***"
+    message = f"Incorrect API key provided: {shown}. You can find your API key at {KEYS_URL}."
+    return ApiError(401, message, code="invalid_api_key")
+
+
+def forbidden() -> ApiError:
+    return ApiError(
+        403,
+        "Country, region, or territory not supported",
+        type="request_forbidden",
+        code="unsupported_country_region_territory",
+    )
+
+
+def insufficient_quota() -> ApiError:
+    return ApiError(429, QUOTA, type="insufficient_quota", code="insufficient_quota")
+
+
+def model_not_found(model: str) -> ApiError:
+    message = f"The model `{model}` does not exist or you do not have access to it."
+    return ApiError(404, message, code="model_not_found")
+
+
+def context_length_exceeded(window: int, tokens: int) -> ApiError:
+    message = (
+        f"This model's maximum context length is {window} tokens. However, your messages "
+        f"resulted in {tokens} tokens. Please reduce the length of the messages."
+    )
+    return ApiError(400, message, param="messages", code="context_length_exceeded")
+
+
+def server_error(status: int) -> ApiError:
+    return ApiError(status, SERVER_ERRORS[status], type="server_error")
+
+
+def rate_limited(message: str, kind: str, wait: float, *, hint: bool) -> ApiError:
+    """A 429 rate_limit_exceeded; `hint` adds the retry-after headers some deployments send."""
+    headers = {}
+    if hint and not math.isinf(wait):
+        headers = {
+            "retry-after-ms": str(math.ceil(wait * 1000)),
+            "retry-after": str(max(1, math.ceil(wait))),
+        }
+    return ApiError(429, message, type=kind, code="rate_limit_exceeded", headers=headers)
+
+
+def not_found_route(method: str, path: str) -> ApiError:
+    return ApiError(404, f"Invalid URL ({method} {path})")
+
+
+def bad_json() -> ApiError:
+    return ApiError(400, BAD_JSON)
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "an object", type(None): "null"}
+    return names.get(type(value), "an unsupported value")
+
+
+def _invalid_type(param: str, expected: str, value: object) -> ApiError:
+    got = _type_name(value)
+    message = f"Invalid type for '{param}': expected {expected}, but got {got} instead."
+    return ApiError(400, message, param=param, code="invalid_type")
+
+
+def _missing(param: str) -> ApiError:
+    message = f"Missing required parameter: '{param}'."
+    return ApiError(400, message, param=param, code="missing_required_parameter")
+
+
+def _check_message(index: int, message: object) -> None:
+    where = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise _invalid_type(where, "an object", message)
+    if "role" not in message:
+        raise _missing(f"{where}.role")
+    if message["role"] not in ROLES:
+        supported = ", ".join(f"'{role}'" for role in ROLES[:-1]) + f", and '{ROLES[-1]}'"
+        text = f"Invalid value: '{message['role']}'. Supported values are: {supported}."
+        raise ApiError(400, text, param=f"{where}.role", code="invalid_value")
+    # Only an assistant turn may omit content (it may carry tool calls instead).
+    if message.get("content") is None and message["role"] != "assistant":
+        raise _missing(f"{where}.content")
+
+
+def _check_positive(body: Mapping[str, Any], param: str) -> None:
+    value = body.get(param)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _invalid_type(param, "an integer", value)
+    if value < 1:
+        message = (
+            f"Invalid '{param}': integer below minimum value. Expected a value >= 1, "
+            f"but got {value} instead."
+        )
+        raise ApiError(400, message, param=param, code="integer_below_min_value")
+
+
+def _check_reasoning_params(body: Mapping[str, Any]) -> None:
+    if body.get("max_tokens") is not None:
+        message = (
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead."
+        )
+        raise ApiError(400, message, param="max_tokens", code="unsupported_parameter")
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        message = (
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported."
+        )
+        raise ApiError(400, message, param="temperature", code="unsupported_value")
+
+
+def validate(body: object) -> dict[str, Any]:
+    """The body as a dict if it is a request the API would accept, else the API's 400."""
+    if not isinstance(body, dict):
+        raise bad_json()
+    if "model" not in body:
+        raise ApiError(400, "you must provide a model parameter", param="model")
+    if not isinstance(body["model"], str):
+        raise _invalid_type("model", "a string", body["model"])
+    messages = body.get("messages")
+    if messages is None:
+        raise _missing("messages")
+    if not isinstance(messages, list):
+        raise _invalid_type("messages", "an array", messages)
+    if not messages:
+        message = (
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead."
+        )
+        raise ApiError(400, message, param="messages", code="empty_array")
+    for index, message in enumerate(messages):
+        _check_message(index, message)
+    for param in ("n", "max_tokens", "max_completion_tokens"):
+        _check_positive(body, param)
+    if (body.get("n") or 1) > MAX_CHOICES:
+        text = f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}."
+        raise ApiError(400, text, param="n", code="integer_above_max_value")
+    if is_reasoning_model(body["model"]):
+        _check_reasoning_params(body)
+    return body

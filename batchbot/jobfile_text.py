@@ -1,0 +1,96 @@
+"""Reading job and inputs files as UTF-8 text, whole or a line at a time, and JSON lines.
+
+Large files are read one line at a time and decoded per line, so a bad byte on line 90,000
+is reported with its line and byte offset, and memory stays flat. A leading BOM (Excel writes
+one) is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from batchbot.errors import JobFileError
+
+NOT_UTF8 = "byte 0x{byte:02x} at offset {offset} is not UTF-8: save the file as UTF-8"
+BOM = "\ufeff"
+BAD_JSON = "invalid JSON: {reason}; each line must be one complete JSON object"
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file opened for reading, or a JobFileError saying why it cannot be."""
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise JobFileError(path, "no such file: check the path and the current directory") from None
+    except IsADirectoryError:
+        raise JobFileError(path, "is a directory: give the path of a job file") from None
+    except OSError as exc:
+        raise JobFileError(path, f"cannot be read: {exc.strerror}") from None
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text (for YAML job files, which are small)."""
+    with open_binary(path) as file:
+        data = _read(file, path)
+    try:
+        return data.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        raise _not_utf8(
+            path,
+            data[exc.start],
+            exc.start,
+            data.count(b"\n", 0, exc.start) + 1,
+            exc.start - line_start,
+        ) from None
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text with its newline) for every line, decoded one line at a time."""
+    with open_binary(path) as file:
+        offset = 0
+        for number, raw in enumerate(file, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(
+                    path, raw[exc.start], offset + exc.start, number, exc.start
+                ) from None
+            offset += len(raw)
+            yield number, text.removeprefix(BOM) if number == 1 else text
+
+
+def parse_json_line(text: str, path: Path, line: int) -> Any:
+    """One JSON value from one line; NaN and Infinity are refused, as the API would."""
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise JobFileError(
+            path, BAD_JSON.format(reason=exc.msg), line=line, column=exc.colno
+        ) from None
+    except ValueError as exc:  # NaN, or an integer too long to convert
+        raise JobFileError(path, BAD_JSON.format(reason=exc), line=line) from None
+    except RecursionError:
+        raise JobFileError(path, BAD_JSON.format(reason="nested too deeply"), line=line) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number, use a number or null")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _read(file: IO[bytes], path: Path) -> bytes:
+    try:
+        return file.read()
+    except OSError as exc:
+        raise JobFileError(path, f"cannot be read: {exc.strerror}") from None
+
+
+def _not_utf8(path: Path, byte: int, offset: int, line: int, column: int) -> JobFileError:
+    message = NOT_UTF8.format(byte=byte, offset=offset)
+    return JobFileError(path, message, line=line, column=column + 1)

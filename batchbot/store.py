@@ -1,0 +1,153 @@
+"""The SQLite store: the only code that writes SQL.
+
+WAL mode so readers (Datasette, `sqlite3`, `batchbot report`) never block a run; every result
+is committed as it arrives, in small batches, so a crash loses at most what was in flight.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from batchbot import __version__
+from batchbot.migrations import migrations
+from batchbot.outcome import ANSWERED, Outcome, utc_now
+
+BUSY_TIMEOUT_MS = 30_000
+
+UPSERT_REQUEST = """
+INSERT INTO requests (
+    job, item_id, request_hash, run_id, mode, model, request, status, content, finish_reason,
+    prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
+    latency_ms, attempts, error, error_code, response_model, created_at, finished_at
+) VALUES (
+    :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
+    :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
+    :total_tokens, :latency_ms, :attempts, :error, :error_code, :response_model, :created_at,
+    :finished_at
+)
+ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
+    run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
+    status = excluded.status, content = excluded.content,
+    finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens,
+    cached_tokens = excluded.cached_tokens, completion_tokens = excluded.completion_tokens,
+    reasoning_tokens = excluded.reasoning_tokens, total_tokens = excluded.total_tokens,
+    latency_ms = excluded.latency_ms, attempts = requests.attempts + excluded.attempts,
+    error = excluded.error, error_code = excluded.error_code,
+    response_model = excluded.response_model, finished_at = excluded.finished_at
+RETURNING id
+"""
+
+IS_ANSWERED = """
+SELECT 1 FROM requests
+WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
+"""
+
+
+class Store:
+    """Runs, requests and attempts in one SQLite file."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate the database at `path`."""
+        db = Database(str(path))
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.enable_wal()
+        # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
+        # the last commits, and those answers are simply asked again.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        migrations.apply(db)
+        return cls(db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start_run(self, *, job: str, job_path: str, mode: str, settings: Mapping[str, Any]) -> int:
+        with self.db.atomic():
+            table = self.db.table("runs")
+            table.insert(
+                {
+                    "job": job,
+                    "job_path": job_path,
+                    "mode": mode,
+                    "status": "running",
+                    "started_at": utc_now(),
+                    "settings": json.dumps(settings, sort_keys=True),
+                    "batchbot_version": __version__,
+                }
+            )
+            return int(table.last_rowid or 0)
+
+    def finish_run(self, run_id: int, *, status: str, totals: Mapping[str, Any]) -> None:
+        with self.db.atomic():
+            self.db.table("runs").update(
+                run_id, {"status": status, "finished_at": utc_now(), **totals}
+            )
+
+    def is_answered(self, job: str, item_id: str, request_hash: str) -> bool:
+        """Whether this exact request of this job already has an answer (resume and cache)."""
+        row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *ANSWERED)).fetchone()
+        return row is not None
+
+    def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
+        """Write outcomes and their attempts in one transaction."""
+        with self.db.atomic():
+            for outcome in outcomes:
+                (request_id,) = self.db.execute(
+                    UPSERT_REQUEST, _request_row(run_id, job, mode, outcome)
+                ).fetchone()
+                self._insert_attempts(request_id, run_id, outcome)
+
+    def _insert_attempts(self, request_id: int, run_id: int, outcome: Outcome) -> None:
+        rows: Iterable[dict[str, Any]] = (
+            {
+                "request_id": request_id,
+                "run_id": run_id,
+                "number": attempt.number,
+                "started_at": attempt.started_at,
+                "status_code": attempt.status_code,
+                "error_code": attempt.error_code,
+                "error": attempt.error,
+                "wait_before_ms": attempt.wait_before_ms,
+                "latency_ms": attempt.latency_ms,
+                "ratelimit": json.dumps(dict(attempt.ratelimit)) if attempt.ratelimit else None,
+            }
+            for attempt in outcome.attempts
+        )
+        self.db.table("attempts").insert_all(rows)
+
+
+def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str, Any]:
+    item, usage = outcome.item, outcome.usage
+    return {
+        "job": job,
+        "item_id": item.id,
+        "request_hash": item.request_hash,
+        "run_id": run_id,
+        "mode": mode,
+        "model": item.body.get("model"),
+        "request": json.dumps(item.body, ensure_ascii=False),
+        "status": outcome.status,
+        "content": outcome.content,
+        "finish_reason": outcome.finish_reason,
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "cached_tokens": usage.cached_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "latency_ms": outcome.latency_ms,
+        "attempts": len(outcome.attempts),
+        "error": outcome.error,
+        "error_code": outcome.error_code,
+        "response_model": outcome.response_model,
+        "created_at": outcome.created_at,
+        "finished_at": outcome.finished_at,
+    }

@@ -1,0 +1,29 @@
+"""The closing line of a run and the exit code it means."""
+
+from __future__ import annotations
+
+from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchbot.runner import RunSummary
+
+
+def exit_code(summary: RunSummary) -> int:
+    if summary.stopped:
+        return summary.stopped.exit_code
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def summary_line(summary: RunSummary) -> str:
+    s = summary
+    where = f"run {s.run_id} in {s.db_path}"
+    if s.total == s.skipped:
+        return f"{s.job}: nothing to send, all {s.total:,} items already answered ({where})."
+    parts = [f"{s.answered:,} answered"]
+    if s.truncated:
+        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
+    parts.append(f"{s.failed:,} failed")
+    if s.skipped:
+        parts.append(f"{s.skipped:,} already answered")
+    if s.unsent:
+        parts.append(f"{s.unsent:,} not sent yet (rerun to resume)")
+    tokens = s.prompt_tokens + s.completion_tokens
+    return f"{s.job}: " + ", ".join(parts) + f" · {tokens:,} tokens · {s.elapsed_s:.1f} s · {where}"

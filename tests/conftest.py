@@ -1,0 +1,73 @@
+"""Shared fixtures: one fake OpenAI API for the whole session, reset before each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from batchbot import policy
+from batchbot.cli import cli
+from batchbot.fake_server import FakeServer
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeServer]:
+    """The fake API on 127.0.0.1, serving from its own thread until the session ends."""
+    server = FakeServer().start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_api(fake_server: FakeServer) -> FakeServer:
+    """The session's fake API with no faults, fresh counters and full rate-limit buckets."""
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture(autouse=True)
+def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test runs in its own directory with no OPENAI_*/BATCHBOT_* settings and no backoff."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "BATCHBOT_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("BATCHBOT_RAISE_ERRORS", "1")
+    monkeypatch.chdir(tmp_path)
+    policy.set_testing(True)
+    yield
+    policy.set_testing(False)
+
+
+@pytest.fixture
+def write_job(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write a file next to the others of this test and return its path."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def invoke() -> Callable[..., Result]:
+    """Run the CLI in-process with a test key (key=None: no key at all).
+
+    `run` gets high --rpm/--tpm unless the test gives them: pacing has its own tests, and
+    the tier-1 defaults would make every test wait on the clock.
+    """
+
+    def run(*args: str, key: str | None = "sk-test") -> Result:
+        env = {"OPENAI_API_KEY": key} if key else {}
+        argv = list(args)
+        if argv[:1] == ["run"]:
+            argv += [] if "--rpm" in argv else ["--rpm", "60000"]
+            argv += [] if "--tpm" in argv else ["--tpm", "100000000"]
+        return CliRunner().invoke(cli, argv, env=env, catch_exceptions=False)
+
+    return run

@@ -1,0 +1,93 @@
+"""Ctrl-C and SIGTERM: stop sending, finish what is in flight, exit 3, resume losing nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchbot.fake_server import FakeServer
+
+ITEMS = 40
+
+
+@pytest.fixture
+def slow_api() -> Iterator[FakeServer]:
+    server = FakeServer(latency_ms=250).start_in_thread()
+    yield server
+    server.stop()
+
+
+def answered(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            sql = "select count(*) from requests where status='ok'"
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # created, not migrated yet
+        return 0
+
+
+def start_run(job: Path, url: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHBOT_"))}
+    env["OPENAI_API_KEY"] = "sk-test"
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "batchbot",
+            "run",
+            str(job),
+            "--base-url",
+            url,
+            "--concurrency",
+            "4",
+            "--rpm",
+            "100000",
+            "--tpm",
+            "100000000",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_then_resume(tmp_path, slow_api, sig):
+    """A signal mid-run loses no answer; the rerun sends only the rest and nothing twice."""
+    prompts = "".join(f"  - Question number {i}?\n" for i in range(ITEMS))
+    job = tmp_path / "job.yaml"
+    job.write_text(f"model: gpt-4o-mini\nprompts:\n{prompts}")
+    db = tmp_path / "batchbot.db"
+
+    proc = start_run(job, slow_api.url, tmp_path)
+    deadline = time.monotonic() + 30
+    while answered(db) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, out + err
+    assert "Interrupted" in err
+    assert "Traceback" not in err
+    first = answered(db)
+    assert 4 <= first < ITEMS
+    # Every answer the server gave before the stop was written: in-flight requests finished.
+    assert slow_api.stats.answered == first
+
+    proc = start_run(job, slow_api.url, tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert answered(db) == ITEMS
+    assert slow_api.stats.answered == ITEMS
+    assert slow_api.stats.duplicates == 0

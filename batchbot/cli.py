@@ -99,12 +99,16 @@ def limit_options(func: F) -> F:
     type=click.FloatRange(min=0),
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
+@click.option(
+    "--dry-run", is_flag=True, help="Check the job, estimate tokens and time; send nothing."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; one line per problem.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every failed attempt to stderr.")
 def run_command(
     job_file: Path,
     *,
     fake: bool,
+    dry_run: bool,
     base_url: str | None,
     db_path: str | None,
     model: str | None,
@@ -127,8 +131,40 @@ def run_command(
         job = load_job(job_file, model=model)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, _environment())
+        if dry_run:
+            _report_estimate(job, config)
+            return
         summary = run_job(job, config, display=make_display(quiet=quiet))
     _report_summary(summary, quiet=quiet)
+
+
+def _report_estimate(job: Any, config: Any) -> None:
+    from batchbot.estimate import estimate_job
+
+    estimate = estimate_job(job, config)
+    limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
+    click.echo(
+        f"{estimate.job}: {estimate.items:,} items, "
+        f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
+        f"  prompt tokens:        {estimate.prompt_tokens:,}\n"
+        f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
+        f"answers may use)\n"
+        f"  time at {limits}: about {_duration(estimate.minutes)}\n"
+        "Nothing was sent (dry run)."
+    )
+
+
+def _number(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:,.0f}"
+
+
+def _duration(minutes: float) -> str:
+    seconds = minutes * 60
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:

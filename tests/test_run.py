@@ -324,3 +324,24 @@ def test_db_option_and_env(tmp_path, write_job, invoke, fake_api, monkeypatch):
     assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
     assert len(rows(tmp_path / "a.db", "select * from requests")) == 3
     assert len(rows(tmp_path / "b.db", "select * from requests")) == 3
+
+
+def test_dry_run_counts_and_sends_nothing(tmp_path, write_job, invoke, fake_api):
+    """--dry-run needs no key, sends nothing, and counts prompt tokens exactly as a run would."""
+    job = write_job("support.yaml", FAQ)
+    dry = invoke("run", str(job), "--dry-run", "--rpm", "60", key=None)
+    assert dry.exit_code == 0, dry.output
+    assert "3 items, 0 already answered, 3 to send" in dry.output
+    assert "completion allowance: 600" in dry.output
+    assert fake_api.stats.requests == 0
+    assert not (tmp_path / "batchbot.db").exists()
+
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    (sent,) = rows(tmp_path / "batchbot.db", "select sum(prompt_tokens) as n from requests")
+    fresh = invoke("run", str(job), "--dry-run", "--db", "fresh.db", key=None)
+    assert f"prompt tokens:        {sent['n']:,}" in fresh.output
+    again = invoke("run", str(job), "--dry-run", key=None)
+    assert "3 already answered, 0 to send" in again.output
+    job.write_text(FAQ.replace("Bye", "See you"))
+    changed = invoke("run", str(job), "--dry-run", key=None)
+    assert "2 already answered, 1 to send" in changed.output

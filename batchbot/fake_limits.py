@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from batchbot.ratelimits import format_duration
+
 # With no limit configured the server still reports buckets, sized like usage tier 5 for
 # gpt-4o-mini, so clients that learn from headers see plausible numbers; it never refuses.
 UNLIMITED_RPM = 30_000
@@ -22,26 +24,6 @@ ORGANIZATION = "org-fake"
 LIMITS_URL = "https://platform.openai.com/account/rate-limits"
 
 Clock = Callable[[], float]
-
-
-def format_duration(seconds: float) -> str:
-    """Go's time.Duration format at millisecond precision, rounded up: `120ms`, `1m30.5s`.
-
-    Rounding up matters: a client that waits exactly the advertised time must then fit.
-    """
-    ms = max(0, math.ceil(round(seconds * 1000, 6)))
-    if ms == 0:
-        return "0s"
-    if ms < 1000:
-        return f"{ms}ms"
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs = f"{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".")
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 class Bucket:

@@ -319,33 +319,9 @@ def _drop_connection(request: web.Request) -> None:
         request.transport.abort()
 
 
-def serve(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    rpm: int | None = None,
-    tpm: int | None = None,
-    latency_ms: float = 0.0,
-    fail_rate: float = 0.0,
-    context_window: int = 128_000,
-    api_key: str | None = None,
-    seed: int | None = None,
-    retry_after_header: bool = False,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
-    """Serve until Ctrl-C. `on_ready(url)` is called once it listens (the CLI prints it)."""
-    server = FakeServer(
-        host=host,
-        port=port,
-        rpm=rpm,
-        tpm=tpm,
-        latency_ms=latency_ms,
-        fail_rate=fail_rate,
-        context_window=context_window,
-        api_key=api_key,
-        seed=seed,
-        retry_after_header=retry_after_header,
-    )
+def serve(*, on_ready: Callable[[str], None] | None = None, **settings: Any) -> None:
+    """Serve until Ctrl-C; `settings` are FakeServer's. `on_ready(url)` runs once it listens."""
+    server = FakeServer(**settings)
 
     async def main() -> None:
         await server.start()

@@ -164,3 +164,23 @@ def _seconds_until_http_date(value: str, now: datetime) -> float | None:
     if when.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
         when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
+
+
+def format_duration(seconds: float) -> str:
+    """Go's time.Duration format at millisecond precision, rounded up: `120ms`, `1m30.5s`.
+
+    Rounding up matters: a client that waits exactly the advertised time must then fit.
+    """
+    ms = max(0, math.ceil(round(seconds * 1000, 6)))
+    if ms == 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest // 1000}.{rest % 1000:03d}".rstrip("0").rstrip(".")
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"

@@ -29,8 +29,9 @@ from openai.types.chat import ChatCompletion
 import batchbot
 from batchbot import fake_content
 from batchbot.fake_faults import FaultPlan
-from batchbot.fake_limits import RateLimits, format_duration
+from batchbot.fake_limits import RateLimits
 from batchbot.fake_server import FakeServer
+from batchbot.ratelimits import format_duration
 from batchbot.tokens import count_text, prompt_tokens, request_tokens
 
 MODEL = "gpt-4o-mini"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from batchbot.ratelimits import (
     RateLimitHeaders,
+    format_duration,
     hint_from_message,
     parse_duration,
     parse_rate_limit_headers,
@@ -73,24 +74,10 @@ def test_parse_duration_rejects_garbage(text: str) -> None:
     assert parse_duration(text) is None
 
 
-def go_duration(millis: int) -> str:
-    """Format like Go's time.Duration (and so OpenAI): "1h2m3.5s", "6m0s", "120ms", "0s"."""
-    if millis == 0:
-        return "0s"
-    if millis < 1000:
-        return f"{millis}ms"
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
-    text = f"{hours}h" if hours else ""
-    text += f"{minutes}m" if hours or minutes else ""
-    return f"{text}{seconds}s"
-
-
 @given(st.integers(min_value=0, max_value=10 * 24 * 3_600_000))
 def test_parse_duration_round_trips_go_format(millis: int) -> None:
     """Any whole-millisecond duration, written as OpenAI writes it, parses back to itself."""
-    assert parse_duration(go_duration(millis)) == pytest.approx(millis / 1000, abs=1e-9)
+    assert parse_duration(format_duration(millis / 1000)) == pytest.approx(millis / 1000, abs=1e-9)
 
 
 @given(st.text())

@@ -59,7 +59,7 @@ def m001_initial(db: Database) -> None:
             "reasoning_tokens": int,
             "total_tokens": int,
             "cost_usd": float,
-            "price": str,
+            "price": str,  # JSON: USD per million tokens and where the prices came from
             "latency_ms": float,
             "attempts": int,
             "error": str,

@@ -1,0 +1,304 @@
+"""Sending one run's items: a slot, the limiter, the client, the policy, then the writer.
+
+A request holds its concurrency slot from before it is sent until its result is committed.
+`stop()` (a signal, or a run-fatal answer such as 401) stops new sends at once: workers that
+are only waiting (for the limiter or a backoff) are cancelled, requests already on the wire
+may finish for up to `grace_s` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from tenacity import RetryCallState
+
+from batchbot import policy
+from batchbot.client import ChatClient, Reply, kept_headers
+from batchbot.config import Config
+from batchbot.errors import RunStopped, redact_secrets
+from batchbot.jobs import Item, Job
+from batchbot.limiter import Limiter
+from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.progress import RunStats
+from batchbot.ratelimits import parse_rate_limit_headers
+from batchbot.store import Store
+from batchbot.tokens import request_tokens
+from batchbot.writer import ResultWriter
+
+log = logging.getLogger("batchbot")
+
+MODE = "sync"
+YIELD_EVERY_ITEMS = 500
+
+
+class Dispatcher:
+    """One invocation's state: the limiter, the writer, counters and the stop switch."""
+
+    def __init__(
+        self,
+        job: Job,
+        config: Config,
+        store: Store,
+        client: ChatClient,
+        run_id: int,
+        stats: RunStats,
+    ) -> None:
+        self.job, self.config, self.store, self.client = job, config, store, client
+        self.run_id, self.stats = run_id, stats
+        self.limiter = Limiter(rpm=config.rpm, tpm=config.tpm, concurrency=config.concurrency)
+        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
+        self.stopped: RunStopped | None = None
+        self.stop_event = asyncio.Event()
+        self.grace_s = config.grace_s
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def stop(self, reason: RunStopped) -> None:
+        """Stop sending; a second stop (say, a second Ctrl-C) also drops the grace period."""
+        if self.stop_event.is_set():
+            self.grace_s = 0.0
+        self.stopped = self.stopped or reason
+        self.stop_event.set()
+        for task in list(self.waiting):
+            task.cancel()
+
+    # -- the feed ---------------------------------------------------------------------------
+
+    async def feed(self, items: Iterable[Item]) -> None:
+        for count, item in enumerate(items, 1):
+            if self.stop_event.is_set():
+                return
+            if count % YIELD_EVERY_ITEMS == 0:
+                await asyncio.sleep(0)  # let signals and the display in during long skips
+            if self.store.is_answered(self.job.name, item.id, item.request_hash):
+                self.stats.skipped += 1
+                continue
+            if not await self._take_slot():
+                return
+            task = asyncio.create_task(self.process(item))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _take_slot(self) -> bool:
+        enter = asyncio.ensure_future(self.limiter.enter())
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({enter, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if enter.done() and not enter.cancelled():
+            if not self.stop_event.is_set():
+                return True
+            self.limiter.leave()
+        enter.cancel()
+        return False
+
+    # -- one item ---------------------------------------------------------------------------
+
+    async def process(self, item: Item) -> None:
+        attempts: list[Attempt] = []
+        created = utc_now()
+        self.stats.in_flight += 1
+        try:
+            outcome = await self._attempt(item, attempts, created)
+        except asyncio.CancelledError:
+            # Stopped before an answer came: keep what the attempts saw, leave it pending.
+            outcome = _outcome(item, PENDING, created, attempts, error="stopped before answer")
+            if attempts:
+                self.writer.submit(outcome)
+            return
+        finally:
+            self.stats.in_flight -= 1
+        try:
+            await self.writer.write(outcome)
+        except Exception as exc:
+            self.stop(RunStopped(f"Could not write to {self.config.db_path}: {exc}"))
+            raise
+        finally:
+            self.limiter.leave()
+        self._count(outcome)
+
+    async def _attempt(self, item: Item, attempts: list[Attempt], created: str) -> Outcome:
+        tokens = request_tokens(item.body)
+        waits: list[float] = []
+
+        async def note_wait(state: RetryCallState) -> None:
+            if not waits:
+                self.stats.retrying += 1
+            waits.append(state.next_action.sleep if state.next_action else 0.0)
+
+        retrying = policy.retrying(
+            max_attempts=self.config.max_attempts, sleep=self._sleep, before_sleep=note_wait
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._wait_turn(tokens)
+                    reply = await self._send(item, attempts, waits[-1] if waits else 0.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._failure(item, exc, attempts, created)
+        finally:
+            if waits:
+                self.stats.retrying -= 1
+        status = TRUNCATED if reply.finish_reason == "length" else OK
+        return _outcome(item, status, created, attempts, reply=reply)
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._cancellable(asyncio.sleep(seconds))
+
+    async def _wait_turn(self, tokens: int) -> None:
+        await self._cancellable(self.limiter.wait_for_capacity(tokens))
+
+    async def _cancellable(self, waiting: Awaitable[None]) -> None:
+        """Await something that sends nothing; stop() may cancel it (and so the worker)."""
+        task = asyncio.current_task()
+        if self.stop_event.is_set() or task is None:
+            if inspect.iscoroutine(waiting):
+                waiting.close()
+            raise asyncio.CancelledError
+        self.waiting.add(task)
+        try:
+            await waiting
+        finally:
+            self.waiting.discard(task)
+
+    async def _send(self, item: Item, attempts: list[Attempt], wait_before_s: float) -> Reply:
+        started_at, started = utc_now(), time.perf_counter()
+        self.stats.requests += 1
+        try:
+            reply = await self.client.complete(item.body)
+        except Exception as exc:
+            latency = (time.perf_counter() - started) * 1000
+            attempts.append(
+                _failed_attempt(len(attempts) + 1, started_at, latency, wait_before_s, exc)
+            )
+            self._after_error(exc)
+            raise
+        latency = (time.perf_counter() - started) * 1000
+        attempts.append(
+            Attempt(
+                len(attempts) + 1,
+                started_at,
+                latency,
+                wait_before_s * 1000,
+                status_code=200,
+                ratelimit=reply.headers,
+            )
+        )
+        self.limiter.observe(parse_rate_limit_headers(reply.headers))
+        return reply
+
+    def _after_error(self, exc: Exception) -> None:
+        headers = policy.response_headers(exc)
+        if headers:
+            self.limiter.observe(parse_rate_limit_headers(headers))
+        if policy.is_rate_limited(exc):
+            self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
+        log.debug("attempt failed: %s", _describe(exc))
+
+    def _failure(
+        self, item: Item, exc: Exception, attempts: list[Attempt], created: str
+    ) -> Outcome:
+        status = FAILED
+        if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
+            self.stop(policy.run_stop_error(exc, str(item.body.get("model"))))
+            status = PENDING  # not this item's fault: the next run sends it again
+        code = getattr(exc, "code", None)
+        return _outcome(
+            item,
+            status,
+            created,
+            attempts,
+            error=_describe(exc),
+            error_code=str(code) if code else type(exc).__name__,
+        )
+
+    def _count(self, outcome: Outcome) -> None:
+        if outcome.status == OK:
+            self.stats.ok += 1
+        elif outcome.status == TRUNCATED:
+            self.stats.truncated += 1
+        elif outcome.status == FAILED:
+            self.stats.failed += 1
+        if outcome.usage:
+            self.stats.prompt_tokens += outcome.usage.prompt_tokens
+            self.stats.completion_tokens += outcome.usage.completion_tokens
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    async def finish_in_flight(self) -> None:
+        """Wait for every worker; once stopping, wait at most the grace period."""
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while self.tasks:
+            if self.stop_event.is_set() and deadline is None:
+                deadline = loop.time() + self.grace_s
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            if timeout == 0.0:
+                for task in self.tasks:
+                    task.cancel()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+                break
+            stop = asyncio.ensure_future(self.stop_event.wait())
+            await asyncio.wait(
+                {*self.tasks, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.cancel()
+            if self.stop_event.is_set() and self.grace_s == 0.0:
+                deadline = loop.time()
+
+
+def _outcome(
+    item: Item,
+    status: str,
+    created: str,
+    attempts: list[Attempt],
+    *,
+    reply: Reply | None = None,
+    error: str | None = None,
+    error_code: str | None = None,
+) -> Outcome:
+    return Outcome(
+        item=item,
+        status=status,
+        created_at=created,
+        finished_at=utc_now(),
+        attempts=tuple(attempts),
+        content=reply.content if reply else None,
+        finish_reason=reply.finish_reason if reply else None,
+        usage=reply.usage if reply else None,
+        latency_ms=attempts[-1].latency_ms if attempts and reply else None,
+        error=error,
+        error_code=error_code,
+        response_model=reply.model if reply else None,
+    )
+
+
+def _failed_attempt(
+    number: int, started_at: str, latency_ms: float, wait_before_s: float, exc: Exception
+) -> Attempt:
+    code = getattr(exc, "code", None)
+    return Attempt(
+        number=number,
+        started_at=started_at,
+        latency_ms=latency_ms,
+        wait_before_ms=wait_before_s * 1000,
+        status_code=getattr(exc, "status_code", None),
+        error_code=str(code) if code else type(exc).__name__,
+        error=_describe(exc),
+        ratelimit=kept_headers(policy.response_headers(exc)),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """The API's own words where it gave some; never anything from our request headers."""
+    status = getattr(exc, "status_code", None)
+    text = redact_secrets(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+    return f"{status}: {text}" if status else f"{type(exc).__name__}: {text}"

@@ -13,8 +13,7 @@ from pathlib import Path
 import openai
 
 
-async def main(url: str, job: str, concurrency: int) -> None:
-    bodies = [json.loads(line)["body"] for line in Path(job).read_text("utf-8").splitlines()]
+async def main(url: str, bodies: list[dict[str, object]], concurrency: int) -> None:
     gate = asyncio.Semaphore(concurrency)
     async with openai.AsyncOpenAI(base_url=url, api_key="sk-bench") as client:
 
@@ -28,4 +27,5 @@ async def main(url: str, job: str, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    lines = Path(sys.argv[2]).read_text("utf-8").splitlines()
+    asyncio.run(main(sys.argv[1], [json.loads(line)["body"] for line in lines], int(sys.argv[3])))

@@ -345,3 +345,12 @@ def test_dry_run_counts_and_sends_nothing(tmp_path, write_job, invoke, fake_api)
     job.write_text(FAQ.replace("Bye", "See you"))
     changed = invoke("run", str(job), "--dry-run", key=None)
     assert "2 already answered, 1 to send" in changed.output
+
+
+def test_base_url_from_environment(tmp_path, write_job, invoke, fake_api, monkeypatch):
+    """OPENAI_BASE_URL points the run at any OpenAI-compatible server, like --base-url."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_api.url)
+    job = write_job("support.yaml", FAQ)
+    result = invoke("run", str(job))
+    assert result.exit_code == 0, result.output
+    assert fake_api.stats.answered == 3

@@ -100,7 +100,28 @@ def limit_options(func: F) -> F:
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Check the job, estimate tokens and time; send nothing."
+    "--max-cost",
+    "max_cost_usd",
+    type=click.FloatRange(min=0),
+    help="Never spend more than this many USD in this run (overrides budget_usd).",
+)
+@click.option(
+    "--max-cost-per-day",
+    "max_cost_per_day_usd",
+    type=click.FloatRange(min=0),
+    help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    envvar="BATCHBOT_PRICES",
+    type=click.Path(dir_okay=False),
+    help="YAML/JSON file of prices {model: {input, output, cached_input}} in USD per MTok.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the job, estimate tokens, cost and time; send nothing.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; one line per problem.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every failed attempt to stderr.")
@@ -149,9 +170,16 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  prompt tokens:        {estimate.prompt_tokens:,}\n"
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
+        f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
+        f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
         "Nothing was sent (dry run)."
     )
+
+
+def _unpriced(estimate: Any) -> str:
+    models = ", ".join(estimate.unpriced_models)
+    return f" (not counting {models}: no price)" if models else ""
 
 
 def _number(value: float | None) -> str:
@@ -168,11 +196,11 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
-    from batchbot.summary import exit_code, summary_line
+    from batchbot.summary import exit_code, stop_line, summary_line
 
     code = exit_code(summary)
     if summary.stopped:
-        click.echo(f"batchbot: {summary.stopped}", err=True)
+        click.echo(f"batchbot: {stop_line(summary)}", err=True)
     if not quiet or code != EXIT_OK:
         click.echo(summary_line(summary), err=code != EXIT_OK and quiet)
     sys.exit(code)

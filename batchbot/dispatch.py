@@ -13,21 +13,25 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from tenacity import RetryCallState
 
+from batchbot import budget as budgets
 from batchbot import policy
+from batchbot.budget import Budget, Reservation
 from batchbot.client import ChatClient, Reply, kept_headers
 from batchbot.config import Config
 from batchbot.errors import RunStopped, redact_secrets
 from batchbot.jobs import Item, Job
 from batchbot.limiter import Limiter
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.pricing import Pricer
 from batchbot.progress import RunStats
 from batchbot.ratelimits import parse_rate_limit_headers
 from batchbot.store import Store
-from batchbot.tokens import request_tokens
+from batchbot.tokens import completion_allowance, prompt_tokens, request_tokens
 from batchbot.writer import ResultWriter
 
 log = logging.getLogger("batchbot")
@@ -47,9 +51,17 @@ class Dispatcher:
         client: ChatClient,
         run_id: int,
         stats: RunStats,
+        pricer: Pricer | None = None,
     ) -> None:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.run_id, self.stats = run_id, stats
+        self.pricer = pricer or Pricer(job_prices=job.settings.prices)
+        self.budget = Budget(
+            run_limit=config.max_cost_usd,
+            day_limit=config.max_cost_per_day_usd,
+            spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
+        )
+        self.cost_usd = 0.0
         self.limiter = Limiter(rpm=config.rpm, tpm=config.tpm, concurrency=config.concurrency)
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -80,9 +92,13 @@ class Dispatcher:
             if self.store.is_answered(self.job.name, item.id, item.request_hash):
                 self.stats.skipped += 1
                 continue
-            if not await self._take_slot():
+            reservation = await self._reserve(item)
+            if reservation is None:
                 return
-            task = asyncio.create_task(self.process(item))
+            if not await self._take_slot():
+                self.budget.settle(reservation, 0.0)
+                return
+            task = asyncio.create_task(self.process(item, reservation))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -100,12 +116,13 @@ class Dispatcher:
 
     # -- one item ---------------------------------------------------------------------------
 
-    async def process(self, item: Item) -> None:
+    async def process(self, item: Item, reservation: Reservation | None = None) -> None:
         attempts: list[Attempt] = []
         created = utc_now()
         self.stats.in_flight += 1
+        outcome: Outcome | None = None
         try:
-            outcome = await self._attempt(item, attempts, created)
+            outcome = self._priced(await self._attempt(item, attempts, created))
         except asyncio.CancelledError:
             # Stopped before an answer came: keep what the attempts saw, leave it pending.
             outcome = _outcome(item, PENDING, created, attempts, error="stopped before answer")
@@ -114,6 +131,8 @@ class Dispatcher:
             return
         finally:
             self.stats.in_flight -= 1
+            if reservation is not None:
+                self._settle(reservation, outcome)
         try:
             await self.writer.write(outcome)
         except Exception as exc:
@@ -230,6 +249,58 @@ class Dispatcher:
         if outcome.usage:
             self.stats.prompt_tokens += outcome.usage.prompt_tokens
             self.stats.completion_tokens += outcome.usage.completion_tokens
+
+    # -- money ------------------------------------------------------------------------------
+
+    def _priced(self, outcome: Outcome) -> Outcome:
+        """The outcome with its cost and the price used (cost None when no price is known)."""
+        if outcome.usage is None:
+            return outcome
+        price = self.pricer.price(outcome.item.body.get("model"), batch=MODE == "batch")
+        if price is None:
+            return outcome
+        cost = price.cost(outcome.usage)
+        self.cost_usd += cost
+        return replace(outcome, cost_usd=cost, price=price.to_json())
+
+    def _settle(self, reservation: Reservation, outcome: Outcome | None) -> None:
+        cost = outcome.cost_usd if outcome is not None and outcome.cost_usd else 0.0
+        self.budget.settle(reservation, cost)
+
+    async def _reserve(self, item: Item) -> Reservation | None:
+        """Hold the item's worst-case cost once the budget has room; None: do not send."""
+        if not self.budget.enabled:
+            return await self.budget.reserve(0.0)
+        worst = self._worst_case(item)
+        if worst is None:
+            return None
+        waiting = asyncio.ensure_future(self.budget.reserve(worst))
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            return None
+        reservation = waiting.result()
+        if reservation is None:
+            self.stop(budgets.exhausted(self.budget))
+        elif self.stop_event.is_set():
+            self.budget.settle(reservation, 0.0)
+            return None
+        return reservation
+
+    def _worst_case(self, item: Item) -> float | None:
+        """The most `item` may cost; None (and the run stops) when that has no known bound."""
+        model = str(item.body.get("model"))
+        price = self.pricer.price(model, batch=MODE == "batch")
+        if price is None:
+            self.stop(budgets.no_price(model))
+            return None
+        if not (item.body.get("max_tokens") or item.body.get("max_completion_tokens")):
+            self.stop(budgets.no_cap(item.id))
+            return None
+        prompt = prompt_tokens(model, item.body.get("messages", ()))
+        return price.worst_case(prompt, completion_allowance(item.body))
 
     # -- the whole run ----------------------------------------------------------------------
 

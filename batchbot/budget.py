@@ -17,11 +17,15 @@ today (UTC) in earlier runs. The smaller room wins.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from batchbot.errors import BudgetExhausted
+from batchbot.pricing import Pricer
+from batchbot.tokens import completion_allowance, prompt_tokens
 
-__all__ = ["Budget", "Reservation", "exhausted", "no_price", "stop_line"]
+__all__ = ["Budget", "Reservation", "exhausted", "no_cap", "no_price", "stop_line", "worst_case"]
 
 NO_PRICE = (
     "budget set but no price is known for model {model!r}, so its cost cannot be capped: "
@@ -107,6 +111,22 @@ class Budget:
         if self.day_limit is not None:
             parts.append(f"${self.day_limit:.2f} a day (${self.spent_today:.4f} spent earlier)")
         return " and ".join(parts)
+
+
+def worst_case(
+    item_id: str, body: Mapping[str, Any], pricer: Pricer, *, batch: bool = False
+) -> float:
+    """The most a request may cost: its prompt at the input price and its whole allowance
+    at the output price. Raises BudgetExhausted when that has no bound (no price, no cap)."""
+    model = str(body.get("model"))
+    price = pricer.price(model, batch=batch)
+    if price is None:
+        raise no_price(model)
+    if not (body.get("max_tokens") or body.get("max_completion_tokens")):
+        raise no_cap(item_id)
+    return price.worst_case(
+        prompt_tokens(model, body.get("messages", ())), completion_allowance(body)
+    )
 
 
 def exhausted(budget: Budget) -> BudgetExhausted:

@@ -13,7 +13,6 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Iterable
-from dataclasses import replace
 from typing import Any
 
 from tenacity import RetryCallState
@@ -23,15 +22,15 @@ from batchbot import policy
 from batchbot.budget import Budget, Reservation
 from batchbot.client import ChatClient, Reply, kept_headers
 from batchbot.config import Config
-from batchbot.errors import RunStopped, redact_secrets
+from batchbot.errors import BudgetExhausted, RunStopped, redact_secrets
 from batchbot.jobs import Item, Job
 from batchbot.limiter import Limiter
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
-from batchbot.pricing import Pricer
+from batchbot.pricing import Pricer, priced
 from batchbot.progress import RunStats
 from batchbot.ratelimits import parse_rate_limit_headers
 from batchbot.store import Store
-from batchbot.tokens import completion_allowance, prompt_tokens, request_tokens
+from batchbot.tokens import request_tokens
 from batchbot.writer import ResultWriter
 
 log = logging.getLogger("batchbot")
@@ -254,14 +253,9 @@ class Dispatcher:
 
     def _priced(self, outcome: Outcome) -> Outcome:
         """The outcome with its cost and the price used (cost None when no price is known)."""
-        if outcome.usage is None:
-            return outcome
-        price = self.pricer.price(outcome.item.body.get("model"), batch=MODE == "batch")
-        if price is None:
-            return outcome
-        cost = price.cost(outcome.usage)
-        self.cost_usd += cost
-        return replace(outcome, cost_usd=cost, price=price.to_json())
+        outcome = priced(outcome, self.pricer, batch=MODE == "batch")
+        self.cost_usd += outcome.cost_usd or 0.0
+        return outcome
 
     def _settle(self, reservation: Reservation, outcome: Outcome | None) -> None:
         cost = outcome.cost_usd if outcome is not None and outcome.cost_usd else 0.0
@@ -291,16 +285,11 @@ class Dispatcher:
 
     def _worst_case(self, item: Item) -> float | None:
         """The most `item` may cost; None (and the run stops) when that has no known bound."""
-        model = str(item.body.get("model"))
-        price = self.pricer.price(model, batch=MODE == "batch")
-        if price is None:
-            self.stop(budgets.no_price(model))
+        try:
+            return budgets.worst_case(item.id, item.body, self.pricer, batch=MODE == "batch")
+        except BudgetExhausted as exc:
+            self.stop(exc)
             return None
-        if not (item.body.get("max_tokens") or item.body.get("max_completion_tokens")):
-            self.stop(budgets.no_cap(item.id))
-            return None
-        prompt = prompt_tokens(model, item.body.get("messages", ()))
-        return price.worst_case(prompt, completion_allowance(item.body))
 
     # -- the whole run ----------------------------------------------------------------------
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchbot.outcome import Usage
+from batchbot.outcome import Outcome, Usage
 
 if TYPE_CHECKING:
     from batchbot.config import Config
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("batchbot")
 
-__all__ = ["Price", "Pricer", "load_price_file", "pricer_for", "table_price"]
+__all__ = ["Price", "Pricer", "load_price_file", "priced", "pricer_for", "table_price"]
 
 PER = 1_000_000
 BATCH_DISCOUNT = 0.5
@@ -186,6 +186,16 @@ def _genai_prices_version() -> str:
     from importlib.metadata import version
 
     return version("genai-prices")
+
+
+def priced(outcome: Outcome, pricer: Pricer, *, batch: bool = False) -> Outcome:
+    """`outcome` with its cost and the price used; unchanged if it has no usage or no price."""
+    if outcome.usage is None:
+        return outcome
+    price = pricer.price(outcome.item.body.get("model"), batch=batch)
+    if price is None:
+        return outcome
+    return replace(outcome, cost_usd=price.cost(outcome.usage), price=price.to_json())
 
 
 def pricer_for(job: Job, config: Config) -> Pricer:

@@ -142,3 +142,31 @@ def test_dry_run_prices_and_sends_nothing(tmp_path, write_job, invoke, fake_api)
     # worst: (33 x 100 + 150 x 400) / 1e6; expected: half the allowance, (3300 + 75 x 400) / 1e6
     assert "cost: at most $0.0633 (every allowance used), expected about $0.0333" in result.output
     assert "Nothing was sent (dry run)." in result.output
+
+
+def test_prices_file_flag_and_env(tmp_path, write_job, invoke, fake_api, monkeypatch):
+    """--prices (or BATCHBOT_PRICES) names a prices file; the job's own prices still win."""
+    write_job("prices.yaml", "my-finetune: {input: 2, output: 4}\n")
+    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=""))
+    assert (
+        invoke("run", str(job), "--base-url", fake_api.url, "--prices", "prices.yaml").exit_code
+        == 0
+    )
+    sources = {
+        json.loads(r["price"])["source"]
+        for r in rows(tmp_path / "batchbot.db", "select price from requests")
+    }
+    assert sources == {"prices file"}
+    monkeypatch.setenv("BATCHBOT_PRICES", "prices.yaml")
+    estimate = invoke("run", str(job), "--dry-run", "--db", "other.db", key=None)
+    assert "cost: at most $0.0007" in estimate.output  # (33 x 2 + 150 x 4) / 1e6
+
+
+def test_bad_prices_file_names_file_and_field(write_job, invoke, fake_api):
+    """A broken prices file stops the run before anything is sent, naming the model and field."""
+    write_job("prices.yaml", "my-finetune: {input: 2}\n")
+    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=""))
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--prices", "prices.yaml")
+    assert result.exit_code == 2
+    assert "prices.yaml:1: my-finetune: has no output price" in result.output
+    assert fake_api.stats.requests == 0

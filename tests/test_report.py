@@ -308,3 +308,24 @@ def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
         previous = line
     pixels = [row[x : x + 3] for row in rows for x in range(0, stride, step)]
     return width, height, pixels
+
+
+def test_rollup_migration_counts_older_rows(tmp_path):
+    """Requests written before the rollup existed are summed into it by its migration."""
+    from sqlite_utils import Database
+
+    from batchbot.migrations import migrations
+
+    db = Database(str(tmp_path / "old.db"))
+    migrations.apply(db, stop_before="m002_spend_rollup")
+    db.execute(
+        "INSERT INTO requests (job, item_id, request_hash, status, model, prompt_tokens, cost_usd, "
+        "created_at) VALUES ('old', 'i', 'h', 'ok', 'gpt-4o', 7, 0.25, '2025-01-02T00:00:00')"
+    )
+    db.close()
+    store = Store.open(tmp_path / "old.db")
+    rows = store.db.execute(
+        "select job, model, day, requests, prompt_tokens, cost_nanousd from spend"
+    ).fetchall()
+    store.close()
+    assert rows == [("old", "gpt-4o", "2025-01-02", 1, 7, 250_000_000)]

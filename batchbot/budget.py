@@ -107,10 +107,15 @@ class Budget:
     def describe_limit(self) -> str:
         parts = []
         if self.run_limit is not None:
-            parts.append(f"${self.run_limit:.2f} for this run")
+            parts.append(f"{usd(self.run_limit)} for this run")
         if self.day_limit is not None:
-            parts.append(f"${self.day_limit:.2f} a day (${self.spent_today:.4f} spent earlier)")
+            parts.append(f"{usd(self.day_limit)} a day ({usd(self.spent_today)} spent earlier)")
         return " and ".join(parts)
+
+
+def usd(amount: float) -> str:
+    """Whole cents as cents ($2.00), anything finer to a hundredth of a cent ($0.0008)."""
+    return f"${amount:,.2f}" if round(amount, 2) == round(amount, 6) else f"${amount:,.4f}"
 
 
 def worst_case(

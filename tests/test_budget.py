@@ -134,3 +134,19 @@ def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api, job_tex
     assert result.exit_code == 3
     assert message in result.output
     assert fake_api.stats.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({"run_limit": 2.0}, "$2.00 for this run"),
+        ({"run_limit": 0.0008}, "$0.0008 for this run"),
+        (
+            {"run_limit": 5, "day_limit": 1.5, "spent_today": 0.25},
+            "$5.00 for this run and $1.50 a day ($0.25 spent earlier)",
+        ),
+    ],
+)
+def test_limit_wording(limits, expected):
+    """The stop line names each limit in dollars, small ones to a hundredth of a cent."""
+    assert Budget(**limits).describe_limit() == expected

@@ -100,7 +100,28 @@ def limit_options(func: F) -> F:
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Check the job, estimate tokens and time; send nothing."
+    "--max-cost",
+    "max_cost_usd",
+    type=click.FloatRange(min=0),
+    help="Never spend more than this many USD in this run (overrides budget_usd).",
+)
+@click.option(
+    "--max-cost-per-day",
+    "max_cost_per_day_usd",
+    type=click.FloatRange(min=0),
+    help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    envvar="BATCHBOT_PRICES",
+    type=click.Path(dir_okay=False),
+    help="YAML/JSON file of prices {model: {input, output, cached_input}} in USD per MTok.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the job, estimate tokens, cost and time; send nothing.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; one line per problem.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every failed attempt to stderr.")
@@ -149,9 +170,16 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  prompt tokens:        {estimate.prompt_tokens:,}\n"
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
+        f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
+        f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
         "Nothing was sent (dry run)."
     )
+
+
+def _unpriced(estimate: Any) -> str:
+    models = ", ".join(estimate.unpriced_models)
+    return f" (not counting {models}: no price)" if models else ""
 
 
 def _number(value: float | None) -> str:
@@ -168,14 +196,149 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
-    from batchbot.summary import exit_code, summary_line
+    from batchbot.summary import exit_code, stop_line, summary_line
 
     code = exit_code(summary)
     if summary.stopped:
-        click.echo(f"batchbot: {summary.stopped}", err=True)
+        click.echo(f"batchbot: {stop_line(summary)}", err=True)
     if not quiet or code != EXIT_OK:
         click.echo(summary_line(summary), err=code != EXIT_OK and quiet)
     sys.exit(code)
+
+
+def db_option(func: F) -> F:
+    """--db / BATCHBOT_DB for the commands that only read the database."""
+    return click.option(
+        "--db",
+        "db_path",
+        envvar="BATCHBOT_DB",
+        default="batchbot.db",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="SQLite database to read.",
+    )(func)
+
+
+def _split_by(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from batchbot.report import GROUPS
+
+    names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+    for name in names:
+        if name not in GROUPS:
+            raise click.BadParameter(f"{name!r} is not one of {', '.join(GROUPS)}.")
+    return tuple(dict.fromkeys(names))
+
+
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@cli.command(name="report")
+@db_option
+@click.option(
+    "--by",
+    multiple=True,
+    callback=_split_by,
+    help="Group by job, model, day or run; repeat or comma-separate to combine.",
+)
+@click.option("--job", help="Only this job.")
+@click.option("--since", type=DAY, help="From this UTC day on (YYYY-MM-DD, inclusive).")
+@click.option("--until", type=DAY, help="Up to this UTC day (YYYY-MM-DD, inclusive).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write a self-contained HTML page with charts to this file.",
+)
+def report_command(
+    db_path: str,
+    by: tuple[str, ...],
+    job: str | None,
+    since: Any,
+    until: Any,
+    as_json: bool,
+    as_csv: bool,
+    html_file: str | None,
+) -> None:
+    """Spend so far: requests, failures, tokens, cost and latency, in total or grouped.
+
+    \b
+    batchbot report --by day --since 2026-11-01
+    batchbot report --by job,model --json
+    """
+    from batchbot.report import ReportQuery, build_report, render
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv are two formats: choose one.")
+    query = ReportQuery(by, job, _day(since), _day(until))
+    with _friendly_errors(), _reading(db_path) as db:
+        report = build_report(db, query)
+    if html_file:
+        Path(html_file).write_text(render(report, "html"), encoding="utf-8")
+    click.echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
+
+
+def _day(value: Any) -> str | None:
+    return None if value is None else str(value.date())
+
+
+@cli.command(name="runs")
+@db_option
+@click.option("--job", help="Only runs of this job.")
+@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs, newest first: status, items, ok/failed, cost and duration."""
+    import json
+
+    from batchbot.export import recent_runs, render_runs
+
+    with _friendly_errors(), _reading(db_path) as db:
+        runs = recent_runs(db, job=job, limit=limit)
+    click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=not runs or as_json)
+
+
+@cli.command(name="export")
+@click.argument("job")
+@db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON lines or CSV.",
+)
+@click.option(
+    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="File [stdout]."
+)
+@click.option("--all", "include_failed", is_flag=True, help="Also failed and pending items.")
+def export_command(job: str, db_path: str, fmt: str, output: Any, include_failed: bool) -> None:
+    """Write JOB's answers (id, prompt, answer, finish_reason, tokens, cost), one per item."""
+    from batchbot.export import export_answers
+
+    with _friendly_errors(), _reading(db_path) as db:
+        count = export_answers(db, job, output, fmt=fmt, include_failed=include_failed)
+    if count == 0:
+        click.echo(f"No answers for job {job!r} in {db_path}.", err=True)
+
+
+@contextlib.contextmanager
+def _reading(db_path: str) -> Iterator[Any]:
+    """The database, migrated; a clear error when there is none yet."""
+    from batchbot.errors import InputError
+    from batchbot.report import connect
+
+    if not Path(db_path).exists():
+        raise InputError(f"no database at {db_path}: run a job first, or pass --db.")
+    conn = connect(db_path)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @cli.command(name="fake-server")

@@ -42,11 +42,15 @@ class Config:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
     fake_latency_ms: float = FAKE_LATENCY_MS
+    max_cost_usd: float | None = None
+    max_cost_per_day_usd: float | None = None
+    prices_file: Path | None = None
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
         values["db_path"] = str(self.db_path)
+        values["prices_file"] = str(self.prices_file) if self.prices_file else None
         values["api_key_set"] = self.api_key is not None
         return values
 
@@ -66,6 +70,9 @@ class Flags:
     timeout_s: float | None = None
     max_attempts: int | None = None
     grace_s: float | None = None
+    max_cost_usd: float | None = None
+    max_cost_per_day_usd: float | None = None
+    prices_file: str | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -91,7 +98,18 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
+        max_cost_usd=_maybe(flags.max_cost_usd, settings.budget_usd),
+        max_cost_per_day_usd=_maybe(flags.max_cost_per_day_usd, settings.budget_usd_per_day),
+        prices_file=_path(flags.prices_file or env.get("BATCHBOT_PRICES")),
     )
+
+
+def _maybe(*values: T | None) -> T | None:
+    return next((value for value in values if value is not None), None)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def _first(*values: T | None) -> T:

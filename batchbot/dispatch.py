@@ -17,13 +17,16 @@ from typing import Any
 
 from tenacity import RetryCallState
 
+from batchbot import budget as budgets
 from batchbot import policy
+from batchbot.budget import Budget, Reservation
 from batchbot.client import ChatClient, Reply, kept_headers
 from batchbot.config import Config
-from batchbot.errors import RunStopped, redact_secrets
+from batchbot.errors import BudgetExhausted, RunStopped, redact_secrets
 from batchbot.jobs import Item, Job
 from batchbot.limiter import Limiter
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.pricing import Pricer, priced
 from batchbot.progress import RunStats
 from batchbot.ratelimits import parse_rate_limit_headers
 from batchbot.store import Store
@@ -47,9 +50,17 @@ class Dispatcher:
         client: ChatClient,
         run_id: int,
         stats: RunStats,
+        pricer: Pricer | None = None,
     ) -> None:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.run_id, self.stats = run_id, stats
+        self.pricer = pricer or Pricer(job_prices=job.settings.prices)
+        self.budget = Budget(
+            run_limit=config.max_cost_usd,
+            day_limit=config.max_cost_per_day_usd,
+            spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
+        )
+        self.cost_usd = 0.0
         self.limiter = Limiter(rpm=config.rpm, tpm=config.tpm, concurrency=config.concurrency)
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -80,9 +91,13 @@ class Dispatcher:
             if self.store.is_answered(self.job.name, item.id, item.request_hash):
                 self.stats.skipped += 1
                 continue
-            if not await self._take_slot():
+            reservation = await self._reserve(item)
+            if reservation is None:
                 return
-            task = asyncio.create_task(self.process(item))
+            if not await self._take_slot():
+                self.budget.settle(reservation, 0.0)
+                return
+            task = asyncio.create_task(self.process(item, reservation))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -100,12 +115,13 @@ class Dispatcher:
 
     # -- one item ---------------------------------------------------------------------------
 
-    async def process(self, item: Item) -> None:
+    async def process(self, item: Item, reservation: Reservation | None = None) -> None:
         attempts: list[Attempt] = []
         created = utc_now()
         self.stats.in_flight += 1
+        outcome: Outcome | None = None
         try:
-            outcome = await self._attempt(item, attempts, created)
+            outcome = self._priced(await self._attempt(item, attempts, created))
         except asyncio.CancelledError:
             # Stopped before an answer came: keep what the attempts saw, leave it pending.
             outcome = _outcome(item, PENDING, created, attempts, error="stopped before answer")
@@ -114,6 +130,8 @@ class Dispatcher:
             return
         finally:
             self.stats.in_flight -= 1
+            if reservation is not None:
+                self._settle(reservation, outcome)
         try:
             await self.writer.write(outcome)
         except Exception as exc:
@@ -230,6 +248,48 @@ class Dispatcher:
         if outcome.usage:
             self.stats.prompt_tokens += outcome.usage.prompt_tokens
             self.stats.completion_tokens += outcome.usage.completion_tokens
+
+    # -- money ------------------------------------------------------------------------------
+
+    def _priced(self, outcome: Outcome) -> Outcome:
+        """The outcome with its cost and the price used (cost None when no price is known)."""
+        outcome = priced(outcome, self.pricer, batch=MODE == "batch")
+        self.cost_usd += outcome.cost_usd or 0.0
+        return outcome
+
+    def _settle(self, reservation: Reservation, outcome: Outcome | None) -> None:
+        cost = outcome.cost_usd if outcome is not None and outcome.cost_usd else 0.0
+        self.budget.settle(reservation, cost)
+
+    async def _reserve(self, item: Item) -> Reservation | None:
+        """Hold the item's worst-case cost once the budget has room; None: do not send."""
+        if not self.budget.enabled:
+            return await self.budget.reserve(0.0)
+        worst = self._worst_case(item)
+        if worst is None:
+            return None
+        waiting = asyncio.ensure_future(self.budget.reserve(worst))
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            return None
+        reservation = waiting.result()
+        if reservation is None:
+            self.stop(budgets.exhausted(self.budget))
+        elif self.stop_event.is_set():
+            self.budget.settle(reservation, 0.0)
+            return None
+        return reservation
+
+    def _worst_case(self, item: Item) -> float | None:
+        """The most `item` may cost; None (and the run stops) when that has no known bound."""
+        try:
+            return budgets.worst_case(item.id, item.body, self.pricer, batch=MODE == "batch")
+        except BudgetExhausted as exc:
+            self.stop(exc)
+            return None
 
     # -- the whole run ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
         ├── AuthError                       401/403: the key is wrong or lacks access
         ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
         ├── ModelNotFound                   404 model_not_found
+        ├── BudgetExhausted                 the next request could overspend --max-cost
         └── Interrupted                     SIGINT/SIGTERM; the next run resumes
 
 Messages are one friendly line that says what to do. They never contain the API key.
@@ -109,6 +110,11 @@ class QuotaExhausted(RunStopped):
 
 class ModelNotFound(RunStopped):
     """Raised on 404 model_not_found: the job names a model this key cannot use."""
+
+
+class BudgetExhausted(RunStopped):
+    """Raised when the next request's worst-case cost no longer fits the run's or the day's
+    budget (or cannot be known); nothing over budget was sent and a rerun resumes."""
 
 
 class Interrupted(RunStopped):

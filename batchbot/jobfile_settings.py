@@ -52,6 +52,7 @@ class JobSettings:
     tier: str | None = None
     limits: Limits = field(default_factory=Limits)
     budget_usd: float | None = None
+    budget_usd_per_day: float | None = None
     mode: str | None = None
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=_empty)
 
@@ -66,6 +67,7 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         tier=_optional(doc, "tier", where, want_text),
         limits=_optional(doc, "limits", where, parse_limits) or Limits(),
         budget_usd=_optional(doc, "budget_usd", where, _money),
+        budget_usd_per_day=_optional(doc, "budget_usd_per_day", where, _money),
         mode=_optional(doc, "mode", where, lambda v, w, *p: want_choice(v, MODES, w, *p)),
         prices=_optional(doc, "prices", where, parse_prices) or _empty(),
     )

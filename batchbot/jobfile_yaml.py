@@ -48,6 +48,7 @@ from batchbot.jobfile_text import read_text
 
 JOB_KEYS = (
     "budget_usd",
+    "budget_usd_per_day",
     "inputs",
     "limits",
     "mode",

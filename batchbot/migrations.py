@@ -92,3 +92,77 @@ def m001_initial(db: Database) -> None:
         foreign_keys=[("request_id", "requests", "id"), ("run_id", "runs", "id")],
     )
     db.table("attempts").create_index(["request_id"])
+
+
+# The spend rollup: one row per (job, model, day, run) with the sums `batchbot report` shows,
+# kept up to date by triggers as request rows are inserted, rewritten (a retry, a re-price,
+# a row moving to a later run) or deleted, so reports over millions of requests read a few
+# thousand rows. Costs and latencies are summed as integers (nano-dollars, microseconds):
+# subtracting a rewritten row's old values then restores the sums exactly.
+SPEND_KEY = ("job", "model", "day", "run_id")
+SPEND_SUMS = (
+    ("requests", "1"),
+    ("answered", "{row}.status IN ('ok', 'truncated')"),
+    ("failed", "{row}.status = 'failed'"),
+    ("prompt_tokens", "coalesce({row}.prompt_tokens, 0)"),
+    ("cached_tokens", "coalesce({row}.cached_tokens, 0)"),
+    ("completion_tokens", "coalesce({row}.completion_tokens, 0)"),
+    ("reasoning_tokens", "coalesce({row}.reasoning_tokens, 0)"),
+    ("cost_nanousd", "coalesce(CAST(round({row}.cost_usd * 1e9) AS INTEGER), 0)"),
+    ("priced", "{row}.cost_usd IS NOT NULL"),
+    ("latency_us", "coalesce(CAST(round({row}.latency_ms * 1000) AS INTEGER), 0)"),
+    ("timed", "{row}.latency_ms IS NOT NULL"),
+)
+
+
+def _spend_key(row: str) -> tuple[str, ...]:
+    return (
+        f"{row}.job",
+        f"coalesce({row}.model, '')",
+        f"substr(coalesce({row}.finished_at, {row}.created_at), 1, 10)",
+        f"coalesce({row}.run_id, 0)",
+    )
+
+
+def _add_to_spend(row: str) -> str:
+    columns = ", ".join((*SPEND_KEY, *(name for name, _ in SPEND_SUMS)))
+    values = ", ".join((*_spend_key(row), *(value.format(row=row) for _, value in SPEND_SUMS)))
+    sums = ", ".join(f"{name} = {name} + excluded.{name}" for name, _ in SPEND_SUMS)
+    return (
+        f"INSERT INTO spend ({columns}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(SPEND_KEY)}) DO UPDATE SET {sums};"
+    )
+
+
+def _remove_from_spend(row: str) -> str:
+    where = " AND ".join(f"{k} = {v}" for k, v in zip(SPEND_KEY, _spend_key(row), strict=True))
+    sums = ", ".join(f"{name} = {name} - ({value.format(row=row)})" for name, value in SPEND_SUMS)
+    return (
+        f"UPDATE spend SET {sums} WHERE {where}; DELETE FROM spend WHERE {where} AND requests = 0;"
+    )
+
+
+@migrations(name="m002_spend_rollup")
+def m002_spend_rollup(db: Database) -> None:
+    sums = ",\n    ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name, _ in SPEND_SUMS)
+    db.execute(
+        "CREATE TABLE spend (\n    job TEXT NOT NULL,\n    model TEXT NOT NULL,\n"
+        f"    day TEXT NOT NULL,\n    run_id INTEGER NOT NULL,\n    {sums},\n"
+        f"    PRIMARY KEY ({', '.join(SPEND_KEY)})\n) WITHOUT ROWID"
+    )
+    db.executescript(
+        f"CREATE TRIGGER spend_insert AFTER INSERT ON requests BEGIN {_add_to_spend('NEW')} END;\n"
+        f"CREATE TRIGGER spend_delete AFTER DELETE ON requests BEGIN "
+        f"{_remove_from_spend('OLD')} END;\n"
+        f"CREATE TRIGGER spend_update AFTER UPDATE ON requests BEGIN "
+        f"{_remove_from_spend('OLD')} {_add_to_spend('NEW')} END;\n"
+    )
+    # Rows written before this migration.
+    key = ", ".join(_spend_key("requests"))
+    sums_sql = ", ".join(f"sum({v.format(row='requests')})" for _, v in SPEND_SUMS)
+    columns = ", ".join((*SPEND_KEY, *(name for name, _ in SPEND_SUMS)))
+    db.execute(
+        f"INSERT INTO spend ({columns}) SELECT {key}, {sums_sql} FROM requests GROUP BY 1, 2, 3, 4"
+    )
+    # `batchbot runs` lists the latest runs first.
+    db.table("runs").create_index(["started_at"], if_not_exists=True)

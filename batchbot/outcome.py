@@ -61,6 +61,8 @@ class Outcome:
     error: str | None = None
     error_code: str | None = None
     response_model: str | None = None
+    cost_usd: float | None = None
+    price: str | None = None  # JSON: the per-MTok prices used and their source
 
     @property
     def answered(self) -> bool:

@@ -13,6 +13,7 @@ from batchbot.config import Config
 from batchbot.dispatch import MODE, Dispatcher
 from batchbot.errors import Interrupted, MissingKeyError, RunStopped
 from batchbot.jobs import Job
+from batchbot.pricing import pricer_for
 from batchbot.progress import Display, RunStats, Silent
 from batchbot.store import Store
 
@@ -34,6 +35,8 @@ class RunSummary:
     elapsed_s: float
     db_path: str
     stopped: RunStopped | None = None
+    cost_usd: float = 0.0
+    unpriced_models: tuple[str, ...] = ()
 
     @property
     def answered(self) -> int:
@@ -68,6 +71,7 @@ async def run_job_async(
     if not config.fake and not config.api_key:
         raise MissingKeyError()
     total = job.validate()
+    pricer = pricer_for(job, config)
     display = display or Silent()
     store = Store.open(config.db_path)
     try:
@@ -76,7 +80,7 @@ async def run_job_async(
                 job=job.name, job_path=str(job.path), mode=MODE, settings=config.settings()
             )
             run = Dispatcher(
-                job, config, store, client, run_id, RunStats(job=job.name, total=total)
+                job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
             )
             with _signals_stop(run, enabled=handle_signals):
                 summary = await _execute(run, display)
@@ -110,6 +114,8 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
         elapsed_s=stats.elapsed,
         db_path=str(run.config.db_path),
         stopped=run.stopped,
+        cost_usd=run.cost_usd,
+        unpriced_models=tuple(sorted(run.pricer.unknown)),
     )
 
 
@@ -129,6 +135,7 @@ def _totals(summary: RunSummary) -> dict[str, object]:
         "failed": summary.failed,
         "prompt_tokens": summary.prompt_tokens,
         "completion_tokens": summary.completion_tokens,
+        "cost_usd": summary.cost_usd,
         "error": str(summary.stopped) if summary.stopped else None,
     }
 

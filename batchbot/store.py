@@ -23,12 +23,13 @@ UPSERT_REQUEST = """
 INSERT INTO requests (
     job, item_id, request_hash, run_id, mode, model, request, status, content, finish_reason,
     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
-    latency_ms, attempts, error, error_code, response_model, created_at, finished_at
+    cost_usd, price, latency_ms, attempts, error, error_code, response_model, created_at,
+    finished_at
 ) VALUES (
     :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
     :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
-    :total_tokens, :latency_ms, :attempts, :error, :error_code, :response_model, :created_at,
-    :finished_at
+    :total_tokens, :cost_usd, :price, :latency_ms, :attempts, :error, :error_code,
+    :response_model, :created_at, :finished_at
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
@@ -36,6 +37,7 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens,
     cached_tokens = excluded.cached_tokens, completion_tokens = excluded.completion_tokens,
     reasoning_tokens = excluded.reasoning_tokens, total_tokens = excluded.total_tokens,
+    cost_usd = excluded.cost_usd, price = excluded.price,
     latency_ms = excluded.latency_ms, attempts = requests.attempts + excluded.attempts,
     error = excluded.error, error_code = excluded.error_code,
     response_model = excluded.response_model, finished_at = excluded.finished_at
@@ -52,6 +54,13 @@ INSERT INTO attempts (
 IS_ANSWERED = """
 SELECT 1 FROM requests
 WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
+"""
+
+
+SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
+
+AVERAGE_COMPLETION = """
+SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE job = ?
 """
 
 
@@ -104,6 +113,16 @@ class Store:
         row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *ANSWERED)).fetchone()
         return row is not None
 
+    def spent_today(self, job: str) -> float:
+        """USD this job's requests cost today (UTC), over every run (from the spend rollup)."""
+        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
+        return int(nanousd) / 1e9
+
+    def average_completion(self, job: str) -> float | None:
+        """Mean completion tokens of this job's answers so far (None before the first)."""
+        (mean,) = self.db.execute(AVERAGE_COMPLETION, (job,)).fetchone()
+        return None if mean is None else float(mean)
+
     def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
         """Write outcomes and their attempts in one transaction."""
         with self.db.atomic():
@@ -154,6 +173,8 @@ def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str
         "completion_tokens": usage.completion_tokens if usage else None,
         "reasoning_tokens": usage.reasoning_tokens if usage else None,
         "total_tokens": usage.total_tokens if usage else None,
+        "cost_usd": outcome.cost_usd,
+        "price": outcome.price,
         "latency_ms": outcome.latency_ms,
         "attempts": len(outcome.attempts),
         "error": outcome.error,

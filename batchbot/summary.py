@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
+from batchbot import budget
+from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BudgetExhausted
 from batchbot.runner import RunSummary
 
 
@@ -26,4 +27,25 @@ def summary_line(summary: RunSummary) -> str:
     if s.unsent:
         parts.append(f"{s.unsent:,} not sent yet (rerun to resume)")
     tokens = s.prompt_tokens + s.completion_tokens
-    return f"{s.job}: " + ", ".join(parts) + f" · {tokens:,} tokens · {s.elapsed_s:.1f} s · {where}"
+    return (
+        f"{s.job}: "
+        + ", ".join(parts)
+        + f" · {tokens:,} tokens · {cost_text(s)} · {s.elapsed_s:.1f} s · {where}"
+    )
+
+
+def cost_text(summary: RunSummary) -> str:
+    """`$0.0123`, with a note when some models had no price (their cost is not included)."""
+    text = f"${summary.cost_usd:.4f}"
+    if summary.unpriced_models:
+        text += f" (not counting {', '.join(summary.unpriced_models)}: no price)"
+    return text
+
+
+def stop_line(summary: RunSummary) -> str:
+    """Why the run stopped; a budget stop also says what was spent and what is left."""
+    if isinstance(summary.stopped, BudgetExhausted):
+        return budget.stop_line(
+            summary.stopped, spent_usd=summary.cost_usd, remaining=summary.unsent
+        )
+    return str(summary.stopped)

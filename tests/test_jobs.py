@@ -226,7 +226,8 @@ YAML_HINT = (
     "or '?' or ',' inside {...} or [...]"
 )
 JOB_KEYS = (
-    "budget_usd, inputs, limits, mode, model, name, params, prices, prompts, system, template, tier"
+    "budget_usd, budget_usd_per_day, inputs, limits, mode, model, name, params, prices, prompts, "
+    "system, template, tier"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"

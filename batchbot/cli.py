@@ -100,6 +100,33 @@ def limit_options(func: F) -> F:
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["sync", "batch", "auto"]),
+    help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
+    "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
+)
+@click.option(
+    "--wait", is_flag=True, help="Batch mode: keep polling until every batch is collected."
+)
+@click.option(
+    "--poll-interval",
+    "poll_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Batch mode with --wait: seconds before the first poll; the pauses grow from there  "
+    "[default: 30]",
+)
+@click.option(
+    "--batch-queue-tokens",
+    type=click.IntRange(min=1),
+    help="Batch mode: the org's enqueued-token limit per model (overrides the tier).",
+)
+@click.option(
+    "--deadline",
+    "deadline_minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Check the job, estimate tokens and time; send nothing."
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; one line per problem.")
@@ -119,7 +146,8 @@ def run_command(
     """Send every unanswered prompt of JOB_FILE (.yaml or .jsonl) and store the answers.
 
     Running the same job again sends only what is not answered yet: an interrupted run resumes,
-    and a changed prompt is a new request.
+    and a changed prompt is a new request. With --mode batch a run submits batches and exits;
+    the next run (by hand or from cron) collects them, or --wait does both in one go.
     """
     from batchbot.config import Flags, resolve_config
     from batchbot.jobs import load_job
@@ -134,14 +162,17 @@ def run_command(
         if dry_run:
             _report_estimate(job, config)
             return
-        summary = run_job(job, config, display=make_display(quiet=quiet))
+        report = None if quiet else click.echo
+        summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
     _report_summary(summary, quiet=quiet)
 
 
 def _report_estimate(job: Any, config: Any) -> None:
     from batchbot.estimate import estimate_job
+    from batchbot.runner import resolve_mode
 
     estimate = estimate_job(job, config)
+    choice = resolve_mode(job, config, estimate)
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
     click.echo(
         f"{estimate.job}: {estimate.items:,} items, "
@@ -150,6 +181,7 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
+        f"  mode: {choice.mode} ({choice.reason})\n"
         "Nothing was sent (dry run)."
     )
 
@@ -168,14 +200,78 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
+    from batchbot.batch import BatchSummary
+    from batchbot.batch_summary import batch_summary_lines
     from batchbot.summary import exit_code, summary_line
 
+    if isinstance(summary, BatchSummary):
+        if summary.stopped:
+            click.echo(f"batchbot: {summary.stopped}", err=True)
+        for note in summary.notes if quiet else []:
+            click.echo(f"batchbot: {note}", err=True)
+        if not quiet or summary.exit_code != EXIT_OK:
+            click.echo("\n".join(batch_summary_lines(summary)), err=quiet)
+        sys.exit(summary.exit_code)
     code = exit_code(summary)
     if summary.stopped:
         click.echo(f"batchbot: {summary.stopped}", err=True)
     if not quiet or code != EXIT_OK:
         click.echo(summary_line(summary), err=code != EXIT_OK and quiet)
     sys.exit(code)
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        "db_path",
+        envvar="BATCHBOT_DB",
+        type=click.Path(dir_okay=False),
+        help="SQLite database  [default: batchbot.db]",
+    )(func)
+
+
+@cli.command(name="batches")
+@click.option("--job", "job_name", help="Only this job's batches (the job's name).")
+@db_option
+def batches_list(job_name: str | None, db_path: str | None) -> None:
+    """List the Batch API batches batchbot submitted: id, status, counts, created, cost.
+
+    Statuses are as of the last `batchbot run` of their job, which polls them.
+    """
+    from batchbot.batch_summary import batches_table
+    from batchbot.config import Config, resolve_db_path
+    from batchbot.runner import list_batches
+
+    with _friendly_errors():
+        config = Config(db_path=resolve_db_path(db_path, _environment()))
+        click.echo("\n".join(batches_table(list_batches(config, job_name))))
+
+
+@cli.command(name="cancel")
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="Any OpenAI-compatible API, e.g. http://localhost:8000/v1.",
+)
+@db_option
+def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) -> None:
+    """Cancel the running batches of JOB_FILE.
+
+    The next `batchbot run` collects them: answers they already have are kept, the rest of
+    their items go back to pending and are submitted again.
+    """
+    from batchbot.config import Flags, resolve_config
+    from batchbot.jobs import load_job
+    from batchbot.runner import cancel_batches
+
+    with _friendly_errors():
+        job = load_job(job_file)
+        config = resolve_config(job, Flags(db_path=db_path, base_url=base_url), _environment())
+        rows = cancel_batches(job, config)
+    for row in rows:
+        click.echo(f"{row['batch_id']}: {row['status']}")
+    click.echo(f"{job.name}: {len(rows)} batch(es) cancelled; rerun the job to collect them.")
 
 
 @cli.command(name="fake-server")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from batchbot import tiers
+from batchbot import modes, tiers
 from batchbot.errors import ConfigError
 from batchbot.jobs import Job
 
@@ -23,6 +23,11 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 6
 # A realistic answer time for the simulated API, so --fake shows what a real run looks like.
 FAKE_LATENCY_MS = 300.0
+# Batch mode: the first pause between polls with --wait (it grows from there), and how long
+# the simulated Batch API keeps a batch in progress.
+DEFAULT_POLL_S = 30.0
+FAKE_POLL_S = 0.5
+FAKE_BATCH_DELAY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,12 @@ class Config:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
     fake_latency_ms: float = FAKE_LATENCY_MS
+    mode: str = modes.SYNC  # sync / batch / auto (auto is resolved when the run starts)
+    wait: bool = False
+    batch_queue_tokens: int | None = None
+    deadline_minutes: float | None = None
+    poll_s: float = DEFAULT_POLL_S
+    fake_batch_delay_s: float = FAKE_BATCH_DELAY_S
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
@@ -66,6 +77,11 @@ class Flags:
     timeout_s: float | None = None
     max_attempts: int | None = None
     grace_s: float | None = None
+    mode: str | None = None
+    wait: bool = False
+    batch_queue_tokens: int | None = None
+    deadline_minutes: float | None = None
+    poll_s: float | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -79,7 +95,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
     _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
     return Config(
-        db_path=Path(flags.db_path or env.get("BATCHBOT_DB") or DEFAULT_DB),
+        db_path=resolve_db_path(flags.db_path, env),
         api_key=env.get("OPENAI_API_KEY") or None,
         base_url=flags.base_url or env.get("OPENAI_BASE_URL") or None,
         fake=flags.fake,
@@ -91,7 +107,18 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
+        mode=flags.mode or settings.mode or modes.SYNC,
+        # The simulated Batch API lives only as long as this process: wait for it.
+        wait=flags.wait or flags.fake,
+        batch_queue_tokens=flags.batch_queue_tokens,
+        deadline_minutes=flags.deadline_minutes,
+        poll_s=_first(flags.poll_s, FAKE_POLL_S if flags.fake else DEFAULT_POLL_S),
     )
+
+
+def resolve_db_path(flag: str | None, env: Mapping[str, str]) -> Path:
+    """--db, else BATCHBOT_DB, else ./batchbot.db."""
+    return Path(flag or env.get("BATCHBOT_DB") or DEFAULT_DB)
 
 
 def _first(*values: T | None) -> T:

@@ -24,7 +24,6 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -34,12 +33,14 @@ import orjson
 
 from batchbot import policy, tiers
 from batchbot.batch_files import ENDPOINT, InputFile, Splitter
-from batchbot.client import ChatClient, _reply_from
+from batchbot.batch_results import read_line
+from batchbot.batch_summary import BatchSummary
+from batchbot.client import ChatClient
 from batchbot.config import Config
-from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
+from batchbot.errors import RunStopped
 from batchbot.jobs import Item, Job
 from batchbot.modes import BATCH
-from batchbot.outcome import ANSWERED, FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.outcome import ANSWERED, FAILED, OK, TRUNCATED, Outcome, utc_now
 from batchbot.store import Store
 from batchbot.tokens import prompt_tokens
 
@@ -47,7 +48,6 @@ T = TypeVar("T")
 
 ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
-NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})  # the line never ran
 WRITE_EVERY = 500
 YIELD_EVERY_ITEMS = 500
 POLL_GROWTH = 1.5
@@ -72,93 +72,8 @@ DEFERRED = (
     "{count:,} item(s) wait for room in the batch queue (enqueued-token limit): they are "
     "submitted by a later run, once the open batches are collected"
 )
+DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
-
-
-# What the openai client would have raised for the status: a sync run's error_code when the
-# API gives no code of its own, so both modes group the same failures together.
-STATUS_ERRORS = {
-    400: "BadRequestError",
-    401: "AuthenticationError",
-    403: "PermissionDeniedError",
-    404: "NotFoundError",
-    409: "ConflictError",
-    422: "UnprocessableEntityError",
-    429: "RateLimitError",
-}
-
-
-class BatchLineError(Exception):
-    """A failed line of a batch's error file, shaped like the API error it records."""
-
-    def __init__(self, status_code: int, code: str | None, message: str) -> None:
-        super().__init__(message)
-        self.status_code, self.code, self.message = status_code, code, message
-
-    @property
-    def error_code(self) -> str | None:
-        if self.code or not self.status_code:
-            return self.code
-        if self.status_code >= 500:
-            return "InternalServerError"
-        return STATUS_ERRORS.get(self.status_code, "APIStatusError")
-
-
-@dataclass
-class BatchSummary:
-    """What one batch-mode invocation did, and what it left running."""
-
-    run_id: int
-    job: str
-    db_path: str
-    submitted_batches: int = 0
-    submitted_items: int = 0
-    skipped: int = 0  # already answered
-    waiting: int = 0  # in a batch still open when this invocation looked
-    deferred: int = 0
-    too_big: int = 0
-    collected_batches: int = 0
-    ok: int = 0
-    truncated: int = 0
-    failed: int = 0
-    requeued: int = 0  # back to pending: expired, cancelled, transient or run-fatal lines
-    late: int = 0  # answers for items a sync run had answered meanwhile (first answer kept)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    running: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    stopped: RunStopped | None = None
-    elapsed_s: float = 0.0
-
-    @property
-    def answered(self) -> int:
-        return self.ok + self.truncated
-
-    @property
-    def status(self) -> str:
-        if self.stopped:
-            return "stopped"
-        if self.running:
-            return "waiting"
-        return "failed" if self.failed else "done"
-
-    @property
-    def exit_code(self) -> int:
-        if self.stopped:
-            return self.stopped.exit_code
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
-
-    def totals(self) -> dict[str, object]:
-        return {
-            "sent": self.submitted_items,
-            "skipped": self.skipped,
-            "ok": self.ok,
-            "truncated": self.truncated,
-            "failed": self.failed,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "error": str(self.stopped) if self.stopped else None,
-        }
 
 
 class BatchRun:
@@ -258,17 +173,39 @@ class BatchRun:
             self.store.update_batch(row["id"], values)
             if batch.status in TERMINAL:
                 await self.collect({**row, **values}, batch)
-            else:
-                self.summary.waiting += row["requests"] or 0
 
     async def collect(self, row: dict[str, Any], batch: openai.types.Batch) -> None:
-        """Write every line of a finished batch's output and error files, then close the row."""
+        """Write every line of a finished batch's output and error files, then close the row.
+
+        Lines already written (by an earlier collection a crash cut short) are skipped, so
+        collecting twice writes nothing twice.
+        """
+        try:
+            for file_id in (row["output_file_id"], row["error_file_id"]):
+                if file_id:
+                    await self._collect_file(row, file_id)
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
+                raise policy.run_stop_error(exc, self.config.model or "") from exc
+            self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=exc))
+            return
+        if batch.status == "failed":
+            reasons = (
+                [e.message or e.code or "" for e in (batch.errors.data or [])]
+                if (batch.errors)
+                else []
+            )
+            self._note(FAILED_BATCH.format(batch_id=batch.id, errors="; ".join(reasons) or "?"))
+        self.store.update_batch(row["id"], {"collected_at": utc_now()})
+        self.summary.collected_batches += 1
+        self.report(f"collected {batch.id} ({batch.status})")
+
+    async def _collect_file(self, row: dict[str, Any], file_id: str) -> None:
+        """Stream one result file into rows, WRITE_EVERY at a time."""
         outcomes: list[Outcome] = []
-        for file_id in (row["output_file_id"], row["error_file_id"]):
-            if not file_id:
-                continue
-            content = await self._call(partial(self.api.files.content, file_id))
-            for line in content.content.splitlines():
+        content = self.api.files.with_streaming_response.content(file_id)
+        async with content as response:
+            async for line in response.iter_lines():
                 if not line.strip():
                     continue
                 outcome = self._outcome(row, orjson.loads(line))
@@ -278,16 +215,6 @@ class BatchRun:
                     self._write(outcomes)
                     outcomes = []
         self._write(outcomes)
-        if batch.status == "failed":
-            errors = (
-                "; ".join(e.message or e.code or "" for e in (batch.errors.data or []))
-                if (batch.errors)
-                else "no reason given"
-            )
-            self._note(FAILED_BATCH.format(batch_id=batch.id, errors=errors))
-        self.store.update_batch(row["id"], {"collected_at": utc_now()})
-        self.summary.collected_batches += 1
-        self.report(f"collected {batch.id} ({batch.status})")
 
     def _outcome(self, row: dict[str, Any], line: dict[str, Any]) -> Outcome | None:
         custom_id = str(line.get("custom_id"))
@@ -295,79 +222,21 @@ class BatchRun:
         if found is None:
             self._note(f"{row['batch_id']}: a result for unknown custom_id {custom_id!r} ignored")
             return None
-        request_hash, request, attempts_before = found
-        item = Item(custom_id, json.loads(request), request_hash, 0)
+        if found.collected:
+            return None
+        item = Item(custom_id, json.loads(found.request), found.request_hash, 0)
         if self.store.is_answered(self.job.name, item.id, item.request_hash):
             self.summary.late += 1
             return None
-        now = utc_now()
-        response, error = line.get("response"), line.get("error")
-        if response and response.get("status_code") == 200:
-            try:
-                reply = _reply_from(response["body"], {})
-            except (KeyError, IndexError, TypeError, ValueError) as exc:
-                failure = BatchLineError(200, "malformed", f"unparseable response body: {exc}")
-                return self._failed_line(item, failure, attempts_before, now)
-            status = TRUNCATED if reply.finish_reason == "length" else OK
-            return Outcome(
-                item,
-                status,
-                now,
-                now,
-                attempts=(Attempt(1, now, 0.0, status_code=200),),
-                content=reply.content,
-                finish_reason=reply.finish_reason,
-                usage=reply.usage,
-                response_model=reply.model,
-            )
-        if response:
-            body = (response.get("body") or {}).get("error") or {}
-            failure = BatchLineError(
-                int(response.get("status_code") or 500),
-                body.get("code"),
-                str(body.get("message") or "no message"),
-            )
-        else:
-            error = error or {}
-            code = error.get("code")
-            failure = BatchLineError(0, code, str(error.get("message") or code))
-        return self._failed_line(item, failure, attempts_before, now)
-
-    def _failed_line(
-        self, item: Item, failure: BatchLineError, attempts_before: int, now: str
-    ) -> Outcome:
-        """The error policy, applied to a line: fail it, or leave it pending for the next run."""
-        status = FAILED
-        if failure.code in NOT_RUN_CODES:
-            status = PENDING
-        elif failure.status_code:
-            kind = policy.classify_status(failure.status_code, failure.code)
-            if kind is policy.ErrorClass.RUN_FATAL:
-                self.stop(policy.run_stop_error(failure, str(item.body.get("model"))))
-                status = PENDING
-            elif (
-                kind is policy.ErrorClass.TRANSIENT
-                and attempts_before + 1 < self.config.max_attempts
-            ):
-                status = PENDING
-        where = f"{failure.status_code}: " if failure.status_code else ""
-        attempt = Attempt(
-            1,
-            now,
-            0.0,
-            status_code=failure.status_code or None,
-            error_code=failure.error_code,
-            error=f"{where}{failure.message}",
-        )
-        return Outcome(
+        result = read_line(
+            line,
             item,
-            status,
-            now,
-            now,
-            attempts=(attempt,),
-            error=f"{where}{failure.message}",
-            error_code=failure.error_code,
+            attempts_before=found.attempts,
+            max_attempts=self.config.max_attempts,
         )
+        if result.stop is not None:
+            self.stop(result.stop)
+        return result.outcome
 
     def _write(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
@@ -391,7 +260,7 @@ class BatchRun:
     async def submit(self) -> None:
         """Split what is left to send into input files and turn each into a batch."""
         splitter = Splitter(self._queue)
-        skipped = waiting = 0
+        skipped = 0
         for count, item in enumerate(self.job.items(), 1):
             if count % YIELD_EVERY_ITEMS == 0:
                 await asyncio.sleep(0)
@@ -404,7 +273,6 @@ class BatchRun:
                     skipped += 1
                     continue
                 if in_open_batch:
-                    waiting += 1
                     continue
                 if run_id == self.run_id:
                     continue  # sent or collected by this invocation: the next one retries
@@ -439,9 +307,15 @@ class BatchRun:
             prompt_tokens=input_file.tokens,
         )
         data = input_file.data
-        uploaded = await self._call(
-            lambda: self.api.files.create(file=(filename, data), purpose="batch")
-        )
+        try:
+            uploaded = await self._call(
+                lambda: self.api.files.create(file=(filename, data), purpose="batch")
+            )
+        except (openai.APIError, RunStopped) as exc:  # refused: no file exists, nothing is held
+            self.store.update_batch(
+                row, {"status": "orphaned", "collected_at": utc_now(), "error": str(exc)}
+            )
+            raise
         self.store.record_upload(
             row,
             input_file_id=uploaded.id,

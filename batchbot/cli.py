@@ -200,8 +200,7 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
-    from batchbot.batch import BatchSummary
-    from batchbot.batch_summary import batch_summary_lines
+    from batchbot.batch_summary import BatchSummary, batch_summary_lines
     from batchbot.summary import exit_code, summary_line
 
     if isinstance(summary, BatchSummary):
@@ -287,8 +286,21 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
     type=click.FloatRange(0, 1),
     help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
 )
+@click.option(
+    "--batch-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a Batch API batch stays in progress before it is answered.",
+)
 def fake_server_command(
-    host: str, port: int, rpm: int | None, tpm: int | None, latency_ms: float, fail_rate: float
+    host: str,
+    port: int,
+    rpm: int | None,
+    tpm: int | None,
+    latency_ms: float,
+    fail_rate: float,
+    batch_delay: float,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
     from batchbot.fake_server import serve
@@ -296,7 +308,15 @@ def fake_server_command(
     click.echo(
         f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True
     )
-    serve(host=host, port=port, rpm=rpm, tpm=tpm, latency_ms=latency_ms, fail_rate=fail_rate)
+    serve(
+        host=host,
+        port=port,
+        rpm=rpm,
+        tpm=tpm,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        batch_delay_s=batch_delay,
+    )
 
 
 def _environment() -> dict[str, str]:

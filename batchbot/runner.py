@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchbot import modes
-from batchbot.batch import BatchRun, BatchSummary, cancel_open
+from batchbot.batch import BatchRun, cancel_open
+from batchbot.batch_summary import BatchSummary
 from batchbot.client import ChatClient
 from batchbot.config import Config
 from batchbot.dispatch import MODE, Dispatcher

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +57,8 @@ INSERT INTO requests (
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = 'batch', status = 'pending', error = NULL,
-    error_code = NULL, batch_id = NULL, batch_input_file_id = excluded.batch_input_file_id
+    error_code = NULL, finished_at = NULL, batch_id = NULL,
+    batch_input_file_id = excluded.batch_input_file_id
 """
 
 # Where an item stands for the Batch API: answered, waiting in a batch, or touched by this run.
@@ -70,6 +72,16 @@ IS_ANSWERED = """
 SELECT 1 FROM requests
 WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
 """
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """An item as a batch holds it: its request, earlier attempts, whether its result is in."""
+
+    request_hash: str
+    request: str
+    attempts: int
+    collected: bool
 
 
 class Store:
@@ -211,14 +223,16 @@ class Store:
         ).fetchone()
         return int(tokens)
 
-    def batch_item(self, job: str, input_file_id: str, item_id: str) -> tuple[str, str, int] | None:
-        """(request_hash, request JSON, attempts so far) of `item_id` in this input file."""
+    def batch_item(self, job: str, input_file_id: str, item_id: str) -> BatchItem | None:
+        """The item `item_id` as submitted in this input file, or None if it was not."""
         row = self.db.execute(
-            "SELECT request_hash, request, attempts FROM requests "
+            "SELECT request_hash, request, attempts, finished_at FROM requests "
             "WHERE job = ? AND item_id = ? AND batch_input_file_id = ?",
             (job, item_id, input_file_id),
         ).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]), int(row[2] or 0))
+        if row is None:
+            return None
+        return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None)
 
     def _insert_attempts(self, request_id: int, run_id: int, outcome: Outcome) -> None:
         rows: Iterable[dict[str, Any]] = (

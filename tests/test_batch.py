@@ -329,6 +329,36 @@ def test_batch_created_but_not_recorded_is_adopted(
     assert fake_api.batches.created == 1
 
 
+def test_collection_cut_short_writes_nothing_twice(
+    tmp_path, write_job, run_batch, fake_api, monkeypatch
+):
+    """Results written before a crash are not written again when the batch is collected again."""
+    job = write_job("nightly.yaml", job_text("Fine?", "Broken [[fake:context_length_exceeded]]?"))
+    assert run_batch(job).exit_code == 0
+    update_batch = Store.update_batch
+
+    def crash_on_close(self, row, values):
+        if "collected_at" in values:
+            raise Crash
+        update_batch(self, row, values)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "update_batch", crash_on_close)
+        with pytest.raises(Crash):
+            run_batch(job)
+    again = run_batch(job)
+    assert again.exit_code == 0, again.output
+    assert "collected 1 batch(es): 0 answered, 0 failed" in again.output
+    stored = rows(tmp_path / "batchbot.db", "select status, attempts from requests order by id")
+    # The failed item is tried again, as failed items are on every run; it was counted once.
+    assert stored == [{"status": "ok", "attempts": 1}, {"status": "pending", "attempts": 1}]
+    assert len(rows(tmp_path / "batchbot.db", "select * from attempts")) == 2
+    assert [[line["custom_id"] for line in b.lines] for b in fake_api.batches.all()] == [
+        ["q0", "q1"],
+        ["q1"],
+    ]
+
+
 # -- sync and batch together ------------------------------------------------------------------
 
 

@@ -101,21 +101,24 @@ class BatchRun:
         self.stop_event.set()
 
     async def run(self) -> BatchSummary:
+        """Reconcile, then poll/collect and submit (repeatedly with --wait); see the module."""
         started = time.perf_counter()
-        await self.reconcile()
-        interval = self.config.poll_s
-        while True:
-            await self.poll()
-            if not self.stop_event.is_set():
-                await self.submit()
-            open_rows = [r for r in self.store.open_batches(self.job.name) if r["batch_id"]]
-            if not self.config.wait or not open_rows or self.stop_event.is_set():
-                break
-            self.report(_progress(open_rows, interval))
-            await self._pause(interval)
-            interval = min(interval * POLL_GROWTH, POLL_MAX_S)
-        self.summary.running = [r for r in self.store.open_batches(self.job.name)]
-        self.summary.elapsed_s = time.perf_counter() - started
+        try:
+            await self.reconcile()
+            interval = self.config.poll_s
+            while True:
+                await self.poll()
+                if not self.stop_event.is_set():
+                    await self.submit()
+                open_rows = [r for r in self.store.open_batches(self.job.name) if r["batch_id"]]
+                if not self.config.wait or not open_rows or self.stop_event.is_set():
+                    break
+                self.report(_progress(open_rows, interval))
+                await self._pause(interval)
+                interval = min(interval * POLL_GROWTH, POLL_MAX_S)
+        finally:
+            self.summary.running = self.store.open_batches(self.job.name)
+            self.summary.elapsed_s = time.perf_counter() - started
         return self.summary
 
     # -- 1. reconcile ------------------------------------------------------------------------

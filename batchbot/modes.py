@@ -49,17 +49,17 @@ def choose_mode(
     if requested != AUTO:
         return ModeChoice(requested, f"--mode {requested}")
     if open_batches:
-        return ModeChoice(BATCH, f"auto: {open_batches} batch(es) of this job still to collect")
+        return ModeChoice(BATCH, f"auto: {open_batches} batch(es) of this job to collect first")
     if deadline_minutes is not None and deadline_minutes < BATCH_WINDOW_MINUTES:
-        return ModeChoice(SYNC, f"auto: the deadline ({deadline_minutes:g} min) is within 24 h")
+        return ModeChoice(SYNC, f"auto: the deadline, {deadline_minutes:g} min, is within 24 h")
     if to_send >= AUTO_BATCH_MIN_ITEMS and sync_minutes > AUTO_BATCH_MIN_MINUTES:
         return ModeChoice(
             BATCH,
-            f"auto: {to_send:,} items to send and ~{sync_minutes:,.0f} min at the sync limits "
-            f"(batch from {AUTO_BATCH_MIN_ITEMS:,} items and {AUTO_BATCH_MIN_MINUTES:g} min)",
+            f"auto: {to_send:,} items to send, ~{sync_minutes:,.0f} min at the sync limits; "
+            f"batch from {AUTO_BATCH_MIN_ITEMS:,} items and {AUTO_BATCH_MIN_MINUTES:g} min",
         )
     return ModeChoice(
         SYNC,
-        f"auto: {to_send:,} items, ~{sync_minutes:,.0f} min at the sync limits "
-        f"(batch from {AUTO_BATCH_MIN_ITEMS:,} items and {AUTO_BATCH_MIN_MINUTES:g} min)",
+        f"auto: {to_send:,} items to send, ~{sync_minutes:,.0f} min at the sync limits; "
+        f"batch from {AUTO_BATCH_MIN_ITEMS:,} items and {AUTO_BATCH_MIN_MINUTES:g} min",
     )

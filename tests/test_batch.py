@@ -419,7 +419,7 @@ def test_dry_run_shows_the_mode(write_job, invoke):
     job = write_job("nightly.yaml", FIVE)
     result = invoke("run", str(job), "--mode", "auto", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "mode: sync (auto: 5 items" in result.output
+    assert "mode: sync (auto: 5 items to send" in result.output
 
 
 def test_batch_price_is_half():

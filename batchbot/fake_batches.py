@@ -170,7 +170,7 @@ class FakeBatches:
         limit = int(request.query.get("limit", "20"))
         after = request.query.get("after")
         with self._lock:
-            batches = sorted(self._batches.values(), key=lambda b: b.created_at, reverse=True)
+            batches = list(reversed(self._batches.values()))  # newest first
             ids = [b.id for b in batches]
         start = ids.index(after) + 1 if after in ids else 0
         page = batches[start : start + limit]

@@ -23,6 +23,10 @@ from batchbot.store import Store
 
 REFRESH_EVERY_S = 0.25
 INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
+BATCH_INTERRUPTED = (
+    "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
+    "run the same command again to collect them."
+)
 OPEN_BATCHES = (
     "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
     "would send a second time: collect them with --mode batch (add --wait to wait for them), "
@@ -154,7 +158,7 @@ async def _run_batches(
     )
     run = BatchRun(job, config, store, client, run_id, report=report or (lambda line: None))
     try:
-        with _signals_stop(run.stop, enabled=handle_signals):
+        with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
             summary = await run.run()
     except RunStopped as exc:  # an API call itself was refused: bad key, no quota
         run.summary.stopped = exc
@@ -267,14 +271,16 @@ def _int(value: float | None) -> int | None:
 
 
 @contextlib.contextmanager
-def _signals_stop(stop: Callable[[RunStopped], None], *, enabled: bool) -> Iterator[None]:
+def _signals_stop(
+    stop: Callable[[RunStopped], None], *, enabled: bool, message: str = INTERRUPTED
+) -> Iterator[None]:
     """SIGINT/SIGTERM stop the run gracefully; a second one stops it now."""
     if not enabled:
         yield
         return
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop, Interrupted(INTERRUPTED))
+        loop.add_signal_handler(sig, stop, Interrupted(message))
     try:
         yield
     finally:

@@ -203,6 +203,16 @@ def test_wait_polls_until_collected(tmp_path, write_job, run_batch, fake_api, mo
     assert {r["status"] for r in rows(tmp_path / "batchbot.db", "select * from requests")} == {"ok"}
 
 
+def test_fake_flag_waits_for_its_own_batches(tmp_path, write_job, invoke):
+    """With --fake the simulated Batch API ends with the command, so the run waits for it."""
+    job = write_job("nightly.yaml", FIVE)
+    result = invoke("run", str(job), "--fake", "--mode", "batch", key=None)
+    assert result.exit_code == 0, result.output
+    assert "collected 1 batch(es): 5 answered" in result.output
+    stored = rows(tmp_path / "batchbot.db", "select status, mode from requests")
+    assert stored == [{"status": "ok", "mode": "batch"}] * 5
+
+
 def test_queue_limit_defers_then_wait_sends_the_rest(tmp_path, write_job, run_batch, fake_api):
     """A queue that holds two items gets the job through in batches of two with --wait."""
     job = write_job("nightly.yaml", FIVE)

@@ -37,7 +37,7 @@ from batchbot.batch_results import read_line
 from batchbot.batch_summary import BatchSummary
 from batchbot.client import ChatClient
 from batchbot.config import Config
-from batchbot.errors import RunStopped
+from batchbot.errors import RunStopped, redact_secrets
 from batchbot.jobs import Item, Job
 from batchbot.modes import BATCH
 from batchbot.outcome import ANSWERED, FAILED, OK, TRUNCATED, Outcome, utc_now
@@ -71,6 +71,18 @@ TOO_BIG = (
 DEFERRED = (
     "{count:,} item(s) wait for room in the batch queue (enqueued-token limit): they are "
     "submitted by a later run, once the open batches are collected"
+)
+REFUSED = (
+    "The Batch API refused to {what} ({error}); nothing is lost: fix the cause and run the same "
+    "command again"
+)
+NO_BATCH_API = (
+    "The server answered 404 when asked to {what}: check --base-url / OPENAI_BASE_URL, and that "
+    "the server offers the Files and Batch APIs (else use --mode sync)"
+)
+UNREACHABLE = (
+    "Could not reach the API to {what} ({error}), retries included; nothing is lost: run the "
+    "same command again"
 )
 DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
@@ -147,7 +159,7 @@ class BatchRun:
     async def _find_batch(self, file_id: str, *, since: str) -> openai.types.Batch | None:
         """The batch created from `file_id`, looking back no further than the row's creation."""
         cutoff = datetime.fromisoformat(since).timestamp() - ADOPT_MARGIN_S
-        page = await self._call(lambda: self.api.batches.list(limit=100))
+        page = await self._call(lambda: self.api.batches.list(limit=100), what="list batches")
         async for batch in page:
             if batch.input_file_id == file_id:
                 return batch
@@ -162,7 +174,9 @@ class BatchRun:
             if not row["batch_id"] or self.stop_event.is_set():
                 continue
             batch_id = str(row["batch_id"])
-            batch = await self._call(partial(self.api.batches.retrieve, batch_id))
+            batch = await self._call(
+                partial(self.api.batches.retrieve, batch_id), what=f"look up {batch_id}"
+            )
             counts = batch.request_counts
             values: dict[str, Any] = {
                 "status": batch.status,
@@ -190,7 +204,7 @@ class BatchRun:
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
                 raise policy.run_stop_error(exc, self.config.model or "") from exc
-            self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=exc))
+            self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=_describe(exc)))
             return
         if batch.status == "failed":
             reasons = (
@@ -312,12 +326,11 @@ class BatchRun:
         data = input_file.data
         try:
             uploaded = await self._call(
-                lambda: self.api.files.create(file=(filename, data), purpose="batch")
+                lambda: self.api.files.create(file=(filename, data), purpose="batch"),
+                what=f"upload {filename}",
             )
-        except (openai.APIError, RunStopped) as exc:  # refused: no file exists, nothing is held
-            self.store.update_batch(
-                row, {"status": "orphaned", "collected_at": utc_now(), "error": str(exc)}
-            )
+        except RunStopped as exc:  # refused: no file exists, nothing is held
+            self._close_refused(row, exc)
             raise
         self.store.record_upload(
             row,
@@ -326,7 +339,11 @@ class BatchRun:
             run_id=self.run_id,
             items=input_file.items,
         )
-        batch = await self._create_batch(uploaded.id, filename)
+        try:
+            batch = await self._create_batch(uploaded.id, filename)
+        except RunStopped as exc:  # refused: the items are free again, the file unused
+            self._close_refused(row, exc)
+            raise
         self.store.record_batch_created(row, batch_id=batch.id, status=batch.status)
         self.summary.submitted_batches += 1
         self.summary.submitted_items += len(input_file.items)
@@ -353,20 +370,31 @@ class BatchRun:
                 metadata={"batchbot_job": self.job.name[:512], "batchbot_file": filename},
             )
 
-        return await self._call(create)
+        return await self._call(create, what=f"create a batch from {file_id}")
+
+    def _close_refused(self, row: int, exc: RunStopped) -> None:
+        self.store.update_batch(
+            row, {"status": "orphaned", "collected_at": utc_now(), "error": str(exc)}
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """One API call under the error policy: transient errors retried, run-fatal ones stop."""
+    async def _call(self, make: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """One API call under the error policy: transient errors are retried; anything else
+        the API refuses stops the run (RunStopped) with its reason, as a sync run stops."""
         try:
             async for attempt in policy.retrying(max_attempts=self.config.max_attempts):
                 with attempt:
                     return await make()
-        except Exception as exc:
+        except openai.APIStatusError as exc:
+            if exc.status_code == 404 and exc.code != "model_not_found":
+                raise RunStopped(NO_BATCH_API.format(what=what)) from exc
             if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
                 raise policy.run_stop_error(exc, self.config.model or "") from exc
-            raise
+            error = redact_secrets(f"{exc.status_code}: {exc.message}")
+            raise RunStopped(REFUSED.format(what=what, error=error)) from exc
+        except openai.APIConnectionError as exc:
+            raise RunStopped(UNREACHABLE.format(what=what, error=_describe(exc))) from exc
         raise AssertionError("retrying either returns or raises")
 
     async def _pause(self, seconds: float) -> None:
@@ -378,6 +406,10 @@ class BatchRun:
             return
         self.summary.notes.append(note)
         self.report(note)
+
+
+def _describe(exc: Exception) -> str:
+    return redact_secrets(f"{type(exc).__name__}: {exc}")
 
 
 def _safe(name: str) -> str:

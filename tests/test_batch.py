@@ -11,6 +11,7 @@ import pytest
 
 from batchbot import batch_files, modes
 from batchbot.batch_files import Splitter
+from batchbot.fake_errors import ApiError
 from batchbot.jobs import Item, load_job, request_hash
 from batchbot.store import Store
 from batchbot.tokens import prompt_tokens
@@ -346,6 +347,39 @@ def test_crash_between_upload_and_create(tmp_path, write_job, run_batch, fake_ap
     assert [r["status"] for r in stored] == ["ok"] * 5
     statuses = rows(tmp_path / "batchbot.db", "select status from batches order by id")
     assert statuses == [{"status": "orphaned"}, {"status": "completed"}]
+
+
+def test_refused_create_stops_and_frees_the_items(
+    tmp_path, write_job, run_batch, fake_api, monkeypatch
+):
+    """A batch the API refuses to create stops the run (exit 3); the next run submits again."""
+    job = write_job("nightly.yaml", FIVE)
+
+    def refuse(data):
+        raise ApiError(400, "Batch creation is paused for this organization.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fake_api.batches, "create", refuse)
+        refused = run_batch(job)
+    assert refused.exit_code == 3, refused.output
+    assert "refused to create a batch" in refused.output
+    assert "Batch creation is paused" in refused.output
+    (row,) = rows(tmp_path / "batchbot.db", "select status, error from batches")
+    assert row["status"] == "orphaned"
+    assert "paused" in row["error"]
+    again = run_batch(job)
+    assert again.exit_code == 0, again.output
+    assert "submitted 5 requests in 1 batch(es)" in again.output
+    assert "was uploaded but no batch" not in again.output
+    assert fake_api.batches.created == 1
+
+
+def test_server_without_batch_api(write_job, invoke, fake_api):
+    """A server with no Files API gets a message that says so, and exit 3."""
+    job = write_job("nightly.yaml", FIVE)
+    result = invoke("run", str(job), "--mode", "batch", "--base-url", fake_api.url + "/nope")
+    assert result.exit_code == 3, result.output
+    assert "offers the Files and Batch APIs" in result.output
 
 
 def test_batch_created_but_not_recorded_is_adopted(

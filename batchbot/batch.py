@@ -23,28 +23,25 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from functools import partial
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import openai
 import orjson
 
 from batchbot import policy, tiers
-from batchbot.batch_files import ENDPOINT, InputFile, Splitter
+from batchbot.batch_api import BatchApi, describe, refusal
+from batchbot.batch_files import InputFile, Splitter
 from batchbot.batch_results import read_line
 from batchbot.batch_summary import BatchSummary
 from batchbot.client import ChatClient
 from batchbot.config import Config
-from batchbot.errors import RunStopped, redact_secrets
+from batchbot.errors import RunStopped
 from batchbot.jobs import Item, Job
 from batchbot.modes import BATCH
 from batchbot.outcome import ANSWERED, FAILED, OK, TRUNCATED, Outcome, utc_now
 from batchbot.store import Store
 from batchbot.tokens import prompt_tokens
-
-T = TypeVar("T")
 
 ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
@@ -52,7 +49,6 @@ WRITE_EVERY = 500
 YIELD_EVERY_ITEMS = 500
 POLL_GROWTH = 1.5
 POLL_MAX_S = 300.0
-ADOPT_MARGIN_S = 3600  # how far before a row's creation a matching batch is looked for
 
 UPLOAD_INTERRUPTED = (
     "the upload of {filename} was interrupted; if it reached OpenAI it is an unused file "
@@ -72,18 +68,6 @@ DEFERRED = (
     "{count:,} item(s) wait for room in the batch queue (enqueued-token limit): they are "
     "submitted by a later run, once the open batches are collected"
 )
-REFUSED = (
-    "The Batch API refused to {what} ({error}); nothing is lost: fix the cause and run the same "
-    "command again"
-)
-NO_BATCH_API = (
-    "The server answered 404 when asked to {what}: check --base-url / OPENAI_BASE_URL, and that "
-    "the server offers the Files and Batch APIs (else use --mode sync)"
-)
-UNREACHABLE = (
-    "Could not reach the API to {what} ({error}), retries included; nothing is lost: run the "
-    "same command again"
-)
 DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
 
@@ -101,7 +85,8 @@ class BatchRun:
         *,
         report: Callable[[str], None] = lambda line: None,
     ) -> None:
-        self.job, self.config, self.store, self.api = job, config, store, client.api
+        self.job, self.config, self.store = job, config, store
+        self.api = BatchApi(client.api, max_attempts=config.max_attempts, model=config.model or "")
         self.run_id, self.report = run_id, report
         self.summary = BatchSummary(run_id, job.name, str(config.db_path))
         self.stop_event = asyncio.Event()
@@ -143,7 +128,7 @@ class BatchRun:
             if row["status"] == "uploading" or not row["input_file_id"]:
                 self._give_up(row, UPLOAD_INTERRUPTED.format(filename=row["filename"]))
                 continue
-            found = await self._find_batch(row["input_file_id"], since=row["created_at"])
+            found = await self.api.find(row["input_file_id"], since=row["created_at"])
             if found is None:
                 self._give_up(
                     row, ORPHAN_FILE.format(file_id=row["input_file_id"], requests=row["requests"])
@@ -156,17 +141,6 @@ class BatchRun:
         self.store.update_batch(row["id"], {"status": "orphaned", "collected_at": utc_now()})
         self._note(note)
 
-    async def _find_batch(self, file_id: str, *, since: str) -> openai.types.Batch | None:
-        """The batch created from `file_id`, looking back no further than the row's creation."""
-        cutoff = datetime.fromisoformat(since).timestamp() - ADOPT_MARGIN_S
-        page = await self._call(lambda: self.api.batches.list(limit=100), what="list batches")
-        async for batch in page:
-            if batch.input_file_id == file_id:
-                return batch
-            if batch.created_at < cutoff:
-                break
-        return None
-
     # -- 2. poll and collect -----------------------------------------------------------------
 
     async def poll(self) -> None:
@@ -174,9 +148,7 @@ class BatchRun:
             if not row["batch_id"] or self.stop_event.is_set():
                 continue
             batch_id = str(row["batch_id"])
-            batch = await self._call(
-                partial(self.api.batches.retrieve, batch_id), what=f"look up {batch_id}"
-            )
+            batch = await self.api.retrieve(batch_id)
             counts = batch.request_counts
             values: dict[str, Any] = {
                 "status": batch.status,
@@ -202,9 +174,10 @@ class BatchRun:
                 if file_id:
                     await self._collect_file(row, file_id)
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
-                raise policy.run_stop_error(exc, self.config.model or "") from exc
-            self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=_describe(exc)))
+            fatal = policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL
+            if fatal and isinstance(exc, openai.APIStatusError):
+                raise refusal(exc, f"download the results of {batch.id}", self.api.model) from exc
+            self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=describe(exc)))
             return
         if batch.status == "failed":
             reasons = (
@@ -220,17 +193,13 @@ class BatchRun:
     async def _collect_file(self, row: dict[str, Any], file_id: str) -> None:
         """Stream one result file into rows, WRITE_EVERY at a time."""
         outcomes: list[Outcome] = []
-        content = self.api.files.with_streaming_response.content(file_id)
-        async with content as response:
-            async for line in response.iter_lines():
-                if not line.strip():
-                    continue
-                outcome = self._outcome(row, orjson.loads(line))
-                if outcome is not None:
-                    outcomes.append(outcome)
-                if len(outcomes) >= WRITE_EVERY:
-                    self._write(outcomes)
-                    outcomes = []
+        async for line in self.api.lines(file_id):
+            outcome = self._outcome(row, orjson.loads(line))
+            if outcome is not None:
+                outcomes.append(outcome)
+            if len(outcomes) >= WRITE_EVERY:
+                self._write(outcomes)
+                outcomes = []
         self._write(outcomes)
 
     def _outcome(self, row: dict[str, Any], line: dict[str, Any]) -> Outcome | None:
@@ -325,22 +294,20 @@ class BatchRun:
         )
         data = input_file.data
         try:
-            uploaded = await self._call(
-                lambda: self.api.files.create(file=(filename, data), purpose="batch"),
-                what=f"upload {filename}",
-            )
+            file_id = await self.api.upload(filename, data)
         except RunStopped as exc:  # refused: no file exists, nothing is held
             self._close_refused(row, exc)
             raise
         self.store.record_upload(
             row,
-            input_file_id=uploaded.id,
+            input_file_id=file_id,
             job=self.job.name,
             run_id=self.run_id,
             items=input_file.items,
         )
         try:
-            batch = await self._create_batch(uploaded.id, filename)
+            metadata = {"batchbot_job": self.job.name[:512], "batchbot_file": filename}
+            batch = await self.api.create(file_id, metadata)
         except RunStopped as exc:  # refused: the items are free again, the file unused
             self._close_refused(row, exc)
             raise
@@ -352,50 +319,12 @@ class BatchRun:
             f"({input_file.size:,} bytes, ~{input_file.tokens:,} prompt tokens)"
         )
 
-    async def _create_batch(self, file_id: str, filename: str) -> openai.types.Batch:
-        """Create the batch; after a failed try, first look whether it was created anyway."""
-        tries = 0
-
-        async def create() -> openai.types.Batch:
-            nonlocal tries
-            tries += 1
-            if tries > 1:
-                found = await self._find_batch(file_id, since=utc_now())
-                if found is not None:
-                    return found
-            return await self.api.batches.create(
-                input_file_id=file_id,
-                endpoint=ENDPOINT,
-                completion_window="24h",
-                metadata={"batchbot_job": self.job.name[:512], "batchbot_file": filename},
-            )
-
-        return await self._call(create, what=f"create a batch from {file_id}")
-
     def _close_refused(self, row: int, exc: RunStopped) -> None:
         self.store.update_batch(
             row, {"status": "orphaned", "collected_at": utc_now(), "error": str(exc)}
         )
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    async def _call(self, make: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """One API call under the error policy: transient errors are retried; anything else
-        the API refuses stops the run (RunStopped) with its reason, as a sync run stops."""
-        try:
-            async for attempt in policy.retrying(max_attempts=self.config.max_attempts):
-                with attempt:
-                    return await make()
-        except openai.APIStatusError as exc:
-            if exc.status_code == 404 and exc.code != "model_not_found":
-                raise RunStopped(NO_BATCH_API.format(what=what)) from exc
-            if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
-                raise policy.run_stop_error(exc, self.config.model or "") from exc
-            error = redact_secrets(f"{exc.status_code}: {exc.message}")
-            raise RunStopped(REFUSED.format(what=what, error=error)) from exc
-        except openai.APIConnectionError as exc:
-            raise RunStopped(UNREACHABLE.format(what=what, error=_describe(exc))) from exc
-        raise AssertionError("retrying either returns or raises")
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -406,10 +335,6 @@ class BatchRun:
             return
         self.summary.notes.append(note)
         self.report(note)
-
-
-def _describe(exc: Exception) -> str:
-    return redact_secrets(f"{type(exc).__name__}: {exc}")
 
 
 def _safe(name: str) -> str:
@@ -426,7 +351,7 @@ def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 
-async def cancel_open(job: str, store: Store, client: ChatClient) -> list[dict[str, Any]]:
+async def cancel_open(job: str, store: Store, api: BatchApi) -> list[dict[str, Any]]:
     """Ask the API to cancel every batch of `job` still in progress; the updated rows.
 
     A cancelled batch is collected by the next run like any other: what it answered is kept,
@@ -436,7 +361,7 @@ async def cancel_open(job: str, store: Store, client: ChatClient) -> list[dict[s
     for row in store.open_batches(job):
         if not row["batch_id"] or row["status"] not in ALIVE - {"cancelling"}:
             continue
-        batch = await client.api.batches.cancel(row["batch_id"])
+        batch = await api.cancel(row["batch_id"])
         store.update_batch(row["id"], {"status": batch.status})
         cancelled.append({**row, "status": batch.status})
     return cancelled

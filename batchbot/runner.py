@@ -11,6 +11,7 @@ from typing import Any
 
 from batchbot import modes
 from batchbot.batch import BatchRun, cancel_open
+from batchbot.batch_api import BatchApi
 from batchbot.batch_summary import BatchSummary
 from batchbot.client import ChatClient
 from batchbot.config import Config
@@ -176,7 +177,8 @@ def cancel_batches(job: Job, config: Config) -> list[dict[str, Any]]:
         store = Store.open(config.db_path)
         try:
             async with _api(config) as client:
-                return await cancel_open(job.name, store, client)
+                api = BatchApi(client.api, max_attempts=config.max_attempts)
+                return await cancel_open(job.name, store, api)
         finally:
             store.close()
 

@@ -33,7 +33,7 @@ from batchbot import policy, tiers
 from batchbot.batch_api import BatchApi, describe, refusal
 from batchbot.batch_files import InputFile, Splitter
 from batchbot.batch_results import read_line
-from batchbot.batch_summary import BatchSummary
+from batchbot.batch_summary import BatchSummary, running_line
 from batchbot.client import ChatClient
 from batchbot.config import Config
 from batchbot.errors import RunStopped
@@ -342,12 +342,7 @@ def _safe(name: str) -> str:
 
 
 def _progress(rows: list[dict[str, Any]], interval: float) -> str:
-    parts = [
-        f"{r['batch_id']} {r['status']} {r['completed'] or 0:,}/{r['requests'] or 0:,}"
-        + (f" ({r['failed']:,} failed)" if r["failed"] else "")
-        for r in rows
-    ]
-    listed = ", ".join(parts)
+    listed = "; ".join(running_line(row) for row in rows)
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 

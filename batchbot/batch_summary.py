@@ -106,12 +106,21 @@ def batch_summary_lines(summary: BatchSummary) -> list[str]:
         lines.append(f"{s.job}: {s.late:,} batch answers for items already answered were not kept")
     if s.running:
         held = sum(int(row["requests"] or 0) for row in s.running)
-        lines.append(f"{s.job}: {len(s.running):,} batch(es) with {held:,} requests in progress.")
+        lines.append(f"{s.job}: {len(s.running):,} batch(es) with {held:,} requests in progress:")
+        lines.extend(f"  {running_line(row)}" for row in s.running)
         lines.append(COLLECT_HINT)
     elif not (s.collected_batches or s.submitted_batches):
         lines.append(f"{s.job}: nothing to send, all {s.skipped:,} items already answered.")
     lines.append(f"(run {s.run_id} in {s.db_path}, {s.elapsed_s:.1f} s)")
     return lines
+
+
+def running_line(row: Mapping[str, Any]) -> str:
+    """One open batch: id, status and request counts as of the last poll."""
+    name = row["batch_id"] or f"{row['input_file_id'] or row['filename']} (no batch yet)"
+    done = f"{row['completed'] or 0:,}/{row['requests'] or 0:,} done"
+    failed = f", {row['failed']:,} failed" if row["failed"] else ""
+    return f"{name}: {row['status']}, {done}{failed}"
 
 
 def batches_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -168,6 +168,7 @@ def test_submit_poll_collect(tmp_path, write_job, run_batch, batch_api):
     second = run_batch(job)
     assert second.exit_code == 0
     assert "1 batch(es) with 5 requests in progress" in second.output
+    assert f"{batch['batch_id']}: in_progress, 0/5 done" in second.output
     assert batch_api.batches.created == 1
 
     batch_api.batches.finish_now()
@@ -438,18 +439,17 @@ def test_collection_cut_short_writes_nothing_twice(
 
 
 def test_sync_and_batch_runs_leave_one_answer_per_item(
-    tmp_path, write_job, run_batch, fake_api, invoke
+    tmp_path, write_job, run_batch, fake_api, invoke, monkeypatch
 ):
     """Half a job answered in batch, the rest synchronously: one answered row per item."""
     db = tmp_path / "batchbot.db"
     job = write_job("nightly.yaml", FIVE)
     fake_api.batches.expire_next(completed=2)
-    fake_api.batches.delay_s = 3600.0
+    monkeypatch.setattr(fake_api.batches, "delay_s", 3600.0)
     assert run_batch(job).exit_code == 0
     refused = invoke("run", str(job), "--base-url", fake_api.url)
     assert refused.exit_code == 2
     assert "not collected yet" in refused.output
-    fake_api.batches.delay_s = 0.0
     fake_api.batches.finish_now()
     assert run_batch(job).exit_code == 0  # collects 2 answers, 3 back to pending
     sync = invoke("run", str(job), "--base-url", fake_api.url)

@@ -6,6 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchbot import tiers
+from batchbot.batch_files import MAX_REQUESTS
+from batchbot.config import Config
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
 
 COLLECT_HINT = (
@@ -113,6 +116,23 @@ def batch_summary_lines(summary: BatchSummary) -> list[str]:
         lines.append(f"{s.job}: nothing to send, all {s.skipped:,} items already answered.")
     lines.append(f"(run {s.run_id} in {s.db_path}, {s.elapsed_s:.1f} s)")
     return lines
+
+
+def batch_plan_line(to_send: int, prompt_tokens: int, config: Config) -> str:
+    """What --dry-run says a batch-mode run would submit, against the model's queue limit."""
+    queue_tokens = config.batch_queue_tokens
+    if queue_tokens is None:
+        queue_tokens = tiers.limits_for(config.tier, config.model or "").batch_queue_tokens
+    files = -(-to_send // MAX_REQUESTS)
+    plan = f"batch: {to_send:,} requests in at least {files:,} input file(s)"
+    if queue_tokens is None:
+        return plan + f", {prompt_tokens:,} prompt tokens enqueued (no queue limit known)"
+    if prompt_tokens <= queue_tokens:
+        return plan + f", {prompt_tokens:,} of {queue_tokens:,} queue tokens"
+    return plan + (
+        f"; {prompt_tokens:,} prompt tokens exceed the {queue_tokens:,}-token queue, "
+        "so later runs submit the rest as batches finish"
+    )
 
 
 def running_line(row: Mapping[str, Any]) -> str:

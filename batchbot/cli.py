@@ -181,9 +181,13 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
-        f"  mode: {choice.mode} ({choice.reason})\n"
-        "Nothing was sent (dry run)."
+        f"  mode: {choice.mode} ({choice.reason})"
     )
+    if choice.mode == "batch":
+        from batchbot.batch_summary import batch_plan_line
+
+        click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+    click.echo("Nothing was sent (dry run).")
 
 
 def _number(value: float | None) -> str:

@@ -119,6 +119,33 @@ def limit_options(func: F) -> F:
     help="YAML/JSON file of prices {model: {input, output, cached_input}} in USD per MTok.",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["sync", "batch", "auto"]),
+    help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
+    "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
+)
+@click.option(
+    "--wait", is_flag=True, help="Batch mode: keep polling until every batch is collected."
+)
+@click.option(
+    "--poll-interval",
+    "poll_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Batch mode with --wait: seconds before the first poll; the pauses grow from there  "
+    "[default: 30]",
+)
+@click.option(
+    "--batch-queue-tokens",
+    type=click.IntRange(min=1),
+    help="Batch mode: the org's enqueued-token limit per model (overrides the tier).",
+)
+@click.option(
+    "--deadline",
+    "deadline_minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Check the job, estimate tokens, cost and time; send nothing.",
@@ -140,7 +167,8 @@ def run_command(
     """Send every unanswered prompt of JOB_FILE (.yaml or .jsonl) and store the answers.
 
     Running the same job again sends only what is not answered yet: an interrupted run resumes,
-    and a changed prompt is a new request.
+    and a changed prompt is a new request. With --mode batch a run submits batches and exits;
+    the next run (by hand or from cron) collects them, or --wait does both in one go.
     """
     from batchbot.config import Flags, resolve_config
     from batchbot.jobs import load_job
@@ -155,14 +183,17 @@ def run_command(
         if dry_run:
             _report_estimate(job, config)
             return
-        summary = run_job(job, config, display=make_display(quiet=quiet))
+        report = None if quiet else click.echo
+        summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
     _report_summary(summary, quiet=quiet)
 
 
 def _report_estimate(job: Any, config: Any) -> None:
     from batchbot.estimate import estimate_job
+    from batchbot.runner import resolve_mode
 
     estimate = estimate_job(job, config)
+    choice = resolve_mode(job, config, estimate)
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
     click.echo(
         f"{estimate.job}: {estimate.items:,} items, "
@@ -173,8 +204,13 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
         f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
-        "Nothing was sent (dry run)."
+        f"  mode: {choice.mode} ({choice.reason})"
     )
+    if choice.mode == "batch":
+        from batchbot.batch_summary import batch_plan_line
+
+        click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+    click.echo("Nothing was sent (dry run).")
 
 
 def _unpriced(estimate: Any) -> str:
@@ -196,8 +232,17 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
+    from batchbot.batch_summary import BatchSummary, batch_summary_lines
     from batchbot.summary import exit_code, stop_line, summary_line
 
+    if isinstance(summary, BatchSummary):
+        if summary.stopped:
+            click.echo(f"batchbot: {summary.stopped}", err=True)
+        for note in summary.notes if quiet else []:
+            click.echo(f"batchbot: {note}", err=True)
+        if not quiet or summary.exit_code != EXIT_OK:
+            click.echo("\n".join(batch_summary_lines(summary)), err=quiet)
+        sys.exit(summary.exit_code)
     code = exit_code(summary)
     if summary.stopped:
         click.echo(f"batchbot: {stop_line(summary)}", err=True)
@@ -207,7 +252,7 @@ def _report_summary(summary: Any, *, quiet: bool) -> None:
 
 
 def db_option(func: F) -> F:
-    """--db / BATCHBOT_DB for the commands that only read the database."""
+    """--db / BATCHBOT_DB for the commands besides run."""
     return click.option(
         "--db",
         "db_path",
@@ -215,7 +260,7 @@ def db_option(func: F) -> F:
         default="batchbot.db",
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="SQLite database to read.",
+        help="SQLite database.",
     )(func)
 
 
@@ -326,6 +371,50 @@ def export_command(job: str, db_path: str, fmt: str, output: Any, include_failed
         click.echo(f"No answers for job {job!r} in {db_path}.", err=True)
 
 
+@cli.command(name="batches")
+@click.option("--job", "job_name", help="Only this job's batches (the job's name).")
+@db_option
+def batches_list(job_name: str | None, db_path: str | None) -> None:
+    """List the Batch API batches batchbot submitted: id, status, counts, created, cost.
+
+    Statuses are as of the last `batchbot run` of their job, which polls them.
+    """
+    from batchbot.batch_summary import batches_table
+    from batchbot.config import Config, resolve_db_path
+    from batchbot.runner import list_batches
+
+    with _friendly_errors():
+        config = Config(db_path=resolve_db_path(db_path, _environment()))
+        click.echo("\n".join(batches_table(list_batches(config, job_name))))
+
+
+@cli.command(name="cancel")
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="Any OpenAI-compatible API, e.g. http://localhost:8000/v1.",
+)
+@db_option
+def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) -> None:
+    """Cancel the running batches of JOB_FILE.
+
+    The next `batchbot run` collects them: answers they already have are kept, the rest of
+    their items go back to pending and are submitted again.
+    """
+    from batchbot.config import Flags, resolve_config
+    from batchbot.jobs import load_job
+    from batchbot.runner import cancel_batches
+
+    with _friendly_errors():
+        job = load_job(job_file)
+        config = resolve_config(job, Flags(db_path=db_path, base_url=base_url), _environment())
+        rows = cancel_batches(job, config)
+    for row in rows:
+        click.echo(f"{row['batch_id']}: {row['status']}")
+    click.echo(f"{job.name}: {len(rows)} batch(es) cancelled; rerun the job to collect them.")
+
+
 @contextlib.contextmanager
 def _reading(db_path: str) -> Iterator[Any]:
     """The database, migrated; a clear error when there is none yet."""
@@ -354,8 +443,21 @@ def _reading(db_path: str) -> Iterator[Any]:
     type=click.FloatRange(0, 1),
     help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
 )
+@click.option(
+    "--batch-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a Batch API batch stays in progress before it is answered.",
+)
 def fake_server_command(
-    host: str, port: int, rpm: int | None, tpm: int | None, latency_ms: float, fail_rate: float
+    host: str,
+    port: int,
+    rpm: int | None,
+    tpm: int | None,
+    latency_ms: float,
+    fail_rate: float,
+    batch_delay: float,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
     from batchbot.fake_server import serve
@@ -363,7 +465,15 @@ def fake_server_command(
     click.echo(
         f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True
     )
-    serve(host=host, port=port, rpm=rpm, tpm=tpm, latency_ms=latency_ms, fail_rate=fail_rate)
+    serve(
+        host=host,
+        port=port,
+        rpm=rpm,
+        tpm=tpm,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        batch_delay_s=batch_delay,
+    )
 
 
 def _environment() -> dict[str, str]:

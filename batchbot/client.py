@@ -84,6 +84,11 @@ class ChatClient:
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise MalformedResponse(type(exc).__name__, headers) from exc
 
+    @property
+    def api(self) -> openai.AsyncOpenAI:
+        """The underlying client, for the Files and Batches APIs (batch mode)."""
+        return self._client
+
     async def close(self) -> None:
         await self._client.close()
 

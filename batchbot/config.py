@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from batchbot import tiers
+from batchbot import modes, tiers
 from batchbot.errors import ConfigError
 from batchbot.jobs import Job
 
@@ -23,6 +23,11 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 6
 # A realistic answer time for the simulated API, so --fake shows what a real run looks like.
 FAKE_LATENCY_MS = 300.0
+# Batch mode: the first pause between polls with --wait (it grows from there), and how long
+# the simulated Batch API keeps a batch in progress.
+DEFAULT_POLL_S = 30.0
+FAKE_POLL_S = 0.5
+FAKE_BATCH_DELAY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,12 @@ class Config:
     max_cost_usd: float | None = None
     max_cost_per_day_usd: float | None = None
     prices_file: Path | None = None
+    mode: str = modes.SYNC  # sync / batch / auto (auto is resolved when the run starts)
+    wait: bool = False
+    batch_queue_tokens: int | None = None
+    deadline_minutes: float | None = None
+    poll_s: float = DEFAULT_POLL_S
+    fake_batch_delay_s: float = FAKE_BATCH_DELAY_S
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
@@ -73,6 +84,11 @@ class Flags:
     max_cost_usd: float | None = None
     max_cost_per_day_usd: float | None = None
     prices_file: str | None = None
+    mode: str | None = None
+    wait: bool = False
+    batch_queue_tokens: int | None = None
+    deadline_minutes: float | None = None
+    poll_s: float | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -86,7 +102,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
     _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
     return Config(
-        db_path=Path(flags.db_path or env.get("BATCHBOT_DB") or DEFAULT_DB),
+        db_path=resolve_db_path(flags.db_path, env),
         api_key=env.get("OPENAI_API_KEY") or None,
         base_url=flags.base_url or env.get("OPENAI_BASE_URL") or None,
         fake=flags.fake,
@@ -101,6 +117,12 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         max_cost_usd=_maybe(flags.max_cost_usd, settings.budget_usd),
         max_cost_per_day_usd=_maybe(flags.max_cost_per_day_usd, settings.budget_usd_per_day),
         prices_file=_path(flags.prices_file or env.get("BATCHBOT_PRICES")),
+        mode=flags.mode or settings.mode or modes.SYNC,
+        # The simulated Batch API lives only as long as this process: wait for it.
+        wait=flags.wait or flags.fake,
+        batch_queue_tokens=flags.batch_queue_tokens,
+        deadline_minutes=flags.deadline_minutes,
+        poll_s=_first(flags.poll_s, FAKE_POLL_S if flags.fake else DEFAULT_POLL_S),
     )
 
 
@@ -110,6 +132,11 @@ def _maybe(*values: T | None) -> T | None:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def resolve_db_path(flag: str | None, env: Mapping[str, str]) -> Path:
+    """--db, else BATCHBOT_DB, else ./batchbot.db."""
+    return Path(flag or env.get("BATCHBOT_DB") or DEFAULT_DB)
 
 
 def _first(*values: T | None) -> T:

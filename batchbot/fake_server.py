@@ -32,9 +32,11 @@ import orjson
 from aiohttp import web
 
 from batchbot import fake_content, fake_errors
+from batchbot.fake_batches import FakeBatches
 from batchbot.fake_control import control_routes
 from batchbot.fake_errors import ApiError
 from batchbot.fake_faults import CONNECTION_FAULTS, FaultPlan, fault_error
+from batchbot.fake_files import FakeFiles
 from batchbot.fake_limits import RateLimits
 from batchbot.tokens import completion_allowance, prompt_tokens
 
@@ -70,11 +72,15 @@ class FakeServer:
         seed: int | None = None,
         retry_after_header: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        batch_delay_s: float = 0.0,
     ) -> None:
         """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
 
         `clock` drives the rate-limit buckets; tests pass one they can wind forward.
+        `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
         """
+        self.files = FakeFiles()
+        self.batches = FakeBatches(self.files, delay_s=batch_delay_s, context_window=context_window)
         self.host, self.port = host, port
         self.latency_ms = latency_ms
         self.context_window = context_window
@@ -117,6 +123,8 @@ class FakeServer:
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()
+        self.batches.clear()
+        self.files.clear()
 
     @property
     def stats(self) -> FakeStats:
@@ -137,6 +145,7 @@ class FakeServer:
             raise RuntimeError("the fake server is already running")
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_routes([*self.files.routes(), *self.batches.routes()])
         app.router.add_routes(control_routes(self))
         # No access log: it would cost more than answering does.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)

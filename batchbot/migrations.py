@@ -166,3 +166,44 @@ def m002_spend_rollup(db: Database) -> None:
     )
     # `batchbot runs` lists the latest runs first.
     db.table("runs").create_index(["started_at"], if_not_exists=True)
+
+
+@migrations(name="m003_batches")
+def m003_batches(db: Database) -> None:
+    # One row per Batch API input file. It is written before the upload, so an upload or a
+    # create that a crash cut short is still known on the next run; `batch_id` (OpenAI's
+    # id) stays NULL until the batch exists.
+    db.table("batches").create(
+        {
+            "id": int,
+            "batch_id": str,
+            "job": str,
+            "run_id": int,
+            "model": str,
+            "filename": str,
+            "input_file_id": str,
+            "output_file_id": str,
+            "error_file_id": str,
+            "status": str,  # uploading / uploaded / orphaned / OpenAI's batch statuses
+            "requests": int,
+            "bytes": int,
+            "prompt_tokens": int,  # counted offline: what the batch holds of the queue limit
+            "completed": int,
+            "failed": int,
+            "error": str,
+            "created_at": str,
+            "finished_at": str,
+            "collected_at": str,
+        },
+        pk="id",
+        not_null={"job", "status", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("batches").create_index(["batch_id"], unique=True)
+    db.table("batches").create_index(["job", "status"])
+    db.table("batches").create_index(["input_file_id"])
+    # The batch an item was last submitted in: `batch_input_file_id` from the moment it is
+    # uploaded, `batch_id` once the batch is created.
+    db.table("requests").add_column("batch_id", str)
+    db.table("requests").add_column("batch_input_file_id", str)
+    db.table("requests").create_index(["batch_input_file_id"])

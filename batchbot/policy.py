@@ -49,12 +49,17 @@ class ErrorClass(StrEnum):
 def classify_error(exc: BaseException) -> ErrorClass:
     """Which row of the policy table an exception from a request falls in."""
     if isinstance(exc, openai.APIStatusError):
-        if exc.code == QUOTA_CODE or exc.status_code in (401, 403, 404):
-            return ErrorClass.RUN_FATAL
-        if exc.status_code in TRANSIENT_STATUSES or exc.status_code >= 500:
-            return ErrorClass.TRANSIENT
-        return ErrorClass.ITEM_FATAL
+        return classify_status(exc.status_code, exc.code)
     if isinstance(exc, openai.APIConnectionError | MalformedResponse):
+        return ErrorClass.TRANSIENT
+    return ErrorClass.ITEM_FATAL
+
+
+def classify_status(status_code: int, code: str | None) -> ErrorClass:
+    """The policy row of an HTTP error answer; a Batch API error line is classified by this."""
+    if code == QUOTA_CODE or status_code in (401, 403, 404):
+        return ErrorClass.RUN_FATAL
+    if status_code in TRANSIENT_STATUSES or status_code >= 500:
         return ErrorClass.TRANSIENT
     return ErrorClass.ITEM_FATAL
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from batchbot import modes
+from batchbot.batch import BatchRun, cancel_open
+from batchbot.batch_api import BatchApi
+from batchbot.batch_summary import BatchSummary
 from batchbot.client import ChatClient
 from batchbot.config import Config
 from batchbot.dispatch import MODE, Dispatcher
-from batchbot.errors import Interrupted, MissingKeyError, RunStopped
+from batchbot.errors import ConfigError, Interrupted, MissingKeyError, RunStopped
+from batchbot.estimate import Estimate, estimate_job
 from batchbot.jobs import Job
 from batchbot.pricing import pricer_for
 from batchbot.progress import Display, RunStats, Silent
@@ -19,6 +25,15 @@ from batchbot.store import Store
 
 REFRESH_EVERY_S = 0.25
 INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
+BATCH_INTERRUPTED = (
+    "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
+    "run the same command again to collect them."
+)
+OPEN_BATCHES = (
+    "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
+    "would send a second time: collect them with --mode batch (add --wait to wait for them), "
+    "or cancel them with `batchbot cancel`, then run it synchronously."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,32 +75,127 @@ class RunSummary:
 FAKE_KEY = "sk-fake-batchbot"
 
 
-def run_job(job: Job, config: Config, *, display: Display | None = None) -> RunSummary:
-    """Run every unanswered item of `job`; blocking. Raises InputError before sending."""
-    return asyncio.run(run_job_async(job, config, display=display))
+Report = Callable[[str], None]
+
+
+def run_job(
+    job: Job, config: Config, *, display: Display | None = None, report: Report | None = None
+) -> RunSummary | BatchSummary:
+    """Run every unanswered item of `job`; blocking. Raises InputError before sending.
+
+    In batch mode this is one submit/poll/collect step (all of them with `config.wait`);
+    `report` gets its progress lines.
+    """
+    return asyncio.run(run_job_async(job, config, display=display, report=report))
 
 
 async def run_job_async(
-    job: Job, config: Config, *, display: Display | None = None, handle_signals: bool = True
-) -> RunSummary:
+    job: Job,
+    config: Config,
+    *,
+    display: Display | None = None,
+    report: Report | None = None,
+    handle_signals: bool = True,
+) -> RunSummary | BatchSummary:
     if not config.fake and not config.api_key:
         raise MissingKeyError()
     total = job.validate()
     pricer = pricer_for(job, config)
+    choice = resolve_mode(job, config)
     display = display or Silent()
     store = Store.open(config.db_path)
     try:
         async with _api(config) as client:
+            if choice.mode == modes.BATCH:
+                return await _run_batches(
+                    job, config, store, client, total, report, handle_signals=handle_signals
+                )
+            open_batches = store.open_batches(job.name)
+            if open_batches:
+                raise ConfigError(OPEN_BATCHES.format(job=job.name, count=len(open_batches)))
             run_id = store.start_run(
                 job=job.name, job_path=str(job.path), mode=MODE, settings=config.settings()
             )
             run = Dispatcher(
                 job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
             )
-            with _signals_stop(run, enabled=handle_signals):
+            with _signals_stop(run.stop, enabled=handle_signals):
                 summary = await _execute(run, display)
             store.finish_run(run_id, status=summary.status, totals=_totals(summary))
             return summary
+    finally:
+        store.close()
+
+
+def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
+    """sync or batch for this run; `--mode auto` follows the rule in `modes`."""
+    if config.mode != modes.AUTO:
+        return modes.choose_mode(config.mode, to_send=0, sync_minutes=0.0)
+    estimate = estimate or estimate_job(job, config)
+    open_batches = 0
+    if config.db_path.exists():
+        store = Store.open(config.db_path)
+        try:
+            open_batches = len(store.open_batches(job.name))
+        finally:
+            store.close()
+    return modes.choose_mode(
+        modes.AUTO,
+        to_send=estimate.to_send,
+        sync_minutes=estimate.minutes,
+        open_batches=open_batches,
+        deadline_minutes=config.deadline_minutes,
+    )
+
+
+async def _run_batches(
+    job: Job,
+    config: Config,
+    store: Store,
+    client: ChatClient,
+    total: int,
+    report: Report | None,
+    *,
+    handle_signals: bool,
+) -> BatchSummary:
+    run_id = store.start_run(
+        job=job.name, job_path=str(job.path), mode=modes.BATCH, settings=config.settings()
+    )
+    run = BatchRun(job, config, store, client, run_id, report=report or (lambda line: None))
+    try:
+        with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
+            summary = await run.run()
+    except RunStopped as exc:  # an API call itself was refused: bad key, no quota
+        run.summary.stopped = exc
+        summary = run.summary
+    store.finish_run(run_id, status=summary.status, totals={"items": total, **summary.totals()})
+    return summary
+
+
+def cancel_batches(job: Job, config: Config) -> list[dict[str, Any]]:
+    """Cancel the job's batches still in progress; the rows as they stand afterwards."""
+    if not config.fake and not config.api_key:
+        raise MissingKeyError()
+
+    async def cancel() -> list[dict[str, Any]]:
+        store = Store.open(config.db_path)
+        try:
+            async with _api(config) as client:
+                api = BatchApi(client.api, max_attempts=config.max_attempts)
+                return await cancel_open(job.name, store, api)
+        finally:
+            store.close()
+
+    return asyncio.run(cancel())
+
+
+def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]:
+    """Every batch in the database (of `job`, if given), oldest first."""
+    if not config.db_path.exists():
+        return []
+    store = Store.open(config.db_path)
+    try:
+        return store.list_batches(job)
     finally:
         store.close()
 
@@ -149,7 +259,10 @@ async def _api(config: Config) -> AsyncIterator[ChatClient]:
         from batchbot.fake_server import FakeServer
 
         server = FakeServer(
-            rpm=_int(config.rpm), tpm=_int(config.tpm), latency_ms=config.fake_latency_ms
+            rpm=_int(config.rpm),
+            tpm=_int(config.tpm),
+            latency_ms=config.fake_latency_ms,
+            batch_delay_s=config.fake_batch_delay_s,
         )
         await server.start()
         base_url, api_key = server.url, FAKE_KEY
@@ -167,14 +280,16 @@ def _int(value: float | None) -> int | None:
 
 
 @contextlib.contextmanager
-def _signals_stop(run: Dispatcher, *, enabled: bool) -> Iterator[None]:
+def _signals_stop(
+    stop: Callable[[RunStopped], None], *, enabled: bool, message: str = INTERRUPTED
+) -> Iterator[None]:
     """SIGINT/SIGTERM stop the run gracefully; a second one stops it now."""
     if not enabled:
         yield
         return
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, run.stop, Interrupted(INTERRUPTED))
+        loop.add_signal_handler(sig, stop, Interrupted(message))
     try:
         yield
     finally:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from batchbot import __version__
 from batchbot.migrations import migrations
 from batchbot.outcome import ANSWERED, Outcome, utc_now
+
+if TYPE_CHECKING:
+    from batchbot.jobs import Item
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -51,6 +55,28 @@ INSERT INTO attempts (
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+# An item submitted in a batch: pending, linked to its input file until the results are in.
+UPSERT_BATCH_PENDING = """
+INSERT INTO requests (
+    job, item_id, request_hash, run_id, mode, model, request, status, attempts, created_at,
+    batch_input_file_id
+) VALUES (
+    :job, :item_id, :request_hash, :run_id, 'batch', :model, :request, 'pending', 0, :created_at,
+    :batch_input_file_id
+)
+ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
+    run_id = excluded.run_id, mode = 'batch', status = 'pending', error = NULL,
+    error_code = NULL, finished_at = NULL, batch_id = NULL,
+    batch_input_file_id = excluded.batch_input_file_id
+"""
+
+# Where an item stands for the Batch API: answered, waiting in a batch, or touched by this run.
+SUBMISSION_STATE = """
+SELECT r.status, r.run_id, b.id IS NOT NULL AND b.collected_at IS NULL
+FROM requests r LEFT JOIN batches b ON b.input_file_id = r.batch_input_file_id
+WHERE r.job = ? AND r.item_id = ? AND r.request_hash = ?
+"""
+
 IS_ANSWERED = """
 SELECT 1 FROM requests
 WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
@@ -62,6 +88,16 @@ SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? A
 AVERAGE_COMPLETION = """
 SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE job = ?
 """
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """An item as a batch holds it: its request, earlier attempts, whether its result is in."""
+
+    request_hash: str
+    request: str
+    attempts: int
+    collected: bool
 
 
 class Store:
@@ -131,6 +167,98 @@ class Store:
                     UPSERT_REQUEST, _request_row(run_id, job, mode, outcome)
                 ).fetchone()
                 self._insert_attempts(request_id, run_id, outcome)
+
+    # -- Batch API ---------------------------------------------------------------------------
+
+    def start_batch_file(self, **values: Any) -> int:
+        """A new `batches` row, written before its file is uploaded; returns its row id."""
+        with self.db.atomic():
+            table = self.db.table("batches")
+            table.insert({"status": "uploading", "created_at": utc_now(), **values})
+            return int(table.last_rowid or 0)
+
+    def record_upload(
+        self, row: int, *, input_file_id: str, job: str, run_id: int, items: Sequence[Item]
+    ) -> None:
+        """The file is uploaded: its items are pending in it, so no other batch takes them."""
+        created = utc_now()
+        with self.db.atomic():
+            self.db.table("batches").update(
+                row, {"status": "uploaded", "input_file_id": input_file_id}
+            )
+            for item in items:
+                self.db.execute(
+                    UPSERT_BATCH_PENDING,
+                    {
+                        "job": job,
+                        "item_id": item.id,
+                        "request_hash": item.request_hash,
+                        "run_id": run_id,
+                        "model": item.body.get("model"),
+                        "request": json.dumps(item.body, ensure_ascii=False),
+                        "created_at": created,
+                        "batch_input_file_id": input_file_id,
+                    },
+                )
+
+    def record_batch_created(self, row: int, *, batch_id: str, status: str) -> None:
+        """The batch exists: the row and its items carry OpenAI's batch id."""
+        with self.db.atomic():
+            self.db.table("batches").update(row, {"batch_id": batch_id, "status": status})
+            self.db.execute(
+                "UPDATE requests SET batch_id = ? WHERE batch_input_file_id = "
+                "(SELECT input_file_id FROM batches WHERE id = ?)",
+                (batch_id, row),
+            )
+
+    def update_batch(self, row: int, values: Mapping[str, Any]) -> None:
+        with self.db.atomic():
+            self.db.table("batches").update(row, dict(values))
+
+    def open_batches(self, job: str) -> list[dict[str, Any]]:
+        """This job's batches not yet collected (or given up), oldest first."""
+        return list(
+            self.db.query(
+                "SELECT * FROM batches WHERE job = ? AND collected_at IS NULL ORDER BY id", [job]
+            )
+        )
+
+    def list_batches(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Batches (of `job`, if given), oldest first, with the cost of their answers so far."""
+        where, params = ("WHERE b.job = ?", [job]) if job else ("", [])
+        sql = (
+            "SELECT b.*, (SELECT SUM(r.cost_usd) FROM requests r WHERE r.batch_id = b.batch_id "
+            f"AND r.mode = 'batch') AS cost_usd FROM batches b {where} ORDER BY b.id"
+        )
+        return list(self.db.query(sql, params))
+
+    def submission_state(
+        self, job: str, item_id: str, request_hash: str
+    ) -> tuple[str, int | None, bool] | None:
+        """(status, run_id, waiting in an open batch) of this request's row, or None."""
+        row = self.db.execute(SUBMISSION_STATE, (job, item_id, request_hash)).fetchone()
+        return None if row is None else (str(row[0]), row[1], bool(row[2]))
+
+    def enqueued_tokens(self, model: str) -> int:
+        """Prompt tokens of this model's batches not yet finished: what counts against the queue."""
+        (tokens,) = self.db.execute(
+            "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE model = ? "
+            "AND collected_at IS NULL AND status NOT IN "
+            "('uploading', 'completed', 'expired', 'cancelled', 'failed')",
+            (model,),
+        ).fetchone()
+        return int(tokens)
+
+    def batch_item(self, job: str, input_file_id: str, item_id: str) -> BatchItem | None:
+        """The item `item_id` as submitted in this input file, or None if it was not."""
+        row = self.db.execute(
+            "SELECT request_hash, request, attempts, finished_at FROM requests "
+            "WHERE job = ? AND item_id = ? AND batch_input_file_id = ?",
+            (job, item_id, input_file_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None)
 
     def _insert_attempts(self, request_id: int, run_id: int, outcome: Outcome) -> None:
         # Plain executemany: sqlite-utils' insert_all inspects the table on every call, which

@@ -40,6 +40,7 @@ from batchbot.errors import RunStopped
 from batchbot.jobs import Item, Job
 from batchbot.modes import BATCH
 from batchbot.outcome import ANSWERED, FAILED, OK, TRUNCATED, Outcome, utc_now
+from batchbot.pricing import Pricer, priced
 from batchbot.store import Store
 from batchbot.tokens import prompt_tokens
 
@@ -82,10 +83,11 @@ class BatchRun:
         store: Store,
         client: ChatClient,
         run_id: int,
+        pricer: Pricer,
         *,
         report: Callable[[str], None] = lambda line: None,
     ) -> None:
-        self.job, self.config, self.store = job, config, store
+        self.job, self.config, self.store, self.pricer = job, config, store, pricer
         self.api = BatchApi(client.api, max_attempts=config.max_attempts, model=config.model or "")
         self.run_id, self.report = run_id, report
         self.summary = BatchSummary(run_id, job.name, str(config.db_path))
@@ -227,6 +229,7 @@ class BatchRun:
     def _write(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
+        outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
         self.store.record_results(self.run_id, self.job.name, BATCH, outcomes)
         for outcome in outcomes:
             if outcome.status == OK:

@@ -253,7 +253,7 @@ class Dispatcher:
 
     def _priced(self, outcome: Outcome) -> Outcome:
         """The outcome with its cost and the price used (cost None when no price is known)."""
-        outcome = priced(outcome, self.pricer, batch=MODE == "batch")
+        outcome = priced(outcome, self.pricer)
         self.cost_usd += outcome.cost_usd or 0.0
         return outcome
 
@@ -286,7 +286,7 @@ class Dispatcher:
     def _worst_case(self, item: Item) -> float | None:
         """The most `item` may cost; None (and the run stops) when that has no known bound."""
         try:
-            return budgets.worst_case(item.id, item.body, self.pricer, batch=MODE == "batch")
+            return budgets.worst_case(item.id, item.body, self.pricer)
         except BudgetExhausted as exc:
             self.stop(exc)
             return None

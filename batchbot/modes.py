@@ -19,14 +19,6 @@ MODES = (SYNC, BATCH, AUTO)
 AUTO_BATCH_MIN_ITEMS = 1_000
 AUTO_BATCH_MIN_MINUTES = 30.0
 BATCH_WINDOW_MINUTES = 24 * 60
-# The Batch API bills every token at half the synchronous price.
-BATCH_PRICE_FACTOR = 0.5
-
-
-def price_factor(mode: str) -> float:
-    """What a request sent in `mode` (a `requests.mode` value) costs, as a share of the
-    synchronous price. Pricing multiplies the per-token prices by this."""
-    return BATCH_PRICE_FACTOR if mode == BATCH else 1.0
 
 
 @dataclass(frozen=True, slots=True)

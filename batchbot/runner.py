@@ -19,7 +19,7 @@ from batchbot.dispatch import MODE, Dispatcher
 from batchbot.errors import ConfigError, Interrupted, MissingKeyError, RunStopped
 from batchbot.estimate import Estimate, estimate_job
 from batchbot.jobs import Job
-from batchbot.pricing import pricer_for
+from batchbot.pricing import Pricer, pricer_for
 from batchbot.progress import Display, RunStats, Silent
 from batchbot.store import Store
 
@@ -108,7 +108,7 @@ async def run_job_async(
         async with _api(config) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
-                    job, config, store, client, total, report, handle_signals=handle_signals
+                    job, config, store, client, total, report, pricer, handle_signals=handle_signals
                 )
             open_batches = store.open_batches(job.name)
             if open_batches:
@@ -155,13 +155,14 @@ async def _run_batches(
     client: ChatClient,
     total: int,
     report: Report | None,
+    pricer: Pricer,
     *,
     handle_signals: bool,
 ) -> BatchSummary:
     run_id = store.start_run(
         job=job.name, job_path=str(job.path), mode=modes.BATCH, settings=config.settings()
     )
-    run = BatchRun(job, config, store, client, run_id, report=report or (lambda line: None))
+    run = BatchRun(job, config, store, client, run_id, pricer, report=report or (lambda line: None))
     try:
         with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
             summary = await run.run()

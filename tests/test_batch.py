@@ -507,7 +507,22 @@ def test_dry_run_in_batch_mode_shows_the_queue(write_job, invoke):
     assert "exceed the 10-token queue" in result.output
 
 
-def test_batch_price_is_half():
-    """Pricing multiplies by price_factor(requests.mode): half for batch rows."""
-    assert modes.price_factor("batch") == 0.5
-    assert modes.price_factor("sync") == 1.0
+def test_batch_rows_cost_half_the_sync_price(tmp_path, write_job, invoke, run_batch, batch_api):
+    """The same five answers cost exactly half through the Batch API."""
+    job = write_job("nightly.yaml", FIVE)
+    assert invoke("run", str(job), "--base-url", batch_api.url, "--db", "sync.db").exit_code == 0
+    assert run_batch(job, "--db", "batch.db").exit_code == 0
+    batch_api.batches.finish_now()
+    assert run_batch(job, "--db", "batch.db").exit_code == 0
+
+    def costs(db: str) -> dict[str, float]:
+        with sqlite3.connect(tmp_path / db) as conn:
+            sql = "select item_id, cost_usd from requests where status = 'ok'"
+            return dict(conn.execute(sql).fetchall())
+
+    sync, batch = costs("sync.db"), costs("batch.db")
+    assert sync.keys() == batch.keys()
+    assert len(sync) == 5
+    for item_id, cost in sync.items():
+        assert cost > 0
+        assert batch[item_id] == pytest.approx(cost / 2)

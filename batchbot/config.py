@@ -21,6 +21,8 @@ DEFAULT_DB = "batchbot.db"
 DEFAULT_GRACE_S = 30.0
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 6
+# How long a server that refuses every connection is waited for before the run stops.
+DEFAULT_OUTAGE_WAIT_S = 300.0
 # A realistic answer time for the simulated API, so --fake shows what a real run looks like.
 FAKE_LATENCY_MS = 300.0
 
@@ -42,6 +44,8 @@ class Config:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
     fake_latency_ms: float = FAKE_LATENCY_MS
+    wait_lock: bool = False
+    outage_wait_s: float = DEFAULT_OUTAGE_WAIT_S
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
@@ -66,6 +70,8 @@ class Flags:
     timeout_s: float | None = None
     max_attempts: int | None = None
     grace_s: float | None = None
+    wait_lock: bool = False
+    outage_wait_s: float | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -91,6 +97,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
+        wait_lock=flags.wait_lock,
+        outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,8 +14,11 @@ from batchbot.config import Config
 from batchbot.dispatch import MODE, Dispatcher
 from batchbot.errors import Interrupted, MissingKeyError, RunStopped
 from batchbot.jobs import Job
+from batchbot.lock import job_lock, opening
 from batchbot.progress import Display, RunStats, Silent
 from batchbot.store import Store
+
+log = logging.getLogger("batchbot")
 
 REFRESH_EVERY_S = 0.25
 INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
@@ -58,18 +62,29 @@ FAKE_KEY = "sk-fake-batchbot"
 
 
 def run_job(job: Job, config: Config, *, display: Display | None = None) -> RunSummary:
-    """Run every unanswered item of `job`; blocking. Raises InputError before sending."""
-    return asyncio.run(run_job_async(job, config, display=display))
+    """Run every unanswered item of `job`; blocking. Raises InputError before sending.
+
+    Holds the job's lock for the whole run (JobLocked if another run has it), taken before
+    the event loop starts so a long --wait-lock still answers Ctrl-C at once.
+    """
+    _check_key(config)
+    with job_lock(config.db_path, job.name, wait=config.wait_lock):
+        return asyncio.run(run_job_async(job, config, display=display))
+
+
+def _check_key(config: Config) -> None:
+    if not config.fake and not config.api_key:
+        raise MissingKeyError()
 
 
 async def run_job_async(
     job: Job, config: Config, *, display: Display | None = None, handle_signals: bool = True
 ) -> RunSummary:
-    if not config.fake and not config.api_key:
-        raise MissingKeyError()
+    _check_key(config)
     total = job.validate()
     display = display or Silent()
-    store = Store.open(config.db_path)
+    with opening(config.db_path):
+        store = Store.open(config.db_path)
     try:
         async with _api(config) as client:
             run_id = store.start_run(
@@ -78,9 +93,18 @@ async def run_job_async(
             run = Dispatcher(
                 job, config, store, client, run_id, RunStats(job=job.name, total=total)
             )
+            log.info(
+                "run %d of job %s started: %d items",
+                run_id,
+                job.name,
+                total,
+                extra={"run_id": run_id, "job": job.name, "items": total},
+            )
             with _signals_stop(run, enabled=handle_signals):
                 summary = await _execute(run, display)
             store.finish_run(run_id, status=summary.status, totals=_totals(summary))
+            if summary.stopped:
+                log.warning("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
     finally:
         store.close()

@@ -218,11 +218,47 @@ def _report_summary(summary: Any, *, quiet: bool) -> None:
     line = summary_line(summary)
     if summary.stopped:
         click.echo(f"batchbot: {summary.stopped}", err=True)
+        log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
     if not quiet or code != EXIT_OK:
         click.echo(line, err=code != EXIT_OK and quiet)
     level = logging.INFO if code == EXIT_OK else logging.WARNING
     log.log(level, "%s (exit %d)", line, code, extra={FILE_ONLY: True, "exit_code": code})
     sys.exit(code)
+
+
+@cli.command(name="doctor")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="The API to check  [default: OpenAI]")
+@click.option(
+    "--db",
+    "db_path",
+    envvar="BATCHBOT_DB",
+    default="batchbot.db",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--model", default="gpt-4o-mini", show_default=True, help="Model to try.")
+@click.option("--timeout", "timeout_s", default=20.0, type=click.FloatRange(min=0, min_open=True))
+def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: float) -> None:
+    """Check the key is set (never shown), the database is writable, the API answers and
+    what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
+    cent). Exit 0 if every check passes, 1 if not.
+    """
+    from batchbot.doctor import run_checks
+
+    with _friendly_errors():
+        shell_key = os.environ.get("OPENAI_API_KEY")
+        api_key = _environment().get("OPENAI_API_KEY") or None
+        checks = run_checks(
+            api_key=api_key,
+            key_source="environment" if shell_key else ".env",
+            base_url=base_url,
+            db_path=db_path,
+            model=model,
+            timeout_s=timeout_s,
+        )
+    for check in checks:
+        click.echo(check.line())
+    sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
 
 
 @cli.command(name="fake-server")

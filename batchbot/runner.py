@@ -104,7 +104,7 @@ async def run_job_async(
                 summary = await _execute(run, display)
             store.finish_run(run_id, status=summary.status, totals=_totals(summary))
             if summary.stopped:
-                log.warning("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
+                log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
     finally:
         store.close()

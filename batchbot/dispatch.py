@@ -23,7 +23,7 @@ from batchbot.config import Config
 from batchbot.errors import RunStopped, ServerUnreachable, redact_secrets
 from batchbot.jobs import Item, Job
 from batchbot.limiter import Limiter
-from batchbot.outage import UNREACHABLE, OutageWatch, is_connection_failure
+from batchbot.outage import UNREACHABLE, OutageWatch, is_connection_failure, server_answered
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
 from batchbot.progress import RunStats
 from batchbot.ratelimits import parse_rate_limit_headers
@@ -193,20 +193,25 @@ class Dispatcher:
         """Send; while the server is away for everyone, hold the run and try again (outage.py).
 
         Attempts made during an outage are recorded but do not count against the item. An
-        item's last attempt refused while nothing has answered since is not a failure yet
-        either: it may be the start of an outage, so it waits and tries again.
+        item's last attempt refused is not a failure yet either: it may be the start of an
+        outage, so it waits and tries again, unless the server answered someone else
+        meanwhile (then it is this request the server refuses, and it fails as usual).
         """
         loop = asyncio.get_running_loop()
+        answers_then: int | None = None
         while True:
             try:
                 reply = await self._send(item, attempts, wait_before_s)
             except Exception as exc:
                 if not is_connection_failure(exc):
-                    self.outage.answered()
+                    if server_answered(exc):
+                        self.outage.answered()
                     raise
                 self.outage.failed(loop.time())
-                if not (self.outage.active or last_try):
-                    raise
+                if not self.outage.active:
+                    if not last_try or answers_then not in (None, self.outage.answers):
+                        raise
+                    answers_then = self.outage.answers
                 if self.outage.exceeded(loop.time()):
                     waited = self.outage.waited(loop.time())
                     self.stop(ServerUnreachable(UNREACHABLE.format(seconds=waited)))

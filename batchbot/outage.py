@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import openai
 
+from batchbot.client import MalformedResponse
+
 DEFAULT_THRESHOLD = 3
 FIRST_PROBE_S = 1.0
 MAX_PROBE_S = 15.0
@@ -31,6 +33,11 @@ def is_connection_failure(exc: BaseException) -> bool:
     )
 
 
+def server_answered(exc: BaseException) -> bool:
+    """An error the server sent (a status, a broken body): it is there, if unhappy."""
+    return isinstance(exc, openai.APIStatusError | MalformedResponse)
+
+
 class OutageWatch:
     """Counts connection failures in a row across all workers; times an outage from its start."""
 
@@ -40,6 +47,7 @@ class OutageWatch:
         self._in_a_row = 0
         self._since: float | None = None  # loop time of the first failure of the streak
         self._probes = 0
+        self.answers = 0  # how many times the server answered; tells "only me" from "everyone"
 
     @property
     def active(self) -> bool:
@@ -55,6 +63,7 @@ class OutageWatch:
 
     def answered(self) -> None:
         """The server answered something (even an error status): it is there."""
+        self.answers += 1
         self._in_a_row = 0
         self._since = None
         self._probes = 0

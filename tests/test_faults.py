@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from batchbot.fake_server import FakeServer
+from batchbot.outage import OutageWatch
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -116,3 +117,46 @@ def test_one_reset_is_an_ordinary_retry(tmp_path, write_job, invoke, fake_api):
     assert result.exit_code == 0, result.output
     assert "cannot connect" not in result.output
     assert rows(tmp_path / "batchbot.db", "select count(*) from attempts") == [(5,)]
+
+
+def test_request_refused_alone_still_fails(tmp_path, write_job, invoke):
+    """One request whose connection is always reset, while others are answered, is not an
+    outage: it fails after its attempts and the run ends with exit 1, promptly."""
+    prompts = "".join(f"  - Question {i}?\n" for i in range(20))
+    job = write_job("j.yaml", f"model: gpt-4o-mini\nprompts:\n  - 'x [[fake:reset]]'\n{prompts}")
+    started = time.monotonic()
+    server = FakeServer(latency_ms=100).start_in_thread()
+    try:
+        result = invoke(
+            "run", str(job), "--base-url", server.url, "--max-attempts", "2", "--concurrency", "4"
+        )
+    finally:
+        server.stop()
+    assert result.exit_code == 1, result.output
+    assert time.monotonic() - started < 10
+    db = tmp_path / "batchbot.db"
+    assert rows(db, "select status, count(*) from requests group by status") == [
+        ("failed", 1),
+        ("ok", 20),
+    ]
+
+
+def test_outage_watch_counts_streaks_and_backs_off():
+    """Three refusals in a row make an outage; probes back off 1, 2, 4 ... 15 s within the
+    limit; any answer ends it."""
+    watch = OutageWatch(max_wait_s=20)
+    watch.failed(now=0)
+    watch.failed(now=0.1)
+    assert not watch.active
+    watch.failed(now=0.2)
+    assert watch.active
+    delays = []
+    for now in (1, 2, 4, 8, 16):
+        delays.append(watch.next_probe_in(now))
+        watch.failed(now)
+    assert delays == [1.0, 2.0, 4.0, 8.0, 4.0]  # the last is cut to the 20 s limit
+    assert watch.exceeded(20)
+    assert not watch.exceeded(19)
+    watch.answered()
+    assert not watch.active
+    assert watch.waited(30) == 0

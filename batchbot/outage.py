@@ -46,7 +46,6 @@ class OutageWatch:
         self.threshold = threshold
         self._in_a_row = 0
         self._since: float | None = None  # loop time of the first failure of the streak
-        self._probes = 0
         self.answers = 0  # how many times the server answered; tells "only me" from "everyone"
 
     @property
@@ -58,15 +57,12 @@ class OutageWatch:
         if self._in_a_row == 0:
             self._since = now
         self._in_a_row += 1
-        if self.active:
-            self._probes += 1
 
     def answered(self) -> None:
         """The server answered something (even an error status): it is there."""
         self.answers += 1
         self._in_a_row = 0
         self._since = None
-        self._probes = 0
 
     def waited(self, now: float) -> float:
         return 0.0 if self._since is None else now - self._since
@@ -75,6 +71,8 @@ class OutageWatch:
         return self.waited(now) >= self.max_wait_s
 
     def next_probe_in(self, now: float) -> float:
-        """Seconds to hold the whole run before the next try: 1, 2, 4 ... 15, within the limit."""
-        delay = min(MAX_PROBE_S, FIRST_PROBE_S * 2.0 ** max(0, self._probes - 1))
+        """Seconds to hold the whole run before the next try: half the time waited so far,
+        from 1 to 15 s, within the limit. Time, not failures, sets it: eight workers
+        failing at once are one probe, not eight."""
+        delay = min(MAX_PROBE_S, max(FIRST_PROBE_S, self.waited(now) / 2))
         return max(0.05, min(delay, self.max_wait_s - self.waited(now)))

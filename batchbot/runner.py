@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from batchbot.client import ChatClient
 from batchbot.config import Config
 from batchbot.dispatch import MODE, Dispatcher
-from batchbot.errors import Interrupted, MissingKeyError, RunStopped
+from batchbot.errors import ConfigError, Interrupted, MissingKeyError, RunStopped
 from batchbot.jobs import Job
 from batchbot.lock import job_lock, opening
 from batchbot.progress import Display, RunStats, Silent
@@ -21,6 +22,10 @@ from batchbot.store import Store
 log = logging.getLogger("batchbot")
 
 REFRESH_EVERY_S = 0.25
+NOT_A_DATABASE = (
+    "{path} cannot be used as the database ({error}): point --db or BATCHBOT_DB at "
+    "another file, or move this one aside; nothing was sent."
+)
 INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
 
 
@@ -83,8 +88,7 @@ async def run_job_async(
     _check_key(config)
     total = job.validate()
     display = display or Silent()
-    with opening(config.db_path):
-        store = Store.open(config.db_path)
+    store = _open_store(config)
     try:
         async with _api(config) as client:
             run_id = store.start_run(
@@ -108,6 +112,15 @@ async def run_job_async(
             return summary
     finally:
         store.close()
+
+
+def _open_store(config: Config) -> Store:
+    """The run's store; a file that is not a usable database is a plain input error."""
+    try:
+        with opening(config.db_path):
+            return Store.open(config.db_path)
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(NOT_A_DATABASE.format(path=config.db_path, error=exc)) from None
 
 
 async def _execute(run: Dispatcher, display: Display) -> RunSummary:

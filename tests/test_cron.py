@@ -106,3 +106,15 @@ def test_planted_key_appears_nowhere(tmp_path, write_job, invoke):
         assert PLANTED not in text
         assert "PLANTED" not in text  # not even a masked piece of it
         assert "0123456789abcdef" not in text
+
+
+@pytest.mark.parametrize("content", [b"SQLite format 3\x00" + b"\xff" * 4000, b"\x00junk" * 999])
+def test_damaged_database_is_one_clear_line(tmp_path, write_job, invoke, fake_api, content):
+    """A --db that is not a usable SQLite file: exit 2, one line, no request sent."""
+    (tmp_path / "bad.db").write_bytes(content)
+    job = write_job("job.yaml", JOBS["done"])
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--db", "bad.db")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: bad.db cannot be used as the database")
+    assert len(result.output.splitlines()) == 1
+    assert fake_api.stats.requests == 0

@@ -142,8 +142,8 @@ def test_request_refused_alone_still_fails(tmp_path, write_job, invoke):
 
 
 def test_outage_watch_counts_streaks_and_backs_off():
-    """Three refusals in a row make an outage; probes back off 1, 2, 4 ... 15 s within the
-    limit; any answer ends it."""
+    """Three refusals in a row make an outage; the next probe waits half the time waited so far
+    (1 to 15 s) within the limit; any answer ends it."""
     watch = OutageWatch(max_wait_s=20)
     watch.failed(now=0)
     watch.failed(now=0.1)
@@ -154,7 +154,7 @@ def test_outage_watch_counts_streaks_and_backs_off():
     for now in (1, 2, 4, 8, 16):
         delays.append(watch.next_probe_in(now))
         watch.failed(now)
-    assert delays == [1.0, 2.0, 4.0, 8.0, 4.0]  # the last is cut to the 20 s limit
+    assert delays == [1.0, 1.0, 2.0, 4.0, 4.0]  # the last is cut to the 20 s limit
     assert watch.exceeded(20)
     assert not watch.exceeded(19)
     watch.answered()

@@ -21,6 +21,8 @@ from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BatchbotError, redact_sec
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 F = TypeVar("F", bound=Callable[..., Any])
 
+log = logging.getLogger("batchbot")
+
 UNEXPECTED = (
     "unexpected error: {error}. Answers already received are saved; "
     "set BATCHBOT_RAISE_ERRORS=1 to see the traceback and please report it."
@@ -35,7 +37,8 @@ def cli() -> None:
 
     \b
     Try it with no key:   batchbot run jobs/faq.yaml --fake
-    Exit codes: 0 all answered, 1 some items failed, 2 bad input or usage, 3 run stopped.
+    Exit codes: 0 all answered, 1 some items failed, 2 bad input or usage, 3 run stopped,
+    4 another run of the same job is going.
     """
 
 
@@ -56,6 +59,32 @@ def limit_options(func: F) -> F:
             ),
             click.option(
                 "--concurrency", type=click.IntRange(min=1), help="Most requests in flight at once."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def log_options(func: F) -> F:
+    """-v/--verbose, --log-file, --log-format: where a command's log goes."""
+    for option in reversed(
+        [
+            click.option(
+                "-v", "--verbose", is_flag=True, help="Log every failed attempt to stderr."
+            ),
+            click.option(
+                "--log-file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                envvar="BATCHBOT_LOG_FILE",
+                help="Also append the log to this file (run start and end, every problem).",
+            ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="Format of --log-file: text lines, or one JSON object a line.",
             ),
         ]
     ):
@@ -150,8 +179,20 @@ def limit_options(func: F) -> F:
     is_flag=True,
     help="Check the job, estimate tokens, cost and time; send nothing.",
 )
+@click.option(
+    "--outage-wait",
+    "outage_wait_s",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait out a server that refuses every connection before stopping  "
+    "[default: 300]",
+)
+@click.option(
+    "--wait-lock",
+    is_flag=True,
+    help="If another run of this job is going, wait for it instead of exiting with code 4.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; one line per problem.")
-@click.option("-v", "--verbose", is_flag=True, help="Log every failed attempt to stderr.")
+@log_options
 def run_command(
     job_file: Path,
     *,
@@ -162,6 +203,8 @@ def run_command(
     model: str | None,
     quiet: bool,
     verbose: bool,
+    log_file: Path | None,
+    log_format: str,
     **limits: Any,
 ) -> None:
     """Send every unanswered prompt of JOB_FILE (.yaml or .jsonl) and store the answers.
@@ -175,8 +218,8 @@ def run_command(
     from batchbot.progress import make_display
     from batchbot.runner import run_job
 
-    _setup_logging(verbose)
     with _friendly_errors():
+        _setup_logging(verbose, log_file, log_format)
         job = load_job(job_file, model=model)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, _environment())
@@ -233,6 +276,7 @@ def _duration(minutes: float) -> str:
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
     from batchbot.batch_summary import BatchSummary, batch_summary_lines
+    from batchbot.logs import FILE_ONLY
     from batchbot.summary import exit_code, stop_line, summary_line
 
     if isinstance(summary, BatchSummary):
@@ -244,10 +288,14 @@ def _report_summary(summary: Any, *, quiet: bool) -> None:
             click.echo("\n".join(batch_summary_lines(summary)), err=quiet)
         sys.exit(summary.exit_code)
     code = exit_code(summary)
+    line = summary_line(summary)
     if summary.stopped:
         click.echo(f"batchbot: {stop_line(summary)}", err=True)
+        log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
     if not quiet or code != EXIT_OK:
-        click.echo(summary_line(summary), err=code != EXIT_OK and quiet)
+        click.echo(line, err=code != EXIT_OK and quiet)
+    level = logging.INFO if code == EXIT_OK else logging.WARNING
+    log.log(level, "%s (exit %d)", line, code, extra={FILE_ONLY: True, "exit_code": code})
     sys.exit(code)
 
 
@@ -430,6 +478,41 @@ def _reading(db_path: str) -> Iterator[Any]:
         conn.close()
 
 
+@cli.command(name="doctor")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="The API to check  [default: OpenAI]")
+@click.option(
+    "--db",
+    "db_path",
+    envvar="BATCHBOT_DB",
+    default="batchbot.db",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--model", default="gpt-4o-mini", show_default=True, help="Model to try.")
+@click.option("--timeout", "timeout_s", default=20.0, type=click.FloatRange(min=0, min_open=True))
+def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: float) -> None:
+    """Check the key is set (never shown), the database is writable, the API answers and
+    what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
+    cent). Exit 0 if every check passes, 1 if not.
+    """
+    from batchbot.doctor import run_checks
+
+    with _friendly_errors():
+        shell_key = os.environ.get("OPENAI_API_KEY")
+        api_key = _environment().get("OPENAI_API_KEY") or None
+        checks = run_checks(
+            api_key=api_key,
+            key_source="environment" if shell_key else ".env",
+            base_url=base_url,
+            db_path=db_path,
+            model=model,
+            timeout_s=timeout_s,
+        )
+    for check in checks:
+        click.echo(check.line())
+    sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
+
+
 @cli.command(name="fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -484,15 +567,14 @@ def _environment() -> dict[str, str]:
     return {**values, **os.environ}
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        format="batchbot: %(message)s",
-        stream=sys.stderr,
-        level=logging.DEBUG if verbose else logging.WARNING,
-    )
-    # The HTTP libraries log request lines (never our key) at DEBUG; keep their noise out.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "aiohttp"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _setup_logging(verbose: bool, log_file: Path | None, log_format: str) -> None:
+    from batchbot.errors import ConfigError
+    from batchbot.logs import setup_logging
+
+    try:
+        setup_logging(verbose=verbose, log_file=log_file, log_format=log_format)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the log file {log_file}: {exc.strerror}") from None
 
 
 @contextlib.contextmanager
@@ -512,5 +594,8 @@ def _friendly_errors() -> Iterator[None]:
 
 
 def _fail(message: str, exit_code: int) -> NoReturn:
+    from batchbot.logs import FILE_ONLY
+
     click.echo(f"Error: {message}", err=True)
+    log.error("%s (exit %d)", message, exit_code, extra={FILE_ONLY: True, "exit_code": exit_code})
     sys.exit(exit_code)

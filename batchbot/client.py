@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import openai
 import orjson
 from httpx2 import Response
@@ -52,6 +53,29 @@ class Reply:
     usage: Usage
     model: str | None
     headers: Mapping[str, str]
+
+
+def connection_failed(exc: BaseException) -> bool:
+    """The request reached no server: refused, reset, unreachable. A timeout is not one.
+
+    openai's aiohttp transport reports every aiohttp connection error as a connect timeout,
+    so look at the error it wrapped.
+    """
+    if not isinstance(exc, openai.APIConnectionError):
+        return False
+    cause: BaseException | None = exc
+    for _ in range(8):
+        cause = cause.__cause__ or cause.__context__ if cause else None
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return not isinstance(cause, TimeoutError)
+    return not isinstance(exc, openai.APITimeoutError)
+
+
+def error_name(exc: BaseException) -> str:
+    """The exception's class name, naming a connection failure as such whatever the transport."""
+    if connection_failed(exc):
+        return openai.APIConnectionError.__name__
+    return type(exc).__name__
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -21,6 +21,8 @@ DEFAULT_DB = "batchbot.db"
 DEFAULT_GRACE_S = 30.0
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 6
+# How long a server that refuses every connection is waited for before the run stops.
+DEFAULT_OUTAGE_WAIT_S = 300.0
 # A realistic answer time for the simulated API, so --fake shows what a real run looks like.
 FAKE_LATENCY_MS = 300.0
 # Batch mode: the first pause between polls with --wait (it grows from there), and how long
@@ -56,6 +58,8 @@ class Config:
     deadline_minutes: float | None = None
     poll_s: float = DEFAULT_POLL_S
     fake_batch_delay_s: float = FAKE_BATCH_DELAY_S
+    wait_lock: bool = False
+    outage_wait_s: float = DEFAULT_OUTAGE_WAIT_S
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
@@ -89,6 +93,8 @@ class Flags:
     batch_queue_tokens: int | None = None
     deadline_minutes: float | None = None
     poll_s: float | None = None
+    wait_lock: bool = False
+    outage_wait_s: float | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -123,6 +129,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         batch_queue_tokens=flags.batch_queue_tokens,
         deadline_minutes=flags.deadline_minutes,
         poll_s=_first(flags.poll_s, FAKE_POLL_S if flags.fake else DEFAULT_POLL_S),
+        wait_lock=flags.wait_lock,
+        outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
     )
 
 

@@ -20,11 +20,12 @@ from tenacity import RetryCallState
 from batchbot import budget as budgets
 from batchbot import policy
 from batchbot.budget import Budget, Reservation
-from batchbot.client import ChatClient, Reply, kept_headers
+from batchbot.client import ChatClient, Reply, error_name, kept_headers
 from batchbot.config import Config
-from batchbot.errors import BudgetExhausted, RunStopped, redact_secrets
+from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, redact_secrets
 from batchbot.jobs import Item, Job
 from batchbot.limiter import Limiter
+from batchbot.outage import UNREACHABLE, OutageWatch, is_connection_failure, server_answered
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
 from batchbot.pricing import Pricer, priced
 from batchbot.progress import RunStats
@@ -68,6 +69,8 @@ class Dispatcher:
         self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
         self.grace_s = config.grace_s
+        self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
+        self._outage_reported = False
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -140,6 +143,12 @@ class Dispatcher:
         finally:
             self.limiter.leave()
         self._count(outcome)
+        log.debug(
+            "saved %s: %s",
+            item.id,
+            outcome.status,
+            extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
+        )
 
     async def _attempt(self, item: Item, attempts: list[Attempt], created: str) -> Outcome:
         tokens = request_tokens(item.body)
@@ -157,7 +166,10 @@ class Dispatcher:
             async for attempt in retrying:
                 with attempt:
                     await self._wait_turn(tokens)
-                    reply = await self._send(item, attempts, waits[-1] if waits else 0.0)
+                    last_try = attempt.retry_state.attempt_number >= self.config.max_attempts
+                    reply = await self._send_through_outage(
+                        item, attempts, waits[-1] if waits else 0.0, tokens, last_try=last_try
+                    )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -186,6 +198,64 @@ class Dispatcher:
             await waiting
         finally:
             self.waiting.discard(task)
+
+    async def _send_through_outage(
+        self,
+        item: Item,
+        attempts: list[Attempt],
+        wait_before_s: float,
+        tokens: int,
+        *,
+        last_try: bool,
+    ) -> Reply:
+        """Send; while the server is away for everyone, hold the run and try again (outage.py).
+
+        Attempts made during an outage are recorded but do not count against the item. An
+        item's last attempt refused is not a failure yet either: it may be the start of an
+        outage, so it waits and tries again, unless the server answered someone else
+        meanwhile (then it is this request the server refuses, and it fails as usual).
+        """
+        loop = asyncio.get_running_loop()
+        answers_then: int | None = None
+        while True:
+            try:
+                reply = await self._send(item, attempts, wait_before_s)
+            except Exception as exc:
+                if not is_connection_failure(exc):
+                    if server_answered(exc):
+                        self.outage.answered()
+                    raise
+                self.outage.failed(loop.time())
+                if not self.outage.active:
+                    if not last_try or answers_then not in (None, self.outage.answers):
+                        raise
+                    answers_then = self.outage.answers
+                if self.outage.exceeded(loop.time()):
+                    waited = self.outage.waited(loop.time())
+                    self.stop(ServerUnreachable(UNREACHABLE.format(seconds=waited)))
+                    raise
+                wait_before_s = self.outage.next_probe_in(loop.time())
+                if self.outage.active:
+                    self._note_outage(wait_before_s)
+                    self.limiter.pause(wait_before_s)
+                else:
+                    await self._sleep(wait_before_s)
+                await self._wait_turn(tokens)
+                continue
+            if self.outage.active:
+                log.warning("the API answers again; the run goes on")
+            self.outage.answered()
+            return reply
+
+    def _note_outage(self, probe_in: float) -> None:
+        if not self._outage_reported:
+            self._outage_reported = True
+            log.warning(
+                "cannot connect to the API: holding every request, trying again for up to "
+                "%.0f s (--outage-wait)",
+                self.config.outage_wait_s,
+            )
+        log.debug("still no connection; next try in %.1f s", probe_in)
 
     async def _send(self, item: Item, attempts: list[Attempt], wait_before_s: float) -> Reply:
         started_at, started = utc_now(), time.perf_counter()
@@ -228,6 +298,8 @@ class Dispatcher:
         if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
             self.stop(policy.run_stop_error(exc, str(item.body.get("model"))))
             status = PENDING  # not this item's fault: the next run sends it again
+        elif isinstance(self.stopped, ServerUnreachable) and is_connection_failure(exc):
+            status = PENDING  # the server was away, not this item at fault
         code = getattr(exc, "code", None)
         return _outcome(
             item,
@@ -235,7 +307,7 @@ class Dispatcher:
             created,
             attempts,
             error=_describe(exc),
-            error_code=str(code) if code else type(exc).__name__,
+            error_code=str(code) if code else error_name(exc),
         )
 
     def _count(self, outcome: Outcome) -> None:
@@ -351,7 +423,7 @@ def _failed_attempt(
         latency_ms=latency_ms,
         wait_before_ms=wait_before_s * 1000,
         status_code=getattr(exc, "status_code", None),
-        error_code=str(code) if code else type(exc).__name__,
+        error_code=str(code) if code else error_name(exc),
         error=_describe(exc),
         ratelimit=kept_headers(policy.response_headers(exc)),
     )
@@ -361,4 +433,4 @@ def _describe(exc: BaseException) -> str:
     """The API's own words where it gave some; never anything from our request headers."""
     status = getattr(exc, "status_code", None)
     text = redact_secrets(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
-    return f"{status}: {text}" if status else f"{type(exc).__name__}: {text}"
+    return f"{status}: {text}" if status else f"{error_name(exc)}: {text}"

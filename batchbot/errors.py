@@ -5,12 +5,14 @@
     │   ├── JobFileError                    a job or inputs file is broken (where, which field)
     │   ├── MissingKeyError                 no API key and neither --fake nor --dry-run
     │   └── ConfigError                     conflicting or impossible settings
-    └── RunStopped                 exit 3   the run stopped before every item was tried
-        ├── AuthError                       401/403: the key is wrong or lacks access
-        ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
-        ├── ModelNotFound                   404 model_not_found
-        ├── BudgetExhausted                 the next request could overspend --max-cost
-        └── Interrupted                     SIGINT/SIGTERM; the next run resumes
+    ├── RunStopped                 exit 3   the run stopped before every item was tried
+    │   ├── AuthError                       401/403: the key is wrong or lacks access
+    │   ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
+    │   ├── ModelNotFound                   404 model_not_found
+    │   ├── BudgetExhausted                 the next request could overspend --max-cost
+    │   ├── ServerUnreachable               no connection for longer than --outage-wait
+    │   └── Interrupted                     SIGINT/SIGTERM; the next run resumes
+    └── JobLocked                  exit 4   another run of the same job holds its lock
 
 Messages are one friendly line that says what to do. They never contain the API key.
 """
@@ -34,6 +36,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_STOPPED = 3
+EXIT_LOCKED = 4
 
 
 class BatchbotError(Exception):
@@ -119,3 +122,13 @@ class BudgetExhausted(RunStopped):
 
 class Interrupted(RunStopped):
     """Raised after SIGINT/SIGTERM once in-flight requests are finished and written."""
+
+
+class ServerUnreachable(RunStopped):
+    """Raised when no request could connect for longer than the outage wait (--outage-wait)."""
+
+
+class JobLocked(BatchbotError):
+    """Raised before anything is sent when another run of the same job holds its lock."""
+
+    exit_code = EXIT_LOCKED

@@ -16,6 +16,10 @@ from batchbot.errors import JobFileError
 
 NOT_UTF8 = "byte 0x{byte:02x} at offset {offset} is not UTF-8: save the file as UTF-8"
 BOM = "\ufeff"
+# One line is one request: far beyond any context window, and read whole into memory.
+MAX_LINE_BYTES = 64_000_000
+LINE_TOO_LONG = "line longer than {limit:,} bytes: no single request can be that large"
+TOO_BIG = "is {size:,} bytes, more than the {limit:,} allowed"
 BAD_JSON = "invalid JSON: {reason}; each line must be one complete JSON object"
 
 
@@ -31,10 +35,13 @@ def open_binary(path: Path) -> IO[bytes]:
         raise JobFileError(path, f"cannot be read: {exc.strerror}") from None
 
 
-def read_text(path: Path) -> str:
-    """The whole file as text (for YAML job files, which are small)."""
+def read_text(path: Path, *, max_bytes: int | None = None, too_big: str = TOO_BIG) -> str:
+    """The whole file as text (for YAML job files, which are small); at most `max_bytes`."""
     with open_binary(path) as file:
-        data = _read(file, path)
+        data = _read(file, path, max_bytes)
+    if max_bytes is not None and len(data) > max_bytes:
+        size = _size(path, len(data))
+        raise JobFileError(path, too_big.format(size=size, limit=max_bytes))
     try:
         return data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as exc:
@@ -52,7 +59,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text with its newline) for every line, decoded one line at a time."""
     with open_binary(path) as file:
         offset = 0
-        for number, raw in enumerate(file, start=1):
+        for number, raw in enumerate(iter(lambda: file.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise JobFileError(path, LINE_TOO_LONG.format(limit=MAX_LINE_BYTES), line=number)
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -84,11 +93,18 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-def _read(file: IO[bytes], path: Path) -> bytes:
+def _read(file: IO[bytes], path: Path, max_bytes: int | None = None) -> bytes:
     try:
-        return file.read()
+        return file.read(-1 if max_bytes is None else max_bytes + 1)
     except OSError as exc:
         raise JobFileError(path, f"cannot be read: {exc.strerror}") from None
+
+
+def _size(path: Path, read: int) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return read
 
 
 def _not_utf8(path: Path, byte: int, offset: int, line: int, column: int) -> JobFileError:

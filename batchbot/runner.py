@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +21,18 @@ from batchbot.dispatch import MODE, Dispatcher
 from batchbot.errors import ConfigError, Interrupted, MissingKeyError, RunStopped
 from batchbot.estimate import Estimate, estimate_job
 from batchbot.jobs import Job
+from batchbot.lock import job_lock, opening
 from batchbot.pricing import Pricer, pricer_for
 from batchbot.progress import Display, RunStats, Silent
 from batchbot.store import Store
 
+log = logging.getLogger("batchbot")
+
 REFRESH_EVERY_S = 0.25
+NOT_A_DATABASE = (
+    "{path} cannot be used as the database ({error}): point --db or BATCHBOT_DB at "
+    "another file, or move this one aside; nothing was sent."
+)
 INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
 BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
@@ -84,9 +93,18 @@ def run_job(
     """Run every unanswered item of `job`; blocking. Raises InputError before sending.
 
     In batch mode this is one submit/poll/collect step (all of them with `config.wait`);
-    `report` gets its progress lines.
+    `report` gets its progress lines. Holds the job's lock for the whole run (JobLocked if
+    another run has it), taken before the event loop starts so a long --wait-lock still
+    answers Ctrl-C at once.
     """
-    return asyncio.run(run_job_async(job, config, display=display, report=report))
+    _check_key(config)
+    with job_lock(config.db_path, job.name, wait=config.wait_lock):
+        return asyncio.run(run_job_async(job, config, display=display, report=report))
+
+
+def _check_key(config: Config) -> None:
+    if not config.fake and not config.api_key:
+        raise MissingKeyError()
 
 
 async def run_job_async(
@@ -97,13 +115,12 @@ async def run_job_async(
     report: Report | None = None,
     handle_signals: bool = True,
 ) -> RunSummary | BatchSummary:
-    if not config.fake and not config.api_key:
-        raise MissingKeyError()
+    _check_key(config)
     total = job.validate()
     pricer = pricer_for(job, config)
     choice = resolve_mode(job, config)
     display = display or Silent()
-    store = Store.open(config.db_path)
+    store = _open_store(config)
     try:
         async with _api(config) as client:
             if choice.mode == modes.BATCH:
@@ -119,9 +136,18 @@ async def run_job_async(
             run = Dispatcher(
                 job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
             )
+            log.info(
+                "run %d of job %s started: %d items",
+                run_id,
+                job.name,
+                total,
+                extra={"run_id": run_id, "job": job.name, "items": total},
+            )
             with _signals_stop(run.stop, enabled=handle_signals):
                 summary = await _execute(run, display)
             store.finish_run(run_id, status=summary.status, totals=_totals(summary))
+            if summary.stopped:
+                log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
     finally:
         store.close()
@@ -199,6 +225,15 @@ def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]
         return store.list_batches(job)
     finally:
         store.close()
+
+
+def _open_store(config: Config) -> Store:
+    """The run's store; a file that is not a usable database is a plain input error."""
+    try:
+        with opening(config.db_path):
+            return Store.open(config.db_path)
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(NOT_A_DATABASE.format(path=config.db_path, error=exc)) from None
 
 
 async def _execute(run: Dispatcher, display: Display) -> RunSummary:

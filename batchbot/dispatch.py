@@ -17,12 +17,12 @@ from typing import Any
 
 from tenacity import RetryCallState
 
-from batchbot import policy
+from batchbot import policy, tiers
 from batchbot.client import ChatClient, Reply, kept_headers
 from batchbot.config import Config
 from batchbot.errors import RunStopped, redact_secrets
 from batchbot.jobs import Item, Job
-from batchbot.limiter import Limiter
+from batchbot.limiter import Limiter, LimitsChanged
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
 from batchbot.progress import RunStats
 from batchbot.ratelimits import parse_rate_limit_headers
@@ -50,13 +50,23 @@ class Dispatcher:
     ) -> None:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.run_id, self.stats = run_id, stats
-        self.limiter = Limiter(rpm=config.rpm, tpm=config.tpm, concurrency=config.concurrency)
+        self.limiter = Limiter(
+            rpm=config.rpm,
+            tpm=config.tpm,
+            concurrency=config.concurrency,
+            on_change=self._limits_changed,
+        )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
         self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
         self.grace_s = config.grace_s
+
+    def _limits_changed(self, change: LimitsChanged) -> None:
+        preset = tiers.limits_for(self.config.tier, self.config.model or "")
+        from_tier = (self.config.rpm, self.config.tpm) == (preset.rpm, preset.tpm)
+        log.warning(change.message("tier said" if from_tier else "configured"))
 
     # -- stopping ---------------------------------------------------------------------------
 

@@ -20,12 +20,24 @@ fixed rate whoever waits on them.
 
 Pauses. A 429 means the server's window is full for everyone, so `pause()` holds every waiter
 (and every newcomer) until it ends. A second 429 can extend a pause, never shorten it.
+
+Learning. `observe()` reads each response's x-ratelimit-* headers. A reported limit below ours
+is adopted at once; a higher one once the server has kept saying so for `raise_after_s`
+(a job that mixes models sees several limits, and then keeps the lowest). Each new pair of
+limits is announced once through `on_change`. The `remaining` counts show what another client
+spending the same key leaves us: while the fuller bucket is under half full, every request is
+charged more units, in proportion, so the pace settles where the server's bucket stops
+draining - at what the other client leaves - rather than at the bottom, where 429s begin.
+Token charges are not refunded when the answer turns out shorter: OpenAI charges the
+allowance on arrival, so a refund would make us overshoot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
@@ -47,13 +59,42 @@ class RequestTooLarge(ValueError):
         super().__init__(TOO_LARGE.format(tokens=tokens, tpm=int(tpm)))
 
 
+# Below this share of the server's bucket left, we slow down in proportion (see the docstring).
+LOW_REMAINING = 0.5
+# The slowest we go on `remaining` alone: a twentieth of the pace. 429 pauses cover the rest.
+MIN_PACE = 0.05
+LIMITS_FROM_SERVER = "limits from server: {rpm} RPM / {tpm} TPM ({source} {old_rpm} / {old_tpm})"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsChanged:
+    """The limits in force changed because the server reported others; None is unlimited."""
+
+    rpm: float | None
+    tpm: float | None
+    previous_rpm: float | None
+    previous_tpm: float | None
+
+    def message(self, source: str = "configured") -> str:
+        """`limits from server: 5,000 RPM / 2,000,000 TPM (tier said 500 / 200,000)`."""
+        return LIMITS_FROM_SERVER.format(
+            rpm=_count(self.rpm),
+            tpm=_count(self.tpm),
+            source=source,
+            old_rpm=_count(self.previous_rpm),
+            old_tpm=_count(self.previous_tpm),
+        )
+
+
 class Limiter:
     """Requests/min and tokens/min buckets plus a concurrency cap, for one run.
 
     `rpm` / `tpm`: the limits per minute; None means unlimited. `concurrency`: how many
     items may be in flight (sent, or waiting to retry, and not yet committed).
     `burst_seconds`: how much of the limit may pass at once. `headroom`: the fraction of
-    the limit to aim for. Create it inside the running event loop (aiolimiter binds to it).
+    the limit to aim for. `raise_after_s`: how long the server must report a higher limit
+    before we follow it. `on_change`: called once for each new pair of limits the server's
+    headers set. Create it inside the running event loop (aiolimiter binds to it).
     """
 
     def __init__(
@@ -64,6 +105,8 @@ class Limiter:
         concurrency: int,
         burst_seconds: float = 0.1,
         headroom: float = 0.97,
+        raise_after_s: float = 2.0,
+        on_change: Callable[[LimitsChanged], object] | None = None,
     ) -> None:
         _check_positive("rpm", rpm)
         _check_positive("tpm", tpm)
@@ -90,6 +133,11 @@ class Limiter:
         self._resumed.set()
         self._resume_timer: asyncio.TimerHandle | None = None
         self.latest: RateLimitHeaders | None = None  #: the last headers passed to observe()
+        self._raise_after_s = raise_after_s
+        self._on_change = on_change
+        self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
+        self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
+        self._pace = 1.0  # share of the limit to aim for, from the server's `remaining`
 
     @property
     def rpm(self) -> float | None:
@@ -100,6 +148,11 @@ class Limiter:
     def tpm(self) -> float | None:
         """The tokens/min limit in force (configured, or lower if the server said so)."""
         return self._tpm
+
+    @property
+    def pace(self) -> float:
+        """The share of the limits we aim for: below 1 while another client spends the key."""
+        return self._pace
 
     @property
     def concurrency(self) -> int:
@@ -135,9 +188,10 @@ class Limiter:
             raise RequestTooLarge(tokens, self._tpm)
         async with self._queue:
             await self._wait_out_pause()
-            if self._requests is not None:
-                await self._requests.acquire(1)
-            await self._charge_tokens(tokens)
+            # Slowing down charges every unit more; the buckets keep their level and rate.
+            scale = 1 / self._pace
+            await self._charge("requests", scale)
+            await self._charge("tokens", tokens * scale)
             # A 429 seen while we waited for the buckets holds us too.
             await self._wait_out_pause()
 
@@ -155,19 +209,35 @@ class Limiter:
         self._resume_timer = self._loop.call_at(until, self._resumed.set)
 
     def observe(self, headers: RateLimitHeaders) -> None:
-        """Record the server's x-ratelimit-* headers; adopt any limit lower than ours.
-
-        The server knows the real limits (the tier is only a starting point), so a lower one
-        replaces ours at once. Higher ones are not trusted yet: raising the pace is left to
-        the adaptive limiter.
-        """
+        """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them."""
         self.latest = headers
-        if _lowers(headers.limit_requests, self._rpm):
+        before = (self._rpm, self._tpm)
+        if self._follow("requests", headers.limit_requests, self._rpm):
             self._rpm = headers.limit_requests
             self._requests = self._bucket(self._rpm)
-        if _lowers(headers.limit_tokens, self._tpm):
+        if self._follow("tokens", headers.limit_tokens, self._tpm):
             self._tpm = headers.limit_tokens
             self._tokens = self._bucket(self._tpm)
+        after = (self._rpm, self._tpm)
+        if after != before and after not in self._announced:
+            self._announced.add(after)
+            if self._on_change is not None:
+                self._on_change(LimitsChanged(*after, *before))
+        self._pace = _pace(headers)
+
+    def _follow(self, kind: str, reported: int | None, current: float | None) -> bool:
+        """Whether to adopt `reported`: lower at once, higher once it has lasted a while."""
+        if reported is None or reported <= 0 or reported == current:
+            self._higher_since.pop(kind, None)
+            return False
+        if current is None or reported < current:
+            self._higher_since.pop(kind, None)
+            return True
+        since = self._higher_since.setdefault(kind, self._loop.time())
+        if self._loop.time() - since < self._raise_after_s:
+            return False
+        del self._higher_since[kind]
+        return True
 
     def _bucket(self, per_minute: float | None) -> AsyncLimiter | None:
         """A leaky bucket pacing `per_minute` (times headroom), bursting `burst_seconds` worth."""
@@ -178,13 +248,16 @@ class Limiter:
         capacity = max(1.0, per_second * self._burst_seconds)
         return AsyncLimiter(capacity, capacity / per_second)
 
-    async def _charge_tokens(self, tokens: int) -> None:
-        # Re-read the bucket each chunk: observe() may have replaced it with a slower one.
-        remaining = float(tokens)
-        while remaining > 0 and (bucket := self._tokens) is not None:
+    async def _charge(self, kind: str, amount: float) -> None:
+        # Re-read the bucket each chunk: observe() may have replaced it with another.
+        remaining = amount
+        while remaining > 0 and (bucket := self._buckets(kind)) is not None:
             chunk = min(remaining, bucket.max_rate)
             await bucket.acquire(chunk)
             remaining -= chunk
+
+    def _buckets(self, kind: str) -> AsyncLimiter | None:
+        return self._requests if kind == "requests" else self._tokens
 
     async def _wait_out_pause(self) -> None:
         await self._resumed.wait()
@@ -195,6 +268,25 @@ def _check_positive(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be a positive number or None (unlimited), not {value}")
 
 
-def _lowers(reported: int | None, current: float | None) -> bool:
-    """Whether the server reported a usable limit below the one in force."""
-    return reported is not None and reported > 0 and (current is None or reported < current)
+def _pace(headers: RateLimitHeaders) -> float:
+    """The share of the limit to aim for, given what the server says is left in its buckets."""
+    shares = [
+        _left(headers.remaining_requests, headers.limit_requests, headers.reset_requests),
+        _left(headers.remaining_tokens, headers.limit_tokens, headers.reset_tokens),
+    ]
+    left = min((share for share in shares if share is not None), default=1.0)
+    return max(MIN_PACE, min(1.0, left / LOW_REMAINING))
+
+
+def _left(remaining: int | None, limit: int | None, reset: float | None) -> float | None:
+    """The share of a bucket left: remaining/limit, else from the time until it is full."""
+    if remaining is not None and limit:
+        return min(1.0, remaining / limit)
+    if reset is not None:
+        # OpenAI's buckets refill a whole limit in a minute.
+        return max(0.0, 1.0 - reset / 60)
+    return None
+
+
+def _count(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:,.0f}"

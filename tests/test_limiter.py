@@ -17,7 +17,7 @@ from unittest import mock
 
 import pytest
 
-from batchbot.limiter import Limiter, RequestTooLarge
+from batchbot.limiter import Limiter, LimitsChanged, RequestTooLarge
 from batchbot.ratelimits import RateLimitHeaders
 
 EARLY = 1 / 64  # "just before": every expected time in these tests is a multiple of 1/64
@@ -326,13 +326,13 @@ async def test_observe_lower_tpm_slows_the_pace_and_lowers_the_ceiling(sim: Sim)
     "headers",
     [
         RateLimitHeaders(limit_requests=960, limit_tokens=15_360),  # same as configured
-        RateLimitHeaders(limit_requests=5000, limit_tokens=1_000_000),  # higher: not trusted yet
+        RateLimitHeaders(limit_requests=5000, limit_tokens=1_000_000),  # higher: not at once
         RateLimitHeaders(limit_requests=0, limit_tokens=0),  # nonsense
         RateLimitHeaders(),  # nothing reported
     ],
 )
 async def test_observe_keeps_limits_that_are_not_lower(sim: Sim, headers: RateLimitHeaders) -> None:
-    """Only a usable, lower limit changes the pace; the headers are stored either way."""
+    """Only a usable, lower limit changes the limits at once; the headers are stored either way."""
     limiter = exact(rpm=960, tpm=15_360)
     limiter.observe(headers)
     assert (limiter.rpm, limiter.tpm) == (960, 15_360)
@@ -411,3 +411,82 @@ def test_needs_a_running_loop() -> None:
     """Built outside an event loop, the limiter refuses at once (aiolimiter binds to the loop)."""
     with pytest.raises(RuntimeError):
         Limiter(rpm=60, tpm=None, concurrency=1)
+
+
+async def test_higher_limits_are_followed_once_they_last(sim: Sim) -> None:
+    """A higher reported limit is adopted after raise_after_s of saying so, and announced once."""
+    changes: list[LimitsChanged] = []
+    limiter = exact(rpm=500, tpm=200_000, raise_after_s=2.0, on_change=changes.append)
+    higher = RateLimitHeaders(limit_requests=5000, limit_tokens=2_000_000)
+    for _ in range(2):
+        limiter.observe(higher)
+        await sim.run_until(sim.now + 1.0 - EARLY)
+        assert (limiter.rpm, limiter.tpm) == (500, 200_000)
+    await sim.run_until(2.0)
+    limiter.observe(higher)
+    assert (limiter.rpm, limiter.tpm) == (5000, 2_000_000)
+    limiter.observe(higher)
+    assert changes == [LimitsChanged(5000, 2_000_000, 500, 200_000)]
+    assert changes[0].message("tier said") == (
+        "limits from server: 5,000 RPM / 2,000,000 TPM (tier said 500 / 200,000)"
+    )
+
+
+async def test_a_lower_report_in_between_keeps_the_lower_limit(sim: Sim) -> None:
+    """A job mixing models sees two limits; it keeps the lower instead of flapping."""
+    limiter = exact(rpm=1000, tpm=None, raise_after_s=2.0)
+    for _ in range(6):
+        limiter.observe(RateLimitHeaders(limit_requests=5000))
+        await sim.run_until(sim.now + 0.5)
+        limiter.observe(RateLimitHeaders(limit_requests=500))
+        await sim.run_until(sim.now + 0.5)
+    assert limiter.rpm == 500
+
+
+async def test_lower_limits_are_announced_once_each(sim: Sim) -> None:
+    """Each new pair of limits is announced once; seeing it again says nothing."""
+    changes: list[LimitsChanged] = []
+    limiter = exact(rpm=3000, tpm=None, on_change=changes.append)
+    for _ in range(3):
+        limiter.observe(RateLimitHeaders(limit_requests=1500, limit_tokens=600_000))
+    assert changes == [LimitsChanged(1500, 600_000, 3000, None)]
+    assert changes[0].message() == (
+        "limits from server: 1,500 RPM / 600,000 TPM (configured 3,000 / unlimited)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "pace"),
+    [
+        (RateLimitHeaders(limit_requests=480, remaining_requests=480), 1.0),
+        (RateLimitHeaders(limit_requests=480, remaining_requests=240), 1.0),
+        (RateLimitHeaders(limit_requests=480, remaining_requests=120), 0.5),
+        (RateLimitHeaders(limit_tokens=7680, remaining_tokens=960), 0.25),
+        (RateLimitHeaders(reset_requests=45.0), 0.5),  # a quarter left: no remaining count
+        (RateLimitHeaders(limit_requests=480, remaining_requests=0), 0.05),
+        (RateLimitHeaders(), 1.0),
+    ],
+)
+async def test_pace_follows_what_is_left(sim: Sim, headers: RateLimitHeaders, pace: float) -> None:
+    """Under half of the server's bucket left, the pace drops in proportion (never below 5 %)."""
+    limiter = exact(rpm=480, tpm=7680)
+    limiter.observe(headers)
+    assert limiter.pace == pace
+
+
+async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
+    """With a quarter of the server's bucket left, requests come half as often, then recover."""
+    limiter = exact(rpm=480, tpm=None)
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=120))
+    for _ in range(6):
+        sim.request(limiter)
+    await sim.run_until(1.0)
+    # 2 units each (a 1-unit bucket, so 2 chunks), 8 units a second: one every 1/4 s.
+    assert sim.times() == [0.125, 0.375, 0.625, 0.875]
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=480))
+    await sim.run_until(2.0)
+    # The waiter already charging 2 units finishes them; the next is charged 1.
+    assert sim.times()[4:] == [1.125, 1.25]
+    sim.request(limiter)
+    await sim.run_until(3.0)
+    assert sim.times()[6:] == [2.0]  # 1 unit, into an empty bucket

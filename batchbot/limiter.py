@@ -25,9 +25,9 @@ Learning. `observe()` reads each response's x-ratelimit-* headers. A reported li
 is adopted at once; a higher one once the server has kept saying so for `raise_after_s`
 (a job that mixes models sees several limits, and then keeps the lowest). Each new pair of
 limits is announced once through `on_change`. The `remaining` counts show what another client
-spending the same key leaves us: while the fuller bucket is under half full, every request is
-charged more units, in proportion, so the pace settles where the server's bucket stops
-draining - at what the other client leaves - rather than at the bottom, where 429s begin.
+spending the same key leaves us (see `sharing`); while that is less than the whole limit,
+every request is charged proportionally more units, so the buckets keep their level and we
+aim at what is left, not at the limit.
 Token charges are not refunded when the answer turns out shorter: OpenAI charges the
 allowance on arrival, so a refund would make us overshoot.
 """
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 
 from batchbot.ratelimits import RateLimitHeaders
+from batchbot.sharing import SharedBudget
 
 TOO_LARGE = (
     "This request needs {tokens:,} tokens but the token limit is {tpm:,} per minute (TPM), "
@@ -59,10 +60,6 @@ class RequestTooLarge(ValueError):
         super().__init__(TOO_LARGE.format(tokens=tokens, tpm=int(tpm)))
 
 
-# Below this share of the server's bucket left, we slow down in proportion (see the docstring).
-LOW_REMAINING = 0.5
-# The slowest we go on `remaining` alone: a twentieth of the pace. 429 pauses cover the rest.
-MIN_PACE = 0.05
 LIMITS_FROM_SERVER = "limits from server: {rpm} RPM / {tpm} TPM ({source} {old_rpm} / {old_tpm})"
 
 
@@ -137,7 +134,7 @@ class Limiter:
         self._on_change = on_change
         self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
-        self._pace = 1.0  # share of the limit to aim for, from the server's `remaining`
+        self._shares = {"requests": SharedBudget(), "tokens": SharedBudget()}
 
     @property
     def rpm(self) -> float | None:
@@ -152,7 +149,7 @@ class Limiter:
     @property
     def pace(self) -> float:
         """The share of the limits we aim for: below 1 while another client spends the key."""
-        return self._pace
+        return min(share.share for share in self._shares.values())
 
     @property
     def concurrency(self) -> int:
@@ -189,9 +186,11 @@ class Limiter:
         async with self._queue:
             await self._wait_out_pause()
             # Slowing down charges every unit more; the buckets keep their level and rate.
-            scale = 1 / self._pace
+            scale = 1 / self.pace
             await self._charge("requests", scale)
             await self._charge("tokens", tokens * scale)
+            self._shares["requests"].sent(1)
+            self._shares["tokens"].sent(tokens)
             # A 429 seen while we waited for the buckets holds us too.
             await self._wait_out_pause()
 
@@ -223,7 +222,9 @@ class Limiter:
             self._announced.add(after)
             if self._on_change is not None:
                 self._on_change(LimitsChanged(*after, *before))
-        self._pace = _pace(headers)
+        now = self._loop.time()
+        self._shares["requests"].observe(now, headers.limit_requests, headers.remaining_requests)
+        self._shares["tokens"].observe(now, headers.limit_tokens, headers.remaining_tokens)
 
     def _follow(self, kind: str, reported: int | None, current: float | None) -> bool:
         """Whether to adopt `reported`: lower at once, higher once it has lasted a while."""
@@ -266,26 +267,6 @@ class Limiter:
 def _check_positive(name: str, value: float | None) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number or None (unlimited), not {value}")
-
-
-def _pace(headers: RateLimitHeaders) -> float:
-    """The share of the limit to aim for, given what the server says is left in its buckets."""
-    shares = [
-        _left(headers.remaining_requests, headers.limit_requests, headers.reset_requests),
-        _left(headers.remaining_tokens, headers.limit_tokens, headers.reset_tokens),
-    ]
-    left = min((share for share in shares if share is not None), default=1.0)
-    return max(MIN_PACE, min(1.0, left / LOW_REMAINING))
-
-
-def _left(remaining: int | None, limit: int | None, reset: float | None) -> float | None:
-    """The share of a bucket left: remaining/limit, else from the time until it is full."""
-    if remaining is not None and limit:
-        return min(1.0, remaining / limit)
-    if reset is not None:
-        # OpenAI's buckets refill a whole limit in a minute.
-        return max(0.0, 1.0 - reset / 60)
-    return None
 
 
 def _count(value: float | None) -> str:

@@ -455,38 +455,23 @@ async def test_lower_limits_are_announced_once_each(sim: Sim) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("headers", "pace"),
-    [
-        (RateLimitHeaders(limit_requests=480, remaining_requests=480), 1.0),
-        (RateLimitHeaders(limit_requests=480, remaining_requests=240), 1.0),
-        (RateLimitHeaders(limit_requests=480, remaining_requests=120), 0.5),
-        (RateLimitHeaders(limit_tokens=7680, remaining_tokens=960), 0.25),
-        (RateLimitHeaders(reset_requests=45.0), 0.5),  # a quarter left: no remaining count
-        (RateLimitHeaders(limit_requests=480, remaining_requests=0), 0.05),
-        (RateLimitHeaders(), 1.0),
-    ],
-)
-async def test_pace_follows_what_is_left(sim: Sim, headers: RateLimitHeaders, pace: float) -> None:
-    """Under half of the server's bucket left, the pace drops in proportion (never below 5 %)."""
-    limiter = exact(rpm=480, tpm=7680)
-    limiter.observe(headers)
-    assert limiter.pace == pace
-
-
 async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
-    """With a quarter of the server's bucket left, requests come half as often, then recover."""
+    """When the server's bucket falls by what another client spends, we aim at what is left."""
     limiter = exact(rpm=480, tpm=None)
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=120))
-    for _ in range(6):
+    # Over 4 s the server refilled 32 and we sent none, yet the bucket rose by only 16: the
+    # other client spent 16, half the limit.
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100))
+    await sim.run_until(4.0)
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=116))
+    assert limiter.pace == 0.5
+    for _ in range(5):
         sim.request(limiter)
-    await sim.run_until(1.0)
+    await sim.run_until(5.0)
     # 2 units each (a 1-unit bucket, so 2 chunks), 8 units a second: one every 1/4 s.
-    assert sim.times() == [0.125, 0.375, 0.625, 0.875]
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=480))
-    await sim.run_until(2.0)
-    # The waiter already charging 2 units finishes them; the next is charged 1.
-    assert sim.times()[4:] == [1.125, 1.25]
+    assert sim.times() == [4.125, 4.375, 4.625, 4.875]
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=470))  # full again
+    assert limiter.pace == 1.0
     sim.request(limiter)
-    await sim.run_until(3.0)
-    assert sim.times()[6:] == [2.0]  # 1 unit, into an empty bucket
+    await sim.run_until(6.0)
+    # The waiter already charging 2 units finishes them; the next is charged 1.
+    assert sim.times()[4:] == [5.125, 5.25]

@@ -55,6 +55,7 @@ class Dispatcher:
             tpm=config.tpm,
             concurrency=config.concurrency,
             on_change=self._limits_changed,
+            probe=True,
         )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -149,7 +150,7 @@ class Dispatcher:
             async for attempt in retrying:
                 with attempt:
                     await self._wait_turn(tokens)
-                    reply = await self._send(item, attempts, waits[-1] if waits else 0.0)
+                    reply = await self._send(item, tokens, attempts, waits[-1] if waits else 0.0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -179,7 +180,9 @@ class Dispatcher:
         finally:
             self.waiting.discard(task)
 
-    async def _send(self, item: Item, attempts: list[Attempt], wait_before_s: float) -> Reply:
+    async def _send(
+        self, item: Item, tokens: int, attempts: list[Attempt], wait_before_s: float
+    ) -> Reply:
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
         try:
@@ -189,7 +192,7 @@ class Dispatcher:
             attempts.append(
                 _failed_attempt(len(attempts) + 1, started_at, latency, wait_before_s, exc)
             )
-            self._after_error(exc)
+            self._after_error(exc, tokens)
             raise
         latency = (time.perf_counter() - started) * 1000
         attempts.append(
@@ -205,11 +208,12 @@ class Dispatcher:
         self.limiter.observe(parse_rate_limit_headers(reply.headers))
         return reply
 
-    def _after_error(self, exc: Exception) -> None:
+    def _after_error(self, exc: Exception, tokens: int) -> None:
         headers = policy.response_headers(exc)
         if headers:
             self.limiter.observe(parse_rate_limit_headers(headers))
         if policy.is_rate_limited(exc):
+            self.limiter.refused(tokens)
             self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
         log.debug("attempt failed: %s", _describe(exc))
 

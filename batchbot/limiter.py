@@ -19,7 +19,14 @@ single FIFO queue in front of the buckets costs no throughput, since the buckets
 fixed rate whoever waits on them.
 
 Pauses. A 429 means the server's window is full for everyone, so `pause()` holds every waiter
-(and every newcomer) until it ends. A second 429 can extend a pause, never shorten it.
+(and every newcomer) until it ends. A second 429 can extend a pause, never shorten it. After
+a pause the buckets are filled before anyone passes, so sending resumes at the pace, not with
+a burst into a server window that has only just reopened.
+
+Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
+at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
+in 429s. With `probe`, the first request goes alone; the rest wait for the server's first
+word (headers, or a 429), or `probe_wait_s` if none comes.
 
 Learning. `observe()` reads each response's x-ratelimit-* headers. A reported limit below ours
 is adopted at once; a higher one once the server has kept saying so for `raise_after_s`
@@ -27,7 +34,11 @@ is adopted at once; a higher one once the server has kept saying so for `raise_a
 limits is announced once through `on_change`. The `remaining` counts show what another client
 spending the same key leaves us (see `sharing`); while that is less than the whole limit,
 every request is charged proportionally more units, so the buckets keep their level and we
-aim at what is left, not at the limit.
+aim at what is left, not at the limit. That estimate goes blind once the server's bucket is
+empty (the other client is refused too, so nothing of it is counted); there the 429s speak:
+each `refused()` request cuts the pace by a fifth (at most once a second, and not in the
+second after the limits changed, whose 429s the change explains), and the pace creeps back
+by 5 % of the limit a second.
 Token charges are not refunded when the answer turns out shorter: OpenAI charges the
 allowance on arrival, so a refund would make us overshoot.
 """
@@ -35,6 +46,7 @@ allowance on arrival, so a refund would make us overshoot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +72,10 @@ class RequestTooLarge(ValueError):
         super().__init__(TOO_LARGE.format(tokens=tokens, tpm=int(tpm)))
 
 
+CUT = 0.8  # on a 429 not explained by a change of limits, aim this much lower
+CUT_EVERY_S = 1.0  # a burst of 429s from one moment is one cut
+RECOVER_PER_S = 0.05  # then creep back up by this share of the limit a second
+MIN_PACE = 0.05
 LIMITS_FROM_SERVER = "limits from server: {rpm} RPM / {tpm} TPM ({source} {old_rpm} / {old_tpm})"
 
 
@@ -91,7 +107,8 @@ class Limiter:
     `burst_seconds`: how much of the limit may pass at once. `headroom`: the fraction of
     the limit to aim for. `raise_after_s`: how long the server must report a higher limit
     before we follow it. `on_change`: called once for each new pair of limits the server's
-    headers set. Create it inside the running event loop (aiolimiter binds to it).
+    headers set. `probe`: send one request alone before the server has said anything (see
+    the module docstring). Create it inside the running event loop (aiolimiter binds to it).
     """
 
     def __init__(
@@ -104,6 +121,8 @@ class Limiter:
         headroom: float = 0.97,
         raise_after_s: float = 2.0,
         on_change: Callable[[LimitsChanged], object] | None = None,
+        probe: bool = False,
+        probe_wait_s: float = 10.0,
     ) -> None:
         _check_positive("rpm", rpm)
         _check_positive("tpm", tpm)
@@ -129,12 +148,20 @@ class Limiter:
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
         self._resumed.set()
         self._resume_timer: asyncio.TimerHandle | None = None
+        self._after_pause = False
+        self._heard = asyncio.Event()  # set once the server has said anything
+        if not probe:
+            self._heard.set()
+        self._probe_sent = False
+        self._probe_wait_s = probe_wait_s
         self.latest: RateLimitHeaders | None = None  #: the last headers passed to observe()
         self._raise_after_s = raise_after_s
         self._on_change = on_change
         self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
         self._shares = {"requests": SharedBudget(), "tokens": SharedBudget()}
+        self._cut, self._cut_at = 1.0, -math.inf  # the pace after the last cut, and when
+        self._changed_at = -math.inf  # when the limits in force last changed
 
     @property
     def rpm(self) -> float | None:
@@ -149,7 +176,10 @@ class Limiter:
     @property
     def pace(self) -> float:
         """The share of the limits we aim for: below 1 while another client spends the key."""
-        return min(share.share for share in self._shares.values())
+        return min(self._recovered(), *(share.share for share in self._shares.values()))
+
+    def _recovered(self) -> float:
+        return min(1.0, self._cut + RECOVER_PER_S * (self._loop.time() - self._cut_at))
 
     @property
     def concurrency(self) -> int:
@@ -184,7 +214,12 @@ class Limiter:
         if self._tpm is not None and tokens > self._tpm:
             raise RequestTooLarge(tokens, self._tpm)
         async with self._queue:
+            await self._wait_for_probe()
             await self._wait_out_pause()
+            if self._after_pause:
+                self._after_pause = False
+                await self._charge("requests", self._capacity("requests"))
+                await self._charge("tokens", self._capacity("tokens"))
             # Slowing down charges every unit more; the buckets keep their level and rate.
             scale = 1 / self.pace
             await self._charge("requests", scale)
@@ -202,13 +237,25 @@ class Limiter:
         if until <= self._paused_until:
             return
         self._paused_until = until
+        self._after_pause = True
         self._resumed.clear()
         if self._resume_timer is not None:
             self._resume_timer.cancel()
         self._resume_timer = self._loop.call_at(until, self._resumed.set)
 
+    def refused(self, tokens: int) -> None:
+        """A request of `tokens` got a rate-limit 429: it cost nothing, and we went too fast."""
+        self._heard.set()
+        self._shares["requests"].sent(-1)
+        self._shares["tokens"].sent(-tokens)
+        now = self._loop.time()
+        if now - self._cut_at < CUT_EVERY_S or now - self._changed_at < CUT_EVERY_S:
+            return
+        self._cut, self._cut_at = max(MIN_PACE, self._recovered() * CUT), now
+
     def observe(self, headers: RateLimitHeaders) -> None:
         """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them."""
+        self._heard.set()
         self.latest = headers
         before = (self._rpm, self._tpm)
         if self._follow("requests", headers.limit_requests, self._rpm):
@@ -218,6 +265,8 @@ class Limiter:
             self._tpm = headers.limit_tokens
             self._tokens = self._bucket(self._tpm)
         after = (self._rpm, self._tpm)
+        if after != before:
+            self._changed_at = self._loop.time()
         if after != before and after not in self._announced:
             self._announced.add(after)
             if self._on_change is not None:
@@ -257,8 +306,22 @@ class Limiter:
             await bucket.acquire(chunk)
             remaining -= chunk
 
+    def _capacity(self, kind: str) -> float:
+        bucket = self._buckets(kind)
+        return bucket.max_rate if bucket is not None else 0.0
+
     def _buckets(self, kind: str) -> AsyncLimiter | None:
         return self._requests if kind == "requests" else self._tokens
+
+    async def _wait_for_probe(self) -> None:
+        if self._heard.is_set():
+            return
+        if not self._probe_sent:
+            self._probe_sent = True  # this request is the probe
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._heard.wait(), self._probe_wait_s)
+        self._heard.set()  # no word in time: go on at the configured pace
 
     async def _wait_out_pause(self) -> None:
         await self._resumed.wait()

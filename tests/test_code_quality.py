@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        pytest.param(["ruff", "check", "batchbot", "tests"], id="ruff-check"),
-        pytest.param(["ruff", "format", "--check", "batchbot", "tests"], id="ruff-format"),
+        pytest.param(["ruff", "check", "batchbot", "tests", "bench"], id="ruff-check"),
+        pytest.param(["ruff", "format", "--check", "batchbot", "tests", "bench"], id="ruff-format"),
         pytest.param(["mypy"], id="mypy-strict"),
         pytest.param(["cog", "--check", "README.md"], id="readme-cog"),
     ],

@@ -247,13 +247,13 @@ async def test_pause_holds_every_waiter(sim: Sim) -> None:
 
 
 async def test_pause_then_resume_at_the_paced_rate(sim: Sim) -> None:
-    """A pause does not bank capacity: afterwards requests resume one period apart."""
-    limiter = exact(rpm=480, tpm=None)
+    """After a pause, no burst: at 3,840 RPM (bursts of 8) requests resume one per 1/64 s."""
+    limiter = exact(rpm=3840, tpm=None)
     limiter.pause(2.0)
     for _ in range(4):
         sim.request(limiter)
     await sim.run_until(3.0)
-    assert sim.times() == [2.0, 2.125, 2.25, 2.375]
+    assert sim.times() == [2.0 + k / 64 for k in range(1, 5)]
 
 
 async def test_pause_holds_a_request_already_waiting_in_a_bucket(sim: Sim) -> None:
@@ -475,3 +475,58 @@ async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
     await sim.run_until(6.0)
     # The waiter already charging 2 units finishes them; the next is charged 1.
     assert sim.times()[4:] == [5.125, 5.25]
+
+
+async def test_probe_sends_one_request_until_the_server_speaks(sim: Sim) -> None:
+    """With probe, the first request goes alone; the rest follow the limits the server reports."""
+    limiter = exact(rpm=3840, tpm=None, probe=True)
+    for _ in range(4):
+        sim.request(limiter)
+    await sim.run_until(0.5)
+    assert sim.times() == [0.0]
+    limiter.observe(RateLimitHeaders(limit_requests=480))
+    await sim.run_until(1.0)
+    # The new 480 RPM bucket (one request per 1/8 s) starts empty.
+    assert sim.times() == [0.0, 0.5, 0.625, 0.75]
+
+
+async def test_probe_gives_up_waiting_after_probe_wait_s(sim: Sim) -> None:
+    """If the server says nothing (the probe hangs), the rest go at the configured pace."""
+    limiter = exact(rpm=3840, tpm=None, probe=True, probe_wait_s=4.0)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(4.0 - EARLY)
+    assert sim.times() == [0.0]
+    await sim.run_until(5.0)
+    assert sim.times() == [0.0, 4.0, 4.0]
+
+
+async def test_a_429_is_word_from_the_server_too(sim: Sim) -> None:
+    """A refused probe ends the probing: the others wait out the pause, then go."""
+    limiter = exact(rpm=3840, tpm=None, probe=True)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(0.25)
+    limiter.refused(10)
+    limiter.pause(0.25)
+    await sim.run_until(1.0)
+    # After the pause, at the pace cut by the 429 (each request charged ~1.25 units).
+    assert sim.times() == pytest.approx([0.0, 0.5 + 1.23 / 64, 0.5 + 2.46 / 64], abs=1e-3)
+
+
+async def test_429s_cut_the_pace_unless_the_limits_just_changed(sim: Sim) -> None:
+    """A 429 cuts the pace by a fifth, once a second; then it creeps back 5 % a second."""
+    limiter = exact(rpm=480, tpm=None)
+    limiter.observe(RateLimitHeaders(limit_requests=240))  # a new limit explains 429s
+    limiter.refused(1)
+    assert limiter.pace == 1.0
+    await sim.run_until(2.0)
+    limiter.refused(1)
+    limiter.refused(1)  # the same burst: one cut
+    assert limiter.pace == 0.8
+    await sim.run_until(3.0)
+    assert limiter.pace == pytest.approx(0.85)
+    limiter.refused(1)
+    assert limiter.pace == pytest.approx(0.68)
+    await sim.run_until(20.0)
+    assert limiter.pace == 1.0

@@ -39,7 +39,8 @@ empty (the other client is refused too, so nothing of it is counted); there the 
 each `refused()` request cuts the pace by a fifth (at most once a second, and not in the
 second after the limits changed, whose 429s the change explains), and the pace creeps back
 by 5 % of the limit a second.
-Token charges are not refunded when the answer turns out shorter: OpenAI charges the
+
+Refunds. Token charges are not refunded when the answer turns out shorter: OpenAI charges the
 allowance on arrival, so a refund would make us overshoot.
 """
 

@@ -1,6 +1,6 @@
 """How close to the rate limit batchbot runs, and how many 429s it gets, against a naive client.
 
-    python bench/limits.py                 # every scenario, ~5 minutes
+    python bench/limits.py                 # every scenario, about 4 minutes
     python bench/limits.py --seconds 40 --only rpm-bound,shared-key
     python bench/limits.py --client my_client.py   # also time your own client
 

@@ -50,10 +50,20 @@ class Dispatcher:
     ) -> None:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.run_id, self.stats = run_id, stats
+        # Limits from the tier preset are a starting point; limits the user set are a ceiling.
+        self.preset = tiers.limits_for(config.tier, config.model or "")
         self.limiter = Limiter(
             rpm=config.rpm,
             tpm=config.tpm,
             concurrency=config.concurrency,
+            caps=[
+                kind
+                for kind, value, preset in (
+                    ("requests", config.rpm, self.preset.rpm),
+                    ("tokens", config.tpm, self.preset.tpm),
+                )
+                if value != preset
+            ],
             on_change=self._limits_changed,
             probe=True,
         )
@@ -65,8 +75,7 @@ class Dispatcher:
         self.grace_s = config.grace_s
 
     def _limits_changed(self, change: LimitsChanged) -> None:
-        preset = tiers.limits_for(self.config.tier, self.config.model or "")
-        from_tier = (self.config.rpm, self.config.tpm) == (preset.rpm, preset.tpm)
+        from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
         log.warning(change.message("tier said" if from_tier else "configured"))
 
     # -- stopping ---------------------------------------------------------------------------

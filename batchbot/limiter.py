@@ -31,10 +31,13 @@ word (headers, or a 429), or `probe_wait_s` if none comes.
 Learning. `observe()` reads each response's x-ratelimit-* headers. A reported limit below ours
 is adopted at once; a higher one once the server has kept saying so for `raise_after_s`
 (a job that mixes models sees several limits, and then keeps the lowest). Each new pair of
-limits is announced once through `on_change`. The `remaining` counts show what another client
-spending the same key leaves us (see `sharing`); while that is less than the whole limit,
-every request is charged proportionally more units, so the buckets keep their level and we
-aim at what is left, not at the limit. That estimate goes blind once the server's bucket is
+limits is announced once through `on_change`. Limits the user set themselves (`caps`) are
+a ceiling: the server may lower them, never raise them.
+
+Sharing. The `remaining` counts show what another client spending the same key leaves us
+(see `sharing`); while that is less than the whole limit, every request is charged
+proportionally more units, so the buckets keep their level and we aim at what is left, not
+at the limit. That estimate goes blind once the server's bucket is
 empty (the other client is refused too, so nothing of it is counted); there the 429s speak:
 each `refused()` request cuts the pace by a fifth (at most once a second, and not in the
 second after the limits changed, whose 429s the change explains), and the pace creeps back
@@ -49,7 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
@@ -107,9 +110,11 @@ class Limiter:
     items may be in flight (sent, or waiting to retry, and not yet committed).
     `burst_seconds`: how much of the limit may pass at once. `headroom`: the fraction of
     the limit to aim for. `raise_after_s`: how long the server must report a higher limit
-    before we follow it. `on_change`: called once for each new pair of limits the server's
-    headers set. `probe`: send one request alone before the server has said anything (see
-    the module docstring). Create it inside the running event loop (aiolimiter binds to it).
+    before we follow it. `caps`: which of "requests" and "tokens" the configured limit is a
+    ceiling for (the user set it; it is not a preset). `on_change`: called once for each new
+    pair of limits the server's headers set. `probe`: send one request alone before the
+    server has said anything (see the module docstring). Create it inside the running event
+    loop (aiolimiter binds to it).
     """
 
     def __init__(
@@ -121,6 +126,7 @@ class Limiter:
         burst_seconds: float = 0.1,
         headroom: float = 0.97,
         raise_after_s: float = 2.0,
+        caps: Collection[str] = (),
         on_change: Callable[[LimitsChanged], object] | None = None,
         probe: bool = False,
         probe_wait_s: float = 10.0,
@@ -157,6 +163,8 @@ class Limiter:
         self._probe_wait_s = probe_wait_s
         self.latest: RateLimitHeaders | None = None  #: the last headers passed to observe()
         self._raise_after_s = raise_after_s
+        configured = {"requests": rpm, "tokens": tpm}
+        self._caps = {kind: int(limit) for kind in caps if (limit := configured[kind]) is not None}
         self._on_change = on_change
         self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
@@ -259,12 +267,12 @@ class Limiter:
         self._heard.set()
         self.latest = headers
         before = (self._rpm, self._tpm)
-        if self._follow("requests", headers.limit_requests, self._rpm):
-            self._rpm = headers.limit_requests
-            self._requests = self._bucket(self._rpm)
-        if self._follow("tokens", headers.limit_tokens, self._tpm):
-            self._tpm = headers.limit_tokens
-            self._tokens = self._bucket(self._tpm)
+        if (rpm := self._follow("requests", headers.limit_requests, self._rpm)) is not None:
+            self._rpm = rpm
+            self._requests = self._bucket(rpm)
+        if (tpm := self._follow("tokens", headers.limit_tokens, self._tpm)) is not None:
+            self._tpm = tpm
+            self._tokens = self._bucket(tpm)
         after = (self._rpm, self._tpm)
         if after != before:
             self._changed_at = self._loop.time()
@@ -276,19 +284,21 @@ class Limiter:
         self._shares["requests"].observe(now, headers.limit_requests, headers.remaining_requests)
         self._shares["tokens"].observe(now, headers.limit_tokens, headers.remaining_tokens)
 
-    def _follow(self, kind: str, reported: int | None, current: float | None) -> bool:
-        """Whether to adopt `reported`: lower at once, higher once it has lasted a while."""
+    def _follow(self, kind: str, reported: int | None, current: float | None) -> int | None:
+        """The limit to adopt, if any: lower at once, higher once it has lasted a while."""
+        if reported is not None and kind in self._caps:
+            reported = min(reported, self._caps[kind])
         if reported is None or reported <= 0 or reported == current:
             self._higher_since.pop(kind, None)
-            return False
+            return None
         if current is None or reported < current:
             self._higher_since.pop(kind, None)
-            return True
+            return reported
         since = self._higher_since.setdefault(kind, self._loop.time())
         if self._loop.time() - since < self._raise_after_s:
-            return False
+            return None
         del self._higher_since[kind]
-        return True
+        return reported
 
     def _bucket(self, per_minute: float | None) -> AsyncLimiter | None:
         """A leaky bucket pacing `per_minute` (times headroom), bursting `burst_seconds` worth."""

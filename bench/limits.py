@@ -41,6 +41,7 @@ from batchbot.config import Config
 from batchbot.fake_server import serve
 from batchbot.jobs import load_job
 from batchbot.runner import run_job_async
+from batchbot.tiers import limits_for
 from batchbot.tokens import request_tokens
 
 MODEL = "gpt-4o-mini"
@@ -60,7 +61,7 @@ class Scenario:
     tpm: int
     max_tokens: int = 50
     window_s: float = 60.0
-    configured: tuple[int, int] | None = None  # what batchbot is told (the tier); None: the limits
+    tier: str | None = None  # batchbot starts from this preset; None: it is told the limits
     reported: tuple[int, int] | None = None  # what the server reports, if not the limits
     other_share: float = 0.0  # share of the limits another client spends all along
     drop_at_s: float | None = None  # when the server lowers its limits...
@@ -82,16 +83,16 @@ SCENARIOS = [
     Scenario(
         "tier-says-more",
         rpm=1500,
-        tpm=BIG_TPM,
-        configured=(3000, BIG_TPM),
-        note="server 1,500 RPM, tier 3,000",
+        tpm=2_000_000,
+        tier="tier-2",
+        note="server 1,500 RPM / 2,000,000 TPM; tier-2 says 5,000 / 2,000,000",
     ),
     Scenario(
         "tier-says-less",
         rpm=3000,
         tpm=BIG_TPM,
-        configured=(1500, BIG_TPM),
-        note="server 3,000 RPM, tier 1,500",
+        tier="tier-1",
+        note="server 3,000 RPM / 10,000,000 TPM; tier-1 says 500 / 200,000",
     ),
     Scenario(
         "shared-key",
@@ -133,7 +134,11 @@ def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
 async def run_batchbot(
     url: str, bodies: list[dict[str, Any]], scenario: Scenario
 ) -> tuple[int, int]:
-    rpm, tpm = scenario.configured or (scenario.rpm, scenario.tpm)
+    if scenario.tier:
+        preset = limits_for(scenario.tier, MODEL)
+        rpm, tpm, tier = preset.rpm, preset.tpm, scenario.tier
+    else:  # a user who knows the limits and sets them
+        rpm, tpm, tier = scenario.rpm, scenario.tpm, "tier-1"
     with tempfile.TemporaryDirectory() as tmp:
         path = _write_jsonl(Path(tmp, "bench.jsonl"), bodies)
         config = Config(
@@ -141,6 +146,7 @@ async def run_batchbot(
             api_key="sk-bench",
             base_url=url,
             model=MODEL,
+            tier=tier,
             rpm=rpm,
             tpm=tpm,
             concurrency=CONCURRENCY,

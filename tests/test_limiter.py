@@ -530,3 +530,19 @@ async def test_429s_cut_the_pace_unless_the_limits_just_changed(sim: Sim) -> Non
     assert limiter.pace == pytest.approx(0.68)
     await sim.run_until(20.0)
     assert limiter.pace == 1.0
+
+
+async def test_limits_the_user_set_are_a_ceiling(sim: Sim) -> None:
+    """With caps, the server may lower a configured limit, and raise it back, never above it."""
+    limiter = exact(rpm=500, tpm=200_000, caps=["requests"])
+    higher = RateLimitHeaders(limit_requests=5000, limit_tokens=2_000_000)
+    limiter.observe(higher)
+    await sim.run_until(3.0)
+    limiter.observe(higher)
+    assert (limiter.rpm, limiter.tpm) == (500, 2_000_000)
+    limiter.observe(RateLimitHeaders(limit_requests=250))
+    assert limiter.rpm == 250
+    limiter.observe(higher)
+    await sim.run_until(6.0)
+    limiter.observe(higher)
+    assert limiter.rpm == 500

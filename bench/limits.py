@@ -1,6 +1,6 @@
 """How close to the rate limit batchbot runs, and how many 429s it gets, against a naive client.
 
-    python bench/limits.py                 # every scenario, about 4 minutes
+    python bench/limits.py                 # every scenario, about 3.5 minutes
     python bench/limits.py --seconds 40 --only rpm-bound,shared-key
     python bench/limits.py --client my_client.py   # also time your own client
 
@@ -80,6 +80,14 @@ SCENARIOS = [
     Scenario("rpm-bound", rpm=3000, tpm=BIG_TPM, note="3,000 RPM"),
     Scenario("tpm-bound", rpm=BIG_RPM, tpm=400_000, max_tokens=200, note="400,000 TPM"),
     Scenario("1s-windows", rpm=3000, tpm=BIG_TPM, window_s=1.0, note="3,000 RPM as 50/s"),
+    Scenario(
+        "1s-windows-tpm",
+        rpm=BIG_RPM,
+        tpm=400_000,
+        max_tokens=200,
+        window_s=1.0,
+        note="400,000 TPM as 6,667 a second",
+    ),
     Scenario(
         "tier-says-more",
         rpm=1500,

@@ -219,7 +219,7 @@ def run_command(
     from batchbot.runner import run_job
 
     with _friendly_errors():
-        _setup_logging(verbose, log_file, log_format)
+        _setup_logging(verbose, quiet, log_file, log_format)
         job = load_job(job_file, model=model)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, _environment())
@@ -513,6 +513,48 @@ def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: f
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
 
 
+LIMITS_NOTE = (
+    "Presets are only where a run starts: the limits the server reports in its x-ratelimit-*\n"
+    "headers win, and batchbot says so once when they differ. (default): the family does not\n"
+    "list that tier, so the default family's figures apply. Your own limits:\n"
+    "https://platform.openai.com/settings/organization/limits"
+)
+
+
+@cli.command(name="limits")
+@click.option("--model", help="Only this model's family (snapshots and fine-tunes included).")
+@click.option("--tier", help="Only this tier.")
+def limits_command(model: str | None, tier: str | None) -> None:
+    """Print the rate-limit presets: requests and tokens per minute by tier and model family.
+
+    The figures come from tiers.yaml (OpenAI's usage tiers and the tutorial's tiers); pick
+    one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
+    """
+    from batchbot.tiers import preset_rows
+
+    with _friendly_errors():
+        rows = preset_rows(model, tier)
+    header = ("family", "tier", "RPM", "TPM", "batch queue")
+    lines = [header] + [
+        (
+            row.family + (" (default)" if row.inherited else ""),
+            row.tier,
+            f"{row.limits.rpm:,}",
+            f"{row.limits.tpm:,}",
+            f"{row.limits.batch_queue_tokens:,}" if row.limits.batch_queue_tokens else "-",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        cells = [
+            cell.ljust(width) if i < 2 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        click.echo("  ".join(cells).rstrip())
+    click.echo(f"\n{LIMITS_NOTE}")
+
+
 @cli.command(name="fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -567,12 +609,12 @@ def _environment() -> dict[str, str]:
     return {**values, **os.environ}
 
 
-def _setup_logging(verbose: bool, log_file: Path | None, log_format: str) -> None:
+def _setup_logging(verbose: bool, quiet: bool, log_file: Path | None, log_format: str) -> None:
     from batchbot.errors import ConfigError
     from batchbot.logs import setup_logging
 
     try:
-        setup_logging(verbose=verbose, log_file=log_file, log_format=log_format)
+        setup_logging(verbose=verbose, quiet=quiet, log_file=log_file, log_format=log_format)
     except OSError as exc:
         raise ConfigError(f"cannot write the log file {log_file}: {exc.strerror}") from None
 

@@ -18,13 +18,14 @@ from typing import Any
 from tenacity import RetryCallState
 
 from batchbot import budget as budgets
-from batchbot import policy
+from batchbot import policy, tiers
 from batchbot.budget import Budget, Reservation
 from batchbot.client import ChatClient, Reply, error_name, kept_headers
 from batchbot.config import Config
 from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, redact_secrets
 from batchbot.jobs import Item, Job
-from batchbot.limiter import Limiter
+from batchbot.limiter import Limiter, LimitsChanged
+from batchbot.logs import NOTICE
 from batchbot.outage import UNREACHABLE, OutageWatch, is_connection_failure, server_answered
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
 from batchbot.pricing import Pricer, priced
@@ -62,7 +63,23 @@ class Dispatcher:
             spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
         )
         self.cost_usd = 0.0
-        self.limiter = Limiter(rpm=config.rpm, tpm=config.tpm, concurrency=config.concurrency)
+        # Limits from the tier preset are a starting point; limits the user set are a ceiling.
+        self.preset = tiers.limits_for(config.tier, config.model or "")
+        self.limiter = Limiter(
+            rpm=config.rpm,
+            tpm=config.tpm,
+            concurrency=config.concurrency,
+            caps=[
+                kind
+                for kind, value, preset in (
+                    ("requests", config.rpm, self.preset.rpm),
+                    ("tokens", config.tpm, self.preset.tpm),
+                )
+                if value != preset
+            ],
+            on_change=self._limits_changed,
+            probe=True,
+        )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
@@ -71,6 +88,10 @@ class Dispatcher:
         self.grace_s = config.grace_s
         self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
         self._outage_reported = False
+
+    def _limits_changed(self, change: LimitsChanged) -> None:
+        from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
+        log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -219,7 +240,7 @@ class Dispatcher:
         answers_then: int | None = None
         while True:
             try:
-                reply = await self._send(item, attempts, wait_before_s)
+                reply = await self._send(item, tokens, attempts, wait_before_s)
             except Exception as exc:
                 if not is_connection_failure(exc):
                     if server_answered(exc):
@@ -257,7 +278,9 @@ class Dispatcher:
             )
         log.debug("still no connection; next try in %.1f s", probe_in)
 
-    async def _send(self, item: Item, attempts: list[Attempt], wait_before_s: float) -> Reply:
+    async def _send(
+        self, item: Item, tokens: int, attempts: list[Attempt], wait_before_s: float
+    ) -> Reply:
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
         try:
@@ -267,7 +290,7 @@ class Dispatcher:
             attempts.append(
                 _failed_attempt(len(attempts) + 1, started_at, latency, wait_before_s, exc)
             )
-            self._after_error(exc)
+            self._after_error(exc, tokens)
             raise
         latency = (time.perf_counter() - started) * 1000
         attempts.append(
@@ -283,11 +306,14 @@ class Dispatcher:
         self.limiter.observe(parse_rate_limit_headers(reply.headers))
         return reply
 
-    def _after_error(self, exc: Exception) -> None:
+    def _after_error(self, exc: Exception, tokens: int) -> None:
         headers = policy.response_headers(exc)
         if headers:
             self.limiter.observe(parse_rate_limit_headers(headers))
+        else:
+            self.limiter.end_probe()
         if policy.is_rate_limited(exc):
+            self.limiter.refused(tokens)
             self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
         log.debug("attempt failed: %s", _describe(exc))
 

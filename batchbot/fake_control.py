@@ -1,9 +1,12 @@
 """HTTP routes that drive a fake server from another process (a benchmark, a CLI session).
 
     POST /_fake/faults  {"fault": "503", "times": 2}   queue faults, as FakeServer.inject
-    POST /_fake/limits  {"rpm": 500, "tpm": null}      as FakeServer.set_limits
+    POST /_fake/limits  {"rpm": 500, "tpm": null}      as FakeServer.set_limits; also
+                        "window_s", "reported_rpm", "reported_tpm", "keep_usage"
+    POST /_fake/spend   {"requests": 10, "tokens": 0}  as FakeServer.spend (another client)
     POST /_fake/reset                                  as FakeServer.reset
     GET  /_fake/stats                                  FakeStats as JSON (status keys as strings)
+    GET  /_fake/timeline                               [[requests, tokens], ...] per second
 
 Any other path answers the API's own 404, so a client with a wrong base URL learns it at once.
 """
@@ -35,10 +38,28 @@ def control_routes(server: FakeServer) -> list[web.RouteDef]:
     async def limits(request: web.Request) -> web.Response:
         data = await _json_object(request)
         try:
-            server.set_limits(rpm=data.get("rpm"), tpm=data.get("tpm"))
-        except ValueError as exc:
+            server.set_limits(
+                rpm=data.get("rpm"),
+                tpm=data.get("tpm"),
+                window_s=data.get("window_s"),
+                reported_rpm=data.get("reported_rpm"),
+                reported_tpm=data.get("reported_tpm"),
+                keep_usage=bool(data.get("keep_usage")),
+            )
+        except (TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})
+
+    async def spend(request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        try:
+            server.spend(requests=int(data.get("requests", 0)), tokens=int(data.get("tokens", 0)))
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def timeline(request: web.Request) -> web.Response:
+        return web.json_response(server.timeline())
 
     async def reset(request: web.Request) -> web.Response:
         server.reset()
@@ -50,8 +71,10 @@ def control_routes(server: FakeServer) -> list[web.RouteDef]:
     return [
         web.post("/_fake/faults", faults),
         web.post("/_fake/limits", limits),
+        web.post("/_fake/spend", spend),
         web.post("/_fake/reset", reset),
         web.get("/_fake/stats", stats),
+        web.get("/_fake/timeline", timeline),
         web.route("*", "/{tail:.*}", _unknown_route),
     ]
 

@@ -9,10 +9,10 @@ same way) and fails on demand: see `fake_faults` for faults and `[[fake:FAULT]]`
     ...
     server.stop()
 
-A test thread may call `inject`, `set_limits`, `reset` and `stats` while the server thread
-serves: all mutable state sits behind one lock, never held across an await. Another process
-drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`, `POST /_fake/reset`,
-`GET /_fake/stats`.
+A test thread may call `inject`, `set_limits`, `spend`, `reset`, `stats` and `timeline` while
+the server thread serves: all mutable state sits behind one lock, never held across an await.
+Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
+`POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`, `GET /_fake/timeline`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class FakeStats:
 class FakeServer:
     """An OpenAI-shaped chat completions server; see the module docstring."""
 
+    _limits: RateLimits
+
     def __init__(
         self,
         *,
@@ -71,12 +73,14 @@ class FakeServer:
         api_key: str | None = None,
         seed: int | None = None,
         retry_after_header: bool = False,
+        window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         batch_delay_s: float = 0.0,
     ) -> None:
         """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
 
-        `clock` drives the rate-limit buckets; tests pass one they can wind forward.
+        `window_s`: enforce the per-minute limits over windows this long (1 = limit/60 per
+        second). `clock` drives the rate-limit buckets; tests pass one they can wind forward.
         `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
         """
         self.files = FakeFiles()
@@ -87,6 +91,7 @@ class FakeServer:
         self.api_key = api_key
         self.retry_after_header = retry_after_header
         self._limits_at_start = (rpm, tpm)
+        self._window_s = window_s
         self._clock = clock
         self._lock = threading.Lock()
         self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
@@ -110,19 +115,45 @@ class FakeServer:
         with self._lock:
             self._faults.inject(fault, times)
 
-    def set_limits(self, *, rpm: int | None, tpm: int | None) -> None:
-        """Replace the rate limits with full buckets of the new size."""
+    def set_limits(
+        self,
+        *,
+        rpm: int | None,
+        tpm: int | None,
+        window_s: float | None = None,
+        reported_rpm: int | None = None,
+        reported_tpm: int | None = None,
+        keep_usage: bool = False,
+    ) -> None:
+        """Replace the rate limits: full buckets of the new size, or (`keep_usage`) buckets
+        that still count what was used of the old ones, as a limit lowered mid-run does.
+
+        `window_s` None keeps the current window. `reported_*`: what the headers should say
+        instead of the real limits.
+        """
+        options: dict[str, Any] = {"reported": (reported_rpm, reported_tpm)}
         with self._lock:
-            self._limits = RateLimits(rpm, tpm, self._clock)
+            options["window_s"] = window_s or self._limits.window_s
+            if keep_usage:
+                self._limits = self._limits.changed(rpm, tpm, self._clock, **options)
+            else:
+                self._limits = RateLimits(rpm, tpm, self._clock, **options)
+
+    def spend(self, *, requests: int = 0, tokens: int = 0) -> None:
+        """Spend the key's budget as another client would (for a shared-key benchmark)."""
+        with self._lock:
+            self._limits.spend(requests, tokens)
 
     def reset(self) -> None:
         """Forget faults, counters and bucket levels; restore the constructor's limits."""
         with self._lock:
             self._faults.clear()
-            self._limits = RateLimits(*self._limits_at_start, self._clock)
+            self._limits = RateLimits(*self._limits_at_start, self._clock, window_s=self._window_s)
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()
+            self._started = self._clock()
+            self._timeline: list[list[int]] = []
         self.batches.clear()
         self.files.clear()
 
@@ -136,6 +167,11 @@ class FakeServer:
                 duplicates=self._duplicates,
                 tokens_charged=self._tokens_charged,
             )
+
+    def timeline(self) -> list[list[int]]:
+        """[requests, tokens] let through in each second since start or reset (server clock)."""
+        with self._lock:
+            return [list(second) for second in self._timeline]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -272,6 +308,11 @@ class FakeServer:
             refusal = self._limits.admit(tokens)
             if refusal is None:
                 self._tokens_charged += tokens
+                second = int(self._clock() - self._started)
+                while len(self._timeline) <= second:
+                    self._timeline.append([0, 0])
+                self._timeline[second][0] += 1
+                self._timeline[second][1] += tokens
                 return
         message, hint = refusal.message(model), self.retry_after_header
         raise fake_errors.rate_limited(message, refusal.kind, refusal.wait, hint=hint)

@@ -24,6 +24,7 @@ FORMATS = ("text", "json")
 # Record attributes every LogRecord has; anything else came from `extra=` and goes in the JSON.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 FILE_ONLY = "file_only"  # extra={FILE_ONLY: True}: the CLI already printed it to stderr
+NOTICE = "notice"  # extra={NOTICE: True}: an INFO line worth showing on stderr, unless --quiet
 NOISY = ("httpx", "httpcore", "openai", "aiohttp", "filelock")
 
 
@@ -49,21 +50,32 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and key != FILE_ONLY:
+            if key not in _STANDARD and key not in (FILE_ONLY, NOTICE):
                 data[key] = value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return redact_secrets(json.dumps(data, ensure_ascii=False, default=str))
 
 
-class _NotFileOnly(logging.Filter):
+class _ConsoleFilter(logging.Filter):
+    """stderr shows problems, notices unless quiet, everything when verbose; never FILE_ONLY."""
+
+    def __init__(self, *, quiet: bool, verbose: bool) -> None:
+        super().__init__()
+        self.quiet, self.verbose = quiet, verbose
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, FILE_ONLY, False)
+        if getattr(record, FILE_ONLY, False):
+            return False
+        if self.verbose or record.levelno >= logging.WARNING:
+            return True
+        return not self.quiet and bool(getattr(record, NOTICE, False))
 
 
 def setup_logging(
     *,
     verbose: bool = False,
+    quiet: bool = False,
     log_file: Path | None = None,
     log_format: str = "text",
     stream: TextIO | None = None,
@@ -75,11 +87,10 @@ def setup_logging(
         handler.close()
     logger.propagate = False
     console = logging.StreamHandler(stream or sys.stderr)
-    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     console.setFormatter(TextFormatter(stamped=False))
-    console.addFilter(_NotFileOnly())
+    console.addFilter(_ConsoleFilter(quiet=quiet, verbose=verbose))
     logger.addHandler(console)
-    level = logging.DEBUG if verbose else logging.WARNING
+    level = logging.DEBUG if verbose else logging.INFO
     if log_file is not None:
         file = logging.FileHandler(log_file, encoding="utf-8", delay=False)
         file.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -1,7 +1,8 @@
 """Rate-limit presets: where a run starts pacing, per usage tier and model family.
 
 The figures live in `tiers.yaml`, a commented file users can read. They are only a starting
-point: the limiter adopts the server's x-ratelimit-* headers as soon as they are lower.
+point: the limiter follows the server's x-ratelimit-* headers, lower at once, higher once
+the server has kept saying so for a couple of seconds. `batchbot limits` prints them.
 """
 
 from __future__ import annotations
@@ -52,6 +53,41 @@ class Tiers:
             raise ConfigError(unknown_tier_message(tier, list(self.descriptions)))
         family = self.families[family_for(model, self.families)]
         return family.get(name) or self.families[DEFAULT_FAMILY][name]
+
+
+@dataclass(frozen=True, slots=True)
+class PresetRow:
+    """One line of `batchbot limits`: a model family's limits at one tier."""
+
+    family: str
+    tier: str
+    limits: TierLimits
+    inherited: bool  # the family does not list this tier; the default family's figures apply
+
+
+def preset_rows(model: str | None = None, tier: str | None = None) -> list[PresetRow]:
+    """Every family's presets, tier by tier in the file's order; or only `model`'s family.
+
+    With a model, tiers its family does not list show the `default` family's figures, as a
+    run would use them. Unknown tiers raise ConfigError with a did-you-mean.
+    """
+    presets = load_tiers()
+    tiers = list(presets.descriptions)
+    if tier is not None:
+        name = normalize_tier(tier)
+        if name not in presets.descriptions:
+            raise ConfigError(unknown_tier_message(tier, tiers))
+        tiers = [name]
+    families = [family_for(model, presets.families)] if model else list(presets.families)
+    rows = []
+    for family in families:
+        listed = presets.families[family]
+        for name in tiers:
+            if name in listed:
+                rows.append(PresetRow(family, name, listed[name], inherited=False))
+            elif model:
+                rows.append(PresetRow(family, name, presets.limits_for(name, model), True))
+    return rows
 
 
 def family_for(model: str, families: Mapping[str, object]) -> str:

@@ -730,3 +730,102 @@ def test_serve_runs_in_another_process_until_ctrl_c():
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert (proc.returncode, out, err) == (0, "", "")
+
+
+# -- stricter limits: 1-second windows, reported limits, mid-run changes, a shared key -----
+
+
+def test_one_second_windows_hold_a_second_of_the_limit():
+    """With window_s=1, 120 RPM lets 2 requests through at once, then one every 0.5 s."""
+    clock = Clock()
+    limits = RateLimits(120, None, clock, window_s=1)
+    assert [limits.admit(0) for _ in range(2)] == [None, None]
+    refusal = limits.admit(0)
+    assert refusal is not None
+    assert (refusal.kind, refusal.wait) == ("requests", pytest.approx(0.5))
+    assert limits.headers()["x-ratelimit-remaining-requests"] == "0"
+    assert limits.headers()["x-ratelimit-limit-requests"] == "120"  # still per minute
+    clock.now += 0.5
+    assert limits.admit(0) is None
+    clock.now += 1.0
+    # A full one-second bucket is reported as a full minute's worth.
+    assert limits.headers()["x-ratelimit-remaining-requests"] == "120"
+
+
+def test_request_bigger_than_a_window_needs_a_full_bucket_and_leaves_debt():
+    """At 600 TPM over 1 s windows (10 tokens), 50 tokens pass into a full bucket only."""
+    clock = Clock()
+    limits = RateLimits(None, 600, clock, window_s=1)
+    assert limits.admit(50) is None
+    refusal = limits.admit(1)
+    assert refusal is not None
+    assert refusal.wait == pytest.approx(4.1)  # 40 tokens of debt plus the 1 asked for
+    assert limits.headers()["x-ratelimit-remaining-tokens"] == "0"
+    assert limits.admit(601) == RateLimits(None, 600, clock).admit(601)  # too large either way
+
+
+def test_reported_limits_can_differ_from_the_enforced_ones():
+    """`reported` changes what the headers say, not what is enforced."""
+    limits = RateLimits(2, 1000, Clock(), reported=(5000, None))
+    headers = limits.headers()
+    assert headers["x-ratelimit-limit-requests"] == "5000"
+    assert headers["x-ratelimit-limit-tokens"] == "1000"
+    assert [limits.admit(1) is None for _ in range(3)] == [True, True, False]
+
+
+def test_changed_limits_keep_what_was_used():
+    """A limit lowered mid-run still counts the requests of the last minute."""
+    clock = Clock()
+    limits = RateLimits(100, 10_000, clock)
+    for _ in range(40):
+        assert limits.admit(100) is None
+    lower = limits.changed(50, 5000, clock)
+    assert lower.headers()["x-ratelimit-remaining-requests"] == "10"
+    assert lower.headers()["x-ratelimit-remaining-tokens"] == "1000"
+    assert lower.window_s == 60
+
+
+def test_another_client_spends_the_same_budget():
+    """spend() takes from the same buckets, so our requests find less room."""
+    clock = Clock()
+    limits = RateLimits(10, None, clock)
+    limits.spend(9, 500)
+    assert limits.headers()["x-ratelimit-remaining-requests"] == "1"
+    assert limits.admit(0) is None
+    assert limits.admit(0) is not None
+    limits.spend(100, 0)  # never below empty
+    assert limits.headers()["x-ratelimit-remaining-requests"] == "0"
+
+
+@pytest.mark.parametrize("settings", [{"window_s": 0}, {"window_s": 61}, {"reported": (0, None)}])
+def test_bad_strict_settings_are_refused(settings):
+    """Impossible windows and reported limits fail when the limits are built."""
+    with pytest.raises(ValueError, match=r"window_s|reported rpm"):
+        RateLimits(10, None, Clock(), **settings)
+
+
+async def test_limits_spend_and_timeline_over_http():
+    """A benchmark in another process sets windows and reported limits, spends, reads a timeline."""
+    clock = Clock()
+    async with running(rpm=600, clock=clock) as server, client_for(server) as client:
+        base = server.url.removesuffix("/v1")
+        async with aiohttp.ClientSession() as http:
+            settings = {"rpm": 120, "window_s": 1, "reported_rpm": 100, "keep_usage": True}
+            async with http.post(f"{base}/_fake/limits", json=settings) as r:
+                assert r.status == 200
+            raw = await client.chat.completions.with_raw_response.create(model=MODEL, messages=HI)
+            assert raw.headers["x-ratelimit-limit-requests"] == "100"
+            async with http.post(f"{base}/_fake/spend", json={"requests": 1}) as r:
+                assert r.status == 200
+            with pytest.raises(openai.RateLimitError):
+                await client.chat.completions.create(model=MODEL, messages=HI)
+            clock.now += 1.5
+            await client.chat.completions.create(model=MODEL, messages=HI)
+            async with http.get(f"{base}/_fake/timeline") as r:
+                timeline = await r.json()
+            async with http.post(f"{base}/_fake/spend", json={"requests": "x"}) as r:
+                assert r.status == 400
+            async with http.post(f"{base}/_fake/limits", json={"rpm": 5, "window_s": 99}) as r:
+                assert r.status == 400
+    tokens = request_tokens({"model": MODEL, "messages": HI})
+    assert timeline == [[1, tokens], [1, tokens]]

@@ -17,7 +17,7 @@ from unittest import mock
 
 import pytest
 
-from batchbot.limiter import Limiter, RequestTooLarge
+from batchbot.limiter import Limiter, LimitsChanged, RequestTooLarge
 from batchbot.ratelimits import RateLimitHeaders
 
 EARLY = 1 / 64  # "just before": every expected time in these tests is a multiple of 1/64
@@ -247,13 +247,13 @@ async def test_pause_holds_every_waiter(sim: Sim) -> None:
 
 
 async def test_pause_then_resume_at_the_paced_rate(sim: Sim) -> None:
-    """A pause does not bank capacity: afterwards requests resume one period apart."""
-    limiter = exact(rpm=480, tpm=None)
+    """After a pause, no burst: at 3,840 RPM (bursts of 8) requests resume one per 1/64 s."""
+    limiter = exact(rpm=3840, tpm=None)
     limiter.pause(2.0)
     for _ in range(4):
         sim.request(limiter)
     await sim.run_until(3.0)
-    assert sim.times() == [2.0, 2.125, 2.25, 2.375]
+    assert sim.times() == [2.0 + k / 64 for k in range(1, 5)]
 
 
 async def test_pause_holds_a_request_already_waiting_in_a_bucket(sim: Sim) -> None:
@@ -326,13 +326,13 @@ async def test_observe_lower_tpm_slows_the_pace_and_lowers_the_ceiling(sim: Sim)
     "headers",
     [
         RateLimitHeaders(limit_requests=960, limit_tokens=15_360),  # same as configured
-        RateLimitHeaders(limit_requests=5000, limit_tokens=1_000_000),  # higher: not trusted yet
+        RateLimitHeaders(limit_requests=5000, limit_tokens=1_000_000),  # higher: not at once
         RateLimitHeaders(limit_requests=0, limit_tokens=0),  # nonsense
         RateLimitHeaders(),  # nothing reported
     ],
 )
 async def test_observe_keeps_limits_that_are_not_lower(sim: Sim, headers: RateLimitHeaders) -> None:
-    """Only a usable, lower limit changes the pace; the headers are stored either way."""
+    """Only a usable, lower limit changes the limits at once; the headers are stored either way."""
     limiter = exact(rpm=960, tpm=15_360)
     limiter.observe(headers)
     assert (limiter.rpm, limiter.tpm) == (960, 15_360)
@@ -411,3 +411,138 @@ def test_needs_a_running_loop() -> None:
     """Built outside an event loop, the limiter refuses at once (aiolimiter binds to the loop)."""
     with pytest.raises(RuntimeError):
         Limiter(rpm=60, tpm=None, concurrency=1)
+
+
+async def test_higher_limits_are_followed_once_they_last(sim: Sim) -> None:
+    """A higher reported limit is adopted after raise_after_s of saying so, and announced once."""
+    changes: list[LimitsChanged] = []
+    limiter = exact(rpm=500, tpm=200_000, raise_after_s=2.0, on_change=changes.append)
+    higher = RateLimitHeaders(limit_requests=5000, limit_tokens=2_000_000)
+    for _ in range(2):
+        limiter.observe(higher)
+        await sim.run_until(sim.now + 1.0 - EARLY)
+        assert (limiter.rpm, limiter.tpm) == (500, 200_000)
+    await sim.run_until(2.0)
+    limiter.observe(higher)
+    assert (limiter.rpm, limiter.tpm) == (5000, 2_000_000)
+    limiter.observe(higher)
+    assert changes == [LimitsChanged(5000, 2_000_000, 500, 200_000)]
+    assert changes[0].message("tier said") == (
+        "limits from server: 5,000 RPM / 2,000,000 TPM (tier said 500 / 200,000)"
+    )
+
+
+async def test_a_lower_report_in_between_keeps_the_lower_limit(sim: Sim) -> None:
+    """A job mixing models sees two limits; it keeps the lower instead of flapping."""
+    limiter = exact(rpm=1000, tpm=None, raise_after_s=2.0)
+    for _ in range(6):
+        limiter.observe(RateLimitHeaders(limit_requests=5000))
+        await sim.run_until(sim.now + 0.5)
+        limiter.observe(RateLimitHeaders(limit_requests=500))
+        await sim.run_until(sim.now + 0.5)
+    assert limiter.rpm == 500
+
+
+async def test_lower_limits_are_announced_once_each(sim: Sim) -> None:
+    """Each new pair of limits is announced once; seeing it again says nothing."""
+    changes: list[LimitsChanged] = []
+    limiter = exact(rpm=3000, tpm=None, on_change=changes.append)
+    for _ in range(3):
+        limiter.observe(RateLimitHeaders(limit_requests=1500, limit_tokens=600_000))
+    assert changes == [LimitsChanged(1500, 600_000, 3000, None)]
+    assert changes[0].message() == (
+        "limits from server: 1,500 RPM / 600,000 TPM (configured 3,000 / unlimited)"
+    )
+
+
+async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
+    """When the server's bucket falls by what another client spends, we aim at what is left."""
+    limiter = exact(rpm=480, tpm=None)
+    # Over 4 s the server refilled 32 and we sent none, yet the bucket rose by only 16: the
+    # other client spent 16, half the limit.
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100))
+    await sim.run_until(4.0)
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=116))
+    assert limiter.pace == 0.5
+    for _ in range(5):
+        sim.request(limiter)
+    await sim.run_until(5.0)
+    # 2 units each (a 1-unit bucket, so 2 chunks), 8 units a second: one every 1/4 s.
+    assert sim.times() == [4.125, 4.375, 4.625, 4.875]
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=470))  # full again
+    assert limiter.pace == 1.0
+    sim.request(limiter)
+    await sim.run_until(6.0)
+    # The waiter already charging 2 units finishes them; the next is charged 1.
+    assert sim.times()[4:] == [5.125, 5.25]
+
+
+async def test_probe_sends_one_request_until_the_server_speaks(sim: Sim) -> None:
+    """With probe, the first request goes alone; the rest follow the limits the server reports."""
+    limiter = exact(rpm=3840, tpm=None, probe=True)
+    for _ in range(4):
+        sim.request(limiter)
+    await sim.run_until(0.5)
+    assert sim.times() == [0.0]
+    limiter.observe(RateLimitHeaders(limit_requests=480))
+    await sim.run_until(1.0)
+    # The new 480 RPM bucket (one request per 1/8 s) starts empty.
+    assert sim.times() == [0.0, 0.5, 0.625, 0.75]
+
+
+async def test_probe_gives_up_waiting_after_probe_wait_s(sim: Sim) -> None:
+    """If the server says nothing (the probe hangs), the rest go at the configured pace."""
+    limiter = exact(rpm=3840, tpm=None, probe=True, probe_wait_s=4.0)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(4.0 - EARLY)
+    assert sim.times() == [0.0]
+    await sim.run_until(5.0)
+    assert sim.times() == [0.0, 4.0, 4.0]
+
+
+async def test_a_429_is_word_from_the_server_too(sim: Sim) -> None:
+    """A refused probe ends the probing: the others wait out the pause, then go."""
+    limiter = exact(rpm=3840, tpm=None, probe=True)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(0.25)
+    limiter.refused(10)
+    limiter.pause(0.25)
+    await sim.run_until(1.0)
+    # After the pause, at the pace cut by the 429 (each request charged ~1.25 units).
+    assert sim.times() == pytest.approx([0.0, 0.5 + 1.23 / 64, 0.5 + 2.46 / 64], abs=1e-3)
+
+
+async def test_429s_cut_the_pace_unless_the_limits_just_changed(sim: Sim) -> None:
+    """A 429 cuts the pace by a fifth, once a second; then it creeps back 5 % a second."""
+    limiter = exact(rpm=480, tpm=None)
+    limiter.observe(RateLimitHeaders(limit_requests=240))  # a new limit explains 429s
+    limiter.refused(1)
+    assert limiter.pace == 1.0
+    await sim.run_until(2.0)
+    limiter.refused(1)
+    limiter.refused(1)  # the same burst: one cut
+    assert limiter.pace == 0.8
+    await sim.run_until(3.0)
+    assert limiter.pace == pytest.approx(0.85)
+    limiter.refused(1)
+    assert limiter.pace == pytest.approx(0.68)
+    await sim.run_until(20.0)
+    assert limiter.pace == 1.0
+
+
+async def test_limits_the_user_set_are_a_ceiling(sim: Sim) -> None:
+    """With caps, the server may lower a configured limit, and raise it back, never above it."""
+    limiter = exact(rpm=500, tpm=200_000, caps=["requests"])
+    higher = RateLimitHeaders(limit_requests=5000, limit_tokens=2_000_000)
+    limiter.observe(higher)
+    await sim.run_until(3.0)
+    limiter.observe(higher)
+    assert (limiter.rpm, limiter.tpm) == (500, 2_000_000)
+    limiter.observe(RateLimitHeaders(limit_requests=250))
+    assert limiter.rpm == 250
+    limiter.observe(higher)
+    await sim.run_until(6.0)
+    limiter.observe(higher)
+    assert limiter.rpm == 500

@@ -18,6 +18,7 @@ from batchbot.tiers import (
     limits_for,
     load_tiers,
     parse_tiers,
+    preset_rows,
     tier_names,
 )
 
@@ -224,3 +225,42 @@ def test_parse_tiers_names_what_is_wrong(data: Any, message: str) -> None:
         parse_tiers(data)
     assert str(caught.value).startswith("tiers.yaml: ")
     assert message in str(caught.value)
+
+
+def test_preset_rows_cover_every_family_and_listed_tier():
+    """Without filters, one row per family and tier the file lists, in the file's order."""
+    rows = preset_rows()
+    presets = load_tiers()
+    assert len(rows) == sum(len(tiers) for tiers in presets.families.values())
+    assert [r.tier for r in rows if r.family == "default"] == OPENAI_TIERS + TUTORIAL_TIERS
+    assert not any(r.inherited for r in rows)
+
+
+def test_preset_rows_for_a_model_fill_in_from_default():
+    """A model shows every tier; those its family lacks come from default, marked so."""
+    rows = preset_rows("gpt-4o-2024-08-06")
+    assert {r.family for r in rows} == {"gpt-4o"}
+    assert [r.tier for r in rows] == OPENAI_TIERS + TUTORIAL_TIERS
+    inherited = {r.tier for r in rows if r.inherited}
+    assert inherited == {"free", *TUTORIAL_TIERS}
+    (tier_1,) = preset_rows("gpt-4o-mini", "Tier 1")
+    assert (tier_1.limits.rpm, tier_1.limits.tpm) == (500, 200_000)
+    with pytest.raises(ConfigError, match="Did you mean 'tier-5'"):
+        preset_rows(tier="tier-9")
+
+
+def test_limits_command_prints_the_presets(invoke):
+    """`batchbot limits` prints tier, RPM and TPM per family and says the headers win."""
+    result = invoke("limits", "--model", "gpt-4o-mini", "--tier", "tier-1")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["family", "tier", "RPM", "TPM", "batch", "queue"]
+    assert lines[1].split() == ["gpt-4o-mini", "tier-1", "500", "200,000", "2,000,000"]
+    assert "headers win" in result.output
+    everything = invoke("limits")
+    assert everything.exit_code == 0
+    assert "payg-established" in everything.output
+    assert "gpt-5-mini" in everything.output
+    bad = invoke("limits", "--tier", "gold")
+    assert bad.exit_code == 2
+    assert "Unknown tier 'gold'" in bad.output

@@ -1,0 +1,67 @@
+"""How much of the key's budget is left for us when other clients spend it too.
+
+OpenAI's buckets refill at the limit per minute. Between two responses a bucket's level
+changes by the refill minus everything charged to the key: what we sent (we count it) and
+what everyone else sent. So, over a span of a few seconds,
+
+    others = refill - (change in remaining) - ours
+
+and our share of the limit is what the others leave. While the bucket is nearly full the
+refill may have been cut off at the top and the arithmetic says nothing, but then nobody is
+short of budget either: the share is all of it. A low `remaining` alone is no reason to slow
+down - a bucket emptied by a burst an hour ago refills as long as we stay under the limit.
+Pure arithmetic on the times it is given: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+WINDOW_S = 3.0  # how far back the estimate looks: long enough to average out single requests
+MIN_SPAN_S = 1.0  # no estimate from a shorter span
+NEARLY_FULL = 0.9  # above this share of the limit left, the refill may have been capped
+MIN_SHARE = 0.05  # never plan on less; 429 pauses cover the rest
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    time: float
+    remaining: float
+    ours: float  # everything we had sent by then
+
+
+class SharedBudget:
+    """One of the key's buckets (requests or tokens): the share of its limit left for us."""
+
+    def __init__(self) -> None:
+        self._samples: deque[_Sample] = deque()
+        self._limit: int | None = None
+        self._ours = 0.0
+        self.share = 1.0  #: the latest estimate, in (0, 1]
+
+    def sent(self, amount: float) -> None:
+        """Count `amount` (1 request, or its tokens) that we let through."""
+        self._ours += amount
+
+    def observe(self, now: float, limit: int | None, remaining: int | None) -> float:
+        """Take one response's limit and remaining count; return the share left for us."""
+        if not limit or limit <= 0 or remaining is None:
+            return self.share
+        if limit != self._limit:  # a new limit: the old samples measured another bucket
+            self._samples.clear()
+            self._limit = limit
+        self._samples.append(_Sample(now, remaining, self._ours))
+        while len(self._samples) > 2 and self._samples[1].time <= now - WINDOW_S:
+            self._samples.popleft()
+        first = self._samples[0]
+        span = now - first.time
+        if span < MIN_SPAN_S:
+            return self.share
+        if max(first.remaining, remaining) >= NEARLY_FULL * limit:
+            self.share = 1.0
+            return self.share
+        refill = limit / 60 * span
+        others = refill - (remaining - first.remaining) - (self._ours - first.ours)
+        self.share = min(1.0, max(MIN_SHARE, 1 - others / refill))
+        return self.share

@@ -1,0 +1,434 @@
+"""How close to the rate limit batchbot runs, and how many 429s it gets, against a naive client.
+
+    python bench/limits.py                 # every scenario, about 3.5 minutes
+    python bench/limits.py --seconds 40 --only rpm-bound,shared-key
+    python bench/limits.py --client my_client.py   # also time your own client
+
+Each scenario runs batchbot, then a naive baseline - `AsyncOpenAI` with its own retries,
+`asyncio.gather` and a semaphore - then any client passed with --client (a file defining
+`async def run(base_url: str, bodies: list[dict]) -> tuple[int, int]`, answered and failed),
+against the fake OpenAI server in a process of its own on 127.0.0.1, so the server is not
+the bottleneck. Each client gets the same items: as many as the scenario's budget allows in
+`--seconds` at exactly the limit.
+
+Time is compressed, not faked: limits are real per-minute limits on the server's clock. A
+run starts with the server's buckets empty, as in the middle of a long run at the limit,
+so nobody gets a minute's worth of requests free at the start. Achieved RPM and TPM are
+what the server let through from second 10 to the end of the run, as a share of what the
+limits allowed then (after another client's spending, or a lowered limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import multiprocessing
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openai
+import orjson
+
+from batchbot.config import Config
+from batchbot.fake_server import serve
+from batchbot.jobs import load_job
+from batchbot.runner import run_job_async
+from batchbot.tiers import limits_for
+from batchbot.tokens import request_tokens
+
+MODEL = "gpt-4o-mini"
+LATENCY_MS = 250.0  # per answer; short, so the bench stays short, but far from zero
+CONCURRENCY = 50  # both clients: 10x what 3,000 RPM at 250 ms needs
+MEASURE_FROM_S = 10
+BIG_TPM = 10_000_000  # a limit that never binds
+BIG_RPM = 10_000
+
+Client = Callable[[str, list[dict[str, Any]]], Awaitable[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    rpm: int  # enforced by the server
+    tpm: int
+    max_tokens: int = 50
+    window_s: float = 60.0
+    tier: str | None = None  # batchbot starts from this preset; None: it is told the limits
+    reported: tuple[int, int] | None = None  # what the server reports, if not the limits
+    other_share: float = 0.0  # share of the limits another client spends all along
+    drop_at_s: float | None = None  # when the server lowers its limits...
+    drop_to: tuple[int, int] | None = None  # ...to these
+    note: str = ""
+
+    def limits_at(self, second: float) -> tuple[float, float]:
+        """The requests and tokens per minute left for our client at `second`."""
+        rpm, tpm = self.rpm, self.tpm
+        if self.drop_at_s is not None and self.drop_to and second >= self.drop_at_s:
+            rpm, tpm = self.drop_to
+        return rpm * (1 - self.other_share), tpm * (1 - self.other_share)
+
+
+SCENARIOS = [
+    Scenario("rpm-bound", rpm=3000, tpm=BIG_TPM, note="3,000 RPM"),
+    Scenario("tpm-bound", rpm=BIG_RPM, tpm=400_000, max_tokens=200, note="400,000 TPM"),
+    Scenario("1s-windows", rpm=3000, tpm=BIG_TPM, window_s=1.0, note="3,000 RPM as 50/s"),
+    Scenario(
+        "1s-windows-tpm",
+        rpm=BIG_RPM,
+        tpm=400_000,
+        max_tokens=200,
+        window_s=1.0,
+        note="400,000 TPM as 6,667 a second",
+    ),
+    Scenario(
+        "tier-says-more",
+        rpm=1500,
+        tpm=2_000_000,
+        tier="tier-2",
+        note="server 1,500 RPM / 2,000,000 TPM; tier-2 says 5,000 / 2,000,000",
+    ),
+    Scenario(
+        "tier-says-less",
+        rpm=3000,
+        tpm=BIG_TPM,
+        tier="tier-1",
+        note="server 3,000 RPM / 10,000,000 TPM; tier-1 says 500 / 200,000",
+    ),
+    Scenario(
+        "shared-key",
+        rpm=3000,
+        tpm=BIG_TPM,
+        other_share=0.5,
+        note="another client spends 1,500 of 3,000 RPM",
+    ),
+    Scenario(
+        "mid-run-drop",
+        rpm=3000,
+        tpm=BIG_TPM,
+        drop_at_s=8.0,
+        drop_to=(1500, BIG_TPM),
+        note="3,000 RPM, 1,500 from second 8",
+    ),
+]
+
+
+# -- the server, in its own process -----------------------------------------------------------
+
+
+def _serve(ready: Any) -> None:
+    logging.disable(logging.CRITICAL)
+    serve(port=0, latency_ms=LATENCY_MS, retry_after_header=True, on_ready=ready.put)
+
+
+def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    process = context.Process(target=_serve, args=(ready,), daemon=True)
+    process.start()
+    return process, str(ready.get(timeout=30))
+
+
+# -- the clients --------------------------------------------------------------------------------
+
+
+async def run_batchbot(
+    url: str, bodies: list[dict[str, Any]], scenario: Scenario
+) -> tuple[int, int]:
+    if scenario.tier:
+        preset = limits_for(scenario.tier, MODEL)
+        rpm, tpm, tier = preset.rpm, preset.tpm, scenario.tier
+    else:  # a user who knows the limits and sets them
+        rpm, tpm, tier = scenario.rpm, scenario.tpm, "tier-1"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _write_jsonl(Path(tmp, "bench.jsonl"), bodies)
+        config = Config(
+            db_path=Path(tmp, "bench.db"),
+            api_key="sk-bench",
+            base_url=url,
+            model=MODEL,
+            tier=tier,
+            rpm=rpm,
+            tpm=tpm,
+            concurrency=CONCURRENCY,
+        )
+        summary = await run_job_async(load_job(path), config, handle_signals=False)
+    return summary.answered, summary.failed
+
+
+def _write_jsonl(path: Path, bodies: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(body) for body in bodies))
+    return path
+
+
+async def run_naive(url: str, bodies: list[dict[str, Any]]) -> tuple[int, int]:
+    """What a user writes first: gather everything behind a semaphore, let openai retry."""
+    client = openai.AsyncOpenAI(base_url=url, api_key="sk-bench")  # max_retries=2, its default
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(body: dict[str, Any]) -> bool:
+        async with semaphore:
+            try:
+                await client.chat.completions.create(**body)
+            except openai.APIError:
+                return False
+            return True
+
+    async with client:
+        results = await asyncio.gather(*(one(body) for body in bodies))
+    return sum(results), len(results) - sum(results)
+
+
+def load_client(path: str) -> Client:
+    spec = importlib.util.spec_from_file_location("bench_client", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run  # type: ignore[no-any-return]
+
+
+# -- one run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    scenario: str
+    client: str
+    rpm_pct: float | None
+    tpm_pct: float | None
+    binding: str
+    requests: int
+    rate_limited: int
+    duplicates: int
+    answered: int
+    failed: int
+    wall_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+def bodies_for(scenario: Scenario, seconds: float) -> list[dict[str, Any]]:
+    """As many distinct items as the scenario's budget allows in `seconds` at the limit."""
+
+    def body(i: int) -> dict[str, Any]:
+        question = f"Question {i}: write a short FAQ answer about topic {i * 7919 % 1000}."
+        messages = [{"role": "user", "content": question}]
+        return {"model": MODEL, "messages": messages, "max_tokens": scenario.max_tokens}
+
+    per_request = request_tokens(body(0))
+    count = 0.0
+    for second in range(int(seconds)):
+        rpm, tpm = scenario.limits_at(second)
+        count += min(rpm, tpm / per_request) / 60
+    return [body(i) for i in range(round(count))]
+
+
+async def control(http: aiohttp.ClientSession, base: str, route: str, data: Any = None) -> Any:
+    method = http.get if data is None else http.post
+    async with method(f"{base}/_fake/{route}", json=data) as response:
+        response.raise_for_status()
+        return await response.json()
+
+
+async def other_client(
+    http: aiohttp.ClientSession, base: str, scenario: Scenario, per_request: int
+) -> None:
+    """Spend `other_share` of the key's requests (and their tokens), ten times a second."""
+    started, spent = time.monotonic(), 0
+    while True:
+        await asyncio.sleep(0.1)
+        due = int((time.monotonic() - started) * scenario.rpm * scenario.other_share / 60) - spent
+        if due > 0:
+            await control(http, base, "spend", {"requests": due, "tokens": due * per_request})
+            spent += due
+
+
+async def drop_limits(http: aiohttp.ClientSession, base: str, scenario: Scenario) -> None:
+    await asyncio.sleep(scenario.drop_at_s or 0.0)
+    rpm, tpm = scenario.drop_to or (scenario.rpm, scenario.tpm)
+    await control(http, base, "limits", {"rpm": rpm, "tpm": tpm, "keep_usage": True})
+
+
+async def run_one(
+    url: str, scenario: Scenario, client_name: str, client: Client, seconds: float
+) -> Result:
+    base = url.removesuffix("/v1")
+    bodies = bodies_for(scenario, seconds)
+    per_request = request_tokens(bodies[0])
+    notes: list[str] = []
+    async with aiohttp.ClientSession() as http:
+        await control(http, base, "reset", {})
+        limits: dict[str, Any] = {
+            "rpm": scenario.rpm,
+            "tpm": scenario.tpm,
+            "window_s": scenario.window_s,
+        }
+        if scenario.reported:
+            limits |= {"reported_rpm": scenario.reported[0], "reported_tpm": scenario.reported[1]}
+        await control(http, base, "limits", limits)
+        # Empty buckets: as in the middle of a long run at the limit.
+        await control(http, base, "spend", {"requests": scenario.rpm, "tokens": scenario.tpm})
+        events = []
+        if scenario.other_share:
+            events.append(asyncio.create_task(other_client(http, base, scenario, per_request)))
+        if scenario.drop_at_s is not None:
+            events.append(asyncio.create_task(drop_limits(http, base, scenario)))
+        started = time.monotonic()
+        collect = _NoteCollector(notes, started)
+        logging.getLogger("batchbot").addHandler(collect)
+        try:
+            answered, failed = await client(url, bodies)
+        finally:
+            logging.getLogger("batchbot").removeHandler(collect)
+            wall = time.monotonic() - started
+            for event in events:
+                event.cancel()
+        stats = await control(http, base, "stats")
+        timeline = await control(http, base, "timeline")
+    return _result(scenario, client_name, stats, timeline, wall, answered, failed, notes)
+
+
+class _NoteCollector(logging.Handler):
+    def __init__(self, notes: list[str], started: float) -> None:
+        super().__init__(logging.WARNING)
+        self.notes, self.started = notes, started
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.notes.append(f"{time.monotonic() - self.started:.1f} s: {record.getMessage()}")
+
+
+def _result(
+    scenario: Scenario,
+    client: str,
+    stats: dict[str, Any],
+    timeline: list[list[int]],
+    wall: float,
+    answered: int,
+    failed: int,
+    notes: list[str],
+) -> Result:
+    # Whole seconds from MEASURE_FROM_S up to the last one, in which the run trailed off; a
+    # run too short for that (a client that gave up early) is measured whole, and marked.
+    end = len(timeline) - 1
+    short = end < MEASURE_FROM_S + 2
+    window = range(0 if short else MEASURE_FROM_S, end)
+    got_requests = sum(timeline[s][0] for s in window)
+    got_tokens = sum(timeline[s][1] for s in window)
+    allowed = [scenario.limits_at(s) for s in window]
+    allowed_rpm = sum(rpm for rpm, _ in allowed) / 60
+    allowed_tpm = sum(tpm for _, tpm in allowed) / 60
+    per_request = got_tokens / got_requests if got_requests else 0
+    binding = "RPM" if scenario.rpm * per_request <= scenario.tpm or not per_request else "TPM"
+    return Result(
+        scenario=scenario.name,
+        client=client + (" *" if short else ""),
+        rpm_pct=100 * got_requests / allowed_rpm if window else None,
+        tpm_pct=100 * got_tokens / allowed_tpm if window else None,
+        binding=binding,
+        requests=stats["requests"],
+        rate_limited=stats["by_status"].get("429", 0),
+        duplicates=stats["duplicates"],
+        answered=answered,
+        failed=failed,
+        wall_s=wall,
+        notes=notes,
+    )
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| scenario | client | RPM % | TPM % | 429s (share) | duplicates | answered / failed "
+        "| wall |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        rpm = _pct(r.rpm_pct, bold=r.binding == "RPM")
+        tpm = _pct(r.tpm_pct, bold=r.binding == "TPM")
+        share = 100 * r.rate_limited / r.requests if r.requests else 0.0
+        lines.append(
+            f"| {r.scenario} | {r.client} | {rpm} | {tpm} | {r.rate_limited:,} ({share:.1f} %) "
+            f"| {r.duplicates} | {r.answered:,} / {r.failed:,} | {r.wall_s:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
+def _pct(value: float | None, *, bold: bool) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.1f}"
+    return f"**{text}**" if bold else text
+
+
+async def bench(
+    url: str, scenarios: list[Scenario], clients: dict[str, Any], seconds: float
+) -> list[Result]:
+    results = []
+    for scenario in scenarios:
+        for name, client in clients.items():
+            if name == "batchbot":
+                client = _bind(run_batchbot, scenario)
+            result = await run_one(url, scenario, name, client, seconds)
+            print(
+                f"{scenario.name:>18} {name:>10}: {result.answered:,} answered, "
+                f"{result.rate_limited:,} 429s, {result.wall_s:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            for note in result.notes:
+                print(f"{'':>30}{note}", file=sys.stderr)
+            results.append(result)
+    return results
+
+
+def _bind(run: Callable[..., Awaitable[tuple[int, int]]], scenario: Scenario) -> Client:
+    async def client(url: str, bodies: list[dict[str, Any]]) -> tuple[int, int]:
+        return await run(url, bodies, scenario)
+
+    return client
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="length of each run at the limit"
+    )
+    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--client", action="append", default=[], help="another client's .py file")
+    args = parser.parse_args()
+    scenarios = SCENARIOS
+    if args.only:
+        wanted = set(args.only.split(","))
+        scenarios = [s for s in SCENARIOS if s.name in wanted]
+    clients: dict[str, Any] = {"batchbot": None, "naive": run_naive}
+    for path in args.client:
+        clients[Path(path).stem] = load_client(path)
+    process, url = start_server()
+    try:
+        results = asyncio.run(bench(url, scenarios, clients, args.seconds))
+    finally:
+        process.terminate()
+        process.join()
+    print(
+        f"\n{len(scenarios)} scenarios, {args.seconds:.0f} s each at the limit, "
+        f"{LATENCY_MS:.0f} ms per answer, concurrency {CONCURRENCY}; "
+        f"RPM/TPM % from second {MEASURE_FROM_S} (* whole run: it ended sooner), "
+        "binding limit in bold.\n"
+    )
+    for scenario in scenarios:
+        print(f"- {scenario.name}: {scenario.note}")
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

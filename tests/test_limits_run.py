@@ -1,0 +1,45 @@
+"""The limiter inside a real run: too-large requests fail their item, learned limits are said."""
+
+from __future__ import annotations
+
+import sqlite3
+
+JOB = """\
+name: sizes
+model: gpt-4o-mini
+prompts:
+  - {id: small, user: 'What is a chatbot?', params: {max_tokens: 100}}
+  - {id: huge, user: 'Write a book.', params: {max_tokens: 50000}}
+"""
+
+
+def test_request_larger_than_tpm_fails_its_item_with_a_clear_message(
+    tmp_path, write_job, invoke, fake_api
+):
+    """An item needing more tokens than the whole TPM fails at once; the others are answered."""
+    job = write_job("sizes.yaml", JOB)
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--tpm", "30000")
+    assert result.exit_code == 1, result.output
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        stored = dict(
+            conn.execute("select item_id, status || ' ' || coalesce(error, '') from requests")
+        )
+    assert stored["small"] == "ok "
+    assert stored["huge"].startswith("failed RequestTooLarge: This request needs 50,0")
+    assert "the token limit is 30,000 per minute (TPM)" in stored["huge"]
+    assert "lower max_tokens" in stored["huge"]
+    assert fake_api.stats.requests == 1  # the huge one was never sent
+
+
+def test_limits_learned_from_the_server_are_said_once(write_job, invoke, fake_api):
+    """A run told 100,000 RPM against a server reporting 30,000 says so once."""
+    job = write_job("sizes.yaml", JOB.replace("50000", "10"))
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--rpm", "100000")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if "limits from server" in line]
+    assert notes == [
+        "batchbot: limits from server: 30,000 RPM / 100,000,000 TPM "
+        "(configured 100,000 / 100,000,000)"
+    ]
+    quiet = invoke("run", str(job), "--base-url", fake_api.url, "--rpm", "100000", "--quiet")
+    assert quiet.output == ""

@@ -626,6 +626,10 @@ def _friendly_errors() -> Iterator[None]:
         yield
     except BatchbotError as exc:
         _fail(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`batchbot export faq | head`): nothing is wrong on our side.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)
     except Exception as exc:
         if os.environ.get("BATCHBOT_RAISE_ERRORS"):
             raise
@@ -639,5 +643,7 @@ def _fail(message: str, exit_code: int) -> NoReturn:
     from batchbot.logs import FILE_ONLY
 
     click.echo(f"Error: {message}", err=True)
-    log.error("%s (exit %d)", message, exit_code, extra={FILE_ONLY: True, "exit_code": exit_code})
+    if log.handlers:  # only `run` sets up logging; elsewhere Python would print this twice
+        extra = {FILE_ONLY: True, "exit_code": exit_code}
+        log.error("%s (exit %d)", message, exit_code, extra=extra)
     sys.exit(exit_code)

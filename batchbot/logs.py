@@ -103,13 +103,5 @@ def setup_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def close_logging() -> None:
-    """Flush and close the handlers setup_logging added."""
-    logger = logging.getLogger(LOGGER)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-
-
 def _utc(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")

@@ -107,12 +107,15 @@ class Dispatcher:
     # -- the feed ---------------------------------------------------------------------------
 
     async def feed(self, items: Iterable[Item]) -> None:
+        # Ids are unique within a job and the job is locked, so a job with no answers yet
+        # gets none from elsewhere while this run feeds it: no need to look each item up.
+        resuming = self.store.has_answers(self.job.name)
         for count, item in enumerate(items, 1):
             if self.stop_event.is_set():
                 return
             if count % YIELD_EVERY_ITEMS == 0:
                 await asyncio.sleep(0)  # let signals and the display in during long skips
-            if self.store.is_answered(self.job.name, item.id, item.request_hash):
+            if resuming and self.store.is_answered(self.job.name, item.id, item.request_hash):
                 self.stats.skipped += 1
                 continue
             reservation = await self._reserve(item)
@@ -126,6 +129,9 @@ class Dispatcher:
             task.add_done_callback(self.tasks.discard)
 
     async def _take_slot(self) -> bool:
+        if self.limiter.slot_free and not self.stop_event.is_set():
+            await self.limiter.enter()  # returns at once
+            return True
         enter = asyncio.ensure_future(self.limiter.enter())
         stop = asyncio.ensure_future(self.stop_event.wait())
         await asyncio.wait({enter, stop}, return_when=asyncio.FIRST_COMPLETED)

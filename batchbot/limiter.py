@@ -209,6 +209,11 @@ class Limiter:
         await self._slots.acquire()
         self._in_flight += 1
 
+    @property
+    def slot_free(self) -> bool:
+        """Whether `enter()` would return without waiting."""
+        return not self._slots.locked()
+
     def leave(self) -> None:
         """Give back a slot taken by `enter()`."""
         if self._in_flight == 0:

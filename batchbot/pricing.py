@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,17 +93,7 @@ class Price:
 
     def to_json(self) -> str:
         """The `requests.price` column: per-MTok prices and their source."""
-        fields = {
-            "input": self.input,
-            "cached_input": self.cached_rate,
-            "output": self.output,
-            "reasoning": self.reasoning_rate,
-            "unit": "USD per million tokens",
-            "source": self.source,
-            "model": self.model,
-            "batch": self.batch,
-        }
-        return json.dumps(fields, sort_keys=True)
+        return _price_json(self)
 
 
 PriceTable = Mapping[str, Mapping[str, float]]
@@ -186,6 +176,22 @@ def _genai_prices_version() -> str:
     from importlib.metadata import version
 
     return version("genai-prices")
+
+
+@lru_cache(maxsize=256)
+def _price_json(price: Price) -> str:
+    # Cached: every answer stores its price, and a run uses a handful of them.
+    fields = {
+        "input": price.input,
+        "cached_input": price.cached_rate,
+        "output": price.output,
+        "reasoning": price.reasoning_rate,
+        "unit": "USD per million tokens",
+        "source": price.source,
+        "model": price.model,
+        "batch": price.batch,
+    }
+    return json.dumps(fields, sort_keys=True)
 
 
 def priced(outcome: Outcome, pricer: Pricer, *, batch: bool = False) -> Outcome:

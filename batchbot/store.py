@@ -7,7 +7,7 @@ is committed as it arrives, in small batches, so a crash loses at most what was 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from batchbot import __version__
+from batchbot.jsonbytes import dumps_text
 from batchbot.migrations import migrations
 from batchbot.outcome import ANSWERED, Outcome, utc_now
 
@@ -45,14 +46,17 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     latency_ms = excluded.latency_ms, attempts = requests.attempts + excluded.attempts,
     error = excluded.error, error_code = excluded.error_code,
     response_model = excluded.response_model, finished_at = excluded.finished_at
-RETURNING id
 """
 
+# The request is found by its key, so a batch of results is two executemany calls.
 INSERT_ATTEMPT = """
 INSERT INTO attempts (
     request_id, run_id, number, started_at, status_code, error_code, error, wait_before_ms,
     latency_ms, ratelimit
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+) VALUES (
+    (SELECT id FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?),
+    ?, ?, ?, ?, ?, ?, ?, ?, ?
+)
 """
 
 # An item submitted in a batch: pending, linked to its input file until the results are in.
@@ -82,6 +86,7 @@ SELECT 1 FROM requests
 WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
 """
 
+HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?) LIMIT 1"
 
 SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
 
@@ -149,6 +154,11 @@ class Store:
         row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *ANSWERED)).fetchone()
         return row is not None
 
+    def has_answers(self, job: str) -> bool:
+        """Whether any request of this job has an answer."""
+        row = self.db.execute(HAS_ANSWERS, (job, *ANSWERED)).fetchone()
+        return row is not None
+
     def spent_today(self, job: str) -> float:
         """USD this job's requests cost today (UTC), over every run (from the spend rollup)."""
         (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
@@ -161,12 +171,17 @@ class Store:
 
     def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
         """Write outcomes and their attempts in one transaction."""
+        # Plain executemany: sqlite-utils' helpers inspect the table on every call, which
+        # costs more than the insert itself at hundreds of results a second.
         with self.db.atomic():
-            for outcome in outcomes:
-                (request_id,) = self.db.execute(
-                    UPSERT_REQUEST, _request_row(run_id, job, mode, outcome)
-                ).fetchone()
-                self._insert_attempts(request_id, run_id, outcome)
+            conn = self.db.conn
+            conn.executemany(
+                UPSERT_REQUEST, [_request_row(run_id, job, mode, outcome) for outcome in outcomes]
+            )
+            conn.executemany(
+                INSERT_ATTEMPT,
+                [row for outcome in outcomes for row in _attempt_rows(run_id, job, outcome)],
+            )
 
     # -- Batch API ---------------------------------------------------------------------------
 
@@ -195,7 +210,7 @@ class Store:
                         "request_hash": item.request_hash,
                         "run_id": run_id,
                         "model": item.body.get("model"),
-                        "request": json.dumps(item.body, ensure_ascii=False),
+                        "request": dumps_text(item.body),
                         "created_at": created,
                         "batch_input_file_id": input_file_id,
                     },
@@ -260,26 +275,23 @@ class Store:
             return None
         return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None)
 
-    def _insert_attempts(self, request_id: int, run_id: int, outcome: Outcome) -> None:
-        # Plain executemany: sqlite-utils' insert_all inspects the table on every call, which
-        # costs more than the insert itself at hundreds of results a second.
-        self.db.conn.executemany(
-            INSERT_ATTEMPT,
-            [
-                (
-                    request_id,
-                    run_id,
-                    attempt.number,
-                    attempt.started_at,
-                    attempt.status_code,
-                    attempt.error_code,
-                    attempt.error,
-                    attempt.wait_before_ms,
-                    attempt.latency_ms,
-                    json.dumps(dict(attempt.ratelimit)) if attempt.ratelimit else None,
-                )
-                for attempt in outcome.attempts
-            ],
+
+def _attempt_rows(run_id: int, job: str, outcome: Outcome) -> Iterator[tuple[Any, ...]]:
+    item = outcome.item
+    for attempt in outcome.attempts:
+        yield (
+            job,
+            item.id,
+            item.request_hash,
+            run_id,
+            attempt.number,
+            attempt.started_at,
+            attempt.status_code,
+            attempt.error_code,
+            attempt.error,
+            attempt.wait_before_ms,
+            attempt.latency_ms,
+            dumps_text(dict(attempt.ratelimit)) if attempt.ratelimit else None,
         )
 
 
@@ -292,7 +304,7 @@ def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str
         "run_id": run_id,
         "mode": mode,
         "model": item.body.get("model"),
-        "request": json.dumps(item.body, ensure_ascii=False),
+        "request": dumps_text(item.body),
         "status": outcome.status,
         "content": outcome.content,
         "finish_reason": outcome.finish_reason,

@@ -17,7 +17,7 @@ import hashlib
 import io
 import threading
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -99,6 +99,7 @@ def encoding(name: str) -> tiktoken.Encoding:
     return tiktoken.Encoding(**spec)
 
 
+@lru_cache(maxsize=256)
 def encoding_for_model(model: str) -> tiktoken.Encoding:
     return encoding(encoding_name_for_model(model))
 
@@ -113,7 +114,7 @@ def _text_of(content: Any) -> str:
 
 
 def count_text(model: str, text: str) -> int:
-    return len(encoding_for_model(model).encode(text, disallowed_special=()))
+    return len(encoding_for_model(model).encode_ordinary(text))
 
 
 def prompt_tokens(model: str, messages: Iterable[Mapping[str, Any]]) -> int:
@@ -126,7 +127,7 @@ def prompt_tokens(model: str, messages: Iterable[Mapping[str, Any]]) -> int:
             if key == "name":
                 total += TOKENS_PER_NAME
             text = _text_of(value) if key == "content" else value if isinstance(value, str) else ""
-            total += len(enc.encode(text, disallowed_special=()))
+            total += len(enc.encode_ordinary(text))
     return total
 
 

@@ -19,6 +19,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Limits far above what any client here reaches. Without them the fake server still reports
+# tier-5-sized buckets (30,000 RPM), and a client that follows the headers, as batchbot does,
+# would be paced to them.
+HIGH_LIMITS = ("--rpm", "1000000000", "--tpm", "1000000000000")
+
+
 @contextlib.contextmanager
 def fake_server_process(*args: str) -> Iterator[str]:
     """`batchbot fake-server` in a child process (so it has its own core); yields its /v1 URL."""

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _fake import fake_server_process, write_jsonl_job
+from _fake import HIGH_LIMITS, fake_server_process, write_jsonl_job
 
 
 def peak_rss_mb(argv: list[str], cwd: Path) -> tuple[float, float]:
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     print("| job | items | peak RSS MB | wall s |")
     print("| --- | ---: | ---: | ---: |")
-    with tempfile.TemporaryDirectory() as tmp, fake_server_process() as url:
+    with tempfile.TemporaryDirectory() as tmp, fake_server_process(*HIGH_LIMITS) as url:
         work = Path(tmp)
         for size in args.sizes:
             job = write_jsonl_job(work / f"job{size}.jsonl", size)

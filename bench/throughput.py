@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _fake import fake_server_process, write_jsonl_job
+from _fake import HIGH_LIMITS, fake_server_process, write_jsonl_job
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,7 +80,7 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory() as tmp,
-        fake_server_process("--latency-ms", str(args.latency_ms)) as url,
+        fake_server_process(*HIGH_LIMITS, "--latency-ms", str(args.latency_ms)) as url,
     ):
         work = Path(tmp)
         job = write_jsonl_job(work / "bench.jsonl", args.items)

@@ -179,6 +179,32 @@ class Dispatcher:
 
     async def _attempt(self, item: Item, attempts: list[Attempt], created: str) -> Outcome:
         tokens = request_tokens(item.body)
+        try:
+            # Most requests are answered the first time, and setting up tenacity costs more
+            # than the rest of our work on an item: the policy only starts after a failure.
+            await self._wait_turn(tokens)
+            last_try = self.config.max_attempts <= 1
+            reply = await self._send_through_outage(item, attempts, 0.0, tokens, last_try=last_try)
+        except asyncio.CancelledError:
+            raise
+        except Exception as first_error:
+            try:
+                reply = await self._retry(item, attempts, tokens, first_error)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return self._failure(item, exc, attempts, created)
+        status = TRUNCATED if reply.finish_reason == "length" else OK
+        return _outcome(item, status, created, attempts, reply=reply)
+
+    async def _retry(
+        self, item: Item, attempts: list[Attempt], tokens: int, first_error: Exception
+    ) -> Reply:
+        """Attempts after a failed first one, as the error policy says; raises the last error.
+
+        tenacity replays the first attempt (it raises `first_error` again) so that its
+        wait, its stop and its count of attempts are the same as if it had made it.
+        """
         waits: list[float] = []
 
         async def note_wait(state: RetryCallState) -> None:
@@ -192,20 +218,21 @@ class Dispatcher:
         try:
             async for attempt in retrying:
                 with attempt:
+                    number = attempt.retry_state.attempt_number
+                    if number == 1:
+                        raise first_error
                     await self._wait_turn(tokens)
-                    last_try = attempt.retry_state.attempt_number >= self.config.max_attempts
-                    reply = await self._send_through_outage(
-                        item, attempts, waits[-1] if waits else 0.0, tokens, last_try=last_try
+                    return await self._send_through_outage(
+                        item,
+                        attempts,
+                        waits[-1] if waits else 0.0,
+                        tokens,
+                        last_try=number >= self.config.max_attempts,
                     )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return self._failure(item, exc, attempts, created)
         finally:
             if waits:
                 self.stats.retrying -= 1
-        status = TRUNCATED if reply.finish_reason == "length" else OK
-        return _outcome(item, status, created, attempts, reply=reply)
+        raise AssertionError("tenacity ends by returning or raising")
 
     async def _sleep(self, seconds: float) -> None:
         await self._cancellable(asyncio.sleep(seconds))

@@ -11,11 +11,11 @@ sha256 tiktoken checks and hand the ranks to tiktoken's own constructor.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
 import threading
+from binascii import a2b_base64
 from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 from importlib import resources
@@ -75,7 +75,7 @@ def _bundled_vocabulary(name: str) -> bytes:
 def _ranks(raw: bytes) -> dict[bytes, int]:
     # Line by line from a stream: a list of all 200,000 lines would add ~15 MB to the peak.
     return {
-        base64.b64decode(token): int(rank)
+        a2b_base64(token): int(rank)
         for token, rank in (line.split() for line in io.BytesIO(raw) if line.strip())
     }
 

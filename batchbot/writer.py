@@ -8,16 +8,18 @@ asked again.
 from __future__ import annotations
 
 import asyncio
+import math
 from contextlib import suppress
 
 from batchbot.outcome import Outcome
 from batchbot.store import Store
 
 MAX_BATCH = 500
-# How long a batch stays open after its first result. A commit costs as much as ten rows, so
-# at hundreds of answers a second committing each alone took a tenth of the CPU; against a
-# request's latency, holding its slot a few milliseconds longer costs little.
-COMMIT_WINDOW_S = 0.02
+# At most one commit this often. A commit costs as much as ten rows, so at hundreds of answers
+# a second committing each alone took a tenth of the CPU; now they wait for the next commit,
+# at most this long, holding their slots. A result arriving after a quiet spell is committed
+# at once.
+COMMIT_EVERY_S = 0.02
 
 _Pending = tuple[Outcome, asyncio.Future[None]]
 
@@ -48,12 +50,17 @@ class ResultWriter:
             await self._task
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_commit = -math.inf
         while True:
             batch = [await self._queue.get()]
-            await asyncio.sleep(COMMIT_WINDOW_S)
+            wait = last_commit + COMMIT_EVERY_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._commit(batch)
+            last_commit = loop.time()
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:

@@ -100,11 +100,13 @@ class ChatClient:
             timeout=timeout,
             http_client=openai.DefaultAioHttpClient(timeout=timeout),
         )
+        self._chat_url = f"{self._client.base_url}chat/completions"  # base_url ends with /
 
     async def complete(self, body: Mapping[str, Any]) -> Reply:
-        # Bytes go out as they are; the SDK would encode a dict with the slower stdlib json.
+        # Bytes go out as they are (the SDK would encode a dict with the slower stdlib json),
+        # to a whole URL (a path would be parsed and joined to the base URL every time).
         raw = await self._client.post(
-            "/chat/completions", content=jsonbytes.dumps(body), cast_to=Response
+            self._chat_url, content=jsonbytes.dumps(body), cast_to=Response
         )
         headers = kept_headers(raw.headers)
         try:

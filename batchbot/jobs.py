@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ def _item(draft: Draft) -> Item:
 
 
 class _SeenIds:
-    """The ids validate() has met, kept as 8-byte digests so millions of them stay small.
+    """The ids validate() has met, kept as 64-bit digests so millions of them stay small.
 
     A digest seen before is only a suspect: the job is read again up to there to find the
     earlier item with the very same id, so a digest collision can never be reported as a
@@ -122,17 +123,15 @@ class _SeenIds:
 
     def __init__(self, job: Job) -> None:
         self._job = job
-        self._digests: set[bytes] = set()
+        self._digests = _DigestSet()
 
     def add(self, index: int, draft: Draft, item: Item) -> None:
-        digest = _digest(item.id)
-        if digest in self._digests:
+        if self._digests.add(_digest(item.id)):
             first = self._earlier(item.id, index)
             if first is not None:
                 template = DUPLICATE_ID if draft.id is not None else DUPLICATE_REQUEST
                 message = template.format(id=item.id, first=first.line)
                 raise JobFileError(draft.path, message, line=item.line)
-        self._digests.add(digest)
 
     def _earlier(self, item_id: str, index: int) -> Item | None:
         for position, earlier in enumerate(self._job.items()):
@@ -143,5 +142,42 @@ class _SeenIds:
         return None
 
 
-def _digest(item_id: str) -> bytes:
-    return hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+class _DigestSet:
+    """64-bit digests in one flat array, open addressing, at most half full.
+
+    16-32 bytes a digest where a Python set of them takes ~80: for a million ids, ~25 MB at
+    the peak instead of ~80.
+    """
+
+    def __init__(self) -> None:
+        self._slots = array("Q", bytes(8 * 1024))
+        self._count = 0
+
+    def add(self, digest: int) -> bool:
+        """Add `digest`; True if it was there already."""
+        digest = digest or 1  # 0 marks a free slot; the clash this makes is only a suspect
+        slots = self._slots
+        mask = len(slots) - 1
+        index = digest & mask
+        while (found := slots[index]) != 0:
+            if found == digest:
+                return True
+            index = (index + 1) & mask
+        slots[index] = digest
+        self._count += 1
+        if self._count * 2 > len(slots):
+            self._grow()
+        return False
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("Q", bytes(16 * len(old)))
+        self._count = 0
+        for digest in old:
+            if digest:
+                self.add(digest)
+
+
+def _digest(item_id: str) -> int:
+    raw = hashlib.blake2b(item_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(raw, "little")

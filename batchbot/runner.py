@@ -25,7 +25,6 @@ from batchbot.lock import job_lock, opening
 from batchbot.pricing import Pricer, pricer_for
 from batchbot.progress import Display, RunStats, Silent
 from batchbot.store import Store
-from batchbot.tokens import request_tokens
 
 log = logging.getLogger("batchbot")
 
@@ -144,7 +143,6 @@ async def run_job_async(
                 total,
                 extra={"run_id": run_id, "job": job.name, "items": total},
             )
-            _load_vocabulary(job)
             with _signals_stop(run.stop, enabled=handle_signals):
                 summary = await _execute(run, display)
             store.finish_run(run_id, status=summary.status, totals=_totals(summary))
@@ -236,13 +234,6 @@ def _open_store(config: Config) -> Store:
             return Store.open(config.db_path)
     except sqlite3.DatabaseError as exc:
         raise ConfigError(NOT_A_DATABASE.format(path=config.db_path, error=exc)) from None
-
-
-def _load_vocabulary(job: Job) -> None:
-    """Load the token vocabulary (~0.4 s) now, not in the middle of the first requests."""
-    for item in job.items():
-        request_tokens(item.body)
-        return
 
 
 async def _execute(run: Dispatcher, display: Display) -> RunSummary:

@@ -96,7 +96,11 @@ def encoding(name: str) -> tiktoken.Encoding:
             spec = constructor()
         finally:
             openai_public.load_tiktoken_bpe = original
-    return tiktoken.Encoding(**spec)
+    encoder = tiktoken.Encoding(**spec)
+    # The Encoding keeps this dict only to be pickled, which batchbot never does; its Rust core
+    # has a copy of its own. Emptying ours gives back ~22 MB of a run's ~150.
+    ranks.clear()
+    return encoder
 
 
 @lru_cache(maxsize=256)

@@ -5,7 +5,7 @@
 --httpx swaps openai's aiohttp transport, which batchbot uses, for its default httpx one, so
 both can be timed on the same workload. --lag-file gets a JSON list of how late, in seconds,
 a task that sleeps 10 ms at a time woke up on batchbot's event loop while it sent (from
-the first request to the last answer written).
+the first answer, which comes after the vocabulary is loaded, to the last one written).
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from batchbot.cli import cli
 TICK_S = 0.01
 
 
-async def watch_lag(samples: list[float]) -> None:
+async def watch_lag(samples: list[float], stats: Any) -> None:
     loop = asyncio.get_running_loop()
     while True:
         start = loop.time()
         await asyncio.sleep(TICK_S)
-        samples.append(loop.time() - start - TICK_S)
+        if stats.ok + stats.truncated + stats.failed:  # from the first answer on
+            samples.append(loop.time() - start - TICK_S)
 
 
 def main() -> None:
@@ -44,10 +45,10 @@ def main() -> None:
     samples: list[float] = []
     execute = runner._execute
 
-    async def watched(*a: Any, **kw: Any) -> Any:
-        watcher = asyncio.create_task(watch_lag(samples))
+    async def watched(run: Any, display: Any) -> Any:
+        watcher = asyncio.create_task(watch_lag(samples, run.stats))
         try:
-            return await execute(*a, **kw)
+            return await execute(run, display)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -719,12 +720,23 @@ def test_changed_prompt_changes_hash(write: Any) -> None:
 
 def test_digest_collisions_are_not_duplicates(write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ids are remembered as short digests; two ids sharing one are told apart by a re-read."""
-    monkeypatch.setattr(jobs, "_digest", lambda item_id: b"\0" * 8)
+    monkeypatch.setattr(jobs, "_digest", lambda item_id: 0)
     two = "model: m\nprompts:\n- {id: a, user: x}\n- {id: b, user: y}\n"
     assert load_job(write({"job.yaml": two})).validate() == 2
     three = two + "- {id: b, user: z}\n"
     with pytest.raises(JobFileError, match=r"^job\.yaml:5: duplicate id 'b': line 4 has it too"):
         load_job(write({"job.yaml": three})).validate()
+
+
+def test_digest_set_grows_and_remembers() -> None:
+    """The flat digest table keeps every digest through its growth, and only those."""
+    digests = jobs._DigestSet()
+    rng = random.Random(7)
+    values = list({rng.getrandbits(64) for _ in range(20_000)})
+    assert not any(digests.add(value) for value in values[:10_000])
+    assert all(digests.add(value) for value in values[:10_000])
+    assert not any(digests.add(value) for value in values[10_000:])
+    assert digests.add(0) is False and digests.add(1) is True  # 0 is stored as 1
 
 
 def test_aliases_cannot_expand_without_end(write: Any, monkeypatch: pytest.MonkeyPatch) -> None:

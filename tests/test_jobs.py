@@ -736,7 +736,8 @@ def test_digest_set_grows_and_remembers() -> None:
     assert not any(digests.add(value) for value in values[:10_000])
     assert all(digests.add(value) for value in values[:10_000])
     assert not any(digests.add(value) for value in values[10_000:])
-    assert digests.add(0) is False and digests.add(1) is True  # 0 is stored as 1
+    assert digests.add(0) is False
+    assert digests.add(1) is True  # 0 is stored as 1
 
 
 def test_aliases_cannot_expand_without_end(write: Any, monkeypatch: pytest.MonkeyPatch) -> None:

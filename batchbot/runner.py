@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sqlite3
@@ -143,7 +144,7 @@ async def run_job_async(
                 total,
                 extra={"run_id": run_id, "job": job.name, "items": total},
             )
-            with _signals_stop(run.stop, enabled=handle_signals):
+            with _signals_stop(run.stop, enabled=handle_signals), _collector_frozen():
                 summary = await _execute(run, display)
             store.finish_run(run_id, status=summary.status, totals=_totals(summary))
             if summary.stopped:
@@ -313,6 +314,21 @@ async def _api(config: Config) -> AsyncIterator[ChatClient]:
 
 def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+@contextlib.contextmanager
+def _collector_frozen() -> Iterator[None]:
+    """Keep what exists before sending (modules, the SDK's models) out of the collector's view.
+
+    It lives for the whole run anyway; walking it in every full collection stalled the event
+    loop for 50-90 ms each time.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.contextmanager

@@ -1,10 +1,12 @@
 """Peak memory of batchbot as jobs grow: it should stay flat, because items are streamed.
 
-For each size it writes a JSONL job, runs `batchbot run` against the fake server (limits off,
-no latency) in a child process and reads the child's peak RSS; then a `--dry-run` of the
-largest job (validation and token counting of every line, no network).
+For each size it writes a JSONL job, runs `batchbot run` against the fake server (in its own
+process, limits far above reach, no latency) in a child process and reads the child's peak
+RSS, then runs it again (everything answered: nothing to send); then a `--dry-run` of a job
+of --dry-run-size lines (validation and token counting of every line, no network). The
+million-item run takes about half an hour.
 
-    python bench/memory.py [--sizes 10000 50000] [--dry-run-size 1000000]
+    python bench/memory.py [--sizes 10000 100000 1000000] [--dry-run-size 1000000]
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def peak_rss_mb(argv: list[str], cwd: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dry-run-size", type=int, default=1_000_000)
     args = parser.parse_args()
     print("| job | items | peak RSS MB | wall s |")

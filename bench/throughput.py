@@ -76,7 +76,8 @@ async def raw_ceiling(url: str, requests: int, concurrency: int) -> float:
             "messages": [{"role": "user", "content": "What is a token?"}]}  # fmt: skip
     gate = asyncio.Semaphore(concurrency)
     headers = {"Authorization": "Bearer sk-bench"}
-    async with aiohttp.ClientSession(headers=headers) as session:
+    connector = aiohttp.TCPConnector(limit=concurrency)  # its default, 100, would cap it
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
 
         async def one() -> None:
             async with gate, session.post(f"{url}/chat/completions", json=body) as response:

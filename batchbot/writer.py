@@ -1,4 +1,4 @@
-"""Commits results as they arrive, many per transaction when many arrive at once.
+"""Commits results in batches: at most one transaction every COMMIT_EVERY_S (20 ms).
 
 A worker awaits `write()` and only then gives back its concurrency slot, so a request stays
 "in flight" until its answer is on disk: after a crash, at most the in-flight requests are

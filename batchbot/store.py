@@ -7,12 +7,16 @@ committed in small batches (writer.py), so a crash loses at most what was in fli
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
+from tenacity import retry as retrying
+from tenacity import retry_if_exception, stop_after_delay, wait_fixed
 
 from batchbot import __version__
 from batchbot.jsonbytes import dumps_text
@@ -95,6 +99,46 @@ SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE 
 """
 
 
+def _is_busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
+# Switching a new database to WAL needs it to itself, and SQLite does not wait for that
+# (busy_timeout does not apply), so a second run opening it at the same moment waits here.
+@retrying(
+    retry=retry_if_exception(_is_busy),
+    stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+    wait=wait_fixed(0.05),
+    reraise=True,
+)
+def _enable_wal(db: Database) -> None:
+    db.enable_wal()
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[None]:
+    """A transaction that holds the write lock from its start (a savepoint if one is open).
+
+    A deferred transaction that reads before it writes fails at once with "database is locked"
+    when another process commits in between; BEGIN IMMEDIATE waits its turn (busy_timeout).
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.execute("COMMIT")
+
+
 @dataclass(frozen=True, slots=True)
 class BatchItem:
     """An item as a batch holds it: its request, earlier attempts, whether its result is in."""
@@ -116,19 +160,23 @@ class Store:
         """Open (creating if needed) and migrate the database at `path`."""
         db = Database(str(path))
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.enable_wal()
+        _enable_wal(db)
         # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
         # the last commits, and those answers are simply asked again.
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
-        migrations.apply(db)
+        # Two runs may open a new database at the same moment: whichever gets the write lock
+        # first migrates, and the other then finds nothing left to apply.
+        if migrations.pending(db):
+            with write_transaction(db):
+                migrations.apply(db)
         return cls(db)
 
     def close(self) -> None:
         self.db.close()
 
     def start_run(self, *, job: str, job_path: str, mode: str, settings: Mapping[str, Any]) -> int:
-        with self.db.atomic():
+        with write_transaction(self.db):
             table = self.db.table("runs")
             table.insert(
                 {
@@ -144,7 +192,7 @@ class Store:
             return int(table.last_rowid or 0)
 
     def finish_run(self, run_id: int, *, status: str, totals: Mapping[str, Any]) -> None:
-        with self.db.atomic():
+        with write_transaction(self.db):
             self.db.table("runs").update(
                 run_id, {"status": status, "finished_at": utc_now(), **totals}
             )
@@ -173,7 +221,7 @@ class Store:
         """Write outcomes and their attempts in one transaction."""
         # Plain executemany: sqlite-utils' helpers inspect the table on every call, which
         # costs more than the insert itself at hundreds of results a second.
-        with self.db.atomic():
+        with write_transaction(self.db):
             conn = self.db.conn
             conn.executemany(
                 UPSERT_REQUEST, [_request_row(run_id, job, mode, outcome) for outcome in outcomes]
@@ -187,7 +235,7 @@ class Store:
 
     def start_batch_file(self, **values: Any) -> int:
         """A new `batches` row, written before its file is uploaded; returns its row id."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             table = self.db.table("batches")
             table.insert({"status": "uploading", "created_at": utc_now(), **values})
             return int(table.last_rowid or 0)
@@ -197,7 +245,7 @@ class Store:
     ) -> None:
         """The file is uploaded: its items are pending in it, so no other batch takes them."""
         created = utc_now()
-        with self.db.atomic():
+        with write_transaction(self.db):
             self.db.table("batches").update(
                 row, {"status": "uploaded", "input_file_id": input_file_id}
             )
@@ -218,7 +266,7 @@ class Store:
 
     def record_batch_created(self, row: int, *, batch_id: str, status: str) -> None:
         """The batch exists: the row and its items carry OpenAI's batch id."""
-        with self.db.atomic():
+        with write_transaction(self.db):
             self.db.table("batches").update(row, {"batch_id": batch_id, "status": status})
             self.db.execute(
                 "UPDATE requests SET batch_id = ? WHERE batch_input_file_id = "
@@ -227,7 +275,7 @@ class Store:
             )
 
     def update_batch(self, row: int, values: Mapping[str, Any]) -> None:
-        with self.db.atomic():
+        with write_transaction(self.db):
             self.db.table("batches").update(row, dict(values))
 
     def open_batches(self, job: str) -> list[dict[str, Any]]:

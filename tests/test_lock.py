@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -10,12 +11,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from batchbot.errors import EXIT_LOCKED
 from batchbot.fake_server import FakeServer
 from batchbot.lock import job_lock, lock_path
+from batchbot.migrations import migrations
+from batchbot.store import Store
 
 JOB = "model: gpt-4o-mini\nprompts: [one, two, three]\n"
 
@@ -125,3 +130,33 @@ def test_jobs_side_by_side_and_an_overlapping_run(tmp_path, slow_api):
         assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
     assert counts == {"faq": items, "labels": items}
     assert slow_api.stats.duplicates == 0
+
+
+def _open_and_write(path: Path, job: str, start: Any, writes: int) -> str | None:
+    start.wait()
+    try:
+        store = Store.open(path)
+        for _ in range(writes):
+            run = store.start_run(job=job, job_path="x.yaml", mode="sync", settings={})
+            store.finish_run(run, status="done", totals={"items": 1})
+        store.close()
+    except Exception as error:  # returned, so the parent names every process that failed
+        return f"{job}: {type(error).__name__}: {error}"
+    return None
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_runs_opening_a_new_database_at_once(tmp_path, attempt):
+    """Processes that create, migrate and write one new database together all succeed."""
+    workers, writes = 4, 30
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        start = manager.Barrier(workers)
+        with context.Pool(workers) as pool:
+            args = [(tmp_path / "batchbot.db", f"job{n}", start, writes) for n in range(workers)]
+            errors = [e for e in pool.starmap(_open_and_write, args) if e]
+    assert errors == []
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        assert conn.execute("select count(*) from runs").fetchone() == (workers * writes,)
+        applied = conn.execute("select name from _sqlite_migrations").fetchall()
+    assert len(applied) == len(set(applied)) == len(migrations.pending(Database(memory=True)))

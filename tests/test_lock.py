@@ -106,7 +106,7 @@ def start_run(job: Path, url: str, cwd: Path, *extra: str) -> subprocess.Popen[s
 
 def test_jobs_side_by_side_and_an_overlapping_run(tmp_path, slow_api):
     """Two jobs share a new database without "database is locked"; an overlapping run exits 4."""
-    items = 60
+    items = 100
     for name in ("faq", "labels"):
         prompts = "".join(f"  - {name} question {i}?\n" for i in range(items))
         (tmp_path / f"{name}.yaml").write_text(f"model: gpt-4o-mini\nprompts:\n{prompts}")

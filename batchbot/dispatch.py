@@ -164,9 +164,12 @@ class Dispatcher:
                 self._settle(reservation, outcome)
         try:
             await self.writer.write(outcome)
+        except RunStopped as exc:  # the database stayed locked by another program
+            self.stop(exc)
+            return
         except Exception as exc:
             self.stop(RunStopped(f"Could not write to {self.config.db_path}: {exc}"))
-            raise
+            return
         finally:
             self.limiter.leave()
         self._count(outcome)

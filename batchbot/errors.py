@@ -11,6 +11,7 @@
     │   ├── ModelNotFound                   404 model_not_found
     │   ├── BudgetExhausted                 the next request could overspend --max-cost
     │   ├── ServerUnreachable               no connection for longer than --outage-wait
+    │   ├── DatabaseBusy                    another program held the database's write lock
     │   └── Interrupted                     SIGINT/SIGTERM; the next run resumes
     └── JobLocked                  exit 4   another run of the same job holds its lock
 
@@ -126,6 +127,17 @@ class Interrupted(RunStopped):
 
 class ServerUnreachable(RunStopped):
     """Raised when no request could connect for longer than the outage wait (--outage-wait)."""
+
+
+class DatabaseBusy(RunStopped):
+    """Raised when another program holds the database's write lock for longer than we wait."""
+
+    def __init__(self, path: str, wait_s: float) -> None:
+        super().__init__(
+            f"the database {path} stayed locked by another program for {wait_s:g} s (a sqlite3 "
+            "shell or a tool in the middle of a write?): close it and run again; answers "
+            "already saved are kept"
+        )
 
 
 class JobLocked(BatchbotError):

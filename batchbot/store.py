@@ -19,6 +19,7 @@ from tenacity import retry as retrying
 from tenacity import retry_if_exception, stop_after_delay, wait_fixed
 
 from batchbot import __version__
+from batchbot.errors import DatabaseBusy
 from batchbot.jsonbytes import dumps_text
 from batchbot.migrations import migrations
 from batchbot.outcome import ANSWERED, Outcome, utc_now
@@ -114,8 +115,23 @@ def _is_busy(error: BaseException) -> bool:
     wait=wait_fixed(0.05),
     reraise=True,
 )
-def _enable_wal(db: Database) -> None:
+def _switch_to_wal(db: Database) -> None:
     db.enable_wal()
+
+
+def _enable_wal(db: Database) -> None:
+    try:
+        _switch_to_wal(db)
+    except sqlite3.OperationalError as error:
+        if _is_busy(error):
+            raise _busy(db) from None
+        raise
+
+
+def _busy(db: Database) -> DatabaseBusy:
+    (_, _, path) = db.execute("PRAGMA database_list").fetchone()
+    (timeout_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
+    return DatabaseBusy(path or ":memory:", timeout_ms / 1000)
 
 
 @contextmanager
@@ -130,7 +146,12 @@ def write_transaction(db: Database) -> Iterator[None]:
         with db.atomic():
             yield
         return
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if _is_busy(error):
+            raise _busy(db) from None
+        raise
     try:
         yield
     except BaseException:

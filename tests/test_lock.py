@@ -160,3 +160,54 @@ def test_runs_opening_a_new_database_at_once(tmp_path, attempt):
         assert conn.execute("select count(*) from runs").fetchone() == (workers * writes,)
         applied = conn.execute("select name from _sqlite_migrations").fetchall()
     assert len(applied) == len(set(applied)) == len(migrations.pending(Database(memory=True)))
+
+
+def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_database_held_by_another_program_before_the_run(
+    tmp_path, write_job, invoke, fake_api, monkeypatch
+):
+    """A write lock held elsewhere past the wait: exit 3 with what to do, and nothing sent."""
+    monkeypatch.setattr("batchbot.store.BUSY_TIMEOUT_MS", 300)
+    job = write_job("faq.yaml", JOB)
+    Store.open(tmp_path / "batchbot.db").close()
+    holder = _hold_write_lock(tmp_path / "batchbot.db")
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 3, result.output
+    assert "batchbot.db stayed locked by another program for 0.3 s" in result.output
+    assert "close it and run again" in result.output
+    assert fake_api.stats.requests == 0
+    holder.rollback()
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    assert fake_api.stats.answered == 3
+
+
+def test_database_held_by_another_program_during_the_run(
+    tmp_path, write_job, invoke, slow_api, monkeypatch
+):
+    """A lock taken mid-run stops it with exit 3; what was saved stays, a rerun does the rest."""
+    monkeypatch.setattr("batchbot.store.BUSY_TIMEOUT_MS", 300)
+    job = write_job("faq.yaml", "model: gpt-4o-mini\nprompts: [a, b, c, d, e, f]\n")
+    held: list[sqlite3.Connection] = []
+
+    def take_lock_after_two_answers() -> None:
+        while slow_api.stats.answered < 2:
+            time.sleep(0.005)
+        held.append(_hold_write_lock(tmp_path / "batchbot.db"))
+
+    thread = threading.Thread(target=take_lock_after_two_answers)
+    thread.start()
+    result = invoke("run", str(job), "--base-url", slow_api.url, "--concurrency", "1")
+    thread.join()
+    assert result.exit_code == 3, result.output
+    assert "stayed locked by another program" in result.output
+    held[0].rollback()
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        (saved,) = conn.execute("select count(*) from requests where status = 'ok'").fetchone()
+    assert 1 <= saved < 6
+    assert invoke("run", str(job), "--base-url", slow_api.url).exit_code == 0
+    assert slow_api.stats.answered - 6 <= 2  # at most the requests caught by the lock again

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +31,8 @@ __all__ = ["Item", "Job", "JobSettings", "Limits", "load_job", "request_hash"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSONL_SUFFIXES = (".jsonl",)
+# A million lines take about 20 s to check: a display hears the count about every 2 s.
+CHECKED_EVERY = 100_000
 ID_LENGTH = 16  # hex digits of the request hash used as an id when none is given
 UNKNOWN_FORMAT = "is not a job file: use .yaml or .yml (settings + prompts) or .jsonl (requests)"
 SURROGATE = "contains an unpaired surrogate escape (\\ud800-\\udfff): the API cannot take it"
@@ -67,13 +69,18 @@ class Job:
         for draft in self.source.read():
             yield _item(draft)
 
-    def validate(self) -> int:
-        """Read every item and return how many; raise JobFileError on the first problem."""
+    def validate(self, checked: Callable[[int], None] | None = None) -> int:
+        """Read every item and return how many; raise JobFileError on the first problem.
+
+        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items.
+        """
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():
             seen.add(count, draft, _item(draft))
             count += 1
+            if checked is not None and count % CHECKED_EVERY == 0:
+                checked(count)
         if count == 0:
             raise JobFileError(self.source.empty_path, self.source.empty_message)
         return count

@@ -6,6 +6,7 @@ second, so drawing never costs anything per request.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -57,12 +58,18 @@ class RunStats:
 
 
 class Display(Protocol):
+    def checking(self, job: str, items: int) -> None:
+        """A big job is still being checked: `items` so far, nothing sent yet."""
+
     def start(self, stats: RunStats) -> None: ...
     def refresh(self, stats: RunStats) -> None: ...
     def stop(self, stats: RunStats) -> None: ...
 
 
 class Silent:
+    def checking(self, job: str, items: int) -> None:
+        pass
+
     def start(self, stats: RunStats) -> None:
         pass
 
@@ -78,7 +85,12 @@ class PlainLines:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._last = 0.0
+        self._last = -math.inf
+
+    def checking(self, job: str, items: int) -> None:
+        if time.monotonic() - self._last >= PLAIN_EVERY_S:
+            self._last = time.monotonic()
+            self._print(f"{job}: checking the job file, {items:,} items so far; nothing sent yet")
 
     def start(self, stats: RunStats) -> None:
         self._last = time.monotonic()
@@ -120,8 +132,17 @@ class RichBar:
         )
         self._task = self._progress.add_task("", total=None, detail="", start=False)
 
+    def checking(self, job: str, items: int) -> None:
+        # Redrawn by rich's own thread, so the count moves while the check holds this one.
+        self._progress.update(
+            self._task, description=job, detail=f"checking the job file: {items:,} items"
+        )
+        self._progress.start()
+
     def start(self, stats: RunStats) -> None:
-        self._progress.update(self._task, description=stats.job, total=stats.to_send)
+        self._progress.update(
+            self._task, description=stats.job, total=stats.to_send, completed=0, detail=""
+        )
         self._progress.start_task(self._task)
         self._progress.start()
 

@@ -117,10 +117,10 @@ async def run_job_async(
     handle_signals: bool = True,
 ) -> RunSummary | BatchSummary:
     _check_key(config)
-    total = job.validate()
+    display = display or Silent()
+    total = job.validate(lambda count: display.checking(job.name, count))
     pricer = pricer_for(job, config)
     choice = resolve_mode(job, config)
-    display = display or Silent()
     store = _open_store(config)
     try:
         async with _api(config) as client:

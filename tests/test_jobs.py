@@ -961,3 +961,13 @@ def test_any_bytes_load_or_explain(tmp_path_factory: pytest.TempPathFactory, dat
     for name in ("job.yaml", "job.jsonl"):
         (folder / name).write_bytes(data)
         loads_or_explains(folder / name)
+
+
+def test_validate_tells_how_far_it_has_got(write: Any, monkeypatch: Any) -> None:
+    """A big job's check reports its count every CHECKED_EVERY items, and no further."""
+    monkeypatch.setattr(jobs, "CHECKED_EVERY", 10)
+    line = '{"messages": [{"role": "user", "content": "%d"}]}\n'
+    job = load_job(write({"big.jsonl": "".join(line % n for n in range(25))}), model="m")
+    heard: list[int] = []
+    assert job.validate(heard.append) == 25
+    assert heard == [10, 20]

@@ -354,3 +354,17 @@ def test_base_url_from_environment(tmp_path, write_job, invoke, fake_api, monkey
     result = invoke("run", str(job))
     assert result.exit_code == 0, result.output
     assert fake_api.stats.answered == 3
+
+
+def test_a_big_job_says_it_is_being_checked(tmp_path, write_job, invoke, fake_api, monkeypatch):
+    """While a big job is checked, the progress output says so, before it starts sending."""
+    monkeypatch.setattr("batchbot.jobs.CHECKED_EVERY", 10)
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(25)]
+    job = write_job("big.jsonl", "\n".join(lines))
+    result = invoke("run", str(job), "--model", "gpt-4o-mini", "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    output = result.output.splitlines()
+    assert output[:2] == [
+        "big: checking the job file, 10 items so far; nothing sent yet",  # then 10 s apart
+        "big: 25 items",
+    ]

@@ -154,10 +154,11 @@ def write_transaction(db: Database) -> Iterator[None]:
         raise
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
+        # A failed COMMIT (a full disk) leaves the transaction open; end it so the next works.
         conn.rollback()
         raise
-    conn.execute("COMMIT")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from batchbot.errors import EXIT_LOCKED
 from batchbot.fake_server import FakeServer
 from batchbot.lock import job_lock, lock_path
 from batchbot.migrations import migrations
-from batchbot.store import Store
+from batchbot.store import Store, write_transaction
 
 JOB = "model: gpt-4o-mini\nprompts: [one, two, three]\n"
 
@@ -211,3 +211,20 @@ def test_database_held_by_another_program_during_the_run(
     assert 1 <= saved < 6
     assert invoke("run", str(job), "--base-url", slow_api.url).exit_code == 0
     assert slow_api.stats.answered - 6 <= 2  # at most the requests caught by the lock again
+
+
+def test_a_failed_commit_leaves_no_transaction_open(tmp_path):
+    """A COMMIT that fails (here a deferred foreign key) is rolled back, so the next write works."""
+    db = Database(tmp_path / "t.db")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.executescript(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);"
+    )
+    with pytest.raises(sqlite3.IntegrityError), write_transaction(db):
+        db.execute("INSERT INTO child VALUES (1)")
+    assert not db.conn.in_transaction
+    with write_transaction(db):
+        db.execute("INSERT INTO parent VALUES (1)")
+        db.execute("INSERT INTO child VALUES (1)")
+    assert db.execute("SELECT count(*) FROM child").fetchone() == (1,)

@@ -3,7 +3,8 @@
 Cron may start a run while last night's is still going. Two runs of the same job would send
 the same unanswered items twice (and pay twice), so the second one exits at once with
 `JobLocked` (exit 4), or waits for the first with `--wait-lock`. Different jobs have different
-locks and share the database safely (WAL, a busy timeout, short transactions).
+locks and share the database safely: WAL, and short write transactions that wait their turn
+(store.py).
 
 The lock is an OS file lock (`filelock`, flock on Unix): the kernel drops it when the process
 dies, even by kill -9, so a crashed run never leaves a stale lock behind: whether the lock
@@ -26,8 +27,6 @@ LOCKED = (
     "another batchbot run of job {job!r} is using {db} (lock file {lock}): this run exits "
     "without sending anything. Let the other run finish, or pass --wait-lock to wait for it."
 )
-# Held only while the database is opened and migrated, so two first runs cannot race.
-OPEN_LOCK_SUFFIX = ".open.lock"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME = 60
 
@@ -53,10 +52,3 @@ def job_lock(db_path: Path, job: str, *, wait: bool = False) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-@contextlib.contextmanager
-def opening(db_path: Path) -> Iterator[None]:
-    """Serialise opening (and migrating) one database across processes."""
-    with FileLock(db_path.with_name(db_path.name + OPEN_LOCK_SUFFIX)):
-        yield

@@ -22,7 +22,7 @@ from batchbot.dispatch import MODE, Dispatcher
 from batchbot.errors import ConfigError, Interrupted, MissingKeyError, RunStopped
 from batchbot.estimate import Estimate, estimate_job
 from batchbot.jobs import Job
-from batchbot.lock import job_lock, opening
+from batchbot.lock import job_lock
 from batchbot.pricing import Pricer, pricer_for
 from batchbot.progress import Display, RunStats, Silent
 from batchbot.store import Store
@@ -231,8 +231,7 @@ def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]
 def _open_store(config: Config) -> Store:
     """The run's store; a file that is not a usable database is a plain input error."""
     try:
-        with opening(config.db_path):
-            return Store.open(config.db_path)
+        return Store.open(config.db_path)
     except sqlite3.DatabaseError as exc:
         raise ConfigError(NOT_A_DATABASE.format(path=config.db_path, error=exc)) from None
 

@@ -466,12 +466,20 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
 @contextlib.contextmanager
 def _reading(db_path: str) -> Iterator[Any]:
     """The database, migrated; a clear error when there is none yet."""
+    import sqlite3
+
     from batchbot.errors import InputError
     from batchbot.report import connect
 
     if not Path(db_path).exists():
         raise InputError(f"no database at {db_path}: run a job first, or pass --db.")
-    conn = connect(db_path)
+    try:
+        conn = connect(db_path)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(
+            f"{db_path} cannot be read as batchbot's database ({exc}): point --db or "
+            "BATCHBOT_DB at the file your runs write."
+        ) from None
     try:
         yield conn
     finally:

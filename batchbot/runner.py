@@ -161,7 +161,7 @@ def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> 
     estimate = estimate or estimate_job(job, config)
     open_batches = 0
     if config.db_path.exists():
-        store = Store.open(config.db_path)
+        store = _open_store(config)
         try:
             open_batches = len(store.open_batches(job.name))
         finally:
@@ -206,7 +206,7 @@ def cancel_batches(job: Job, config: Config) -> list[dict[str, Any]]:
         raise MissingKeyError()
 
     async def cancel() -> list[dict[str, Any]]:
-        store = Store.open(config.db_path)
+        store = _open_store(config)
         try:
             async with _api(config) as client:
                 api = BatchApi(client.api, max_attempts=config.max_attempts)
@@ -221,7 +221,7 @@ def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]
     """Every batch in the database (of `job`, if given), oldest first."""
     if not config.db_path.exists():
         return []
-    store = Store.open(config.db_path)
+    store = _open_store(config)
     try:
         return store.list_batches(job)
     finally:
@@ -229,7 +229,7 @@ def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]
 
 
 def _open_store(config: Config) -> Store:
-    """The run's store; a file that is not a usable database is a plain input error."""
+    """The store; a file that is not a usable database is a plain input error."""
     try:
         return Store.open(config.db_path)
     except sqlite3.DatabaseError as exc:

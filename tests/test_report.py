@@ -192,6 +192,22 @@ def test_report_without_database(invoke):
     assert "no database at batchbot.db: run a job first, or pass --db." in result.output
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["runs"], ["export", "faq"], ["batches"], ["run", "job.yaml", "--fake"]],
+)
+def test_a_file_that_is_not_a_database(tmp_path, invoke, command):
+    """Every command given a file that is not a database says so in one line, exit 2."""
+    (tmp_path / "job.yaml").write_text("model: gpt-4o-mini\nprompts: [one]\n")
+    (tmp_path / "notes.db").write_text("shopping list: milk, eggs\n")
+    result = invoke(*command, "--db", str(tmp_path / "notes.db"))
+    assert result.exit_code == 2, result.output
+    assert "notes.db cannot be" in result.output
+    assert "file is not a database" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert (tmp_path / "notes.db").read_text() == "shopping list: milk, eggs\n"
+
+
 def test_runs_lists_newest_first(seeded, invoke):
     """batchbot runs: status, items, ok/failed, cost and duration of each run, newest first."""
     result = invoke("runs")

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchbot.errors import BudgetExhausted
+from batchbot.errors import BudgetExhausted, BudgetUnbounded
 from batchbot.pricing import Pricer
 from batchbot.tokens import completion_allowance, prompt_tokens
 
@@ -32,10 +32,11 @@ NO_PRICE = (
     "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file."
 )
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
-STOPPED = (
-    "{reason}. Spent ${spent:.4f} in this run; {remaining:,} items not sent. Raise the budget "
-    "(or wait for tomorrow's) and run the same command again to resume."
+STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining:,} items not sent. {advice}"
+RAISE_AND_RESUME = (
+    "Raise the budget (or wait for tomorrow's) and run the same command again to resume."
 )
+FIX_AND_RESUME = "Then run the same command again to resume."
 NO_CAP = (
     "budget set but item {item!r} sets no max_tokens, so its cost has no upper bound: add "
     "max_tokens (or max_completion_tokens) to the job's params."
@@ -140,12 +141,14 @@ def exhausted(budget: Budget) -> BudgetExhausted:
 
 def stop_line(reason: BudgetExhausted, *, spent_usd: float, remaining: int) -> str:
     """The line a budget stop ends with: why, what was spent, what is left, how to go on."""
-    return STOPPED.format(reason=reason, spent=spent_usd, remaining=remaining)
+    advice = FIX_AND_RESUME if isinstance(reason, BudgetUnbounded) else RAISE_AND_RESUME
+    reason_text = str(reason).removesuffix(".")
+    return STOPPED.format(reason=reason_text, spent=spent_usd, remaining=remaining, advice=advice)
 
 
-def no_cap(item_id: str) -> BudgetExhausted:
-    return BudgetExhausted(NO_CAP.format(item=item_id))
+def no_cap(item_id: str) -> BudgetUnbounded:
+    return BudgetUnbounded(NO_CAP.format(item=item_id))
 
 
-def no_price(model: str) -> BudgetExhausted:
-    return BudgetExhausted(NO_PRICE.format(model=model))
+def no_price(model: str) -> BudgetUnbounded:
+    return BudgetUnbounded(NO_PRICE.format(model=model))

@@ -503,9 +503,11 @@ def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: f
     what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
     cent). Exit 0 if every check passes, 1 if not.
     """
+    from batchbot.config import checked_base_url
     from batchbot.doctor import run_checks
 
     with _friendly_errors():
+        base_url = checked_base_url(base_url)
         shell_key = os.environ.get("OPENAI_API_KEY")
         api_key = _environment().get("OPENAI_API_KEY") or None
         checks = run_checks(

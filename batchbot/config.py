@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from batchbot import modes, tiers
-from batchbot.errors import ConfigError
+from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs import Job
 
 T = TypeVar("T")
@@ -110,7 +111,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
         api_key=env.get("OPENAI_API_KEY") or None,
-        base_url=flags.base_url or env.get("OPENAI_BASE_URL") or None,
+        base_url=_base_url(flags, env),
         fake=flags.fake,
         model=model,
         tier=tier,
@@ -132,6 +133,29 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         wait_lock=flags.wait_lock,
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
     )
+
+
+def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:
+    url = flags.base_url or env.get("OPENAI_BASE_URL") or None
+    return url if flags.fake else checked_base_url(url)  # --fake serves its own
+
+
+def checked_base_url(url: str | None) -> str | None:
+    """`url` if it can be an API's base URL (http or https, a host, a valid port)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises on a port that is not a number or out of range
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"base URL {redact_secrets(url)!r} is not an http(s) URL: give one like "
+            "https://api.openai.com/v1 or http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
+        )
+    return url
 
 
 def _maybe(*values: T | None) -> T | None:

@@ -10,6 +10,7 @@
     │   ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
     │   ├── ModelNotFound                   404 model_not_found
     │   ├── BudgetExhausted                 the next request could overspend --max-cost
+    │   │   └── BudgetUnbounded             its cost has no bound (no price, no max_tokens)
     │   ├── ServerUnreachable               no connection for longer than --outage-wait
     │   ├── DatabaseBusy                    another program held the database's write lock
     │   └── Interrupted                     SIGINT/SIGTERM; the next run resumes
@@ -119,6 +120,12 @@ class ModelNotFound(RunStopped):
 class BudgetExhausted(RunStopped):
     """Raised when the next request's worst-case cost no longer fits the run's or the day's
     budget (or cannot be known); nothing over budget was sent and a rerun resumes."""
+
+
+class BudgetUnbounded(BudgetExhausted):
+    """Raised under a budget when a request's cost has no upper bound: its model has no
+    price, or it sets no max_tokens. Raising the budget would not help; the message says what
+    would."""
 
 
 class Interrupted(RunStopped):

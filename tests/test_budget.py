@@ -129,10 +129,13 @@ def test_daily_budget_across_runs(tmp_path, write_job, invoke, fake_api):
     ],
 )
 def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api, job_text, message):
-    """With a budget, a request whose cost cannot be bounded is never sent."""
+    """With a budget, a request whose cost cannot be bounded is never sent, and the advice is
+    the fix the message names, not a bigger budget."""
     result = invoke("run", str(write_job("j.yaml", job_text)), "--base-url", fake_api.url)
     assert result.exit_code == 3
     assert message in result.output
+    assert "Raise the budget" not in result.output
+    assert "file. Spent $0.0000" in result.output or "params. Spent $0.0000" in result.output
     assert fake_api.stats.requests == 0
 
 

@@ -368,3 +368,24 @@ def test_a_big_job_says_it_is_being_checked(tmp_path, write_job, invoke, fake_ap
         "big: checking the job file, 10 items so far; nothing sent yet",  # then 10 s apart
         "big: 25 items",
     ]
+
+
+@pytest.mark.parametrize(
+    "url", ["notaurl", "http://[::1", "http://127.0.0.1:99999/v1", "ftp://host/v1", "http:///v1"]
+)
+def test_bad_base_url_is_one_line_before_anything(tmp_path, write_job, invoke, url):
+    """A base URL no client could use is a usage error up front, not a hang or a traceback."""
+    job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    for command in (["run", str(job), "--base-url", url], ["doctor", "--base-url", url]):
+        result = invoke(*command)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"Error: base URL {url!r} is not an http(s) URL")
+        assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "batchbot.db").exists()
+
+
+def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatch):
+    """--fake serves its own API, so a leftover OPENAI_BASE_URL does not stop it."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "notaurl")
+    job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    assert invoke("run", str(job), "--fake").exit_code == 0

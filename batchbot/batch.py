@@ -243,6 +243,8 @@ class BatchRun:
             if outcome.usage:
                 self.summary.prompt_tokens += outcome.usage.prompt_tokens
                 self.summary.completion_tokens += outcome.usage.completion_tokens
+            self.summary.cost_usd += outcome.cost_usd or 0.0
+        self.summary.unpriced_models = tuple(sorted(self.pricer.unknown))
 
     # -- 3. submit ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from batchbot import tiers
 from batchbot.batch_files import MAX_REQUESTS
 from batchbot.config import Config
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
+from batchbot.pricing import cost_text
 
 COLLECT_HINT = (
     "Run the same command again (by hand or from cron) to collect them, or add --wait; "
@@ -49,6 +50,8 @@ class BatchSummary:
     late: int = 0  # answers for items a sync run had answered meanwhile (first answer kept)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0  # of the answers collected, at batch prices
+    unpriced_models: tuple[str, ...] = ()
     running: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stopped: RunStopped | None = None
@@ -81,6 +84,7 @@ class BatchSummary:
             "failed": self.failed,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
             "error": str(self.stopped) if self.stopped else None,
         }
 
@@ -104,6 +108,7 @@ def batch_summary_lines(summary: BatchSummary) -> list[str]:
         tokens = s.prompt_tokens + s.completion_tokens
         lines.append(
             f"{s.job}: collected {s.collected_batches:,} batch(es): {collected} · {tokens:,} tokens"
+            f" · {cost_text(s.cost_usd, s.unpriced_models)}"
         )
     if s.late:
         lines.append(f"{s.job}: {s.late:,} batch answers for items already answered were not kept")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -221,3 +221,11 @@ def load_price_file(path: str | Path) -> PriceTable:
     path = Path(path)
     doc = yaml.safe_load(read_text(path))
     return parse_prices(doc or {}, Where(path, 1))
+
+
+def cost_text(cost_usd: float, unpriced_models: Sequence[str]) -> str:
+    """`$0.0123`, with a note when some models had no price (their cost is not included)."""
+    text = f"${cost_usd:.4f}"
+    if unpriced_models:
+        text += f" (not counting {', '.join(unpriced_models)}: no price)"
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from batchbot import budget
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BudgetExhausted
+from batchbot.pricing import cost_text
 from batchbot.runner import RunSummary
 
 
@@ -27,19 +28,9 @@ def summary_line(summary: RunSummary) -> str:
     if s.unsent:
         parts.append(f"{s.unsent:,} not sent yet (rerun to resume)")
     tokens = s.prompt_tokens + s.completion_tokens
-    return (
-        f"{s.job}: "
-        + ", ".join(parts)
-        + f" · {tokens:,} tokens · {cost_text(s)} · {s.elapsed_s:.1f} s · {where}"
-    )
-
-
-def cost_text(summary: RunSummary) -> str:
-    """`$0.0123`, with a note when some models had no price (their cost is not included)."""
-    text = f"${summary.cost_usd:.4f}"
-    if summary.unpriced_models:
-        text += f" (not counting {', '.join(summary.unpriced_models)}: no price)"
-    return text
+    cost = cost_text(s.cost_usd, s.unpriced_models)
+    figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"
+    return f"{s.job}: {', '.join(parts)} · {figures} · {where}"
 
 
 def stop_line(summary: RunSummary) -> str:

@@ -186,6 +186,12 @@ def test_submit_poll_collect(tmp_path, write_job, run_batch, batch_api):
     (done,) = rows(db, "select * from batches")
     assert done["status"] == "completed"
     assert done["collected_at"]
+    # The run that collected says what the answers cost, as its row and the requests do.
+    (cost,) = rows(db, "select sum(cost_usd) as usd from requests")
+    (collecting,) = rows(db, "select cost_usd from runs where id = 3")
+    assert cost["usd"] > 0
+    assert collecting["cost_usd"] == pytest.approx(cost["usd"])
+    assert f"tokens · ${cost['usd']:.4f}\n" in third.output
 
     fourth = run_batch(job)
     assert "nothing to send, all 5 items already answered" in fourth.output

@@ -495,4 +495,7 @@ def _describe(exc: BaseException) -> str:
     """The API's own words where it gave some; never anything from our request headers."""
     status = getattr(exc, "status_code", None)
     text = redact_secrets(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
-    return f"{status}: {text}" if status else f"{error_name(exc)}: {text}"
+    if not status:
+        return f"{error_name(exc)}: {text}"
+    # openai puts "Error code: 400 - " before the API's message; the status says it already.
+    return f"{status}: {text.removeprefix(f'Error code: {status} - ')}"

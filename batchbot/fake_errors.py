@@ -16,6 +16,13 @@ ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 # Reasoning models: they think in hidden tokens, and refuse some classic parameters.
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 MAX_CHOICES = 128
+# Sampling parameters and the ranges the API accepts.
+DECIMAL_RANGES = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
 
 MISSING_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -159,6 +166,24 @@ def _check_message(index: int, message: object) -> None:
         raise _missing(f"{where}.content")
 
 
+def _check_decimal(body: Mapping[str, Any], param: str, low: float, high: float) -> None:
+    value = body.get(param)
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _invalid_type(param, "a decimal", value)
+    if not low <= value <= high:
+        side, bound, sign = (
+            ("above maximum", high, "<=") if value > high else ("below minimum", low, ">=")
+        )
+        message = (
+            f"Invalid '{param}': decimal {side} value. Expected a value {sign} {bound:g}, "
+            f"but got {value:g} instead."
+        )
+        code = "decimal_above_max_value" if value > high else "decimal_below_min_value"
+        raise ApiError(400, message, param=param, code=code)
+
+
 def _check_positive(body: Mapping[str, Any], param: str) -> None:
     value = body.get(param)
     if value is None:
@@ -212,6 +237,8 @@ def validate(body: object) -> dict[str, Any]:
         _check_message(index, message)
     for param in ("n", "max_tokens", "max_completion_tokens"):
         _check_positive(body, param)
+    for param, (low, high) in DECIMAL_RANGES.items():
+        _check_decimal(body, param, low, high)
     if (body.get("n") or 1) > MAX_CHOICES:
         text = f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}."
         raise ApiError(400, text, param="n", code="integer_above_max_value")

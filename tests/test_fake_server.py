@@ -407,7 +407,19 @@ INVALID_BODIES = [
     ({"model": M, "messages": HI, "max_tokens": "9"}, "max_tokens", "invalid_type"),
     ({"model": "o3-mini", "messages": HI, "max_tokens": 9}, "max_tokens", "unsupported_parameter"),
     ({"model": "gpt-5", "messages": HI, "temperature": 0.2}, "temperature", "unsupported_value"),
-]
+    ({"model": M, "messages": HI, "temperature": 5}, "temperature", "decimal_above_max_value"),
+    ({"model": M, "messages": HI, "top_p": -0.1}, "top_p", "decimal_below_min_value"),
+    ({"model": M, "messages": HI, "frequency_penalty": 2.5}, "frequency_penalty",
+     "decimal_above_max_value"),
+    ({"model": M, "messages": HI, "temperature": "0.2"}, "temperature", "invalid_type"),
+]  # fmt: skip
+
+
+def test_sampling_ranges_take_their_edges(fake_api):
+    """The edges of each range are accepted, as the API accepts them."""
+    edges = {"temperature": 2, "top_p": 0, "presence_penalty": -2, "frequency_penalty": 2.0}
+    status, data, _ = post_json(fake_api.url, {"model": MODEL, "messages": HI, **edges})
+    assert status == 200, data
 
 
 @pytest.mark.parametrize(("body", "param", "code"), INVALID_BODIES)

@@ -389,3 +389,24 @@ def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatc
     monkeypatch.setenv("OPENAI_BASE_URL", "notaurl")
     job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
     assert invoke("run", str(job), "--fake").exit_code == 0
+
+
+def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
+    tmp_path, write_job, invoke, fake_api
+):
+    """temperature 5 is a 400 from the API: that item fails at once with the API's message
+    (once, without the client's "Error code" prefix) and the others are answered."""
+    job = write_job(
+        "job.yaml",
+        "model: gpt-4o-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 5}}\n"
+        "  - {id: fine, user: hi}\n",
+    )
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 1, result.output
+    fine, hot = rows(tmp_path / "batchbot.db", "select * from requests order by item_id")
+    assert (hot["status"], hot["attempts"], fine["status"]) == ("failed", 1, "ok")
+    assert hot["error"] == (
+        "400: Invalid 'temperature': decimal above maximum value. "
+        "Expected a value <= 2, but got 5 instead."
+    )
+    assert hot["error_code"] == "decimal_above_max_value"

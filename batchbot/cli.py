@@ -391,7 +391,7 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
 
     with _friendly_errors(), _reading(db_path) as db:
         runs = recent_runs(db, job=job, limit=limit)
-    click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=not runs or as_json)
+    click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=as_json)
 
 
 @cli.command(name="export")

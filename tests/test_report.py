@@ -208,6 +208,13 @@ def test_a_file_that_is_not_a_database(tmp_path, invoke, command):
     assert (tmp_path / "notes.db").read_text() == "shopping list: milk, eggs\n"
 
 
+def test_runs_with_none_yet(tmp_path, invoke):
+    """A database with no runs yet: one line saying so, and nothing else."""
+    Store.open(tmp_path / "batchbot.db").close()
+    result = invoke("runs")
+    assert (result.exit_code, result.output) == (0, "No runs yet.\n")
+
+
 def test_runs_lists_newest_first(seeded, invoke):
     """batchbot runs: status, items, ok/failed, cost and duration of each run, newest first."""
     result = invoke("runs")

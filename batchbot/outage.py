@@ -8,15 +8,14 @@ no answer between them, the run is in an outage: the whole limiter pauses, worke
 with a growing delay, and those attempts are recorded but do not count against any item. The
 first answer ends the outage. If none comes within `max_wait_s`, the run stops (exit 3) and
 the unanswered items stay pending for the next run. A connection the server takes and then
-drops is that request's own failure: it neither starts an outage (one request may make the
-server drop it every time) nor ends one (a server going away drops what it was answering).
+drops shows it is there: that request fails on its own, as usual.
 """
 
 from __future__ import annotations
 
 import openai
 
-from batchbot.client import MalformedResponse, could_not_connect
+from batchbot.client import MalformedResponse, connection_failed, could_not_connect
 
 DEFAULT_THRESHOLD = 3
 FIRST_PROBE_S = 1.0
@@ -35,8 +34,11 @@ def is_connection_failure(exc: BaseException) -> bool:
 
 
 def server_answered(exc: BaseException) -> bool:
-    """An error the server sent (a status, a broken body): it is there, if unhappy."""
-    return isinstance(exc, openai.APIStatusError | MalformedResponse)
+    """The server is there, if unhappy: it sent an error (a status, a broken body), or took
+    the connection and dropped it, which one poisoned request can make it do every time."""
+    if isinstance(exc, openai.APIStatusError | MalformedResponse):
+        return True
+    return connection_failed(exc) and not could_not_connect(exc)
 
 
 class OutageWatch:

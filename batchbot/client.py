@@ -57,33 +57,19 @@ class Reply:
 
 
 def connection_failed(exc: BaseException) -> bool:
-    """The connection failed: refused, reset, unreachable. A timeout is not one."""
+    """The request reached no server: refused, reset, unreachable. A timeout is not one.
+
+    openai's aiohttp transport reports every aiohttp connection error as a connect timeout,
+    so look at the error it wrapped.
+    """
     if not isinstance(exc, openai.APIConnectionError):
         return False
-    cause = _aiohttp_cause(exc)
-    if cause is not None:
-        return not isinstance(cause, TimeoutError)
-    return not isinstance(exc, openai.APITimeoutError)
-
-
-def could_not_connect(exc: BaseException) -> bool:
-    """No server took the connection: refused, unreachable, no DNS. A reset is not one: a
-    server that drops a request after taking its connection is there."""
-    if not connection_failed(exc):
-        return False
-    cause = _aiohttp_cause(exc)
-    return cause is None or isinstance(cause, aiohttp.ClientConnectorError)
-
-
-def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientConnectionError | None:
-    # openai's aiohttp transport reports every aiohttp connection error as a connect timeout,
-    # so look at the error it wrapped.
     cause: BaseException | None = exc
     for _ in range(8):
         cause = cause.__cause__ or cause.__context__ if cause else None
         if isinstance(cause, aiohttp.ClientConnectionError):
-            return cause
-    return None
+            return not isinstance(cause, TimeoutError)
+    return not isinstance(exc, openai.APITimeoutError)
 
 
 def error_name(exc: BaseException) -> str:

@@ -7,15 +7,14 @@ minute and mark the whole job failed. So after `threshold` connection failures i
 no answer between them, the run is in an outage: the whole limiter pauses, workers probe again
 with a growing delay, and those attempts are recorded but do not count against any item. The
 first answer ends the outage. If none comes within `max_wait_s`, the run stops (exit 3) and
-the unanswered items stay pending for the next run. A connection the server takes and then
-drops shows it is there: that request fails on its own, as usual.
+the unanswered items stay pending for the next run.
 """
 
 from __future__ import annotations
 
 import openai
 
-from batchbot.client import MalformedResponse, connection_failed, could_not_connect
+from batchbot.client import MalformedResponse, connection_failed
 
 DEFAULT_THRESHOLD = 3
 FIRST_PROBE_S = 1.0
@@ -28,17 +27,13 @@ UNREACHABLE = (
 
 
 def is_connection_failure(exc: BaseException) -> bool:
-    """No connection at all (refused, unreachable, DNS); a timeout is a slow server, not an
-    absent one."""
-    return could_not_connect(exc)
+    """No connection at all (refused, reset, DNS); a timeout is a slow server, not an absent one."""
+    return connection_failed(exc)
 
 
 def server_answered(exc: BaseException) -> bool:
-    """The server is there, if unhappy: it sent an error (a status, a broken body), or took
-    the connection and dropped it, which one poisoned request can make it do every time."""
-    if isinstance(exc, openai.APIStatusError | MalformedResponse):
-        return True
-    return connection_failed(exc) and not could_not_connect(exc)
+    """An error the server sent (a status, a broken body): it is there, if unhappy."""
+    return isinstance(exc, openai.APIStatusError | MalformedResponse)
 
 
 class OutageWatch:

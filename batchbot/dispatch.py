@@ -164,11 +164,9 @@ class Dispatcher:
                 self._settle(reservation, outcome)
         try:
             await self.writer.write(outcome)
-        except RunStopped as exc:  # the database stayed locked by another program
-            self.stop(exc)
-            return
-        except Exception as exc:
-            self.stop(RunStopped(f"Could not write to {self.config.db_path}: {exc}"))
+        except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
+            failed = f"Could not write to {self.config.db_path}: {exc}"
+            self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
             return
         finally:
             self.limiter.leave()

@@ -99,6 +99,14 @@ class ConfigError(InputError):
     """Raised for settings that contradict each other or cannot be met."""
 
 
+def not_a_database(path: object, error: BaseException) -> ConfigError:
+    """A --db file SQLite cannot use (not a database, unreadable): what to do instead."""
+    return ConfigError(
+        f"{path} cannot be used as the database ({error}): point --db or BATCHBOT_DB at "
+        "another file, or move this one aside; nothing was sent."
+    )
+
+
 class RunStopped(BatchbotError):
     """Raised when a run stops early; what was answered is kept and a rerun resumes."""
 

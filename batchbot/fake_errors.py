@@ -172,16 +172,16 @@ def _check_decimal(body: Mapping[str, Any], param: str, low: float, high: float)
         return
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _invalid_type(param, "a decimal", value)
-    if not low <= value <= high:
-        side, bound, sign = (
-            ("above maximum", high, "<=") if value > high else ("below minimum", low, ">=")
-        )
-        message = (
-            f"Invalid '{param}': decimal {side} value. Expected a value {sign} {bound:g}, "
-            f"but got {value:g} instead."
-        )
-        code = "decimal_above_max_value" if value > high else "decimal_below_min_value"
-        raise ApiError(400, message, param=param, code=code)
+    if low <= value <= high:
+        return
+    above = value > high
+    side, sign, bound = ("above maximum", "<=", high) if above else ("below minimum", ">=", low)
+    message = (
+        f"Invalid '{param}': decimal {side} value. Expected a value {sign} {bound:g}, "
+        f"but got {value:g} instead."
+    )
+    code = "decimal_above_max_value" if above else "decimal_below_min_value"
+    raise ApiError(400, message, param=param, code=code)
 
 
 def _check_positive(body: Mapping[str, Any], param: str) -> None:

@@ -19,7 +19,13 @@ from batchbot.batch_summary import BatchSummary
 from batchbot.client import ChatClient
 from batchbot.config import Config
 from batchbot.dispatch import MODE, Dispatcher
-from batchbot.errors import ConfigError, Interrupted, MissingKeyError, RunStopped
+from batchbot.errors import (
+    ConfigError,
+    Interrupted,
+    MissingKeyError,
+    RunStopped,
+    not_a_database,
+)
 from batchbot.estimate import Estimate, estimate_job
 from batchbot.jobs import Job
 from batchbot.lock import job_lock
@@ -30,10 +36,6 @@ from batchbot.store import Store
 log = logging.getLogger("batchbot")
 
 REFRESH_EVERY_S = 0.25
-NOT_A_DATABASE = (
-    "{path} cannot be used as the database ({error}): point --db or BATCHBOT_DB at "
-    "another file, or move this one aside; nothing was sent."
-)
 INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
 BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
@@ -233,7 +235,7 @@ def _open_store(config: Config) -> Store:
     try:
         return Store.open(config.db_path)
     except sqlite3.DatabaseError as exc:
-        raise ConfigError(NOT_A_DATABASE.format(path=config.db_path, error=exc)) from None
+        raise not_a_database(config.db_path, exc) from None
 
 
 async def _execute(run: Dispatcher, display: Display) -> RunSummary:

@@ -119,19 +119,17 @@ def _switch_to_wal(db: Database) -> None:
     db.enable_wal()
 
 
-def _enable_wal(db: Database) -> None:
+@contextmanager
+def _busy_is_final(db: Database) -> Iterator[None]:
+    """A lock still held once the wait is over becomes DatabaseBusy: one line, exit 3."""
     try:
-        _switch_to_wal(db)
+        yield
     except sqlite3.OperationalError as error:
-        if _is_busy(error):
-            raise _busy(db) from None
-        raise
-
-
-def _busy(db: Database) -> DatabaseBusy:
-    (_, _, path) = db.execute("PRAGMA database_list").fetchone()
-    (timeout_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
-    return DatabaseBusy(path or ":memory:", timeout_ms / 1000)
+        if not _is_busy(error):
+            raise
+        (_, _, path) = db.execute("PRAGMA database_list").fetchone()
+        (timeout_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
+        raise DatabaseBusy(path or ":memory:", timeout_ms / 1000) from None
 
 
 @contextmanager
@@ -146,12 +144,8 @@ def write_transaction(db: Database) -> Iterator[None]:
         with db.atomic():
             yield
         return
-    try:
+    with _busy_is_final(db):
         conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as error:
-        if _is_busy(error):
-            raise _busy(db) from None
-        raise
     try:
         yield
         conn.execute("COMMIT")
@@ -182,7 +176,8 @@ class Store:
         """Open (creating if needed) and migrate the database at `path`."""
         db = Database(str(path))
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _enable_wal(db)
+        with _busy_is_final(db):
+            _switch_to_wal(db)
         # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
         # the last commits, and those answers are simply asked again.
         db.execute("PRAGMA synchronous = NORMAL")

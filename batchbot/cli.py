@@ -214,9 +214,9 @@ def run_command(
     the next run (by hand or from cron) collects them, or --wait does both in one go.
     """
     from batchbot.config import Flags, resolve_config
-    from batchbot.jobs import load_job
-    from batchbot.progress import make_display
-    from batchbot.runner import run_job
+    from batchbot.jobs.job import load_job
+    from batchbot.run.progress import make_display
+    from batchbot.run.runner import run_job
 
     with _friendly_errors():
         _setup_logging(verbose, quiet, log_file, log_format)
@@ -232,8 +232,8 @@ def run_command(
 
 
 def _report_estimate(job: Any, config: Any) -> None:
-    from batchbot.estimate import estimate_job
-    from batchbot.runner import resolve_mode
+    from batchbot.run.estimate import estimate_job
+    from batchbot.run.runner import resolve_mode
 
     estimate = estimate_job(job, config)
     choice = resolve_mode(job, config, estimate)
@@ -250,7 +250,7 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  mode: {choice.mode} ({choice.reason})"
     )
     if choice.mode == "batch":
-        from batchbot.batch_summary import batch_plan_line
+        from batchbot.batch.summary import batch_plan_line
 
         click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     click.echo("Nothing was sent (dry run).")
@@ -275,9 +275,9 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
-    from batchbot.batch_summary import BatchSummary, batch_summary_lines
+    from batchbot.batch.summary import BatchSummary, batch_summary_lines
     from batchbot.logs import FILE_ONLY
-    from batchbot.summary import exit_code, stop_line, summary_line
+    from batchbot.run.summary import exit_code, stop_line, summary_line
 
     if isinstance(summary, BatchSummary):
         if summary.stopped:
@@ -315,7 +315,7 @@ def db_option(func: F) -> F:
 def _split_by(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
-    from batchbot.report import GROUPS
+    from batchbot.reports.report import GROUPS
 
     names = tuple(name.strip() for value in values for name in value.split(",") if name.strip())
     for name in names:
@@ -362,7 +362,7 @@ def report_command(
     batchbot report --by day --since 2026-11-01
     batchbot report --by job,model --json
     """
-    from batchbot.report import ReportQuery, build_report, render
+    from batchbot.reports.report import ReportQuery, build_report, render
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are two formats: choose one.")
@@ -387,7 +387,7 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
     """Recent runs, newest first: status, items, ok/failed, cost and duration."""
     import json
 
-    from batchbot.export import recent_runs, render_runs
+    from batchbot.reports.export import recent_runs, render_runs
 
     with _friendly_errors(), _reading(db_path) as db:
         runs = recent_runs(db, job=job, limit=limit)
@@ -411,7 +411,7 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
 @click.option("--all", "include_failed", is_flag=True, help="Also failed and pending items.")
 def export_command(job: str, db_path: str, fmt: str, output: Any, include_failed: bool) -> None:
     """Write JOB's answers (id, prompt, answer, finish_reason, tokens, cost), one per item."""
-    from batchbot.export import export_answers
+    from batchbot.reports.export import export_answers
 
     with _friendly_errors(), _reading(db_path) as db:
         count = export_answers(db, job, output, fmt=fmt, include_failed=include_failed)
@@ -427,9 +427,9 @@ def batches_list(job_name: str | None, db_path: str | None) -> None:
 
     Statuses are as of the last `batchbot run` of their job, which polls them.
     """
-    from batchbot.batch_summary import batches_table
+    from batchbot.batch.summary import batches_table
     from batchbot.config import Config, resolve_db_path
-    from batchbot.runner import list_batches
+    from batchbot.run.runner import list_batches
 
     with _friendly_errors():
         config = Config(db_path=resolve_db_path(db_path, _environment()))
@@ -451,8 +451,8 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
     their items go back to pending and are submitted again.
     """
     from batchbot.config import Flags, resolve_config
-    from batchbot.jobs import load_job
-    from batchbot.runner import cancel_batches
+    from batchbot.jobs.job import load_job
+    from batchbot.run.runner import cancel_batches
 
     with _friendly_errors():
         job = load_job(job_file)
@@ -469,7 +469,7 @@ def _reading(db_path: str) -> Iterator[Any]:
     import sqlite3
 
     from batchbot.errors import InputError, not_a_database
-    from batchbot.report import connect
+    from batchbot.reports.report import connect
 
     if not Path(db_path).exists():
         raise InputError(f"no database at {db_path}: run a job first, or pass --db.")
@@ -500,8 +500,8 @@ def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: f
     what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
     cent). Exit 0 if every check passes, 1 if not.
     """
+    from batchbot.api.doctor import run_checks
     from batchbot.config import checked_base_url
-    from batchbot.doctor import run_checks
 
     with _friendly_errors():
         base_url = checked_base_url(base_url)
@@ -537,7 +537,7 @@ def limits_command(model: str | None, tier: str | None) -> None:
     The figures come from tiers.yaml (OpenAI's usage tiers and the tutorial's tiers); pick
     one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
     """
-    from batchbot.tiers import preset_rows
+    from batchbot.pace.tiers import preset_rows
 
     with _friendly_errors():
         rows = preset_rows(model, tier)
@@ -592,7 +592,7 @@ def fake_server_command(
     batch_delay: float,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
-    from batchbot.fake_server import serve
+    from batchbot.fake.server import serve
 
     click.echo(
         f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True

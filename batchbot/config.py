@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from batchbot import modes, tiers
+from batchbot import modes
 from batchbot.errors import ConfigError, redact_secrets
-from batchbot.jobs import Job
+from batchbot.jobs.job import Job
+from batchbot.pace import tiers
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from batchbot.jobs import Item
+    from batchbot.jobs.job import Item
 
 OK = "ok"
 TRUNCATED = "truncated"

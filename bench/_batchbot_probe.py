@@ -19,8 +19,8 @@ from typing import Any
 
 import openai
 
-from batchbot import runner
 from batchbot.cli import cli
+from batchbot.run import runner
 
 TICK_S = 0.01
 

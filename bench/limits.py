@@ -38,11 +38,11 @@ import openai
 import orjson
 
 from batchbot.config import Config
-from batchbot.fake_server import serve
-from batchbot.jobs import load_job
-from batchbot.runner import run_job_async
-from batchbot.tiers import limits_for
-from batchbot.tokens import request_tokens
+from batchbot.fake.server import serve
+from batchbot.jobs.job import load_job
+from batchbot.pace.tiers import limits_for
+from batchbot.pace.tokens import request_tokens
+from batchbot.run.runner import run_job_async
 
 MODEL = "gpt-4o-mini"
 LATENCY_MS = 250.0  # per answer; short, so the bench stays short, but far from zero

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from batchbot.report import NO_VALUE, ReportQuery, build_report, spend_report
-from batchbot.store import Store
+from batchbot.reports.report import NO_VALUE, ReportQuery, build_report, spend_report
+from batchbot.store.store import Store
 
 JOBS = [f"job-{i:02d}" for i in range(20)]
 MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "gpt-4.1-mini", "o3-mini", "gpt-5", "gpt-5-mini"]

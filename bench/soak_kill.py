@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchbot.fake_server import FakeServer
+from batchbot.fake.server import FakeServer
 
 
 @dataclass

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from batchbot import policy
+from batchbot.api import policy
 from batchbot.cli import cli
-from batchbot.fake_server import FakeServer
+from batchbot.fake.server import FakeServer
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from batchbot.fake_server import FakeServer
+from batchbot.fake.server import FakeServer
 
 ITEMS = 60
 CONCURRENCY = 4

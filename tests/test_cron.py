@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from batchbot.fake_server import FakeServer
-from batchbot.lock import job_lock
+from batchbot.fake.server import FakeServer
+from batchbot.run.lock import job_lock
 
 PLANTED = "sk-PLANTED-secret-0123456789abcdef"
 JOBS = {

@@ -8,8 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from batchbot.fake_server import FakeServer
-from batchbot.outage import OutageWatch
+from batchbot.api.outage import OutageWatch
+from batchbot.fake.server import FakeServer
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:

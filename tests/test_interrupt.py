@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batchbot.fake_server import FakeServer
+from batchbot.fake.server import FakeServer
 
 ITEMS = 40
 

@@ -358,7 +358,7 @@ def test_base_url_from_environment(tmp_path, write_job, invoke, fake_api, monkey
 
 def test_a_big_job_says_it_is_being_checked(tmp_path, write_job, invoke, fake_api, monkeypatch):
     """While a big job is checked, the progress output says so, before it starts sending."""
-    monkeypatch.setattr("batchbot.jobs.CHECKED_EVERY", 10)
+    monkeypatch.setattr("batchbot.jobs.job.CHECKED_EVERY", 10)
     lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(25)]
     job = write_job("big.jsonl", "\n".join(lines))
     result = invoke("run", str(job), "--model", "gpt-4o-mini", "--base-url", fake_api.url)

@@ -22,11 +22,11 @@ import pytest
 
 from batchbot.config import Config
 from batchbot.errors import Interrupted
-from batchbot.jobfile_bodies import Draft, DraftSource
-from batchbot.jobs import Job, JobSettings, load_job
+from batchbot.jobs.bodies import Draft, DraftSource
+from batchbot.jobs.job import Job, JobSettings, load_job
 from batchbot.outcome import OK, Outcome, utc_now
-from batchbot.runner import run_job_async
-from batchbot.store import Store
+from batchbot.run.runner import run_job_async
+from batchbot.store.store import Store
 
 
 def batch_lines(count: int, **extra: object) -> str:

@@ -1,0 +1,129 @@
+"""`batchbot doctor`: is this machine ready for an unattended run? One line per check.
+
+    key        OPENAI_API_KEY present (its value is never shown, not even masked)
+    database   the file (or its directory) can be written, and is not locked by a writer
+    api        the base URL answers; one 1-token request, so the key is tried for real
+    limits     the requests/min and tokens/min the server reports in its headers
+
+Nothing here raises for a failed check: each becomes a Check with what to do about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+
+from batchbot.api.client import ChatClient, Reply
+from batchbot.api.policy import run_stop_error
+from batchbot.errors import redact_secrets
+from batchbot.pace.headers import parse_rate_limit_headers
+
+PING = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+DEFAULT_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<9} {self.detail}"
+
+
+def run_checks(
+    *,
+    api_key: str | None,
+    key_source: str,
+    base_url: str | None,
+    db_path: Path,
+    model: str,
+    timeout_s: float,
+) -> list[Check]:
+    """Every check, in order; the API ones are skipped (and failed) without a key."""
+    checks = [check_key(api_key, key_source), check_database(db_path)]
+    if api_key:
+        checks += asyncio.run(check_api(api_key, base_url, model, timeout_s))
+    else:
+        checks.append(Check("api", False, "not tried: no key"))
+    return checks
+
+
+def check_key(api_key: str | None, source: str) -> Check:
+    if api_key:
+        return Check("key", True, f"OPENAI_API_KEY is set ({source})")
+    return Check("key", False, "OPENAI_API_KEY is not set: put it in the environment or .env")
+
+
+def check_database(path: Path) -> Check:
+    """Writable without changing anything: an immediate transaction, rolled back at once."""
+    if not path.exists():
+        directory = path.parent if str(path.parent) else Path(".")
+        try:
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as exc:
+            return Check("database", False, f"cannot create {path}: {exc.strerror}")
+        return Check("database", True, f"{path} will be created on the first run")
+    try:
+        conn = sqlite3.connect(path, timeout=1)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            requests = _count(conn, "requests")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return Check("database", False, f"{path} is not writable: {exc}")
+    if not os.access(path.parent if str(path.parent) else ".", os.W_OK):
+        return Check("database", False, f"{path.parent} is not writable (WAL needs it)")
+    answered = "" if requests is None else f", {requests:,} requests stored"
+    return Check("database", True, f"{path} is writable{answered}")
+
+
+def _count(conn: sqlite3.Connection, table: str) -> int | None:
+    try:
+        return int(conn.execute(f"select count(*) from {table}").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+async def check_api(
+    api_key: str, base_url: str | None, model: str, timeout_s: float
+) -> list[Check]:
+    url = base_url or DEFAULT_URL
+    client = ChatClient(api_key=api_key, base_url=base_url, timeout=timeout_s)
+    try:
+        reply = await client.complete({"model": model, **PING})
+    except openai.APIStatusError as exc:
+        if exc.status_code in (401, 403, 404) or exc.code == "insufficient_quota":
+            problem = str(run_stop_error(exc, model))
+        else:
+            problem = redact_secrets(f"{exc.status_code}: {exc.message}")
+        return [Check("api", False, f"{url} answered, but: {problem}")]
+    except Exception as exc:  # refused, DNS, TLS, a body that is not JSON: all unusable
+        reason = redact_secrets(f"{type(exc).__name__}: {exc}")
+        return [Check("api", False, f"{url} cannot be reached ({reason}): check --base-url")]
+    finally:
+        await client.close()
+    return [Check("api", True, f"{url} answers; the key works for {model}"), _limits(reply)]
+
+
+def _limits(reply: Reply) -> Check:
+    limits = parse_rate_limit_headers(reply.headers)
+    if limits.limit_requests is None and limits.limit_tokens is None:
+        return Check("limits", True, "the server reports none (x-ratelimit-* headers absent)")
+    rpm = "?" if limits.limit_requests is None else f"{limits.limit_requests:,}"
+    tpm = "?" if limits.limit_tokens is None else f"{limits.limit_tokens:,}"
+    return Check("limits", True, f"{rpm} requests/min, {tpm} tokens/min for {model_of(reply)}")
+
+
+def model_of(reply: Reply) -> str:
+    return reply.model or "this model"

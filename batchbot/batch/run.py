@@ -1,0 +1,368 @@
+"""`--mode batch`: the same job through OpenAI's Batch API, one cron-friendly step at a time.
+
+Each invocation (`BatchRun.run`) does, in order:
+
+1. reconcile: a row left without a batch id by a crash is matched to the batch the API did
+   create from its file (found by `input_file_id`), or else reported as an orphan file whose
+   items are free again;
+2. poll: every open batch of the job is retrieved; finished ones are collected: their output
+   and error files become `requests` rows (`mode = 'batch'`, the batch id), failed lines
+   follow the error policy, and lines a batch never ran (expired, cancelled) go back to
+   pending;
+3. submit: items not answered, not waiting in an open batch and not already handled by this
+   invocation are split into input files (`batch_files`), uploaded and turned into batches.
+
+`--wait` repeats 2-3 with growing pauses until nothing is open. Every step is committed before
+the next API call, so an invocation may die anywhere: no item is ever in two open batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import orjson
+
+from batchbot.api import policy
+from batchbot.api.client import ChatClient
+from batchbot.batch.api import BatchApi, describe, refusal
+from batchbot.batch.files import InputFile, Splitter
+from batchbot.batch.results import read_line
+from batchbot.batch.summary import BatchSummary, running_line
+from batchbot.config import Config
+from batchbot.errors import RunStopped
+from batchbot.jobs.job import Item, Job
+from batchbot.modes import BATCH
+from batchbot.money.pricing import Pricer, priced
+from batchbot.outcome import ANSWERED, FAILED, OK, TRUNCATED, Outcome, utc_now
+from batchbot.pace import tiers
+from batchbot.pace.tokens import prompt_tokens
+from batchbot.store.store import Store
+
+ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
+WRITE_EVERY = 500
+YIELD_EVERY_ITEMS = 500
+POLL_GROWTH = 1.5
+POLL_MAX_S = 300.0
+
+UPLOAD_INTERRUPTED = (
+    "the upload of {filename} was interrupted; if it reached OpenAI it is an unused file "
+    "(delete it under Storage > Files); its items are submitted again"
+)
+ORPHAN_FILE = (
+    "input file {file_id} ({requests:,} requests) was uploaded but no batch was created from it "
+    "(the run stopped in between); its items are submitted again in a new file. The file is "
+    "unused: delete it under Storage > Files or with the Files API"
+)
+ADOPTED = "found batch {batch_id} created from {file_id} by an interrupted run; tracking it"
+TOO_BIG = (
+    "{count:,} item(s) need more prompt tokens than the whole batch queue of their model "
+    "allows: send them with --mode sync"
+)
+DEFERRED = (
+    "{count:,} item(s) wait for room in the batch queue (enqueued-token limit): they are "
+    "submitted by a later run, once the open batches are collected"
+)
+DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
+FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
+
+
+class BatchRun:
+    """One invocation of batch mode for one job; see the module docstring."""
+
+    def __init__(
+        self,
+        job: Job,
+        config: Config,
+        store: Store,
+        client: ChatClient,
+        run_id: int,
+        pricer: Pricer,
+        *,
+        report: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.job, self.config, self.store, self.pricer = job, config, store, pricer
+        self.api = BatchApi(client.api, max_attempts=config.max_attempts, model=config.model or "")
+        self.run_id, self.report = run_id, report
+        self.summary = BatchSummary(run_id, job.name, str(config.db_path))
+        self.stop_event = asyncio.Event()
+        self._files = 0
+
+    def stop(self, reason: RunStopped) -> None:
+        """Stop after the step under way (each step is committed before the next begins)."""
+        self.summary.stopped = self.summary.stopped or reason
+        self.stop_event.set()
+
+    async def run(self) -> BatchSummary:
+        """Reconcile, then poll/collect and submit (repeatedly with --wait); see the module."""
+        started = time.perf_counter()
+        try:
+            await self.reconcile()
+            interval = self.config.poll_s
+            while True:
+                await self.poll()
+                if not self.stop_event.is_set():
+                    await self.submit()
+                open_rows = [r for r in self.store.open_batches(self.job.name) if r["batch_id"]]
+                if not self.config.wait or not open_rows or self.stop_event.is_set():
+                    break
+                self.report(_progress(open_rows, interval))
+                await self._pause(interval)
+                interval = min(interval * POLL_GROWTH, POLL_MAX_S)
+        finally:
+            self.summary.running = self.store.open_batches(self.job.name)
+            self.summary.elapsed_s = time.perf_counter() - started
+        return self.summary
+
+    # -- 1. reconcile ------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Settle rows a crash left between upload and batch creation."""
+        for row in self.store.open_batches(self.job.name):
+            if row["batch_id"]:
+                continue
+            if row["status"] == "uploading" or not row["input_file_id"]:
+                self._give_up(row, UPLOAD_INTERRUPTED.format(filename=row["filename"]))
+                continue
+            found = await self.api.find(row["input_file_id"], since=row["created_at"])
+            if found is None:
+                self._give_up(
+                    row, ORPHAN_FILE.format(file_id=row["input_file_id"], requests=row["requests"])
+                )
+                continue
+            self.store.record_batch_created(row["id"], batch_id=found.id, status=found.status)
+            self._note(ADOPTED.format(batch_id=found.id, file_id=row["input_file_id"]))
+
+    def _give_up(self, row: dict[str, Any], note: str) -> None:
+        self.store.update_batch(row["id"], {"status": "orphaned", "collected_at": utc_now()})
+        self._note(note)
+
+    # -- 2. poll and collect -----------------------------------------------------------------
+
+    async def poll(self) -> None:
+        for row in self.store.open_batches(self.job.name):
+            if not row["batch_id"] or self.stop_event.is_set():
+                continue
+            batch_id = str(row["batch_id"])
+            batch = await self.api.retrieve(batch_id)
+            counts = batch.request_counts
+            values: dict[str, Any] = {
+                "status": batch.status,
+                "completed": counts.completed if counts else None,
+                "failed": counts.failed if counts else None,
+                "output_file_id": batch.output_file_id,
+                "error_file_id": batch.error_file_id,
+            }
+            if batch.status in TERMINAL:
+                values["finished_at"] = utc_now()
+            self.store.update_batch(row["id"], values)
+            if batch.status in TERMINAL:
+                await self.collect({**row, **values}, batch)
+
+    async def collect(self, row: dict[str, Any], batch: openai.types.Batch) -> None:
+        """Write every line of a finished batch's output and error files, then close the row.
+
+        Lines already written (by an earlier collection a crash cut short) are skipped, so
+        collecting twice writes nothing twice.
+        """
+        try:
+            for file_id in (row["output_file_id"], row["error_file_id"]):
+                if file_id:
+                    await self._collect_file(row, file_id)
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            fatal = policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL
+            if fatal and isinstance(exc, openai.APIStatusError):
+                raise refusal(exc, f"download the results of {batch.id}", self.api.model) from exc
+            self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=describe(exc)))
+            return
+        if batch.status == "failed":
+            reasons = (
+                [e.message or e.code or "" for e in (batch.errors.data or [])]
+                if (batch.errors)
+                else []
+            )
+            self._note(FAILED_BATCH.format(batch_id=batch.id, errors="; ".join(reasons) or "?"))
+        self.store.update_batch(row["id"], {"collected_at": utc_now()})
+        self.summary.collected_batches += 1
+        self.report(f"collected {batch.id} ({batch.status})")
+
+    async def _collect_file(self, row: dict[str, Any], file_id: str) -> None:
+        """Stream one result file into rows, WRITE_EVERY at a time."""
+        outcomes: list[Outcome] = []
+        async for line in self.api.lines(file_id):
+            outcome = self._outcome(row, orjson.loads(line))
+            if outcome is not None:
+                outcomes.append(outcome)
+            if len(outcomes) >= WRITE_EVERY:
+                self._write(outcomes)
+                outcomes = []
+        self._write(outcomes)
+
+    def _outcome(self, row: dict[str, Any], line: dict[str, Any]) -> Outcome | None:
+        custom_id = str(line.get("custom_id"))
+        found = self.store.batch_item(self.job.name, row["input_file_id"], custom_id)
+        if found is None:
+            self._note(f"{row['batch_id']}: a result for unknown custom_id {custom_id!r} ignored")
+            return None
+        if found.collected:
+            return None
+        item = Item(custom_id, json.loads(found.request), found.request_hash, 0)
+        if self.store.is_answered(self.job.name, item.id, item.request_hash):
+            self.summary.late += 1
+            return None
+        result = read_line(
+            line,
+            item,
+            attempts_before=found.attempts,
+            max_attempts=self.config.max_attempts,
+        )
+        if result.stop is not None:
+            self.stop(result.stop)
+        return result.outcome
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
+        self.store.record_results(self.run_id, self.job.name, BATCH, outcomes)
+        for outcome in outcomes:
+            if outcome.status == OK:
+                self.summary.ok += 1
+            elif outcome.status == TRUNCATED:
+                self.summary.truncated += 1
+            elif outcome.status == FAILED:
+                self.summary.failed += 1
+            else:
+                self.summary.requeued += 1
+            if outcome.usage:
+                self.summary.prompt_tokens += outcome.usage.prompt_tokens
+                self.summary.completion_tokens += outcome.usage.completion_tokens
+            self.summary.cost_usd += outcome.cost_usd or 0.0
+        self.summary.unpriced_models = tuple(sorted(self.pricer.unknown))
+
+    # -- 3. submit ---------------------------------------------------------------------------
+
+    async def submit(self) -> None:
+        """Split what is left to send into input files and turn each into a batch."""
+        splitter = Splitter(self._queue)
+        skipped = 0
+        for count, item in enumerate(self.job.items(), 1):
+            if count % YIELD_EVERY_ITEMS == 0:
+                await asyncio.sleep(0)
+            if self.stop_event.is_set():
+                return
+            state = self.store.submission_state(self.job.name, item.id, item.request_hash)
+            if state is not None:
+                status, run_id, in_open_batch = state
+                if status in ANSWERED:
+                    skipped += 1
+                    continue
+                if in_open_batch:
+                    continue
+                if run_id == self.run_id:
+                    continue  # sent or collected by this invocation: the next one retries
+            tokens = prompt_tokens(str(item.body.get("model", "")), item.body["messages"])
+            for full in splitter.add(item, tokens):
+                await self._submit_file(full)
+        for rest in splitter.finish():
+            await self._submit_file(rest)
+        self.summary.skipped = skipped
+        self.summary.deferred, self.summary.too_big = splitter.deferred, splitter.too_big
+        if splitter.deferred:
+            self._note(DEFERRED.format(count=splitter.deferred), once=True)
+        if splitter.too_big:
+            self._note(TOO_BIG.format(count=splitter.too_big), once=True)
+
+    def _queue(self, model: str) -> tuple[int | None, int]:
+        limit = self.config.batch_queue_tokens
+        if limit is None:
+            limit = tiers.limits_for(self.config.tier, model).batch_queue_tokens
+        return limit, self.store.enqueued_tokens(model)
+
+    async def _submit_file(self, input_file: InputFile) -> None:
+        self._files += 1
+        filename = f"batchbot-{_safe(self.job.name)}-run{self.run_id}-{self._files}.jsonl"
+        row = self.store.start_batch_file(
+            job=self.job.name,
+            run_id=self.run_id,
+            model=input_file.model,
+            filename=filename,
+            requests=len(input_file.items),
+            bytes=input_file.size,
+            prompt_tokens=input_file.tokens,
+        )
+        data = input_file.data
+        try:
+            file_id = await self.api.upload(filename, data)
+        except RunStopped as exc:  # refused: no file exists, nothing is held
+            self._close_refused(row, exc)
+            raise
+        self.store.record_upload(
+            row,
+            input_file_id=file_id,
+            job=self.job.name,
+            run_id=self.run_id,
+            items=input_file.items,
+        )
+        try:
+            metadata = {"batchbot_job": self.job.name[:512], "batchbot_file": filename}
+            batch = await self.api.create(file_id, metadata)
+        except RunStopped as exc:  # refused: the items are free again, the file unused
+            self._close_refused(row, exc)
+            raise
+        self.store.record_batch_created(row, batch_id=batch.id, status=batch.status)
+        self.summary.submitted_batches += 1
+        self.summary.submitted_items += len(input_file.items)
+        self.report(
+            f"submitted {batch.id}: {len(input_file.items):,} requests for {input_file.model} "
+            f"({input_file.size:,} bytes, ~{input_file.tokens:,} prompt tokens)"
+        )
+
+    def _close_refused(self, row: int, exc: RunStopped) -> None:
+        self.store.update_batch(
+            row, {"status": "orphaned", "collected_at": utc_now(), "error": str(exc)}
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), seconds)
+
+    def _note(self, note: str, *, once: bool = False) -> None:
+        if once and note in self.summary.notes:
+            return
+        self.summary.notes.append(note)
+        self.report(note)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:64] or "job"
+
+
+def _progress(rows: list[dict[str, Any]], interval: float) -> str:
+    listed = "; ".join(running_line(row) for row in rows)
+    return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
+
+
+async def cancel_open(job: str, store: Store, api: BatchApi) -> list[dict[str, Any]]:
+    """Ask the API to cancel every batch of `job` still in progress; the updated rows.
+
+    A cancelled batch is collected by the next run like any other: what it answered is kept,
+    the rest goes back to pending.
+    """
+    cancelled = []
+    for row in store.open_batches(job):
+        if not row["batch_id"] or row["status"] not in ALIVE - {"cancelling"}:
+            continue
+        batch = await api.cancel(row["batch_id"])
+        store.update_batch(row["id"], {"status": batch.status})
+        cancelled.append({**row, "status": batch.status})
+    return cancelled

@@ -1,0 +1,172 @@
+"""What a batch-mode run did, what it says when it ends, and the `batchbot batches` table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchbot.batch.files import MAX_REQUESTS
+from batchbot.config import Config
+from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
+from batchbot.money.pricing import cost_text
+from batchbot.pace import tiers
+
+COLLECT_HINT = (
+    "Run the same command again (by hand or from cron) to collect them, or add --wait; "
+    "`batchbot batches` lists them."
+)
+BATCH_COLUMNS = (
+    "job",
+    "batch_id",
+    "status",
+    "requests",
+    "completed",
+    "failed",
+    "created_at",
+    "model",
+    "cost_usd",
+)
+HEADER = ("job", "batch", "status", "requests", "done", "failed", "created", "model", "cost")
+
+
+@dataclass
+class BatchSummary:
+    """What one batch-mode invocation did, and what it left running."""
+
+    run_id: int
+    job: str
+    db_path: str
+    submitted_batches: int = 0
+    submitted_items: int = 0
+    skipped: int = 0  # already answered
+    deferred: int = 0
+    too_big: int = 0
+    collected_batches: int = 0
+    ok: int = 0
+    truncated: int = 0
+    failed: int = 0
+    requeued: int = 0  # back to pending: expired, cancelled, transient or run-fatal lines
+    late: int = 0  # answers for items a sync run had answered meanwhile (first answer kept)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0  # of the answers collected, at batch prices
+    unpriced_models: tuple[str, ...] = ()
+    running: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    stopped: RunStopped | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def answered(self) -> int:
+        return self.ok + self.truncated
+
+    @property
+    def status(self) -> str:
+        if self.stopped:
+            return "stopped"
+        if self.running:
+            return "waiting"
+        return "failed" if self.failed else "done"
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped:
+            return self.stopped.exit_code
+        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+    def totals(self) -> dict[str, object]:
+        return {
+            "sent": self.submitted_items,
+            "skipped": self.skipped,
+            "ok": self.ok,
+            "truncated": self.truncated,
+            "failed": self.failed,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "error": str(self.stopped) if self.stopped else None,
+        }
+
+
+def batch_summary_lines(summary: BatchSummary) -> list[str]:
+    """The closing lines of a batch-mode run: what was collected, submitted and still running."""
+    s = summary
+    lines: list[str] = []
+    if s.submitted_batches:
+        lines.append(
+            f"{s.job}: submitted {s.submitted_items:,} requests in {s.submitted_batches:,} "
+            "batch(es) (Batch API, half price, results within 24 h)"
+        )
+    if s.collected_batches:
+        collected = f"{s.answered:,} answered"
+        if s.truncated:
+            collected += f" ({s.truncated:,} cut off at max_tokens)"
+        collected += f", {s.failed:,} failed"
+        if s.requeued:
+            collected += f", {s.requeued:,} back to pending (resubmitted by the next run)"
+        tokens = s.prompt_tokens + s.completion_tokens
+        lines.append(
+            f"{s.job}: collected {s.collected_batches:,} batch(es): {collected} · {tokens:,} tokens"
+            f" · {cost_text(s.cost_usd, s.unpriced_models)}"
+        )
+    if s.late:
+        lines.append(f"{s.job}: {s.late:,} batch answers for items already answered were not kept")
+    if s.running:
+        held = sum(int(row["requests"] or 0) for row in s.running)
+        lines.append(f"{s.job}: {len(s.running):,} batch(es) with {held:,} requests in progress:")
+        lines.extend(f"  {running_line(row)}" for row in s.running)
+        lines.append(COLLECT_HINT)
+    elif not (s.collected_batches or s.submitted_batches):
+        lines.append(f"{s.job}: nothing to send, all {s.skipped:,} items already answered.")
+    lines.append(f"(run {s.run_id} in {s.db_path}, {s.elapsed_s:.1f} s)")
+    return lines
+
+
+def batch_plan_line(to_send: int, prompt_tokens: int, config: Config) -> str:
+    """What --dry-run says a batch-mode run would submit, against the model's queue limit."""
+    queue_tokens = config.batch_queue_tokens
+    if queue_tokens is None:
+        queue_tokens = tiers.limits_for(config.tier, config.model or "").batch_queue_tokens
+    files = -(-to_send // MAX_REQUESTS)
+    plan = f"batch: {to_send:,} requests in at least {files:,} input file(s)"
+    if queue_tokens is None:
+        return plan + f", {prompt_tokens:,} prompt tokens enqueued (no queue limit known)"
+    if prompt_tokens <= queue_tokens:
+        return plan + f", {prompt_tokens:,} of {queue_tokens:,} queue tokens"
+    return plan + (
+        f"; {prompt_tokens:,} prompt tokens exceed the {queue_tokens:,}-token queue, "
+        "so later runs submit the rest as batches finish"
+    )
+
+
+def running_line(row: Mapping[str, Any]) -> str:
+    """One open batch: id, status and request counts as of the last poll."""
+    name = row["batch_id"] or f"{row['input_file_id'] or row['filename']} (no batch yet)"
+    done = f"{row['completed'] or 0:,}/{row['requests'] or 0:,} done"
+    failed = f", {row['failed']:,} failed" if row["failed"] else ""
+    return f"{name}: {row['status']}, {done}{failed}"
+
+
+def batches_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Rows of the `batches` table as aligned text, one line per batch."""
+    if not rows:
+        return ["No batches yet: `batchbot run JOB --mode batch` submits some."]
+    cells = [[_cell(row, column) for column in BATCH_COLUMNS] for row in rows]
+    header = list(HEADER)
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    return [
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *cells]
+    ]
+
+
+def _cell(row: Mapping[str, Any], column: str) -> str:
+    value = row.get(column)
+    if column == "batch_id" and not value:
+        return f"({row.get('input_file_id') or 'not uploaded'})"
+    if column == "cost_usd" and value is not None:
+        return f"${value:,.4f}"
+    if column == "created_at" and value:
+        return str(value)[:19].replace("T", " ")
+    return "" if value is None else str(value)

@@ -1,0 +1,387 @@
+"""A fake OpenAI Chat Completions API: a real HTTP server on 127.0.0.1.
+
+`batchbot run --fake`, the tests and the benchmarks point the real `openai` client at it. It
+answers like the API (same JSON, same headers, same error bodies, rate limits that refill the
+same way) and fails on demand: see `fake_faults` for faults and `[[fake:FAULT]]` markers.
+
+    server = FakeServer(rpm=500, tpm=200_000).start_in_thread()
+    client = AsyncOpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
+    ...
+    server.stop()
+
+A test thread may call `inject`, `set_limits`, `spend`, `reset`, `stats` and `timeline` while
+the server thread serves: all mutable state sits behind one lock, never held across an await.
+Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
+`POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`, `GET /_fake/timeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from batchbot.fake import content as fake_content
+from batchbot.fake import errors as fake_errors
+from batchbot.fake.batches import FakeBatches
+from batchbot.fake.control import control_routes
+from batchbot.fake.counting import chat_prompt_tokens, reserved_completion
+from batchbot.fake.errors import ApiError
+from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
+from batchbot.fake.files import FakeFiles
+from batchbot.fake.limits import RateLimits
+
+HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
+SHUTDOWN_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class FakeStats:
+    """What the server has seen since it started or was last reset."""
+
+    requests: int  # chat completion POSTs received, whatever happened to them
+    answered: int  # well-formed 200 answers
+    by_status: dict[int, int]  # HTTP statuses sent (a malformed 200 counts; resets and hangs don't)
+    duplicates: int  # answers to a body that had already been answered: resent work
+    tokens_charged: int  # charged against tokens-per-minute: prompt plus completion allowance
+
+
+class FakeServer:
+    """An OpenAI-shaped chat completions server; see the module docstring."""
+
+    _limits: RateLimits
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        latency_ms: float = 0.0,
+        fail_rate: float = 0.0,
+        context_window: int = 128_000,
+        api_key: str | None = None,
+        seed: int | None = None,
+        retry_after_header: bool = False,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        batch_delay_s: float = 0.0,
+    ) -> None:
+        """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
+
+        `window_s`: enforce the per-minute limits over windows this long (1 = limit/60 per
+        second). `clock` drives the rate-limit buckets; tests pass one they can wind forward.
+        `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
+        """
+        self.files = FakeFiles()
+        self.batches = FakeBatches(self.files, delay_s=batch_delay_s, context_window=context_window)
+        self.host, self.port = host, port
+        self.latency_ms = latency_ms
+        self.context_window = context_window
+        self.api_key = api_key
+        self.retry_after_header = retry_after_header
+        self._limits_at_start = (rpm, tpm)
+        self._window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
+        self._runner: web.AppRunner | None = None
+        self._released: asyncio.Event | None = None  # set on close: hanging requests end
+        self._thread: threading.Thread | None = None
+        self._stop_thread: Callable[[], object] | None = None
+        self.reset()
+
+    # -- control ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("the fake server is not running; call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return f"http://{host}:{self.port}/v1"
+
+    def inject(self, fault: str, times: int = 1) -> None:
+        """Fail the next `times` chat requests with `fault` (after any already queued)."""
+        with self._lock:
+            self._faults.inject(fault, times)
+
+    def set_limits(
+        self,
+        *,
+        rpm: int | None,
+        tpm: int | None,
+        window_s: float | None = None,
+        reported_rpm: int | None = None,
+        reported_tpm: int | None = None,
+        keep_usage: bool = False,
+    ) -> None:
+        """Replace the rate limits: full buckets of the new size, or (`keep_usage`) buckets
+        that still count what was used of the old ones, as a limit lowered mid-run does.
+
+        `window_s` None keeps the current window. `reported_*`: what the headers should say
+        instead of the real limits.
+        """
+        options: dict[str, Any] = {"reported": (reported_rpm, reported_tpm)}
+        with self._lock:
+            options["window_s"] = window_s or self._limits.window_s
+            if keep_usage:
+                self._limits = self._limits.changed(rpm, tpm, self._clock, **options)
+            else:
+                self._limits = RateLimits(rpm, tpm, self._clock, **options)
+
+    def spend(self, *, requests: int = 0, tokens: int = 0) -> None:
+        """Spend the key's budget as another client would (for a shared-key benchmark)."""
+        with self._lock:
+            self._limits.spend(requests, tokens)
+
+    def reset(self) -> None:
+        """Forget faults, counters and bucket levels; restore the constructor's limits."""
+        with self._lock:
+            self._faults.clear()
+            self._limits = RateLimits(*self._limits_at_start, self._clock, window_s=self._window_s)
+            self._requests = self._answered = self._duplicates = self._tokens_charged = 0
+            self._statuses: Counter[int] = Counter()
+            self._seen: set[bytes] = set()
+            self._started = self._clock()
+            self._timeline: list[list[int]] = []
+        self.batches.clear()
+        self.files.clear()
+
+    @property
+    def stats(self) -> FakeStats:
+        with self._lock:
+            return FakeStats(
+                requests=self._requests,
+                answered=self._answered,
+                by_status=dict(self._statuses),
+                duplicates=self._duplicates,
+                tokens_charged=self._tokens_charged,
+            )
+
+    def timeline(self) -> list[list[int]]:
+        """[requests, tokens] let through in each second since start or reset (server clock)."""
+        with self._lock:
+            return [list(second) for second in self._timeline]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen inside the running event loop."""
+        if self._runner is not None:
+            raise RuntimeError("the fake server is already running")
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_routes([*self.files.routes(), *self.batches.routes()])
+        app.router.add_routes(control_routes(self))
+        # No access log: it would cost more than answering does.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._released = asyncio.Event()
+        self.port = runner.addresses[0][1]
+        self._runner = runner
+
+    async def close(self) -> None:
+        """Stop listening, end hanging requests, close connections. Idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        if self._released is not None:
+            self._released.set()
+        await runner.cleanup()
+
+    def start_in_thread(self) -> FakeServer:
+        """Serve from a daemon thread with its own event loop; return once listening."""
+        ready = threading.Event()
+        failed: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._serve_in_thread(ready, failed),),
+            name="batchbot-fake-server",
+            daemon=True,
+        )
+        self._thread.start()
+        ready.wait()
+        if failed:
+            self._thread.join()
+            self._thread = None
+            raise failed[0]
+        return self
+
+    async def _serve_in_thread(self, ready: threading.Event, failed: list[BaseException]) -> None:
+        try:
+            await self.start()
+        except BaseException as exc:  # the starting thread re-raises it
+            failed.append(exc)
+            ready.set()
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._stop_thread = lambda: loop.call_soon_threadsafe(stop.set)
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    def stop(self) -> None:
+        """Stop the thread started by start_in_thread and wait for it. Idempotent."""
+        thread, stop_thread = self._thread, self._stop_thread
+        self._thread = self._stop_thread = None
+        if thread is None or stop_thread is None:
+            return
+        stop_thread()
+        thread.join()
+
+    # -- chat completions ------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        with self._lock:
+            self._requests += 1
+        try:
+            return await self._complete(request, started)
+        except ApiError as error:
+            return self._reply(error.status, error.body(), started, error.headers)
+
+    async def _complete(self, request: web.Request, started: float) -> web.StreamResponse:
+        key = self._authorize(request)
+        body = await _read_body(request)
+        model, messages = body["model"], body["messages"]
+        # The body's identity for duplicates and counted markers: key order must not matter.
+        digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
+        with self._lock:
+            fault = self._faults.pick(messages, digest.digest())
+        prompt = chat_prompt_tokens(model, messages)
+        if fault in CONNECTION_FAULTS:
+            return await self._act_out(fault, request, body, prompt, started)
+        if fault is not None:
+            error = fault_error(
+                fault,
+                model=model,
+                key=key,
+                prompt_tokens=prompt,
+                window=self.context_window,
+                rpm=self._limits.requests.limit,
+                hint=self.retry_after_header,
+            )
+            if error.status >= 500:  # a server error takes as long as an answer; refusals don't
+                await self._delay()
+            raise error
+        if prompt > self.context_window:
+            raise fake_errors.context_length_exceeded(self.context_window, prompt)
+        self._admit(model, prompt + reserved_completion(body))
+        payload = fake_content.completion(body, prompt)
+        await self._delay()
+        with self._lock:
+            self._answered += 1
+            if digest.digest() in self._seen:
+                self._duplicates += 1
+            self._seen.add(digest.digest())
+        return self._reply(200, payload, started)
+
+    def _authorize(self, request: web.Request) -> str:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise fake_errors.missing_key()
+        if self.api_key is not None and not secrets.compare_digest(key, self.api_key):
+            raise fake_errors.invalid_key(key)
+        return key
+
+    def _admit(self, model: str, tokens: int) -> None:
+        with self._lock:
+            refusal = self._limits.admit(tokens)
+            if refusal is None:
+                self._tokens_charged += tokens
+                second = int(self._clock() - self._started)
+                while len(self._timeline) <= second:
+                    self._timeline.append([0, 0])
+                self._timeline[second][0] += 1
+                self._timeline[second][1] += tokens
+                return
+        message, hint = refusal.message(model), self.retry_after_header
+        raise fake_errors.rate_limited(message, refusal.kind, refusal.wait, hint=hint)
+
+    async def _delay(self) -> None:
+        if self.latency_ms > 0:
+            await asyncio.sleep(self.latency_ms / 1000)
+
+    async def _act_out(
+        self, fault: str, request: web.Request, body: dict[str, Any], prompt: int, started: float
+    ) -> web.StreamResponse:
+        """The faults that break the connection or the body rather than send an error."""
+        if fault == "malformed":
+            await self._delay()
+            whole = orjson.dumps(fake_content.completion(body, prompt))
+            return self._reply(200, whole[: len(whole) // 2], started)
+        if fault == "hang" and self._released is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), HANG_SECONDS)
+        _drop_connection(request)
+        # Nothing reaches the client: the transport is gone. aiohttp needs a return value.
+        return web.Response(status=500)
+
+    def _reply(
+        self,
+        status: int,
+        payload: Mapping[str, Any] | bytes,
+        started: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        with self._lock:
+            self._statuses[status] += 1
+            all_headers = self._limits.headers()
+        all_headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
+        all_headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
+        all_headers.update(headers or {})
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        return web.Response(
+            body=body, status=status, headers=all_headers, content_type="application/json"
+        )
+
+
+async def _read_body(request: web.Request) -> dict[str, Any]:
+    try:
+        raw = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise fake_errors.bad_json() from None
+    return fake_errors.validate(raw)
+
+
+def _drop_connection(request: web.Request) -> None:
+    """Close the socket without a response, as a crashed proxy or a network blip does."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def serve(*, on_ready: Callable[[str], None] | None = None, **settings: Any) -> None:
+    """Serve until Ctrl-C; `settings` are FakeServer's. `on_ready(url)` runs once it listens."""
+    server = FakeServer(**settings)
+
+    async def main() -> None:
+        await server.start()
+        try:
+            if on_ready is not None:
+                on_ready(server.url)
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

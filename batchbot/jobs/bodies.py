@@ -1,0 +1,137 @@
+"""Request bodies: checking messages and params, and assembling `{model, messages, **params}`.
+
+Every job form (YAML prompts, template rows, JSONL lines) ends here, as a `Draft`: the body the
+API will get, its id if the file gave one, and where it came from. `jobs.py` hashes drafts
+into Items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchbot.jobs.fields import Where, describe, want_choice, want_list, want_mapping, want_text
+
+ROLES = ("assistant", "developer", "system", "tool", "user")
+# A conversation that opens with one of these already has its instructions.
+INSTRUCTION_ROLES = ("developer", "system")
+# Body keys a params mapping may not set: they have fields of their own.
+RESERVED = ("messages", "model")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """One request before hashing: the given id (None: use the hash), the body, its origin."""
+
+    id: str | None
+    body: dict[str, Any]
+    path: Path
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class DraftSource:
+    """A job's drafts, read afresh by each call to `read`, and what to say if there are none."""
+
+    read: Callable[[], Iterator[Draft]]
+    empty_path: Path
+    empty_message: str
+
+
+def make_body(model: str, messages: list[Any], *params: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"model", "messages", ...}`; later params mappings win over earlier ones."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    for layer in params:
+        body.update(layer)
+    return body
+
+
+def with_system(messages: list[Any], system: str | None) -> list[Any]:
+    """`system` as the first message, unless there is none or the messages open with one."""
+    if system is None or (messages and messages[0].get("role") in INSTRUCTION_ROLES):
+        return messages
+    return [{"role": "system", "content": system}, *messages]
+
+
+def user_message(value: object, where: Where, *parts: str | int) -> dict[str, Any]:
+    """One user message from a question's text."""
+    if isinstance(value, str) and not value.strip():
+        raise where.error("is an empty prompt: write the question, or remove it", *parts)
+    return {"role": "user", "content": want_text(value, where, *parts)}
+
+
+def check_messages(value: object, where: Where, *parts: str | int) -> list[Any]:
+    """A non-empty list of well-formed chat messages."""
+    messages = want_list(value, where, *parts)
+    if not messages:
+        raise where.error(
+            "is empty: give at least one message, like {role: user, content: Hello}", *parts
+        )
+    for index, message in enumerate(messages):
+        check_message(message, where, *parts, index)
+    return messages
+
+
+def check_message(value: object, where: Where, *parts: str | int) -> None:
+    """One chat message: a known role, and content (text or content parts)."""
+    message = want_mapping(value, where, *parts, what="a mapping with role: and content:")
+    if "role" not in message:
+        raise where.error(f"has no role: add role: with one of {', '.join(ROLES)}", *parts)
+    role = want_choice(message["role"], ROLES, where, *parts, "role")
+    content = message.get("content")
+    if content is None:
+        if role == "assistant" and message.get("tool_calls"):
+            return  # an assistant turn that only calls tools has no text
+        raise where.error("has no content: add content: with the message's text", *parts)
+    if isinstance(content, list):
+        for index, part in enumerate(content):
+            entry = want_mapping(
+                part,
+                where,
+                *parts,
+                "content",
+                index,
+                what="a content part like {type: text, text: Hi}",
+            )
+            want_text(entry.get("type"), where, *parts, "content", index, "type")
+    elif not isinstance(content, str):
+        raise where.error(
+            f"must be text or a list of content parts, not {describe(content)}", *parts, "content"
+        )
+
+
+def check_params(value: object, where: Where, *parts: str | int) -> dict[str, Any]:
+    """Chat Completions parameters to pass through; `model` and `messages` have their own keys."""
+    params = want_mapping(value, where, *parts)
+    for name in RESERVED:
+        if name in params:
+            raise where.error(
+                f"is not a parameter: write {name}: outside params", *parts, name, key=True
+            )
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class BodyDefaults:
+    """What a YAML job adds to each prompt; `overrides` (the CLI's params) win over all."""
+
+    model: str
+    system: str | None
+    params: Mapping[str, Any]
+    overrides: Mapping[str, Any]
+
+    def draft(
+        self,
+        item_id: str | None,
+        messages: list[Any],
+        where: Where,
+        *,
+        system: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Draft:
+        """The prompt's Draft: its own system and params over the job's."""
+        messages = with_system(messages, system if system is not None else self.system)
+        body = make_body(self.model, messages, self.params, params or {}, self.overrides)
+        return Draft(item_id, body, where.path, where.line)

@@ -1,0 +1,35 @@
+"""How one value of a spend report reads in a table cell, text or HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+TABLE_HEADINGS: Mapping[str, str] = {
+    "job": "job",
+    "model": "model",
+    "day": "day",
+    "run_id": "run",
+    "requests": "requests",
+    "answered": "answered",
+    "failed": "failed",
+    "prompt_tokens": "prompt",
+    "cached_tokens": "cached",
+    "completion_tokens": "completion",
+    "reasoning_tokens": "reasoning",
+    "cost_usd": "cost USD",
+    "avg_latency_ms": "avg ms",
+}
+
+
+def cell(column: str, value: Any) -> str:
+    """One value as the table shows it."""
+    if value is None:
+        return "-"
+    if column == "cost_usd":
+        return f"{value:,.4f}"
+    if column == "avg_latency_ms":
+        return f"{value:,.0f}"
+    if isinstance(value, int) and column != "run_id":
+        return f"{value:,}"
+    return str(value)

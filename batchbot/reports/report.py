@@ -1,0 +1,264 @@
+"""Spend reports: named SQL aggregates over the `spend` rollup -> rows -> table, JSON or CSV.
+
+The rollup holds one row per (job, model, day, run) and is kept exact by triggers on
+`requests` (migrations.m002_spend_rollup), so a report over millions of requests sums a few
+thousand rows in SQLite and never loads requests into Python. Days are UTC dates of when a
+request finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from batchbot.reports.cells import TABLE_HEADINGS, cell
+from batchbot.reports.html import render_html
+
+__all__ = [
+    "FORMATS",
+    "GROUPS",
+    "SUMS",
+    "Report",
+    "ReportQuery",
+    "bar_chart",
+    "build_report",
+    "render",
+    "render_csv",
+    "render_json",
+    "render_table",
+    "spend_report",
+]
+
+# --by name -> the column it shows as (DESIGN.md: `report --json` uses these names).
+GROUPS: Mapping[str, str] = {
+    "job": "job",
+    "model": "model",
+    "day": "day",
+    "run": "run_id",
+}
+# The rollup stores "no model" as '' and "no run" as 0 (a primary key cannot hold NULL); the
+# report shows them as null again. Grouping by the bare columns lets SQLite walk the primary key
+# (job, model, day, run_id) in order instead of sorting.
+NO_VALUE: Mapping[str, object] = {"model": "", "run_id": 0}
+GROUP_SQL: Mapping[str, str] = {name: f"spend.{name}" for name in ("job", "model", "day", "run_id")}
+# Output column -> its SQL aggregate over `spend`.
+SUMS: Mapping[str, str] = {
+    "requests": "sum(requests)",
+    "answered": "sum(answered)",
+    "failed": "sum(failed)",
+    "prompt_tokens": "sum(prompt_tokens)",
+    "cached_tokens": "sum(cached_tokens)",
+    "completion_tokens": "sum(completion_tokens)",
+    "reasoning_tokens": "sum(reasoning_tokens)",
+    # NULL when nothing in the group had a price; nano-dollars back to dollars.
+    "cost_usd": "CASE WHEN sum(priced) = 0 THEN NULL ELSE round(sum(cost_nanousd) / 1e9, 9) END",
+    "avg_latency_ms": "round(sum(latency_us) / 1000.0 / nullif(sum(timed), 0), 1)",
+}
+FILTERS: Mapping[str, str] = {
+    "job": "job = :job",
+    "since": "day >= :since",
+    "until": "day <= :until",
+}
+
+Row = dict[str, Any]
+ROLLUP_MIGRATION = "m002_spend_rollup"
+APPLIED = "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'batchbot' AND name = ?"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class Database(Protocol):
+    """A sqlite3 connection or a sqlite_utils Database: anything with execute()."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> sqlite3.Cursor: ...
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """A plain read connection; migrates (via Store.open) first if the rollup is missing.
+
+    Reports skip importing sqlite-utils when the schema is current: it is most of their start-up.
+    """
+    conn = sqlite3.connect(str(path))
+    try:
+        current = conn.execute(APPLIED, (ROLLUP_MIGRATION,)).fetchone() is not None
+    except sqlite3.OperationalError:
+        current = False
+    if not current:
+        from batchbot.store.store import Store
+
+        Store.open(path).close()
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """What to sum and how to group it; days are inclusive `YYYY-MM-DD` (UTC)."""
+
+    by: tuple[str, ...] = ()
+    job: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(GROUPS[name] for name in self.by)
+
+    def sql(self) -> str:
+        """The one aggregate query this report runs."""
+        keys = [f"{GROUP_SQL[column]} AS {column}" for column in self.columns]
+        sums = [f"{sql} AS {name}" for name, sql in SUMS.items()]
+        where = [FILTERS[name] for name in FILTERS if getattr(self, name) is not None]
+        sql = f"SELECT {', '.join([*keys, *sums])} FROM spend"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if self.columns:
+            positions = ", ".join(str(i) for i in range(1, len(self.columns) + 1))
+            sql += f" GROUP BY {positions} ORDER BY {positions}"
+        return sql
+
+    def params(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in FILTERS if getattr(self, name) is not None}
+
+
+def spend_report(db: Database, query: ReportQuery) -> list[Row]:
+    """The report's rows: group keys first, then the sums (see SUMS)."""
+    cursor = db.execute(query.sql(), query.params())
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    if not query.columns and rows and rows[0]["requests"] is None:
+        return []  # no requests at all (or none matching): an empty report, not a row of NULLs
+    for column in NO_VALUE.keys() & set(query.columns):
+        for row in rows:
+            if row[column] == NO_VALUE[column]:
+                row[column] = None
+    return rows
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def render_table(rows: Sequence[Row]) -> str:
+    """A plain-text table, numbers right-aligned, with a total line when there are groups."""
+    if not rows:
+        return "No requests match.\n"
+    columns = list(rows[0])
+    body = [[cell(c, row[c]) for c in columns] for row in rows]
+    headings = [TABLE_HEADINGS.get(c, c) for c in columns]
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headings)]
+    numeric = [c in SUMS for c in columns]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(headings), line(["-" * w for w in widths]), *(line(r) for r in body)]
+    return "\n".join(out) + "\n"
+
+
+def render_json(rows: Sequence[Row]) -> str:
+    return json.dumps(list(rows), indent=2) + "\n"
+
+
+def render_csv(rows: Sequence[Row]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+BAR = "█"
+CHART_WIDTH = 40
+
+
+def bar_chart(points: Sequence[tuple[str, float]], *, width: int = CHART_WIDTH) -> str:
+    """`label  ████████  $1.2345` lines, the longest bar `width` wide."""
+    if not points:
+        return ""
+    top = max(value for _, value in points) or 1.0
+    label_width = max(len(label) for label, _ in points)
+    lines = []
+    for label, value in points:
+        bar = BAR * round(value / top * width)
+        lines.append(f"{label.ljust(label_width)}  {bar.ljust(width)}  ${value:,.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def cost_by(db: Database, column: str, query: ReportQuery) -> list[tuple[str, float]]:
+    """(group, cost) for one grouping under the query's filters, for the charts."""
+    rows = spend_report(db, ReportQuery((column,), query.job, query.since, query.until))
+    key = GROUPS[column]
+    return [(str(row[key]), float(row["cost_usd"] or 0.0)) for row in rows]
+
+
+# -- the whole report -----------------------------------------------------------------------
+
+FORMATS = ("table", "json", "csv", "html")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A report's rows plus what every format may show besides: totals and the two charts."""
+
+    query: ReportQuery
+    rows: list[Row]
+    total: Row | None
+    by_day: list[tuple[str, float]]
+    by_model: list[tuple[str, float]]
+
+
+def build_report(db: Database, query: ReportQuery) -> Report:
+    """Run the report's queries (each an aggregate over the rollup)."""
+    rows = spend_report(db, query)
+    totals = rows if not query.by else spend_report(db, ReportQuery((), *_filters(query)))
+    return Report(
+        query,
+        rows,
+        totals[0] if totals else None,
+        cost_by(db, "day", query),
+        cost_by(db, "model", query),
+    )
+
+
+def _filters(query: ReportQuery) -> tuple[str | None, str | None, str | None]:
+    return query.job, query.since, query.until
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in one of FORMATS."""
+    if fmt == "json":
+        return render_json(report.rows)
+    if fmt == "csv":
+        return render_csv(report.rows)
+    if fmt == "html":
+        return render_html(
+            title=_title(report.query),
+            total=report.total,
+            rows=report.rows,
+            by_day=report.by_day,
+            by_model=report.by_model,
+        )
+    text = render_table(report.rows)
+    if report.by_day:
+        text += "\nCost by day (UTC)\n" + bar_chart(report.by_day)
+    return text
+
+
+def _title(query: ReportQuery) -> str:
+    parts = ["batchbot spend"]
+    if query.job:
+        parts.append(f"job {query.job}")
+    if query.since or query.until:
+        parts.append(f"{query.since or '…'} to {query.until or '…'}")
+    return " · ".join(parts)

@@ -1,0 +1,154 @@
+"""A spending cap that holds: a request is sent only if it cannot break it.
+
+Before each send the worst case of the request (its prompt at the input price plus its whole
+completion allowance at the output price) is reserved. It fits when
+
+    spent + worst case of everything in flight + its own worst case <= limit
+
+When it does not fit but other requests are in flight, the gate waits for them: they usually
+cost less than their worst case and give the difference back. When nothing is in flight and it
+still does not fit, the budget is exhausted and the run stops.
+
+Two caps may apply: the run's (`--max-cost`, `budget_usd`) and the job's daily one
+(`--max-cost-per-day`, `budget_usd_per_day`), which starts from what the job already spent
+today (UTC) in earlier runs. The smaller room wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from batchbot.errors import BudgetExhausted, BudgetUnbounded
+from batchbot.money.pricing import Pricer
+from batchbot.pace.tokens import completion_allowance, prompt_tokens
+
+__all__ = ["Budget", "Reservation", "exhausted", "no_cap", "no_price", "stop_line", "worst_case"]
+
+NO_PRICE = (
+    "budget set but no price is known for model {model!r}, so its cost cannot be capped: "
+    "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file."
+)
+EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
+STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining:,} items not sent. {advice}"
+RAISE_AND_RESUME = (
+    "Raise the budget (or wait for tomorrow's) and run the same command again to resume."
+)
+FIX_AND_RESUME = "Then run the same command again to resume."
+NO_CAP = (
+    "budget set but item {item!r} sets no max_tokens, so its cost has no upper bound: add "
+    "max_tokens (or max_completion_tokens) to the job's params."
+)
+# Float sums of many small costs may land a hair above an exact limit; allow that much.
+EPSILON_USD = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """One request's worst case, held from before it is sent until its cost is known."""
+
+    worst_usd: float
+
+
+class Budget:
+    """Spent and reserved dollars against a limit; every method runs on the event loop."""
+
+    def __init__(
+        self,
+        *,
+        run_limit: float | None = None,
+        day_limit: float | None = None,
+        spent_today: float = 0.0,
+    ) -> None:
+        self.run_limit = run_limit
+        self.day_limit = day_limit
+        self.spent_today = spent_today
+        self.spent = 0.0  # in this run
+        self.reserved = 0.0
+        self.in_flight = 0
+        self._settled = asyncio.Event()
+
+    @property
+    def enabled(self) -> bool:
+        return self.run_limit is not None or self.day_limit is not None
+
+    @property
+    def room(self) -> float:
+        """Dollars that may still be committed, in-flight worst cases included."""
+        rooms = []
+        if self.run_limit is not None:
+            rooms.append(self.run_limit - self.spent)
+        if self.day_limit is not None:
+            rooms.append(self.day_limit - self.spent_today - self.spent)
+        return min(rooms) - self.reserved if rooms else float("inf")
+
+    def fits(self, worst_usd: float) -> bool:
+        return worst_usd <= self.room + EPSILON_USD
+
+    async def reserve(self, worst_usd: float) -> Reservation | None:
+        """Hold `worst_usd` once it fits; None when it can never fit (nothing left to wait on)."""
+        while not self.fits(worst_usd):
+            if self.in_flight == 0:
+                return None
+            self._settled.clear()
+            await self._settled.wait()
+        self.reserved += worst_usd
+        self.in_flight += 1
+        return Reservation(worst_usd)
+
+    def settle(self, reservation: Reservation, cost_usd: float) -> None:
+        """The request is done and cost `cost_usd` (0 if it failed or was never sent)."""
+        self.reserved -= reservation.worst_usd
+        self.in_flight -= 1
+        self.spent += cost_usd
+        self._settled.set()
+
+    def describe_limit(self) -> str:
+        parts = []
+        if self.run_limit is not None:
+            parts.append(f"{usd(self.run_limit)} for this run")
+        if self.day_limit is not None:
+            parts.append(f"{usd(self.day_limit)} a day ({usd(self.spent_today)} spent earlier)")
+        return " and ".join(parts)
+
+
+def usd(amount: float) -> str:
+    """Whole cents as cents ($2.00), anything finer to a hundredth of a cent ($0.0008)."""
+    return f"${amount:,.2f}" if round(amount, 2) == round(amount, 6) else f"${amount:,.4f}"
+
+
+def worst_case(
+    item_id: str, body: Mapping[str, Any], pricer: Pricer, *, batch: bool = False
+) -> float:
+    """The most a request may cost: its prompt at the input price and its whole allowance
+    at the output price. Raises BudgetExhausted when that has no bound (no price, no cap)."""
+    model = str(body.get("model"))
+    price = pricer.price(model, batch=batch)
+    if price is None:
+        raise no_price(model)
+    if not (body.get("max_tokens") or body.get("max_completion_tokens")):
+        raise no_cap(item_id)
+    return price.worst_case(
+        prompt_tokens(model, body.get("messages", ())), completion_allowance(body)
+    )
+
+
+def exhausted(budget: Budget) -> BudgetExhausted:
+    return BudgetExhausted(EXHAUSTED.format(limit=budget.describe_limit()))
+
+
+def stop_line(reason: BudgetExhausted, *, spent_usd: float, remaining: int) -> str:
+    """The line a budget stop ends with: why, what was spent, what is left, how to go on."""
+    advice = FIX_AND_RESUME if isinstance(reason, BudgetUnbounded) else RAISE_AND_RESUME
+    reason_text = str(reason).removesuffix(".")
+    return STOPPED.format(reason=reason_text, spent=spent_usd, remaining=remaining, advice=advice)
+
+
+def no_cap(item_id: str) -> BudgetUnbounded:
+    return BudgetUnbounded(NO_CAP.format(item=item_id))
+
+
+def no_price(model: str) -> BudgetUnbounded:
+    return BudgetUnbounded(NO_PRICE.format(model=model))

@@ -1,0 +1,500 @@
+"""Sending one run's items: a slot, the limiter, the client, the policy, then the writer.
+
+A request holds its concurrency slot from before it is sent until its result is committed.
+`stop()` (a signal, or a run-fatal answer such as 401) stops new sends at once: workers that
+are only waiting (for the limiter or a backoff) are cancelled, requests already on the wire
+may finish for up to `grace_s` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from tenacity import RetryCallState
+
+from batchbot.api import policy
+from batchbot.api.client import ChatClient, Reply, error_name, kept_headers
+from batchbot.api.outage import UNREACHABLE, OutageWatch, is_connection_failure, server_answered
+from batchbot.config import Config
+from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, redact_secrets
+from batchbot.jobs.job import Item, Job
+from batchbot.logs import NOTICE
+from batchbot.money.pricing import Pricer, priced
+from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.pace import tiers
+from batchbot.pace.headers import parse_rate_limit_headers
+from batchbot.pace.limiter import Limiter, LimitsChanged
+from batchbot.pace.tokens import request_tokens
+from batchbot.run import budget as budgets
+from batchbot.run.budget import Budget, Reservation
+from batchbot.run.progress import RunStats
+from batchbot.run.writer import ResultWriter
+from batchbot.store.store import Store
+
+log = logging.getLogger("batchbot")
+
+MODE = "sync"
+YIELD_EVERY_ITEMS = 500
+
+
+class Dispatcher:
+    """One invocation's state: the limiter, the writer, counters and the stop switch."""
+
+    def __init__(
+        self,
+        job: Job,
+        config: Config,
+        store: Store,
+        client: ChatClient,
+        run_id: int,
+        stats: RunStats,
+        pricer: Pricer | None = None,
+    ) -> None:
+        self.job, self.config, self.store, self.client = job, config, store, client
+        self.run_id, self.stats = run_id, stats
+        self.pricer = pricer or Pricer(job_prices=job.settings.prices)
+        self.budget = Budget(
+            run_limit=config.max_cost_usd,
+            day_limit=config.max_cost_per_day_usd,
+            spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
+        )
+        self.cost_usd = 0.0
+        # Limits from the tier preset are a starting point; limits the user set are a ceiling.
+        self.preset = tiers.limits_for(config.tier, config.model or "")
+        self.limiter = Limiter(
+            rpm=config.rpm,
+            tpm=config.tpm,
+            concurrency=config.concurrency,
+            caps=[
+                kind
+                for kind, value, preset in (
+                    ("requests", config.rpm, self.preset.rpm),
+                    ("tokens", config.tpm, self.preset.tpm),
+                )
+                if value != preset
+            ],
+            on_change=self._limits_changed,
+            probe=True,
+        )
+        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
+        self.stopped: RunStopped | None = None
+        self.stop_event = asyncio.Event()
+        self.grace_s = config.grace_s
+        self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
+        self._outage_reported = False
+
+    def _limits_changed(self, change: LimitsChanged) -> None:
+        from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
+        log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def stop(self, reason: RunStopped) -> None:
+        """Stop sending; a second stop (say, a second Ctrl-C) also drops the grace period."""
+        if self.stop_event.is_set():
+            self.grace_s = 0.0
+        self.stopped = self.stopped or reason
+        self.stop_event.set()
+        for task in list(self.waiting):
+            task.cancel()
+
+    # -- the feed ---------------------------------------------------------------------------
+
+    async def feed(self, items: Iterable[Item]) -> None:
+        # Ids are unique within a job and the job is locked, so a job with no answers yet
+        # gets none from elsewhere while this run feeds it: no need to look each item up.
+        resuming = self.store.has_answers(self.job.name)
+        for count, item in enumerate(items, 1):
+            if self.stop_event.is_set():
+                return
+            if count % YIELD_EVERY_ITEMS == 0:
+                await asyncio.sleep(0)  # let signals and the display in during long skips
+            if resuming and self.store.is_answered(self.job.name, item.id, item.request_hash):
+                self.stats.skipped += 1
+                continue
+            reservation = await self._reserve(item)
+            if reservation is None:
+                return
+            if not await self._take_slot():
+                self.budget.settle(reservation, 0.0)
+                return
+            task = asyncio.create_task(self.process(item, reservation))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _take_slot(self) -> bool:
+        if self.limiter.slot_free and not self.stop_event.is_set():
+            await self.limiter.enter()  # returns at once
+            return True
+        enter = asyncio.ensure_future(self.limiter.enter())
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({enter, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if enter.done() and not enter.cancelled():
+            if not self.stop_event.is_set():
+                return True
+            self.limiter.leave()
+        enter.cancel()
+        return False
+
+    # -- one item ---------------------------------------------------------------------------
+
+    async def process(self, item: Item, reservation: Reservation | None = None) -> None:
+        attempts: list[Attempt] = []
+        created = utc_now()
+        self.stats.in_flight += 1
+        outcome: Outcome | None = None
+        try:
+            outcome = self._priced(await self._attempt(item, attempts, created))
+        except asyncio.CancelledError:
+            # Stopped before an answer came: keep what the attempts saw, leave it pending.
+            outcome = _outcome(item, PENDING, created, attempts, error="stopped before answer")
+            if attempts:
+                self.writer.submit(outcome)
+            return
+        finally:
+            self.stats.in_flight -= 1
+            if reservation is not None:
+                self._settle(reservation, outcome)
+        try:
+            await self.writer.write(outcome)
+        except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
+            failed = f"Could not write to {self.config.db_path}: {exc}"
+            self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
+            return
+        finally:
+            self.limiter.leave()
+        self._count(outcome)
+        log.debug(
+            "saved %s: %s",
+            item.id,
+            outcome.status,
+            extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
+        )
+
+    async def _attempt(self, item: Item, attempts: list[Attempt], created: str) -> Outcome:
+        tokens = request_tokens(item.body)
+        try:
+            # Most requests are answered the first time, and setting up tenacity costs more
+            # than the rest of our work on an item: the policy only starts after a failure.
+            await self._wait_turn(tokens)
+            last_try = self.config.max_attempts <= 1
+            reply = await self._send_through_outage(item, attempts, 0.0, tokens, last_try=last_try)
+        except asyncio.CancelledError:
+            raise
+        except Exception as first_error:
+            try:
+                reply = await self._retry(item, attempts, tokens, first_error)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                return self._failure(item, exc, attempts, created)
+        status = TRUNCATED if reply.finish_reason == "length" else OK
+        return _outcome(item, status, created, attempts, reply=reply)
+
+    async def _retry(
+        self, item: Item, attempts: list[Attempt], tokens: int, first_error: Exception
+    ) -> Reply:
+        """Attempts after a failed first one, as the error policy says; raises the last error.
+
+        tenacity replays the first attempt (it raises `first_error` again) so that its
+        wait, its stop and its count of attempts are the same as if it had made it.
+        """
+        waits: list[float] = []
+
+        async def note_wait(state: RetryCallState) -> None:
+            if not waits:
+                self.stats.retrying += 1
+            waits.append(state.next_action.sleep if state.next_action else 0.0)
+
+        retrying = policy.retrying(
+            max_attempts=self.config.max_attempts, sleep=self._sleep, before_sleep=note_wait
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    if number == 1:
+                        raise first_error
+                    await self._wait_turn(tokens)
+                    return await self._send_through_outage(
+                        item,
+                        attempts,
+                        waits[-1] if waits else 0.0,
+                        tokens,
+                        last_try=number >= self.config.max_attempts,
+                    )
+        finally:
+            if waits:
+                self.stats.retrying -= 1
+        raise AssertionError("tenacity ends by returning or raising")
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._cancellable(asyncio.sleep(seconds))
+
+    async def _wait_turn(self, tokens: int) -> None:
+        await self._cancellable(self.limiter.wait_for_capacity(tokens))
+
+    async def _cancellable(self, waiting: Awaitable[None]) -> None:
+        """Await something that sends nothing; stop() may cancel it (and so the worker)."""
+        task = asyncio.current_task()
+        if self.stop_event.is_set() or task is None:
+            if inspect.iscoroutine(waiting):
+                waiting.close()
+            raise asyncio.CancelledError
+        self.waiting.add(task)
+        try:
+            await waiting
+        finally:
+            self.waiting.discard(task)
+
+    async def _send_through_outage(
+        self,
+        item: Item,
+        attempts: list[Attempt],
+        wait_before_s: float,
+        tokens: int,
+        *,
+        last_try: bool,
+    ) -> Reply:
+        """Send; while the server is away for everyone, hold the run and try again (outage.py).
+
+        Attempts made during an outage are recorded but do not count against the item. An
+        item's last attempt refused is not a failure yet either: it may be the start of an
+        outage, so it waits and tries again, unless the server answered someone else
+        meanwhile (then it is this request the server refuses, and it fails as usual).
+        """
+        loop = asyncio.get_running_loop()
+        answers_then: int | None = None
+        while True:
+            try:
+                reply = await self._send(item, tokens, attempts, wait_before_s)
+            except Exception as exc:
+                if not is_connection_failure(exc):
+                    if server_answered(exc):
+                        self.outage.answered()
+                    raise
+                self.outage.failed(loop.time())
+                if not self.outage.active:
+                    if not last_try or answers_then not in (None, self.outage.answers):
+                        raise
+                    answers_then = self.outage.answers
+                if self.outage.exceeded(loop.time()):
+                    waited = self.outage.waited(loop.time())
+                    self.stop(ServerUnreachable(UNREACHABLE.format(seconds=waited)))
+                    raise
+                wait_before_s = self.outage.next_probe_in(loop.time())
+                if self.outage.active:
+                    self._note_outage(wait_before_s)
+                    self.limiter.pause(wait_before_s)
+                else:
+                    await self._sleep(wait_before_s)
+                await self._wait_turn(tokens)
+                continue
+            if self.outage.active:
+                log.warning("the API answers again; the run goes on")
+            self.outage.answered()
+            return reply
+
+    def _note_outage(self, probe_in: float) -> None:
+        if not self._outage_reported:
+            self._outage_reported = True
+            log.warning(
+                "cannot connect to the API: holding every request, trying again for up to "
+                "%.0f s (--outage-wait)",
+                self.config.outage_wait_s,
+            )
+        log.debug("still no connection; next try in %.1f s", probe_in)
+
+    async def _send(
+        self, item: Item, tokens: int, attempts: list[Attempt], wait_before_s: float
+    ) -> Reply:
+        started_at, started = utc_now(), time.perf_counter()
+        self.stats.requests += 1
+        try:
+            reply = await self.client.complete(item.body)
+        except Exception as exc:
+            latency = (time.perf_counter() - started) * 1000
+            attempts.append(
+                _failed_attempt(len(attempts) + 1, started_at, latency, wait_before_s, exc)
+            )
+            self._after_error(exc, tokens)
+            raise
+        latency = (time.perf_counter() - started) * 1000
+        attempts.append(
+            Attempt(
+                len(attempts) + 1,
+                started_at,
+                latency,
+                wait_before_s * 1000,
+                status_code=200,
+                ratelimit=reply.headers,
+            )
+        )
+        self.limiter.observe(parse_rate_limit_headers(reply.headers))
+        return reply
+
+    def _after_error(self, exc: Exception, tokens: int) -> None:
+        headers = policy.response_headers(exc)
+        if headers:
+            self.limiter.observe(parse_rate_limit_headers(headers))
+        else:
+            self.limiter.end_probe()
+        if policy.is_rate_limited(exc):
+            self.limiter.refused(tokens)
+            self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
+        log.debug("attempt failed: %s", _describe(exc))
+
+    def _failure(
+        self, item: Item, exc: Exception, attempts: list[Attempt], created: str
+    ) -> Outcome:
+        status = FAILED
+        if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
+            self.stop(policy.run_stop_error(exc, str(item.body.get("model"))))
+            status = PENDING  # not this item's fault: the next run sends it again
+        elif isinstance(self.stopped, ServerUnreachable) and is_connection_failure(exc):
+            status = PENDING  # the server was away, not this item at fault
+        code = getattr(exc, "code", None)
+        return _outcome(
+            item,
+            status,
+            created,
+            attempts,
+            error=_describe(exc),
+            error_code=str(code) if code else error_name(exc),
+        )
+
+    def _count(self, outcome: Outcome) -> None:
+        if outcome.status == OK:
+            self.stats.ok += 1
+        elif outcome.status == TRUNCATED:
+            self.stats.truncated += 1
+        elif outcome.status == FAILED:
+            self.stats.failed += 1
+        if outcome.usage:
+            self.stats.prompt_tokens += outcome.usage.prompt_tokens
+            self.stats.completion_tokens += outcome.usage.completion_tokens
+
+    # -- money ------------------------------------------------------------------------------
+
+    def _priced(self, outcome: Outcome) -> Outcome:
+        """The outcome with its cost and the price used (cost None when no price is known)."""
+        outcome = priced(outcome, self.pricer)
+        self.cost_usd += outcome.cost_usd or 0.0
+        return outcome
+
+    def _settle(self, reservation: Reservation, outcome: Outcome | None) -> None:
+        cost = outcome.cost_usd if outcome is not None and outcome.cost_usd else 0.0
+        self.budget.settle(reservation, cost)
+
+    async def _reserve(self, item: Item) -> Reservation | None:
+        """Hold the item's worst-case cost once the budget has room; None: do not send."""
+        if not self.budget.enabled:
+            return await self.budget.reserve(0.0)
+        worst = self._worst_case(item)
+        if worst is None:
+            return None
+        waiting = asyncio.ensure_future(self.budget.reserve(worst))
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            return None
+        reservation = waiting.result()
+        if reservation is None:
+            self.stop(budgets.exhausted(self.budget))
+        elif self.stop_event.is_set():
+            self.budget.settle(reservation, 0.0)
+            return None
+        return reservation
+
+    def _worst_case(self, item: Item) -> float | None:
+        """The most `item` may cost; None (and the run stops) when that has no known bound."""
+        try:
+            return budgets.worst_case(item.id, item.body, self.pricer)
+        except BudgetExhausted as exc:
+            self.stop(exc)
+            return None
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    async def finish_in_flight(self) -> None:
+        """Wait for every worker; once stopping, wait at most the grace period."""
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while self.tasks:
+            if self.stop_event.is_set() and deadline is None:
+                deadline = loop.time() + self.grace_s
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            if timeout == 0.0:
+                for task in self.tasks:
+                    task.cancel()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+                break
+            stop = asyncio.ensure_future(self.stop_event.wait())
+            await asyncio.wait(
+                {*self.tasks, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.cancel()
+            if self.stop_event.is_set() and self.grace_s == 0.0:
+                deadline = loop.time()
+
+
+def _outcome(
+    item: Item,
+    status: str,
+    created: str,
+    attempts: list[Attempt],
+    *,
+    reply: Reply | None = None,
+    error: str | None = None,
+    error_code: str | None = None,
+) -> Outcome:
+    return Outcome(
+        item=item,
+        status=status,
+        created_at=created,
+        finished_at=utc_now(),
+        attempts=tuple(attempts),
+        content=reply.content if reply else None,
+        finish_reason=reply.finish_reason if reply else None,
+        usage=reply.usage if reply else None,
+        latency_ms=attempts[-1].latency_ms if attempts and reply else None,
+        error=error,
+        error_code=error_code,
+        response_model=reply.model if reply else None,
+    )
+
+
+def _failed_attempt(
+    number: int, started_at: str, latency_ms: float, wait_before_s: float, exc: Exception
+) -> Attempt:
+    code = getattr(exc, "code", None)
+    return Attempt(
+        number=number,
+        started_at=started_at,
+        latency_ms=latency_ms,
+        wait_before_ms=wait_before_s * 1000,
+        status_code=getattr(exc, "status_code", None),
+        error_code=str(code) if code else error_name(exc),
+        error=_describe(exc),
+        ratelimit=kept_headers(policy.response_headers(exc)),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """The API's own words where it gave some; never anything from our request headers."""
+    status = getattr(exc, "status_code", None)
+    text = redact_secrets(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+    if not status:
+        return f"{error_name(exc)}: {text}"
+    # openai puts "Error code: 400 - " before the API's message; the status says it already.
+    return f"{status}: {text.removeprefix(f'Error code: {status} - ')}"

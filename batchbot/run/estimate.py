@@ -1,0 +1,80 @@
+"""--dry-run: what a run would send, cost and take by its limits, with no network.
+
+The worst case is what a budget reserves: every prompt at the input price and every
+completion allowance used in full at the output price. The expected cost assumes answers as
+long, on average, as this job's earlier answers in the database, or half the allowance when
+there are none yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batchbot.config import Config
+from batchbot.jobs.job import Job
+from batchbot.money.pricing import pricer_for
+from batchbot.pace.tokens import completion_allowance, prompt_tokens
+from batchbot.store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    job: str
+    items: int
+    already_answered: int
+    to_send: int
+    prompt_tokens: int
+    completion_allowance: int
+    rpm: float | None
+    tpm: float | None
+    worst_cost_usd: float = 0.0
+    expected_cost_usd: float = 0.0
+    unpriced_models: tuple[str, ...] = ()
+
+    @property
+    def minutes(self) -> float:
+        """The time the rate limits imply for what is left to send."""
+        by_requests = self.to_send / self.rpm if self.rpm else 0.0
+        tokens = self.prompt_tokens + self.completion_allowance
+        by_tokens = tokens / self.tpm if self.tpm else 0.0
+        return max(by_requests, by_tokens)
+
+
+def estimate_job(job: Job, config: Config) -> Estimate:
+    """Count items, skip answered ones (if the database exists) and sum their tokens."""
+    items = job.validate()
+    pricer = pricer_for(job, config)
+    store = Store.open(config.db_path) if config.db_path.exists() else None
+    answered = sent = prompt = allowance = 0
+    worst = expected = 0.0
+    try:
+        typical = store.average_completion(job.name) if store else None
+        for item in job.items():
+            if store and store.is_answered(job.name, item.id, item.request_hash):
+                answered += 1
+                continue
+            model = str(item.body.get("model", ""))
+            tokens = prompt_tokens(model, item.body["messages"])
+            cap = completion_allowance(item.body)
+            sent, prompt, allowance = sent + 1, prompt + tokens, allowance + cap
+            price = pricer.price(model)
+            if price is not None:
+                worst += price.worst_case(tokens, cap)
+                likely = cap / 2 if typical is None else min(typical, cap)
+                expected += (tokens * price.input + likely * price.output) / 1_000_000
+    finally:
+        if store:
+            store.close()
+    return Estimate(
+        job.name,
+        items,
+        answered,
+        sent,
+        prompt,
+        allowance,
+        config.rpm,
+        config.tpm,
+        worst_cost_usd=worst,
+        expected_cost_usd=expected,
+        unpriced_models=tuple(sorted(pricer.unknown)),
+    )

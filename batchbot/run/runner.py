@@ -1,0 +1,350 @@
+"""run_job(): validate, open the store, start the API (real or fake), dispatch, summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from batchbot import modes
+from batchbot.api.client import ChatClient
+from batchbot.batch.api import BatchApi
+from batchbot.batch.run import BatchRun, cancel_open
+from batchbot.batch.summary import BatchSummary
+from batchbot.config import Config
+from batchbot.errors import (
+    ConfigError,
+    Interrupted,
+    MissingKeyError,
+    RunStopped,
+    not_a_database,
+)
+from batchbot.jobs.job import Job
+from batchbot.money.pricing import Pricer, pricer_for
+from batchbot.run.dispatch import MODE, Dispatcher
+from batchbot.run.estimate import Estimate, estimate_job
+from batchbot.run.lock import job_lock
+from batchbot.run.progress import Display, RunStats, Silent
+from batchbot.store.store import Store
+
+log = logging.getLogger("batchbot")
+
+REFRESH_EVERY_S = 0.25
+INTERRUPTED = "Interrupted: what was answered is saved; run the same command again to resume."
+BATCH_INTERRUPTED = (
+    "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
+    "run the same command again to collect them."
+)
+OPEN_BATCHES = (
+    "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
+    "would send a second time: collect them with --mode batch (add --wait to wait for them), "
+    "or cancel them with `batchbot cancel`, then run it synchronously."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: int
+    job: str
+    total: int
+    skipped: int
+    ok: int
+    truncated: int
+    failed: int
+    prompt_tokens: int
+    completion_tokens: int
+    elapsed_s: float
+    db_path: str
+    stopped: RunStopped | None = None
+    cost_usd: float = 0.0
+    unpriced_models: tuple[str, ...] = ()
+
+    @property
+    def answered(self) -> int:
+        return self.ok + self.truncated
+
+    @property
+    def unsent(self) -> int:
+        return self.total - self.skipped - self.answered - self.failed
+
+    @property
+    def status(self) -> str:
+        if isinstance(self.stopped, Interrupted):
+            return "interrupted"
+        if self.stopped:
+            return "stopped"
+        return "failed" if self.failed else "done"
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+FAKE_KEY = "sk-fake-batchbot"
+
+
+Report = Callable[[str], None]
+
+
+def run_job(
+    job: Job, config: Config, *, display: Display | None = None, report: Report | None = None
+) -> RunSummary | BatchSummary:
+    """Run every unanswered item of `job`; blocking. Raises InputError before sending.
+
+    In batch mode this is one submit/poll/collect step (all of them with `config.wait`);
+    `report` gets its progress lines. Holds the job's lock for the whole run (JobLocked if
+    another run has it), taken before the event loop starts so a long --wait-lock still
+    answers Ctrl-C at once.
+    """
+    _check_key(config)
+    with job_lock(config.db_path, job.name, wait=config.wait_lock):
+        return asyncio.run(run_job_async(job, config, display=display, report=report))
+
+
+def _check_key(config: Config) -> None:
+    if not config.fake and not config.api_key:
+        raise MissingKeyError()
+
+
+async def run_job_async(
+    job: Job,
+    config: Config,
+    *,
+    display: Display | None = None,
+    report: Report | None = None,
+    handle_signals: bool = True,
+) -> RunSummary | BatchSummary:
+    _check_key(config)
+    display = display or Silent()
+    total = job.validate(lambda count: display.checking(job.name, count))
+    pricer = pricer_for(job, config)
+    choice = resolve_mode(job, config)
+    store = _open_store(config)
+    try:
+        async with _api(config) as client:
+            if choice.mode == modes.BATCH:
+                return await _run_batches(
+                    job, config, store, client, total, report, pricer, handle_signals=handle_signals
+                )
+            open_batches = store.open_batches(job.name)
+            if open_batches:
+                raise ConfigError(OPEN_BATCHES.format(job=job.name, count=len(open_batches)))
+            run_id = store.start_run(
+                job=job.name, job_path=str(job.path), mode=MODE, settings=config.settings()
+            )
+            run = Dispatcher(
+                job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
+            )
+            log.info(
+                "run %d of job %s started: %d items",
+                run_id,
+                job.name,
+                total,
+                extra={"run_id": run_id, "job": job.name, "items": total},
+            )
+            with _signals_stop(run.stop, enabled=handle_signals), _collector_frozen():
+                summary = await _execute(run, display)
+            store.finish_run(run_id, status=summary.status, totals=_totals(summary))
+            if summary.stopped:
+                log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
+            return summary
+    finally:
+        store.close()
+
+
+def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
+    """sync or batch for this run; `--mode auto` follows the rule in `modes`."""
+    if config.mode != modes.AUTO:
+        return modes.choose_mode(config.mode, to_send=0, sync_minutes=0.0)
+    estimate = estimate or estimate_job(job, config)
+    open_batches = 0
+    if config.db_path.exists():
+        store = _open_store(config)
+        try:
+            open_batches = len(store.open_batches(job.name))
+        finally:
+            store.close()
+    return modes.choose_mode(
+        modes.AUTO,
+        to_send=estimate.to_send,
+        sync_minutes=estimate.minutes,
+        open_batches=open_batches,
+        deadline_minutes=config.deadline_minutes,
+    )
+
+
+async def _run_batches(
+    job: Job,
+    config: Config,
+    store: Store,
+    client: ChatClient,
+    total: int,
+    report: Report | None,
+    pricer: Pricer,
+    *,
+    handle_signals: bool,
+) -> BatchSummary:
+    run_id = store.start_run(
+        job=job.name, job_path=str(job.path), mode=modes.BATCH, settings=config.settings()
+    )
+    run = BatchRun(job, config, store, client, run_id, pricer, report=report or (lambda line: None))
+    try:
+        with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
+            summary = await run.run()
+    except RunStopped as exc:  # an API call itself was refused: bad key, no quota
+        run.summary.stopped = exc
+        summary = run.summary
+    store.finish_run(run_id, status=summary.status, totals={"items": total, **summary.totals()})
+    return summary
+
+
+def cancel_batches(job: Job, config: Config) -> list[dict[str, Any]]:
+    """Cancel the job's batches still in progress; the rows as they stand afterwards."""
+    if not config.fake and not config.api_key:
+        raise MissingKeyError()
+
+    async def cancel() -> list[dict[str, Any]]:
+        store = _open_store(config)
+        try:
+            async with _api(config) as client:
+                api = BatchApi(client.api, max_attempts=config.max_attempts)
+                return await cancel_open(job.name, store, api)
+        finally:
+            store.close()
+
+    return asyncio.run(cancel())
+
+
+def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]:
+    """Every batch in the database (of `job`, if given), oldest first."""
+    if not config.db_path.exists():
+        return []
+    store = _open_store(config)
+    try:
+        return store.list_batches(job)
+    finally:
+        store.close()
+
+
+def _open_store(config: Config) -> Store:
+    """The store; a file that is not a usable database is a plain input error."""
+    try:
+        return Store.open(config.db_path)
+    except sqlite3.DatabaseError as exc:
+        raise not_a_database(config.db_path, exc) from None
+
+
+async def _execute(run: Dispatcher, display: Display) -> RunSummary:
+    display.start(run.stats)
+    ticker = asyncio.create_task(_tick(run, display))
+    try:
+        await run.feed(run.job.items())
+        await run.finish_in_flight()
+        await run.writer.close()
+    finally:
+        ticker.cancel()
+        display.stop(run.stats)
+    stats = run.stats
+    return RunSummary(
+        run_id=run.run_id,
+        job=run.job.name,
+        total=stats.total,
+        skipped=stats.skipped,
+        ok=stats.ok,
+        truncated=stats.truncated,
+        failed=stats.failed,
+        prompt_tokens=stats.prompt_tokens,
+        completion_tokens=stats.completion_tokens,
+        elapsed_s=stats.elapsed,
+        db_path=str(run.config.db_path),
+        stopped=run.stopped,
+        cost_usd=run.cost_usd,
+        unpriced_models=tuple(sorted(run.pricer.unknown)),
+    )
+
+
+async def _tick(run: Dispatcher, display: Display) -> None:
+    while True:
+        await asyncio.sleep(REFRESH_EVERY_S)
+        display.refresh(run.stats)
+
+
+def _totals(summary: RunSummary) -> dict[str, object]:
+    return {
+        "items": summary.total,
+        "skipped": summary.skipped,
+        "sent": summary.answered + summary.failed,
+        "ok": summary.ok,
+        "truncated": summary.truncated,
+        "failed": summary.failed,
+        "prompt_tokens": summary.prompt_tokens,
+        "completion_tokens": summary.completion_tokens,
+        "cost_usd": summary.cost_usd,
+        "error": str(summary.stopped) if summary.stopped else None,
+    }
+
+
+@contextlib.asynccontextmanager
+async def _api(config: Config) -> AsyncIterator[ChatClient]:
+    """A client for the real API, or for the built-in fake one started for this run."""
+    server = None
+    base_url, api_key = config.base_url, config.api_key
+    if config.fake:
+        from batchbot.fake.server import FakeServer
+
+        server = FakeServer(
+            rpm=_int(config.rpm),
+            tpm=_int(config.tpm),
+            latency_ms=config.fake_latency_ms,
+            batch_delay_s=config.fake_batch_delay_s,
+        )
+        await server.start()
+        base_url, api_key = server.url, FAKE_KEY
+    client = ChatClient(api_key=api_key or "", base_url=base_url, timeout=config.timeout_s)
+    try:
+        yield client
+    finally:
+        await client.close()
+        if server:
+            await server.close()
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+@contextlib.contextmanager
+def _collector_frozen() -> Iterator[None]:
+    """Keep what exists before sending (modules, the SDK's models) out of the collector's view.
+
+    It lives for the whole run anyway; walking it in every full collection stalled the event
+    loop for 50-90 ms each time.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _signals_stop(
+    stop: Callable[[RunStopped], None], *, enabled: bool, message: str = INTERRUPTED
+) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the run gracefully; a second one stops it now."""
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, Interrupted(message))
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

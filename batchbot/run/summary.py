@@ -1,0 +1,42 @@
+"""The closing line of a run and the exit code it means."""
+
+from __future__ import annotations
+
+from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BudgetExhausted
+from batchbot.money.pricing import cost_text
+from batchbot.run import budget
+from batchbot.run.runner import RunSummary
+
+
+def exit_code(summary: RunSummary) -> int:
+    if summary.stopped:
+        return summary.stopped.exit_code
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def summary_line(summary: RunSummary) -> str:
+    s = summary
+    where = f"run {s.run_id} in {s.db_path}"
+    if s.total == s.skipped:
+        return f"{s.job}: nothing to send, all {s.total:,} items already answered ({where})."
+    parts = [f"{s.answered:,} answered"]
+    if s.truncated:
+        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
+    parts.append(f"{s.failed:,} failed")
+    if s.skipped:
+        parts.append(f"{s.skipped:,} already answered")
+    if s.unsent:
+        parts.append(f"{s.unsent:,} not sent yet (rerun to resume)")
+    tokens = s.prompt_tokens + s.completion_tokens
+    cost = cost_text(s.cost_usd, s.unpriced_models)
+    figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"
+    return f"{s.job}: {', '.join(parts)} · {figures} · {where}"
+
+
+def stop_line(summary: RunSummary) -> str:
+    """Why the run stopped; a budget stop also says what was spent and what is left."""
+    if isinstance(summary.stopped, BudgetExhausted):
+        return budget.stop_line(
+            summary.stopped, spent_usd=summary.cost_usd, remaining=summary.unsent
+        )
+    return str(summary.stopped)

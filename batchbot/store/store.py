@@ -1,0 +1,390 @@
+"""The SQLite store: the only code that writes SQL.
+
+WAL mode so readers (Datasette, `sqlite3`, `batchbot report`) never block a run; results are
+committed in small batches (writer.py), so a crash loses at most what was in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+from tenacity import retry as retrying
+from tenacity import retry_if_exception, stop_after_delay, wait_fixed
+
+from batchbot import __version__
+from batchbot.errors import DatabaseBusy
+from batchbot.jsonbytes import dumps_text
+from batchbot.outcome import ANSWERED, Outcome, utc_now
+from batchbot.store.migrations import migrations
+
+if TYPE_CHECKING:
+    from batchbot.jobs.job import Item
+
+BUSY_TIMEOUT_MS = 30_000
+
+UPSERT_REQUEST = """
+INSERT INTO requests (
+    job, item_id, request_hash, run_id, mode, model, request, status, content, finish_reason,
+    prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
+    cost_usd, price, latency_ms, attempts, error, error_code, response_model, created_at,
+    finished_at
+) VALUES (
+    :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
+    :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
+    :total_tokens, :cost_usd, :price, :latency_ms, :attempts, :error, :error_code,
+    :response_model, :created_at, :finished_at
+)
+ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
+    run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
+    status = excluded.status, content = excluded.content,
+    finish_reason = excluded.finish_reason, prompt_tokens = excluded.prompt_tokens,
+    cached_tokens = excluded.cached_tokens, completion_tokens = excluded.completion_tokens,
+    reasoning_tokens = excluded.reasoning_tokens, total_tokens = excluded.total_tokens,
+    cost_usd = excluded.cost_usd, price = excluded.price,
+    latency_ms = excluded.latency_ms, attempts = requests.attempts + excluded.attempts,
+    error = excluded.error, error_code = excluded.error_code,
+    response_model = excluded.response_model, finished_at = excluded.finished_at
+"""
+
+# The request is found by its key, so a batch of results is two executemany calls.
+INSERT_ATTEMPT = """
+INSERT INTO attempts (
+    request_id, run_id, number, started_at, status_code, error_code, error, wait_before_ms,
+    latency_ms, ratelimit
+) VALUES (
+    (SELECT id FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?),
+    ?, ?, ?, ?, ?, ?, ?, ?, ?
+)
+"""
+
+# An item submitted in a batch: pending, linked to its input file until the results are in.
+UPSERT_BATCH_PENDING = """
+INSERT INTO requests (
+    job, item_id, request_hash, run_id, mode, model, request, status, attempts, created_at,
+    batch_input_file_id
+) VALUES (
+    :job, :item_id, :request_hash, :run_id, 'batch', :model, :request, 'pending', 0, :created_at,
+    :batch_input_file_id
+)
+ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
+    run_id = excluded.run_id, mode = 'batch', status = 'pending', error = NULL,
+    error_code = NULL, finished_at = NULL, batch_id = NULL,
+    batch_input_file_id = excluded.batch_input_file_id
+"""
+
+# Where an item stands for the Batch API: answered, waiting in a batch, or touched by this run.
+SUBMISSION_STATE = """
+SELECT r.status, r.run_id, b.id IS NOT NULL AND b.collected_at IS NULL
+FROM requests r LEFT JOIN batches b ON b.input_file_id = r.batch_input_file_id
+WHERE r.job = ? AND r.item_id = ? AND r.request_hash = ?
+"""
+
+IS_ANSWERED = """
+SELECT 1 FROM requests
+WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
+"""
+
+HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?) LIMIT 1"
+
+SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
+
+AVERAGE_COMPLETION = """
+SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE job = ?
+"""
+
+
+def _is_busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
+# Switching a new database to WAL needs it to itself, and SQLite does not wait for that
+# (busy_timeout does not apply), so a second run opening it at the same moment waits here.
+@retrying(
+    retry=retry_if_exception(_is_busy),
+    stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+    wait=wait_fixed(0.05),
+    reraise=True,
+)
+def _switch_to_wal(db: Database) -> None:
+    db.enable_wal()
+
+
+@contextmanager
+def _busy_is_final(db: Database) -> Iterator[None]:
+    """A lock still held once the wait is over becomes DatabaseBusy: one line, exit 3."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if not _is_busy(error):
+            raise
+        (_, _, path) = db.execute("PRAGMA database_list").fetchone()
+        (timeout_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
+        raise DatabaseBusy(path or ":memory:", timeout_ms / 1000) from None
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[None]:
+    """A transaction that holds the write lock from its start (a savepoint if one is open).
+
+    A deferred transaction that reads before it writes fails at once with "database is locked"
+    when another process commits in between; BEGIN IMMEDIATE waits its turn (busy_timeout).
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield
+        return
+    with _busy_is_final(db):
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT (a full disk) leaves the transaction open; end it so the next works.
+        conn.rollback()
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """An item as a batch holds it: its request, earlier attempts, whether its result is in."""
+
+    request_hash: str
+    request: str
+    attempts: int
+    collected: bool
+
+
+class Store:
+    """Runs, requests and attempts in one SQLite file."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate the database at `path`."""
+        db = Database(str(path))
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        with _busy_is_final(db):
+            _switch_to_wal(db)
+        # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
+        # the last commits, and those answers are simply asked again.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        # Two runs may open a new database at the same moment: whichever gets the write lock
+        # first migrates, and the other then finds nothing left to apply.
+        if migrations.pending(db):
+            with write_transaction(db):
+                migrations.apply(db)
+        return cls(db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start_run(self, *, job: str, job_path: str, mode: str, settings: Mapping[str, Any]) -> int:
+        with write_transaction(self.db):
+            table = self.db.table("runs")
+            table.insert(
+                {
+                    "job": job,
+                    "job_path": job_path,
+                    "mode": mode,
+                    "status": "running",
+                    "started_at": utc_now(),
+                    "settings": json.dumps(settings, sort_keys=True),
+                    "batchbot_version": __version__,
+                }
+            )
+            return int(table.last_rowid or 0)
+
+    def finish_run(self, run_id: int, *, status: str, totals: Mapping[str, Any]) -> None:
+        with write_transaction(self.db):
+            self.db.table("runs").update(
+                run_id, {"status": status, "finished_at": utc_now(), **totals}
+            )
+
+    def is_answered(self, job: str, item_id: str, request_hash: str) -> bool:
+        """Whether this exact request of this job already has an answer (resume and cache)."""
+        row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *ANSWERED)).fetchone()
+        return row is not None
+
+    def has_answers(self, job: str) -> bool:
+        """Whether any request of this job has an answer."""
+        row = self.db.execute(HAS_ANSWERS, (job, *ANSWERED)).fetchone()
+        return row is not None
+
+    def spent_today(self, job: str) -> float:
+        """USD this job's requests cost today (UTC), over every run (from the spend rollup)."""
+        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
+        return int(nanousd) / 1e9
+
+    def average_completion(self, job: str) -> float | None:
+        """Mean completion tokens of this job's answers so far (None before the first)."""
+        (mean,) = self.db.execute(AVERAGE_COMPLETION, (job,)).fetchone()
+        return None if mean is None else float(mean)
+
+    def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
+        """Write outcomes and their attempts in one transaction."""
+        # Plain executemany: sqlite-utils' helpers inspect the table on every call, which
+        # costs more than the insert itself at hundreds of results a second.
+        with write_transaction(self.db):
+            conn = self.db.conn
+            conn.executemany(
+                UPSERT_REQUEST, [_request_row(run_id, job, mode, outcome) for outcome in outcomes]
+            )
+            conn.executemany(
+                INSERT_ATTEMPT,
+                [row for outcome in outcomes for row in _attempt_rows(run_id, job, outcome)],
+            )
+
+    # -- Batch API ---------------------------------------------------------------------------
+
+    def start_batch_file(self, **values: Any) -> int:
+        """A new `batches` row, written before its file is uploaded; returns its row id."""
+        with write_transaction(self.db):
+            table = self.db.table("batches")
+            table.insert({"status": "uploading", "created_at": utc_now(), **values})
+            return int(table.last_rowid or 0)
+
+    def record_upload(
+        self, row: int, *, input_file_id: str, job: str, run_id: int, items: Sequence[Item]
+    ) -> None:
+        """The file is uploaded: its items are pending in it, so no other batch takes them."""
+        created = utc_now()
+        with write_transaction(self.db):
+            self.db.table("batches").update(
+                row, {"status": "uploaded", "input_file_id": input_file_id}
+            )
+            for item in items:
+                self.db.execute(
+                    UPSERT_BATCH_PENDING,
+                    {
+                        "job": job,
+                        "item_id": item.id,
+                        "request_hash": item.request_hash,
+                        "run_id": run_id,
+                        "model": item.body.get("model"),
+                        "request": dumps_text(item.body),
+                        "created_at": created,
+                        "batch_input_file_id": input_file_id,
+                    },
+                )
+
+    def record_batch_created(self, row: int, *, batch_id: str, status: str) -> None:
+        """The batch exists: the row and its items carry OpenAI's batch id."""
+        with write_transaction(self.db):
+            self.db.table("batches").update(row, {"batch_id": batch_id, "status": status})
+            self.db.execute(
+                "UPDATE requests SET batch_id = ? WHERE batch_input_file_id = "
+                "(SELECT input_file_id FROM batches WHERE id = ?)",
+                (batch_id, row),
+            )
+
+    def update_batch(self, row: int, values: Mapping[str, Any]) -> None:
+        with write_transaction(self.db):
+            self.db.table("batches").update(row, dict(values))
+
+    def open_batches(self, job: str) -> list[dict[str, Any]]:
+        """This job's batches not yet collected (or given up), oldest first."""
+        return list(
+            self.db.query(
+                "SELECT * FROM batches WHERE job = ? AND collected_at IS NULL ORDER BY id", [job]
+            )
+        )
+
+    def list_batches(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Batches (of `job`, if given), oldest first, with the cost of their answers so far."""
+        where, params = ("WHERE b.job = ?", [job]) if job else ("", [])
+        sql = (
+            "SELECT b.*, (SELECT SUM(r.cost_usd) FROM requests r WHERE r.batch_id = b.batch_id "
+            f"AND r.mode = 'batch') AS cost_usd FROM batches b {where} ORDER BY b.id"
+        )
+        return list(self.db.query(sql, params))
+
+    def submission_state(
+        self, job: str, item_id: str, request_hash: str
+    ) -> tuple[str, int | None, bool] | None:
+        """(status, run_id, waiting in an open batch) of this request's row, or None."""
+        row = self.db.execute(SUBMISSION_STATE, (job, item_id, request_hash)).fetchone()
+        return None if row is None else (str(row[0]), row[1], bool(row[2]))
+
+    def enqueued_tokens(self, model: str) -> int:
+        """Prompt tokens of this model's batches not yet finished: what counts against the queue."""
+        (tokens,) = self.db.execute(
+            "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE model = ? "
+            "AND collected_at IS NULL AND status NOT IN "
+            "('uploading', 'completed', 'expired', 'cancelled', 'failed')",
+            (model,),
+        ).fetchone()
+        return int(tokens)
+
+    def batch_item(self, job: str, input_file_id: str, item_id: str) -> BatchItem | None:
+        """The item `item_id` as submitted in this input file, or None if it was not."""
+        row = self.db.execute(
+            "SELECT request_hash, request, attempts, finished_at FROM requests "
+            "WHERE job = ? AND item_id = ? AND batch_input_file_id = ?",
+            (job, item_id, input_file_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None)
+
+
+def _attempt_rows(run_id: int, job: str, outcome: Outcome) -> Iterator[tuple[Any, ...]]:
+    item = outcome.item
+    for attempt in outcome.attempts:
+        yield (
+            job,
+            item.id,
+            item.request_hash,
+            run_id,
+            attempt.number,
+            attempt.started_at,
+            attempt.status_code,
+            attempt.error_code,
+            attempt.error,
+            attempt.wait_before_ms,
+            attempt.latency_ms,
+            dumps_text(dict(attempt.ratelimit)) if attempt.ratelimit else None,
+        )
+
+
+def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str, Any]:
+    item, usage = outcome.item, outcome.usage
+    return {
+        "job": job,
+        "item_id": item.id,
+        "request_hash": item.request_hash,
+        "run_id": run_id,
+        "mode": mode,
+        "model": item.body.get("model"),
+        "request": dumps_text(item.body),
+        "status": outcome.status,
+        "content": outcome.content,
+        "finish_reason": outcome.finish_reason,
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "cached_tokens": usage.cached_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "cost_usd": outcome.cost_usd,
+        "price": outcome.price,
+        "latency_ms": outcome.latency_ms,
+        "attempts": len(outcome.attempts),
+        "error": outcome.error,
+        "error_code": outcome.error_code,
+        "response_model": outcome.response_model,
+        "created_at": outcome.created_at,
+        "finished_at": outcome.finished_at,
+    }

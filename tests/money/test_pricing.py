@@ -1,0 +1,172 @@
+"""Prices and costs: genai-prices offline, overrides, batch discount, unknown models, dry-run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+
+import pytest
+
+from batchbot.money.pricing import Price, Pricer, load_price_file, table_price
+from batchbot.outcome import Usage
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "expected"),
+    [
+        # (800 x 0.15 + 200 x 0.075 + 500 x 0.60) / 1e6
+        pytest.param("gpt-4o-mini", Usage(1000, 500, 1500, 200, 0), 0.000435, id="4o-mini"),
+        pytest.param(
+            "gpt-4o-mini-2024-07-18", Usage(1000, 500, 1500, 200, 0), 0.000435, id="dated"
+        ),
+        # (1000 x 2.5 + 0 x 1.25 + 100 x 10) / 1e6
+        pytest.param("gpt-4o", Usage(1000, 100, 1100, 0, 0), 0.0035, id="4o"),
+        # (1000 x 1.1 + 1000 x 0.55 + 1000 x 4.4 + 2000 x 4.4) / 1e6: reasoning at output price
+        pytest.param("o3-mini", Usage(2000, 3000, 5000, 1000, 2000), 0.01485, id="o3-mini"),
+        # (0 x 1.25 + 4000 x 0.125 + 64 x 10 + 64 x 10) / 1e6
+        pytest.param("gpt-5", Usage(4000, 128, 4128, 4000, 64), 0.00178, id="gpt-5"),
+    ],
+)
+def test_cost_matches_hand_computed(model, usage, expected):
+    """Uncached, cached, visible and reasoning tokens each cost their own price."""
+    price = table_price(model)
+    assert price is not None
+    assert price.cost(usage) == pytest.approx(expected, rel=1e-12)
+    assert price.source.startswith("genai-prices")
+
+
+def test_batch_costs_half():
+    """A Batch API request costs half of every price."""
+    pricer = Pricer()
+    usage = Usage(1000, 500, 1500, 200, 0)
+    sync, batch = pricer.price("gpt-4o-mini"), pricer.price("gpt-4o-mini", batch=True)
+    assert sync is not None
+    assert batch is not None
+    assert batch.cost(usage) == pytest.approx(sync.cost(usage) / 2)
+    assert json.loads(batch.to_json())["batch"] is True
+
+
+def test_override_beats_table_and_file(tmp_path):
+    """The job's prices beat a prices file, which beats genai-prices."""
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("gpt-4o-mini: {input: 1, output: 2}\nmy-finetune: {input: 3, output: 4}\n")
+    pricer = Pricer(
+        job_prices={"my-finetune": {"input": 0.30, "output": 1.20}},
+        file_prices=load_price_file(prices),
+    )
+    assert pricer.price("my-finetune") == Price("my-finetune", 0.30, 1.20, source="job file")
+    assert pricer.price("gpt-4o-mini") == Price("gpt-4o-mini", 1.0, 2.0, source="prices file")
+    finetune = pricer.price("my-finetune")
+    assert finetune is not None
+    assert finetune.cost(Usage(1_000_000, 1_000_000, 0, 500_000, 0)) == pytest.approx(1.5)
+
+
+def test_unknown_model_warns_once(caplog):
+    """An unknown model has no price and one warning, however often it is asked for."""
+    pricer = Pricer()
+    with caplog.at_level(logging.WARNING, logger="batchbot"):
+        assert pricer.price("my-own-model") is None
+        assert pricer.price("my-own-model") is None
+    assert [r.getMessage()[:39] for r in caplog.records] == [
+        "no price known for model 'my-own-model'"
+    ]
+
+
+def test_worst_case():
+    """The worst case: the prompt at the input price plus the full allowance at output price."""
+    price = Price("m", input=2.0, output=8.0, cached_input=0.5)
+    assert price.worst_case(1000, 300) == pytest.approx((2000 + 2400) / 1e6)
+
+
+JOB = """\
+model: {model}
+params: {{max_tokens: 50}}
+{extra}
+prompts: [What is a token, What is a rate limit, Why 429]
+"""
+
+
+def rows(db, sql):
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql)]
+
+
+def test_run_stores_cost_and_price(tmp_path, write_job, invoke, fake_api):
+    """Every answered row has its cost and the price used; the run has the total."""
+    job = write_job("j.yaml", JOB.format(model="gpt-4o-mini", extra=""))
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    stored = rows(tmp_path / "batchbot.db", "select * from requests")
+    price = table_price("gpt-4o-mini")
+    assert price is not None
+    for row in stored:
+        usage = Usage(row["prompt_tokens"], row["completion_tokens"], 0, row["cached_tokens"])
+        assert row["cost_usd"] == pytest.approx(price.cost(usage))
+        assert json.loads(row["price"])["source"].startswith("genai-prices")
+    (run,) = rows(tmp_path / "batchbot.db", "select cost_usd from runs")
+    assert run["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in stored))
+    assert f"${run['cost_usd']:.4f}" in result.output
+
+
+def test_unknown_model_run_goes_on(tmp_path, write_job, invoke, fake_api):
+    """A model nobody prices: rows with cost NULL, one warning, exit 0."""
+    job = write_job("j.yaml", JOB.format(model="gpt-4o-mini-custom-x", extra=""))
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    costs = rows(tmp_path / "batchbot.db", "select cost_usd, price from requests")
+    assert costs == [{"cost_usd": None, "price": None}] * 3
+    assert "not counting gpt-4o-mini-custom-x: no price" in result.output
+
+
+def test_job_price_override_used_in_run(tmp_path, write_job, invoke, fake_api):
+    """prices: in the job file prices a model genai-prices does not know."""
+    extra = "prices: {my-finetune: {input: 0.30, output: 1.20}}"
+    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=extra))
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    for row in rows(tmp_path / "batchbot.db", "select * from requests"):
+        expected = (row["prompt_tokens"] * 0.30 + row["completion_tokens"] * 1.20) / 1e6
+        assert row["cost_usd"] == pytest.approx(expected)
+        assert json.loads(row["price"])["source"] == "job file"
+
+
+def test_dry_run_prices_and_sends_nothing(tmp_path, write_job, invoke, fake_api):
+    """--dry-run needs no key and no network, and prints worst-case and expected cost."""
+    extra = "prices: {gpt-4o-mini: {input: 100, output: 400}}"
+    job = write_job("j.yaml", JOB.format(model="gpt-4o-mini", extra=extra))
+    result = invoke("run", str(job), "--dry-run", "--base-url", fake_api.url, key=None)
+    assert result.exit_code == 0, result.output
+    assert fake_api.stats.requests == 0
+    assert "prompt tokens:        33\n" in result.output
+    # worst: (33 x 100 + 150 x 400) / 1e6; expected: half the allowance, (3300 + 75 x 400) / 1e6
+    assert "cost: at most $0.0633 (every allowance used), expected about $0.0333" in result.output
+    assert "Nothing was sent (dry run)." in result.output
+
+
+def test_prices_file_flag_and_env(tmp_path, write_job, invoke, fake_api, monkeypatch):
+    """--prices (or BATCHBOT_PRICES) names a prices file; the job's own prices still win."""
+    write_job("prices.yaml", "my-finetune: {input: 2, output: 4}\n")
+    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=""))
+    assert (
+        invoke("run", str(job), "--base-url", fake_api.url, "--prices", "prices.yaml").exit_code
+        == 0
+    )
+    sources = {
+        json.loads(r["price"])["source"]
+        for r in rows(tmp_path / "batchbot.db", "select price from requests")
+    }
+    assert sources == {"prices file"}
+    monkeypatch.setenv("BATCHBOT_PRICES", "prices.yaml")
+    estimate = invoke("run", str(job), "--dry-run", "--db", "other.db", key=None)
+    assert "cost: at most $0.0007" in estimate.output  # (33 x 2 + 150 x 4) / 1e6
+
+
+def test_bad_prices_file_names_file_and_field(write_job, invoke, fake_api):
+    """A broken prices file stops the run before anything is sent, naming the model and field."""
+    write_job("prices.yaml", "my-finetune: {input: 2}\n")
+    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=""))
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--prices", "prices.yaml")
+    assert result.exit_code == 2
+    assert "prices.yaml:1: my-finetune: has no output price" in result.output
+    assert fake_api.stats.requests == 0

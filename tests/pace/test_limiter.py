@@ -1,0 +1,548 @@
+"""The limiter on a fake clock: exact release times for pacing, pauses, caps and learned limits.
+
+As in aiolimiter's own tests, the running loop's time() is patched with a clock the test
+moves by hand, and tasks settle with zero-timeout yields; the clock jumps from one timer to
+the next. Most tests use a burst of 1/8 s and rates whose periods are powers of two, so every
+time is exact in binary floating point and release times compare with ==.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from batchbot.pace.headers import RateLimitHeaders
+from batchbot.pace.limiter import Limiter, LimitsChanged, RequestTooLarge
+
+EARLY = 1 / 64  # "just before": every expected time in these tests is a multiple of 1/64
+QUIET_ROUNDS = 20  # loop iterations without progress before an instant counts as settled
+
+
+class Sim:
+    """A hand-moved event-loop clock, and a log of when each request got through.
+
+    Besides time(), it wraps the loop's call_at() to see every timer, so the clock can jump
+    straight to the next one: release times are exact, not rounded to a grid, and a test
+    of a simulated minute takes milliseconds.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.now = 0.0
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.released: list[tuple[float, int]] = []  # (time, request number)
+        self._pending: set[asyncio.TimerHandle] = set()  # timers that have not run yet
+        self._call_at = loop.call_at
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, **kwargs: Any
+    ) -> asyncio.TimerHandle:
+        def run(*args: Any) -> None:
+            self._pending.discard(handle)
+            callback(*args)
+
+        handle = self._call_at(when, run, *args, **kwargs)
+        self._pending.add(handle)
+        return handle
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.append(task)
+        return task
+
+    def request(self, limiter: Limiter, tokens: int = 0) -> asyncio.Task[Any]:
+        """Start one request of `tokens`; its release time is logged when it gets through."""
+        number = len(self.tasks)
+
+        async def send() -> None:
+            await limiter.wait_for_capacity(tokens)
+            self.released.append((self.now, number))
+
+        return self.spawn(send())
+
+    def times(self) -> list[float]:
+        return [when for when, _ in self.released]
+
+    async def settle(self) -> None:
+        """Let every task run until nothing more can happen at the current instant."""
+        quiet = 0
+        while quiet < QUIET_ROUNDS:
+            before = (len(self.released), sum(t.done() for t in self.tasks))
+            await asyncio.sleep(0)
+            after = (len(self.released), sum(t.done() for t in self.tasks))
+            quiet = quiet + 1 if after == before else 0
+
+    async def run_until(self, end: float) -> None:
+        """Move the clock to `end`, stopping at every timer on the way and settling there."""
+        await self.settle()
+        while (due := self._next_timer()) is not None and due <= end:
+            # A timer still pending at or before `now` re-armed itself for an instant that
+            # rounds to now (aiolimiter's last 1e-16 of a unit); real time would have moved
+            # on by a hair, so the clock moves on by one float step.
+            self.now = max(due, math.nextafter(self.now, math.inf))
+            await self.settle()
+        self.now = max(self.now, end)
+        await self.settle()
+
+    def _next_timer(self) -> float | None:
+        self._pending = {h for h in self._pending if not h.cancelled()}
+        return min((h.when() for h in self._pending), default=None)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    """A fake clock patched into the running loop; leftover tasks are cancelled at the end."""
+    loop = asyncio.get_running_loop()
+    simulation = Sim(loop)
+    with (
+        mock.patch.object(loop, "time", simulation.time),
+        mock.patch.object(loop, "call_at", simulation.call_at),
+    ):
+        yield simulation
+        for task in simulation.tasks:
+            task.cancel()
+        await asyncio.gather(*simulation.tasks, return_exceptions=True)
+
+
+def exact(**limits: Any) -> Limiter:
+    """A limiter with no headroom and a 1/8 s burst, so its schedule is exact."""
+    return Limiter(burst_seconds=0.125, headroom=1.0, **{"concurrency": 100, **limits})
+
+
+async def test_rpm_releases_one_request_per_period(sim: Sim) -> None:
+    """480 RPM is 8 a second: one request every 1/8 s, never two at once."""
+    limiter = exact(rpm=480, tpm=None)
+    for _ in range(20):
+        sim.request(limiter)
+    await sim.run_until(3.0)
+    assert sim.times() == [k * 0.125 for k in range(20)]
+
+
+async def test_rpm_burst_is_a_fraction_of_a_second(sim: Sim) -> None:
+    """At 3,840 RPM (64/s) a 1/8 s burst lets 8 through at once, then one every 1/64 s."""
+    limiter = exact(rpm=3840, tpm=None)
+    for _ in range(20):
+        sim.request(limiter)
+    await sim.run_until(1.0)
+    assert sim.times() == [0.0] * 8 + [k / 64 for k in range(1, 13)]
+
+
+async def test_rpm_600_with_defaults_is_smooth(sim: Sim) -> None:
+    """With default settings 600 RPM arrives ~9.7 a second, at most one per 0.1 s window."""
+    limiter = Limiter(rpm=600, tpm=None, concurrency=1000)
+    for _ in range(200):
+        sim.request(limiter)
+    await sim.run_until(9.95)
+    times = sim.times()
+    assert len(times) == 97  # 600 x 0.97 / 60 = 9.7 a second, the first at t=0
+    assert times == pytest.approx([k / 9.7 for k in range(97)])
+    assert all(b - a > 0.1 for a, b in itertools.pairwise(times))
+    per_second = [sum(s <= t < s + 1 for t in times) for s in range(9)]
+    assert set(per_second) == {9, 10}
+
+
+async def test_low_rpm_still_paces(sim: Sim) -> None:
+    """A free-tier 3 RPM (aimed at 2.91) lets one request through every ~20.6 s."""
+    limiter = Limiter(rpm=3, tpm=None, concurrency=10)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(45.0)
+    assert sim.times() == pytest.approx([0.0, 60 / 2.91, 120 / 2.91])
+
+
+async def test_tpm_paces_varied_token_sizes(sim: Sim) -> None:
+    """At 7,680 TPM (128/s, bursts of 16) each request passes once its tokens have accrued."""
+    limiter = exact(rpm=None, tpm=7680)
+    for tokens in (16, 8, 40, 4, 0):
+        sim.request(limiter, tokens)
+    await sim.run_until(1.0)
+    # 16 fits the empty bucket; 8 waits for 8 to drain (1/16 s); 40 is charged 16+16+8;
+    # 4 waits 1/32 s more; a zero-token request still queues behind them but costs nothing.
+    assert sim.times() == [0.0, 0.0625, 0.375, 0.40625, 0.40625]
+
+
+async def test_large_request_is_charged_in_chunks(sim: Sim) -> None:
+    """1,000 tokens against a 16-token burst pass once 1,000 tokens' worth of time has gone."""
+    limiter = exact(rpm=None, tpm=7680)
+    sim.request(limiter, 1000)
+    await sim.run_until(8.0)
+    assert sim.times() == [(1000 - 16) / 128]
+
+
+async def test_requests_pass_in_arrival_order(sim: Sim) -> None:
+    """A large request is not starved by small ones that arrive after it."""
+    limiter = exact(rpm=None, tpm=7680)
+    sim.request(limiter, 16)
+    sim.request(limiter, 500)
+    for _ in range(5):
+        sim.request(limiter, 1)
+    await sim.run_until(5.0)
+    assert [number for _, number in sim.released] == list(range(7))
+
+
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        (8, [k * 0.125 for k in range(6)]),  # 16 requests' worth of tokens a second: RPM binds
+        (32, [0.125 + k * 0.25 for k in range(6)]),  # 4 requests' worth a second: TPM binds
+    ],
+)
+async def test_the_binding_budget_wins(sim: Sim, tokens: int, expected: list[float]) -> None:
+    """With 480 RPM and 7,680 TPM together, whichever budget is tighter sets the pace."""
+    limiter = exact(rpm=480, tpm=7680)
+    for _ in range(6):
+        sim.request(limiter, tokens)
+    await sim.run_until(2.0)
+    assert sim.times() == expected
+
+
+async def test_concurrency_cap(sim: Sim) -> None:
+    """Only `concurrency` items hold a slot; leave() lets the next one in."""
+    limiter = Limiter(rpm=None, tpm=None, concurrency=3)
+    entered = [sim.spawn(limiter.enter()) for _ in range(5)]
+    await sim.settle()
+    assert [task.done() for task in entered] == [True, True, True, False, False]
+    assert limiter.in_flight == 3
+    limiter.leave()
+    await sim.settle()
+    assert [task.done() for task in entered] == [True, True, True, True, False]
+    assert limiter.in_flight == 3
+    for _ in range(3):
+        limiter.leave()
+    await sim.settle()
+    assert all(task.done() for task in entered)
+    assert limiter.in_flight == 1
+    limiter.leave()
+    assert limiter.in_flight == 0
+
+
+async def test_leave_without_enter_is_an_error(sim: Sim) -> None:
+    """Giving back a slot that was never taken is a bug, reported at once."""
+    limiter = Limiter(rpm=None, tpm=None, concurrency=2)
+    with pytest.raises(RuntimeError, match="without a matching enter"):
+        limiter.leave()
+
+
+async def test_pause_holds_every_waiter(sim: Sim) -> None:
+    """After pause(2) nobody passes until t=2, including requests that arrive during it."""
+    limiter = exact(rpm=None, tpm=None)
+    limiter.pause(2.0)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(1.0)
+    for _ in range(2):
+        sim.request(limiter)
+    await sim.run_until(2.0 - EARLY)
+    assert sim.released == []
+    await sim.run_until(3.0)
+    assert sim.times() == [2.0] * 5
+
+
+async def test_pause_then_resume_at_the_paced_rate(sim: Sim) -> None:
+    """After a pause, no burst: at 3,840 RPM (bursts of 8) requests resume one per 1/64 s."""
+    limiter = exact(rpm=3840, tpm=None)
+    limiter.pause(2.0)
+    for _ in range(4):
+        sim.request(limiter)
+    await sim.run_until(3.0)
+    assert sim.times() == [2.0 + k / 64 for k in range(1, 5)]
+
+
+async def test_pause_holds_a_request_already_waiting_in_a_bucket(sim: Sim) -> None:
+    """A 429 seen while a request waits for its budget holds that request too."""
+    limiter = exact(rpm=480, tpm=None)
+    sim.request(limiter)
+    sim.request(limiter)  # due at 0.125
+    await sim.run_until(EARLY)
+    limiter.pause(1.0)  # until 1 + 1/64
+    await sim.run_until(2.0)
+    assert sim.times() == [0.0, 1.0 + EARLY]
+
+
+async def test_longer_pause_extends_shorter_does_not_shorten(sim: Sim) -> None:
+    """pause(2) then pause(3) a second later ends at t=4; a later pause(0.5) changes nothing."""
+    limiter = exact(rpm=None, tpm=None)
+    limiter.pause(2.0)
+    sim.request(limiter)
+    await sim.run_until(1.0)
+    limiter.pause(3.0)
+    await sim.run_until(2.0)
+    limiter.pause(0.5)
+    assert limiter.paused_until == 4.0
+    await sim.run_until(4.0 - EARLY)
+    assert sim.released == []
+    await sim.run_until(5.0)
+    assert sim.times() == [4.0]
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf")])
+async def test_pause_ignores_meaningless_durations(sim: Sim, seconds: float) -> None:
+    """Zero, negative and non-finite pauses are ignored rather than freezing the run."""
+    limiter = exact(rpm=None, tpm=None)
+    limiter.pause(seconds)
+    sim.request(limiter)
+    await sim.settle()
+    assert sim.times() == [0.0]
+
+
+async def test_observe_lower_rpm_slows_the_pace(sim: Sim) -> None:
+    """When the server reports 480 RPM against our 960, requests slow to one per 1/8 s."""
+    limiter = exact(rpm=960, tpm=None)
+    for _ in range(12):
+        sim.request(limiter)
+    await sim.run_until(0.25)
+    assert sim.times() == [0.0, 0.0, 0.0625, 0.125, 0.1875, 0.25]  # 16/s, bursts of 2
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=470))
+    assert limiter.rpm == 480
+    assert limiter.latest == RateLimitHeaders(limit_requests=480, remaining_requests=470)
+    await sim.run_until(1.0)
+    # The waiter already inside the old bucket leaves on its schedule; the new bucket
+    # starts empty, so one request passes at once; after that, one every 1/8 s.
+    assert sim.times()[6:] == [0.3125, 0.3125, 0.4375, 0.5625, 0.6875, 0.8125]
+
+
+async def test_observe_lower_tpm_slows_the_pace_and_lowers_the_ceiling(sim: Sim) -> None:
+    """A lower reported TPM paces tokens slower and refuses requests above it."""
+    limiter = exact(rpm=None, tpm=15_360)  # 256 tokens/s
+    limiter.observe(RateLimitHeaders(limit_tokens=7680))  # 128 tokens/s
+    assert limiter.tpm == 7680
+    for _ in range(3):
+        sim.request(limiter, 16)
+    await sim.run_until(1.0)
+    assert sim.times() == [0.0, 0.125, 0.25]
+    with pytest.raises(RequestTooLarge):
+        await limiter.wait_for_capacity(7681)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        RateLimitHeaders(limit_requests=960, limit_tokens=15_360),  # same as configured
+        RateLimitHeaders(limit_requests=5000, limit_tokens=1_000_000),  # higher: not at once
+        RateLimitHeaders(limit_requests=0, limit_tokens=0),  # nonsense
+        RateLimitHeaders(),  # nothing reported
+    ],
+)
+async def test_observe_keeps_limits_that_are_not_lower(sim: Sim, headers: RateLimitHeaders) -> None:
+    """Only a usable, lower limit changes the limits at once; the headers are stored either way."""
+    limiter = exact(rpm=960, tpm=15_360)
+    limiter.observe(headers)
+    assert (limiter.rpm, limiter.tpm) == (960, 15_360)
+    assert limiter.latest == headers
+
+
+async def test_observe_gives_an_unlimited_budget_the_server_limit(sim: Sim) -> None:
+    """Configured as unlimited, the limiter adopts the limit the server reports."""
+    limiter = exact(rpm=None, tpm=None)
+    limiter.observe(RateLimitHeaders(limit_requests=480, limit_tokens=7680))
+    assert (limiter.rpm, limiter.tpm) == (480, 7680)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(1.0)
+    assert sim.times() == [0.0, 0.125, 0.25]
+
+
+async def test_request_larger_than_tpm_is_refused(sim: Sim) -> None:
+    """Tokens above the whole per-minute TPM can never be sent: RequestTooLarge says what to do."""
+    limiter = Limiter(rpm=500, tpm=30_000, concurrency=10)
+    with pytest.raises(RequestTooLarge) as caught:
+        await limiter.wait_for_capacity(30_001)
+    assert isinstance(caught.value, ValueError)
+    assert (caught.value.tokens, caught.value.tpm) == (30_001, 30_000)
+    message = str(caught.value)
+    assert "30,001 tokens" in message
+    assert "30,000 per minute" in message
+    assert "max_tokens" in message
+    assert "split the prompt" in message
+
+
+async def test_request_of_exactly_tpm_is_sent(sim: Sim) -> None:
+    """A request of exactly the TPM is allowed; it waits for a minute's worth of tokens."""
+    limiter = exact(rpm=None, tpm=7680)
+    sim.request(limiter, 7680)
+    await sim.run_until(60.0)
+    assert sim.times() == [(7680 - 16) / 128]
+
+
+async def test_negative_tokens_are_refused(sim: Sim) -> None:
+    """A negative token count is a caller bug."""
+    limiter = exact(rpm=None, tpm=7680)
+    with pytest.raises(ValueError, match="negative"):
+        await limiter.wait_for_capacity(-1)
+
+
+async def test_unlimited_passes_at_once(sim: Sim) -> None:
+    """With no RPM or TPM every request passes at once, however large."""
+    limiter = Limiter(rpm=None, tpm=None, concurrency=10)
+    for tokens in (0, 10**9, 5):
+        sim.request(limiter, tokens)
+    await sim.settle()
+    assert sim.times() == [0.0, 0.0, 0.0]
+    assert (limiter.rpm, limiter.tpm, limiter.concurrency) == (None, None, 10)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"rpm": 0}, "rpm must be a positive number"),
+        ({"tpm": -5}, "tpm must be a positive number"),
+        ({"rpm": float("inf")}, "rpm must be a positive number"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"burst_seconds": 0}, "burst_seconds must be positive"),
+        ({"headroom": 0}, "headroom must be in"),
+        ({"headroom": 1.5}, "headroom must be in"),
+    ],
+)
+async def test_bad_settings_are_refused(settings: dict[str, Any], message: str) -> None:
+    """Impossible settings fail when the limiter is built, naming the setting."""
+    with pytest.raises(ValueError, match=message):
+        Limiter(**{"rpm": 60, "tpm": 1000, "concurrency": 1, **settings})
+
+
+def test_needs_a_running_loop() -> None:
+    """Built outside an event loop, the limiter refuses at once (aiolimiter binds to the loop)."""
+    with pytest.raises(RuntimeError):
+        Limiter(rpm=60, tpm=None, concurrency=1)
+
+
+async def test_higher_limits_are_followed_once_they_last(sim: Sim) -> None:
+    """A higher reported limit is adopted after raise_after_s of saying so, and announced once."""
+    changes: list[LimitsChanged] = []
+    limiter = exact(rpm=500, tpm=200_000, raise_after_s=2.0, on_change=changes.append)
+    higher = RateLimitHeaders(limit_requests=5000, limit_tokens=2_000_000)
+    for _ in range(2):
+        limiter.observe(higher)
+        await sim.run_until(sim.now + 1.0 - EARLY)
+        assert (limiter.rpm, limiter.tpm) == (500, 200_000)
+    await sim.run_until(2.0)
+    limiter.observe(higher)
+    assert (limiter.rpm, limiter.tpm) == (5000, 2_000_000)
+    limiter.observe(higher)
+    assert changes == [LimitsChanged(5000, 2_000_000, 500, 200_000)]
+    assert changes[0].message("tier said") == (
+        "limits from server: 5,000 RPM / 2,000,000 TPM (tier said 500 / 200,000)"
+    )
+
+
+async def test_a_lower_report_in_between_keeps_the_lower_limit(sim: Sim) -> None:
+    """A job mixing models sees two limits; it keeps the lower instead of flapping."""
+    limiter = exact(rpm=1000, tpm=None, raise_after_s=2.0)
+    for _ in range(6):
+        limiter.observe(RateLimitHeaders(limit_requests=5000))
+        await sim.run_until(sim.now + 0.5)
+        limiter.observe(RateLimitHeaders(limit_requests=500))
+        await sim.run_until(sim.now + 0.5)
+    assert limiter.rpm == 500
+
+
+async def test_lower_limits_are_announced_once_each(sim: Sim) -> None:
+    """Each new pair of limits is announced once; seeing it again says nothing."""
+    changes: list[LimitsChanged] = []
+    limiter = exact(rpm=3000, tpm=None, on_change=changes.append)
+    for _ in range(3):
+        limiter.observe(RateLimitHeaders(limit_requests=1500, limit_tokens=600_000))
+    assert changes == [LimitsChanged(1500, 600_000, 3000, None)]
+    assert changes[0].message() == (
+        "limits from server: 1,500 RPM / 600,000 TPM (configured 3,000 / unlimited)"
+    )
+
+
+async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
+    """When the server's bucket falls by what another client spends, we aim at what is left."""
+    limiter = exact(rpm=480, tpm=None)
+    # Over 4 s the server refilled 32 and we sent none, yet the bucket rose by only 16: the
+    # other client spent 16, half the limit.
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100))
+    await sim.run_until(4.0)
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=116))
+    assert limiter.pace == 0.5
+    for _ in range(5):
+        sim.request(limiter)
+    await sim.run_until(5.0)
+    # 2 units each (a 1-unit bucket, so 2 chunks), 8 units a second: one every 1/4 s.
+    assert sim.times() == [4.125, 4.375, 4.625, 4.875]
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=470))  # full again
+    assert limiter.pace == 1.0
+    sim.request(limiter)
+    await sim.run_until(6.0)
+    # The waiter already charging 2 units finishes them; the next is charged 1.
+    assert sim.times()[4:] == [5.125, 5.25]
+
+
+async def test_probe_sends_one_request_until_the_server_speaks(sim: Sim) -> None:
+    """With probe, the first request goes alone; the rest follow the limits the server reports."""
+    limiter = exact(rpm=3840, tpm=None, probe=True)
+    for _ in range(4):
+        sim.request(limiter)
+    await sim.run_until(0.5)
+    assert sim.times() == [0.0]
+    limiter.observe(RateLimitHeaders(limit_requests=480))
+    await sim.run_until(1.0)
+    # The new 480 RPM bucket (one request per 1/8 s) starts empty.
+    assert sim.times() == [0.0, 0.5, 0.625, 0.75]
+
+
+async def test_probe_gives_up_waiting_after_probe_wait_s(sim: Sim) -> None:
+    """If the server says nothing (the probe hangs), the rest go at the configured pace."""
+    limiter = exact(rpm=3840, tpm=None, probe=True, probe_wait_s=4.0)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(4.0 - EARLY)
+    assert sim.times() == [0.0]
+    await sim.run_until(5.0)
+    assert sim.times() == [0.0, 4.0, 4.0]
+
+
+async def test_a_429_is_word_from_the_server_too(sim: Sim) -> None:
+    """A refused probe ends the probing: the others wait out the pause, then go."""
+    limiter = exact(rpm=3840, tpm=None, probe=True)
+    for _ in range(3):
+        sim.request(limiter)
+    await sim.run_until(0.25)
+    limiter.refused(10)
+    limiter.pause(0.25)
+    await sim.run_until(1.0)
+    # After the pause, at the pace cut by the 429 (each request charged ~1.25 units).
+    assert sim.times() == pytest.approx([0.0, 0.5 + 1.23 / 64, 0.5 + 2.46 / 64], abs=1e-3)
+
+
+async def test_429s_cut_the_pace_unless_the_limits_just_changed(sim: Sim) -> None:
+    """A 429 cuts the pace by a fifth, once a second; then it creeps back 5 % a second."""
+    limiter = exact(rpm=480, tpm=None)
+    limiter.observe(RateLimitHeaders(limit_requests=240))  # a new limit explains 429s
+    limiter.refused(1)
+    assert limiter.pace == 1.0
+    await sim.run_until(2.0)
+    limiter.refused(1)
+    limiter.refused(1)  # the same burst: one cut
+    assert limiter.pace == 0.8
+    await sim.run_until(3.0)
+    assert limiter.pace == pytest.approx(0.85)
+    limiter.refused(1)
+    assert limiter.pace == pytest.approx(0.68)
+    await sim.run_until(20.0)
+    assert limiter.pace == 1.0
+
+
+async def test_limits_the_user_set_are_a_ceiling(sim: Sim) -> None:
+    """With caps, the server may lower a configured limit, and raise it back, never above it."""
+    limiter = exact(rpm=500, tpm=200_000, caps=["requests"])
+    higher = RateLimitHeaders(limit_requests=5000, limit_tokens=2_000_000)
+    limiter.observe(higher)
+    await sim.run_until(3.0)
+    limiter.observe(higher)
+    assert (limiter.rpm, limiter.tpm) == (500, 2_000_000)
+    limiter.observe(RateLimitHeaders(limit_requests=250))
+    assert limiter.rpm == 250
+    limiter.observe(higher)
+    await sim.run_until(6.0)
+    limiter.observe(higher)
+    assert limiter.rpm == 500

@@ -1,0 +1,155 @@
+"""Budgets: a request is sent only if spent + in-flight worst cases + its own fit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batchbot.run.budget import Budget
+
+
+async def test_reserve_waits_for_in_flight_then_gives_up():
+    """A request that does not fit waits for in-flight ones; alone, it never fits."""
+    budget = Budget(run_limit=1.0)
+    first = await budget.reserve(0.6)
+    assert first is not None
+    waiting = asyncio.create_task(budget.reserve(0.6))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    budget.settle(first, 0.5)  # cost less than its worst case
+    assert await waiting is None  # 0.5 spent + 0.6 > 1.0 and nothing left in flight
+    assert budget.spent == pytest.approx(0.5)
+    second = await budget.reserve(0.5)
+    assert second is not None
+    budget.settle(second, 0.5)
+    assert budget.room == pytest.approx(0.0)
+
+
+async def test_day_limit_counts_earlier_runs():
+    """The daily cap starts from what the job spent earlier today; the smaller room wins."""
+    budget = Budget(run_limit=5.0, day_limit=2.0, spent_today=1.5)
+    assert budget.room == pytest.approx(0.5)
+    assert await budget.reserve(0.6) is None
+    assert await budget.reserve(0.5) is not None
+
+
+JOB = """\
+model: gpt-4o-mini
+params: {{max_tokens: 40}}
+prices: {{gpt-4o-mini: {{input: 1000, output: 5000}}}}
+{budget}
+prompts:
+{prompts}
+"""
+
+
+def _job(write_job, name, count, budget=""):
+    prompts = "\n".join(f"  - Question number {i}, what is a token" for i in range(count))
+    return write_job(name, JOB.format(budget=budget, prompts=prompts))
+
+
+def _spent(db) -> tuple[float, int]:
+    with sqlite3.connect(db) as conn:
+        cost, answered = conn.execute(
+            "select coalesce(sum(cost_usd), 0), count(cost_usd) from requests"
+        ).fetchone()
+    return cost, answered
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    limit=st.floats(min_value=0.05, max_value=2.0),
+    concurrency=st.integers(min_value=2, max_value=40),
+)
+def test_budget_never_exceeded(tmp_path, write_job, invoke, fake_api, limit, concurrency):
+    """Many concurrent workers and a slow server: total cost <= budget in every run."""
+    fake_api.latency_ms = 30.0
+    try:
+        db = tmp_path / f"b-{limit}-{concurrency}.db"
+        job = _job(write_job, "j.yaml", 60)
+        result = invoke(
+            "run", str(job), "--db", str(db), "--base-url", fake_api.url,
+            "--max-cost", str(limit), "--concurrency", str(concurrency),
+        )  # fmt: skip
+    finally:
+        fake_api.latency_ms = 0.0
+    spent, answered = _spent(db)
+    assert spent <= limit + 1e-9
+    assert result.exit_code == 3, result.output
+    assert answered > 0 or limit < 0.25
+    assert "budget reached" in result.output
+    assert "items not sent" in result.output
+    assert "run the same command again to resume" in result.output
+
+
+def test_budget_stop_line_and_resume(tmp_path, write_job, invoke, fake_api):
+    """A budget stop exits 3 with spent and items left; a rerun with more budget finishes."""
+    job = _job(write_job, "j.yaml", 20, budget="budget_usd: 0.5")
+    stopped = invoke("run", str(job), "--base-url", fake_api.url, "--concurrency", "4")
+    assert stopped.exit_code == 3
+    spent, answered = _spent(tmp_path / "batchbot.db")
+    assert 0 < spent <= 0.5
+    assert f"Spent ${spent:.4f} in this run; {20 - answered} items not sent." in stopped.output
+    done = invoke("run", str(job), "--base-url", fake_api.url, "--max-cost", "100")
+    assert done.exit_code == 0, done.output
+    assert f"{answered} already answered" in done.output
+
+
+def test_daily_budget_across_runs(tmp_path, write_job, invoke, fake_api):
+    """budget_usd_per_day counts what earlier runs of the job spent today."""
+    first = _job(write_job, "j.yaml", 3, budget="budget_usd_per_day: 1.0")
+    assert invoke("run", str(first), "--base-url", fake_api.url).exit_code == 0
+    spent_first, _ = _spent(tmp_path / "batchbot.db")
+    more = _job(write_job, "j.yaml", 40, budget="budget_usd_per_day: 1.0")
+    result = invoke("run", str(more), "--base-url", fake_api.url)
+    assert result.exit_code == 3
+    total, _ = _spent(tmp_path / "batchbot.db")
+    assert spent_first < total <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("job_text", "message"),
+    [
+        pytest.param(
+            "model: my-own\nparams: {max_tokens: 5}\nbudget_usd: 1\nprompts: [Hi]\n",
+            "no price is known for model 'my-own'",
+            id="no-price",
+        ),
+        pytest.param(
+            "model: gpt-4o-mini\nbudget_usd: 1\nprompts: [Hi]\n",
+            "sets no max_tokens, so its cost has no upper bound",
+            id="no-max-tokens",
+        ),
+    ],
+)
+def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api, job_text, message):
+    """With a budget, a request whose cost cannot be bounded is never sent, and the advice is
+    the fix the message names, not a bigger budget."""
+    result = invoke("run", str(write_job("j.yaml", job_text)), "--base-url", fake_api.url)
+    assert result.exit_code == 3
+    assert message in result.output
+    assert "Raise the budget" not in result.output
+    assert "file. Spent $0.0000" in result.output or "params. Spent $0.0000" in result.output
+    assert fake_api.stats.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({"run_limit": 2.0}, "$2.00 for this run"),
+        ({"run_limit": 0.0008}, "$0.0008 for this run"),
+        (
+            {"run_limit": 5, "day_limit": 1.5, "spent_today": 0.25},
+            "$5.00 for this run and $1.50 a day ($0.25 spent earlier)",
+        ),
+    ],
+)
+def test_limit_wording(limits, expected):
+    """The stop line names each limit in dollars, small ones to a hundredth of a cent."""
+    assert Budget(**limits).describe_limit() == expected

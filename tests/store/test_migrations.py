@@ -1,0 +1,62 @@
+"""A database written by an older batchbot is migrated in place on open and keeps its answers.
+
+tests/data/batchbot-m001.db was written by `batchbot run tests/data/m001-job.yaml --fake` when
+m001_initial was the only migration. Never regenerate it: it stands for users' old files.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from batchbot.store.migrations import migrations
+from batchbot.store.store import Store
+
+DATA = Path(__file__).parents[1] / "data"
+OLD_DB = DATA / "batchbot-m001.db"
+
+
+def schema(db: Path) -> dict[str, list[tuple[str, str]]]:
+    """Every table's columns with their types, and every index, by name."""
+    with sqlite3.connect(db) as conn:
+        names = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+        tables = {
+            n: [(c[1], c[2]) for c in conn.execute(f"pragma table_info([{n}])")] for n in names
+        }
+        indexes = conn.execute("select name, tbl_name from sqlite_master where type='index'")
+        return {**tables, "indexes": sorted(indexes.fetchall())}
+
+
+def test_old_database_is_migrated_in_place(tmp_path):
+    """Opening the old file applies every newer migration; it then has a fresh file's schema."""
+    db = tmp_path / "batchbot.db"
+    shutil.copy(OLD_DB, db)
+    Store.open(db).close()
+    with sqlite3.connect(db) as conn:
+        applied = [r[0] for r in conn.execute("select name from _sqlite_migrations order by id")]
+        assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+    assert applied == [m.name for m in migrations.pending(Database(memory=True))]
+    Store.open(tmp_path / "fresh.db").close()
+    assert schema(db) == schema(tmp_path / "fresh.db")
+
+
+def test_old_answers_are_kept_and_not_asked_again(tmp_path, invoke, fake_api):
+    """The old file's answers survive the upgrade, and the same job sends nothing."""
+    shutil.copy(OLD_DB, tmp_path / "batchbot.db")
+    shutil.copy(DATA / "m001-job.yaml", tmp_path / "job.yaml")
+    result = invoke("run", "job.yaml", "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    assert "nothing to send, all 3 items already answered" in result.output
+    assert fake_api.stats.requests == 0
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        rows = conn.execute("select item_id, status, run_id from requests order by item_id")
+        assert rows.fetchall() == [
+            ("3b9c505e239d2c66", "truncated", 1),
+            ("key-safety", "ok", 1),
+            ("rotate", "ok", 1),
+        ]
+        runs = conn.execute("select id, status from runs order by id").fetchall()
+    assert runs == [(1, "done"), (2, "done")]

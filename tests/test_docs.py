@@ -1,4 +1,4 @@
-"""The README documents every command and every option, and its commands work."""
+"""The docs cover every command and option, their links resolve, CI runs their test command."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ import pytest
 from batchbot import __version__
 from batchbot.cli import cli
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-CI_RUN = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CI_RUN = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CLI_REFERENCE = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+# What the pages say in prose: everything but the generated --help reference.
+PROSE = "".join(page.read_text(encoding="utf-8") for page in PAGES if page.name != "cli.md")
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
 @pytest.mark.parametrize("name", sorted(cli.commands))
 def test_every_command_documented(name: str) -> None:
-    """Each command has its --help in the README's CLI reference."""
-    assert f"### `batchbot {name} --help`" in README
+    """Each command has its --help in docs/cli.md (add it to the cog block's list there)."""
+    assert f"## `batchbot {name} --help`" in CLI_REFERENCE
 
 
 @pytest.mark.parametrize(
@@ -29,19 +35,19 @@ def test_every_command_documented(name: str) -> None:
         for param in command.params
         if isinstance(param, click.Option)
         for opt in param.opts
-        if opt.startswith("--")
+        if opt.startswith("--") and opt != "--help"
     ],
 )
 def test_every_option_documented(command: str, option: str) -> None:
-    """Each long option appears in the README."""
-    assert option in README
+    """Each long option is explained on a page, not only in the generated --help reference."""
+    assert option in PROSE, f"say what `batchbot {command} {option}` does on a page in docs/"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     """.ci/run calls exactly the test command the README gives users."""
     commands = re.findall(r"^python3 -m venv .*pytest$", README, flags=re.MULTILINE)
     assert len(commands) == 1
-    assert commands[0] in CI_RUN
+    assert re.search(rf"^{re.escape(commands[0])}$", CI_RUN, flags=re.MULTILINE)
 
 
 def test_version_option() -> None:
@@ -51,3 +57,56 @@ def test_version_option() -> None:
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0
     assert __version__ in result.output
+
+
+def _without_fences(text: str) -> str:
+    """The markdown text without its fenced code blocks (a `# comment` there is no heading)."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def _outside_code(text: str) -> str:
+    """The markdown text without its fenced code blocks and inline code spans."""
+    return re.sub(r"`[^`\n]*`", "", _without_fences(text))
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lowercased, punctuation dropped, spaces to -."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", _without_fences(text), flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def _relative_links() -> list[tuple[str, str]]:
+    """(page, target) for every link in README.md and docs/*.md that is not to another site."""
+    return [
+        (str(page.relative_to(ROOT)), target)
+        for page in PAGES
+        for target in LINK.findall(_outside_code(page.read_text(encoding="utf-8")))
+        if not re.match(r"[a-z]+:", target)
+    ]
+
+
+@pytest.mark.parametrize(("page", "target"), _relative_links())
+def test_relative_link_resolves(page: str, target: str) -> None:
+    """Each relative link points to an existing file, and its #anchor to a heading there."""
+    path, _, anchor = target.partition("#")
+    linked = (ROOT / page).parent / path if path else ROOT / page
+    assert linked.is_file(), f"{page}: {target}: no such file"
+    if anchor:
+        assert anchor in _anchors(linked.read_text(encoding="utf-8")), (
+            f"{page}: {target}: no such heading"
+        )
+
+
+def test_index_lists_every_page() -> None:
+    """The README links docs/index.md, and the index links every other page in docs/."""
+    links = _relative_links()
+    assert ("README.md", "docs/index.md") in links
+    listed = {target.partition("#")[0] for page, target in links if page == "docs/index.md"}
+    pages = {page.name for page in PAGES if page.parent == ROOT / "docs"} - {"index.md"}
+    assert pages - listed == set()

@@ -92,6 +92,8 @@ def setup_logging(
     logger.addHandler(console)
     level = logging.DEBUG if verbose else logging.INFO
     if log_file is not None:
+        # As logging tools do: `--log-file logs/batchbot.log` works on the first night too.
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         file = logging.FileHandler(log_file, encoding="utf-8", delay=False)
         file.setLevel(logging.DEBUG if verbose else logging.INFO)
         file.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter(stamped=True))

@@ -65,12 +65,24 @@ def test_json_log_file(tmp_path, write_job, invoke, fake_api):
     assert records[-1]["level"] == "warning"
 
 
-def test_unwritable_log_file_is_a_usage_error(tmp_path, write_job, invoke):
-    """A log file in a missing directory: exit 2 and one line, before anything is sent."""
+def test_log_file_folder_is_created(tmp_path, write_job, invoke, fake_api):
+    """A log file in a folder that does not exist yet: the folder is made, the run logged."""
     job = write_job("job.yaml", JOBS["done"])
-    result = invoke("run", str(job), "--fake", "--log-file", str(tmp_path / "no" / "x.log"))
+    log = tmp_path / "logs" / "nightly" / "batchbot.log"
+    result = invoke("run", str(job), "--base-url", fake_api.url, "-q", "--log-file", str(log))
+    assert result.exit_code == 0, result.output
+    assert "(exit 0)" in log.read_text()
+
+
+def test_unwritable_log_file_is_a_usage_error(tmp_path, write_job, invoke, fake_api):
+    """A log file under a plain file: exit 2 and one line, before anything is sent."""
+    job = write_job("job.yaml", JOBS["done"])
+    (tmp_path / "taken").write_text("not a folder")
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--log-file", "taken/x.log")
     assert result.exit_code == 2
-    assert "cannot write the log file" in result.output
+    assert result.output.startswith("Error: cannot write the log file taken/x.log: ")
+    assert len(result.output.splitlines()) == 1
+    assert fake_api.stats.requests == 0
 
 
 def test_planted_key_appears_nowhere(tmp_path, write_job, invoke):

@@ -576,6 +576,21 @@ def limits_command(model: str | None, tier: str | None) -> None:
     help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
 )
 @click.option(
+    "--windows",
+    type=click.Choice(["buckets", "sliding"]),
+    default="buckets",
+    show_default=True,
+    help="sliding: also enforce the limits over every span of --sliding-seconds, as a strict "
+    "server does.",
+)
+@click.option(
+    "--sliding-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60, min_open=True),
+    help="Length of the sliding windows.",
+)
+@click.option(
     "--batch-delay",
     default=0.0,
     show_default=True,
@@ -589,6 +604,8 @@ def fake_server_command(
     tpm: int | None,
     latency_ms: float,
     fail_rate: float,
+    windows: str,
+    sliding_seconds: float,
     batch_delay: float,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
@@ -604,6 +621,8 @@ def fake_server_command(
         tpm=tpm,
         latency_ms=latency_ms,
         fail_rate=fail_rate,
+        windows=windows,
+        sliding_s=sliding_seconds,
         batch_delay_s=batch_delay,
     )
 

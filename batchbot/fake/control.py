@@ -2,7 +2,8 @@
 
     POST /_fake/faults  {"fault": "503", "times": 2}   queue faults, as FakeServer.inject
     POST /_fake/limits  {"rpm": 500, "tpm": null}      as FakeServer.set_limits; also
-                        "window_s", "reported_rpm", "reported_tpm", "keep_usage"
+                        "window_s", "windows" ("buckets" or "sliding"), "sliding_s",
+                        "reported_rpm", "reported_tpm", "keep_usage"
     POST /_fake/spend   {"requests": 10, "tokens": 0}  as FakeServer.spend (another client)
     POST /_fake/reset                                  as FakeServer.reset
     GET  /_fake/stats                                  FakeStats as JSON (status keys as strings)
@@ -58,6 +59,8 @@ def control_routes(server: Controlled) -> list[web.RouteDef]:
                 rpm=data.get("rpm"),
                 tpm=data.get("tpm"),
                 window_s=data.get("window_s"),
+                windows=data.get("windows"),
+                sliding_s=data.get("sliding_s"),
                 reported_rpm=data.get("reported_rpm"),
                 reported_tpm=data.get("reported_tpm"),
                 keep_usage=bool(data.get("keep_usage")),

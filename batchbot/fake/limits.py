@@ -11,6 +11,13 @@ Stricter than that, on request (for benchmarks and tests of a client's pacing):
   rate, as when a per-minute limit is enforced over 1-second windows. A request bigger than
   a whole window passes only into a full bucket, which it leaves in debt. The headers still
   speak per minute: remaining is the level scaled up to a minute.
+- `windows="sliding"`: besides the per-minute buckets, no span of `sliding_s` seconds (1 by
+  default) may hold more than its share of the limit (limit x sliding_s / 60), counted from
+  a log of what was admitted, not from a refilling bucket: a bucket lets its capacity plus
+  a second's refill through one second after a lull, a sliding window never more than its
+  share. This is the strictest reading of "limits may be enforced over shorter periods", so
+  a client that passes it passes fixed windows too. A request bigger than a window's share
+  passes only into an empty window.
 - `reported`: the limits the headers state, when they should differ from those enforced.
 - `spend()`: another client using the same key.
 - `RateLimits.changed()`: new limits that keep what was used of the old ones.
@@ -19,6 +26,7 @@ Stricter than that, on request (for benchmarks and tests of a client's pacing):
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +40,7 @@ ORGANIZATION = "org-fake"
 LIMITS_URL = "https://platform.openai.com/account/rate-limits"
 
 Clock = Callable[[], float]
+WINDOWS = ("buckets", "sliding")
 
 
 class Bucket:
@@ -76,6 +85,55 @@ class Bucket:
         return max(0.0, (self.capacity - self._refill()) * 60 / self.limit)
 
 
+class SlidingWindow:
+    """At most `capacity` admitted in any `length_s` seconds: a log of (time, amount)."""
+
+    def __init__(self, capacity: float, length_s: float, clock: Clock) -> None:
+        self.capacity = capacity
+        self.length_s = length_s
+        self._clock = clock
+        self._log: deque[tuple[float, float]] = deque()
+        self._total = 0.0
+
+    def _expire(self) -> float:
+        now = self._clock()
+        # A client that waited exactly the advertised time must fit: allow for float error.
+        while self._log and self._log[0][0] <= now - self.length_s + 1e-9:
+            self._total -= self._log.popleft()[1]
+        if not self._log:
+            self._total = 0.0  # no drift from adding and subtracting floats
+        return now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` fits (0 if it fits now); more than capacity needs an empty log."""
+        now = self._expire()
+        room = self.capacity - min(amount, self.capacity) + 1e-9
+        total = self._total
+        if total <= room:
+            return 0.0
+        for when, spent in self._log:
+            total -= spent
+            if total <= room:
+                return when + self.length_s - now
+        return self._log[-1][0] + self.length_s - now
+
+    @property
+    def used(self) -> float:
+        self._expire()
+        return self._total
+
+    def take(self, amount: float) -> None:
+        self._expire()
+        self._log.append((self._clock(), amount))
+        self._total += amount
+
+    def rescaled(self, capacity: float) -> SlidingWindow:
+        """The same log under another capacity (a limit changed mid-run)."""
+        window = SlidingWindow(capacity, self.length_s, self._clock)
+        window._log, window._total = deque(self._log), self._total
+        return window
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a request did not fit: which bucket, and the numbers OpenAI quotes in its 429."""
@@ -106,8 +164,9 @@ class RateLimits:
     """The two buckets of one API key; `None` limits are reported but never enforced.
 
     `window_s`: how many seconds' worth a bucket holds (60 as OpenAI documents; 1 for
-    1-second windows). `reported`: (rpm, tpm) for the headers to state instead of the real
-    limits; None in it means "the real one".
+    1-second windows). `windows`: "buckets" (only those) or "sliding" (also no more than
+    the share of the limit in any `sliding_s` seconds). `reported`: (rpm, tpm) for the
+    headers to state instead of the real limits; None in it means "the real one".
     """
 
     def __init__(
@@ -117,6 +176,8 @@ class RateLimits:
         clock: Clock,
         *,
         window_s: float = 60.0,
+        windows: str = "buckets",
+        sliding_s: float = 1.0,
         reported: tuple[int | None, int | None] = (None, None),
     ) -> None:
         for name, limit in (
@@ -128,39 +189,63 @@ class RateLimits:
                 raise ValueError(f"{name} must be a positive integer or None, not {limit!r}")
         if not 0 < window_s <= 60:
             raise ValueError(f"window_s must be in (0, 60], not {window_s!r}")
+        if windows not in WINDOWS:
+            raise ValueError(f"windows must be one of {', '.join(WINDOWS)}, not {windows!r}")
+        if not 0 < sliding_s <= 60:
+            raise ValueError(f"sliding_s must be in (0, 60], not {sliding_s!r}")
         self.enforced = (rpm is not None, tpm is not None)
-        self.window_s = window_s
+        self.window_s, self.windows, self.sliding_s = window_s, windows, sliding_s
         self.reported = reported
         self.requests = Bucket(rpm if rpm is not None else UNLIMITED_RPM, clock, window_s)
         self.tokens = Bucket(tpm if tpm is not None else UNLIMITED_TPM, clock, window_s)
+        self.sliding: tuple[SlidingWindow, SlidingWindow] | None = None
+        if windows == "sliding":
+            self.sliding = (
+                SlidingWindow(self.requests.limit * sliding_s / 60, sliding_s, clock),
+                SlidingWindow(self.tokens.limit * sliding_s / 60, sliding_s, clock),
+            )
 
     def changed(self, rpm: int | None, tpm: int | None, clock: Clock, **options: Any) -> RateLimits:
         """New limits that still count what was used of these, as a limit lowered mid-run does."""
-        new = RateLimits(rpm, tpm, clock, **{"window_s": self.window_s, **options})
-        new.spend(round(self.requests.used), round(self.tokens.used))
+        keep = {"window_s": self.window_s, "windows": self.windows, "sliding_s": self.sliding_s}
+        new = RateLimits(rpm, tpm, clock, **{**keep, **options})
+        new.spend(round(self.requests.used), round(self.tokens.used), windows=False)
+        if new.sliding and self.sliding and new.sliding_s == self.sliding_s:
+            new.sliding = (
+                self.sliding[0].rescaled(new.sliding[0].capacity),
+                self.sliding[1].rescaled(new.sliding[1].capacity),
+            )
         return new
 
-    def spend(self, requests: int, tokens: int) -> None:
+    def spend(self, requests: int, tokens: int, *, windows: bool = True) -> None:
         """Charge what another client sent with the same key (it was let through)."""
         self.requests.take(min(requests, self.requests.capacity))
         self.tokens.take(min(tokens, self.tokens.capacity))
+        if self.sliding and windows:
+            for window, amount in zip(self.sliding, (requests, tokens), strict=True):
+                window.take(min(amount, window.capacity))
 
     def admit(self, tokens: int) -> Refusal | None:
-        """Charge one request of `tokens` if both buckets allow it, else say why not."""
-        for kind, bucket, amount, enforced in (
-            ("requests", self.requests, 1, self.enforced[0]),
-            ("tokens", self.tokens, tokens, self.enforced[1]),
+        """Charge one request of `tokens` if the buckets (and windows) allow it, else say why."""
+        for kind, index, bucket, amount in (
+            ("requests", 0, self.requests, 1),
+            ("tokens", 1, self.tokens, tokens),
         ):
-            if not enforced:
+            if not self.enforced[index]:
                 continue
             if amount > bucket.limit:
                 return Refusal(kind, bucket.limit, 0, amount, math.inf)
             wait = bucket.wait_for(amount)
+            if self.sliding is not None:
+                wait = max(wait, self.sliding[index].wait_for(amount))
             if wait > 0:
                 used = bucket.limit - bucket.remaining
                 return Refusal(kind, bucket.limit, used, amount, wait)
         self.requests.take(1, debt=self.enforced[0])
         self.tokens.take(tokens, debt=self.enforced[1])
+        if self.sliding is not None:
+            self.sliding[0].take(1)
+            self.sliding[1].take(tokens)
         return None
 
     def headers(self) -> dict[str, str]:

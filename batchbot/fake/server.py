@@ -75,13 +75,17 @@ class FakeServer:
         seed: int | None = None,
         retry_after_header: bool = False,
         window_s: float = 60.0,
+        windows: str = "buckets",
+        sliding_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         batch_delay_s: float = 0.0,
     ) -> None:
         """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
 
         `window_s`: enforce the per-minute limits over windows this long (1 = limit/60 per
-        second). `clock` drives the rate-limit buckets; tests pass one they can wind forward.
+        second). `windows="sliding"`: also enforce them over every span of `sliding_s`
+        seconds (see `fake.limits`). `clock` drives the rate-limit buckets; tests pass one
+        they can wind forward.
         `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
         """
         self.files = FakeFiles()
@@ -92,7 +96,7 @@ class FakeServer:
         self.api_key = api_key
         self.retry_after_header = retry_after_header
         self._limits_at_start = (rpm, tpm)
-        self._window_s = window_s
+        self._windows_at_start = (window_s, windows, sliding_s)
         self._clock = clock
         self._lock = threading.Lock()
         self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
@@ -122,6 +126,8 @@ class FakeServer:
         rpm: int | None,
         tpm: int | None,
         window_s: float | None = None,
+        windows: str | None = None,
+        sliding_s: float | None = None,
         reported_rpm: int | None = None,
         reported_tpm: int | None = None,
         keep_usage: bool = False,
@@ -129,12 +135,14 @@ class FakeServer:
         """Replace the rate limits: full buckets of the new size, or (`keep_usage`) buckets
         that still count what was used of the old ones, as a limit lowered mid-run does.
 
-        `window_s` None keeps the current window. `reported_*`: what the headers should say
-        instead of the real limits.
+        `window_s`, `windows`, `sliding_s` None keep the current ones. `reported_*`: what
+        the headers should say instead of the real limits.
         """
         options: dict[str, Any] = {"reported": (reported_rpm, reported_tpm)}
         with self._lock:
             options["window_s"] = window_s or self._limits.window_s
+            options["windows"] = windows or self._limits.windows
+            options["sliding_s"] = sliding_s or self._limits.sliding_s
             if keep_usage:
                 self._limits = self._limits.changed(rpm, tpm, self._clock, **options)
             else:
@@ -149,7 +157,14 @@ class FakeServer:
         """Forget faults, counters and bucket levels; restore the constructor's limits."""
         with self._lock:
             self._faults.clear()
-            self._limits = RateLimits(*self._limits_at_start, self._clock, window_s=self._window_s)
+            window_s, windows, sliding_s = self._windows_at_start
+            self._limits = RateLimits(
+                *self._limits_at_start,
+                self._clock,
+                window_s=window_s,
+                windows=windows,
+                sliding_s=sliding_s,
+            )
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()

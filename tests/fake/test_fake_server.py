@@ -840,3 +840,86 @@ async def test_limits_spend_and_timeline_over_http():
                 assert r.status == 400
     tokens = request_tokens({"model": MODEL, "messages": HI})
     assert timeline == [[1, tokens], [1, tokens]]
+
+
+# -- sliding windows ---------------------------------------------------------------------------
+
+
+def test_sliding_window_holds_the_share_of_any_second_whatever_the_lull():
+    """120 RPM over sliding 1-s windows: 2 a second, however they are spread, never 3."""
+    clock = Clock()
+    limits = RateLimits(120, None, clock, windows="sliding")  # its minute bucket starts full
+    assert limits.admit(0) is None
+    clock.now += 0.75
+    assert limits.admit(0) is None
+    refusal = limits.admit(0)
+    assert refusal is not None
+    assert refusal.wait == pytest.approx(0.25)  # the first one leaves the window at t=1
+    clock.now += 0.25
+    assert limits.admit(0) is None
+    clock.now += 0.5
+    assert limits.admit(0) is not None  # the one at 0.75 is still inside (0.75, 1.75]
+    clock.now += 0.25
+    assert limits.admit(0) is None
+
+
+def test_a_refilling_bucket_lets_more_through_a_second_than_a_sliding_window():
+    """After a lull, a 1-s bucket passes its capacity plus a second's refill; a window does not."""
+    clock = Clock()
+    bucket = RateLimits(600, None, clock, window_s=1)
+    window = RateLimits(600, None, clock, windows="sliding")  # a full minute bucket behind it
+    passed = {"bucket": 0, "window": 0}
+    for _ in range(100):  # 10 ms steps over one second, asking 5 times a step
+        for name, limits in (("bucket", bucket), ("window", window)):
+            passed[name] += sum(limits.admit(0) is None for _ in range(5))
+        clock.now += 0.01
+    assert passed["window"] == 10
+    assert passed["bucket"] >= 19
+
+
+def test_sliding_tokens_bigger_than_the_share_need_an_empty_window():
+    """At 600 TPM (10 tokens a second) 50 tokens pass only when nothing else is in the window."""
+    clock = Clock()
+    limits = RateLimits(None, 600, clock, windows="sliding", sliding_s=1.0)
+    assert limits.admit(3) is None
+    clock.now += 0.5
+    refusal = limits.admit(50)
+    assert refusal is not None
+    assert refusal.wait == pytest.approx(0.5)
+    clock.now += 0.5
+    assert limits.admit(50) is None
+    clock.now += 0.999
+    assert limits.admit(1) is not None
+    clock.now += 0.001
+    assert limits.admit(1) is None
+
+
+def test_sliding_windows_follow_a_limit_changed_mid_run():
+    """A lower limit keeps the window's log: what was sent this second counts against it."""
+    clock = Clock()
+    limits = RateLimits(600, None, clock, windows="sliding")
+    for _ in range(6):
+        assert limits.admit(0) is None
+    lower = limits.changed(300, None, clock)
+    assert (lower.windows, lower.sliding_s) == ("sliding", 1.0)
+    assert lower.admit(0) is not None  # 6 already this second, 5 allowed
+    clock.now += 1.0
+    assert lower.admit(0) is None
+
+
+async def test_sliding_windows_through_the_server_and_its_control_route():
+    """/_fake/limits turns sliding windows on; then the server refuses the third of a second."""
+    clock = Clock()
+    async with running(clock=clock) as server, client_for(server) as client:
+        base = server.url.removesuffix("/v1")
+        async with aiohttp.ClientSession() as http:
+            settings = {"rpm": 120, "windows": "sliding", "sliding_s": 1.0}
+            async with http.post(f"{base}/_fake/limits", json=settings) as r:
+                assert r.status == 200
+            async with http.post(f"{base}/_fake/limits", json={"windows": "tumbling"}) as r:
+                assert r.status == 400
+        for _ in range(2):
+            await client.chat.completions.create(model=MODEL, messages=HI)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.chat.completions.create(model=MODEL, messages=HI)
+        assert "Please try again in 1s." in caught.value.message

@@ -1,4 +1,7 @@
-"""Shared fixtures: one fake OpenAI API for the whole session, reset before each test."""
+"""Shared fixtures: one fake OpenAI API for the whole session, reset before each test.
+
+Under CI (CI=true) a skipped test fails the session: CI installs everything every test needs.
+"""
 
 from __future__ import annotations
 
@@ -71,3 +74,36 @@ def invoke() -> Callable[..., Result]:
         return CliRunner().invoke(cli, argv, env=env, catch_exceptions=False)
 
     return run
+
+
+SKIPPED_UNDER_CI: list[str] = []
+
+
+def _under_ci() -> bool:
+    """Whether this session runs in CI, as CI services say by setting CI=true."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each skipped test (an expected failure is no skip)."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        SKIPPED_UNDER_CI.append(report.nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI, a session that skipped a test fails, even if every test that ran passed."""
+    if _under_ci() and SKIPPED_UNDER_CI and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Under CI, name the skipped tests and say why the session fails."""
+    if _under_ci() and SKIPPED_UNDER_CI:
+        terminalreporter.section("skipped under CI", sep="=", red=True, bold=True)
+        terminalreporter.line(
+            f"CI=true and {len(SKIPPED_UNDER_CI)} test(s) skipped: CI must run every test; "
+            "install what they need (see .ci/run)."
+        )
+        for nodeid in SKIPPED_UNDER_CI:
+            terminalreporter.line(f"SKIPPED {nodeid}")

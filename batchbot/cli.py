@@ -562,6 +562,15 @@ def limits_command(model: str | None, tier: str | None) -> None:
     click.echo(f"\n{LIMITS_NOTE}")
 
 
+def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from batchbot.fake.counting import check_count_mode
+
+    try:
+        return check_count_mode(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.command(name="fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -597,6 +606,14 @@ def limits_command(model: str | None, tier: str | None) -> None:
     type=click.FloatRange(min=0),
     help="Seconds a Batch API batch stays in progress before it is answered.",
 )
+@click.option(
+    "--count",
+    default="exact",
+    show_default=True,
+    callback=_count_mode,
+    help="How a request is charged against --tpm: exact (the fake's own count), chars "
+    "(about 4 characters a token, as OpenAI's rate limiter estimates) or a factor like x1.15.",
+)
 def fake_server_command(
     host: str,
     port: int,
@@ -607,6 +624,7 @@ def fake_server_command(
     windows: str,
     sliding_seconds: float,
     batch_delay: float,
+    count: str,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
     from batchbot.fake.server import serve
@@ -624,6 +642,7 @@ def fake_server_command(
         windows=windows,
         sliding_s=sliding_seconds,
         batch_delay_s=batch_delay,
+        count=count,
     )
 
 

@@ -5,7 +5,10 @@ Under CI (CI=true) a skipped test fails the session: CI installs everything ever
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -107,3 +110,33 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
         for nodeid in SKIPPED_UNDER_CI:
             terminalreporter.line(f"SKIPPED {nodeid}")
+
+
+def image_header(kind: str, width: int, height: int) -> bytes:
+    """The first bytes of an image of this size: enough for a header reader, no pixels."""
+    if kind == "png":
+        ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        crc = struct.pack(">I", zlib.crc32(ihdr))
+        return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + crc
+    if kind == "gif":
+        return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+    if kind == "webp":  # the extended format: 24-bit sizes minus one
+        sizes = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        return b"RIFF\x16\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00" + sizes
+    if kind == "jpeg":  # an APP0 segment to skip, then a baseline start of frame
+        app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+        sof = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", height, width) + b"\x03" + b"\x00" * 9
+        return b"\xff\xd8" + app0 + sof + b"\xff\xd9"
+    raise ValueError(kind)
+
+
+def data_url(width: int, height: int, kind: str = "png") -> str:
+    """A data URL holding an image header of this size."""
+    encoded = base64.b64encode(image_header(kind, width, height)).decode()
+    return f"data:image/{kind};base64,{encoded}"
+
+
+@pytest.fixture
+def image_url() -> Callable[..., str]:
+    """`image_url(width, height, kind="png")`: a data URL of an image of that size."""
+    return data_url

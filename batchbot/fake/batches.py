@@ -29,7 +29,7 @@ from aiohttp import web
 
 from batchbot.fake import content as fake_content
 from batchbot.fake import errors as fake_errors
-from batchbot.fake.counting import chat_prompt_tokens
+from batchbot.fake.counting import prompt_tokens
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, fault_error, find_marker
 from batchbot.fake.files import FakeFiles
@@ -265,7 +265,7 @@ class FakeBatches:
         try:
             body = fake_errors.validate(line.get("body"))
             model, messages = body["model"], body["messages"]
-            prompt = chat_prompt_tokens(model, messages)
+            prompt = prompt_tokens(body)
             marked = find_marker(messages)
             if marked is not None:
                 fault = marked[0]

@@ -35,7 +35,7 @@ from batchbot.fake import content as fake_content
 from batchbot.fake import errors as fake_errors
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
-from batchbot.fake.counting import chat_prompt_tokens, reserved_completion
+from batchbot.fake.counting import check_count_mode, prompt_tokens, rate_limit_tokens
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
@@ -53,13 +53,14 @@ class FakeStats:
     answered: int  # well-formed 200 answers
     by_status: dict[int, int]  # HTTP statuses sent (a malformed 200 counts; resets and hangs don't)
     duplicates: int  # answers to a body that had already been answered: resent work
-    tokens_charged: int  # charged against tokens-per-minute: prompt plus completion allowance
+    tokens_charged: int  # charged against tokens-per-minute, as the counting mode says
 
 
 class FakeServer:
     """An OpenAI-shaped chat completions server; see the module docstring."""
 
     _limits: RateLimits
+    count: str  # how requests are charged against tokens-per-minute (see `fake.counting`)
 
     def __init__(
         self,
@@ -79,6 +80,7 @@ class FakeServer:
         sliding_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         batch_delay_s: float = 0.0,
+        count: str = "exact",
     ) -> None:
         """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
 
@@ -87,6 +89,8 @@ class FakeServer:
         seconds (see `fake.limits`). `clock` drives the rate-limit buckets; tests pass one
         they can wind forward.
         `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
+        `count`: how a request is charged against tokens-per-minute: `exact`, `chars` or a
+        factor like `x1.15` (see `fake.counting`); the usage it reports is always exact.
         """
         self.files = FakeFiles()
         self.batches = FakeBatches(self.files, delay_s=batch_delay_s, context_window=context_window)
@@ -97,6 +101,7 @@ class FakeServer:
         self.retry_after_header = retry_after_header
         self._limits_at_start = (rpm, tpm)
         self._windows_at_start = (window_s, windows, sliding_s)
+        self._count_at_start = check_count_mode(count)
         self._clock = clock
         self._lock = threading.Lock()
         self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
@@ -131,15 +136,19 @@ class FakeServer:
         reported_rpm: int | None = None,
         reported_tpm: int | None = None,
         keep_usage: bool = False,
+        count: str | None = None,
     ) -> None:
         """Replace the rate limits: full buckets of the new size, or (`keep_usage`) buckets
         that still count what was used of the old ones, as a limit lowered mid-run does.
 
         `window_s`, `windows`, `sliding_s` None keep the current ones. `reported_*`: what
-        the headers should say instead of the real limits.
+        the headers should say instead of the real limits. `count` (None keeps it): how
+        requests are charged.
         """
         options: dict[str, Any] = {"reported": (reported_rpm, reported_tpm)}
+        mode = None if count is None else check_count_mode(count)
         with self._lock:
+            self.count = mode or self.count
             options["window_s"] = window_s or self._limits.window_s
             options["windows"] = windows or self._limits.windows
             options["sliding_s"] = sliding_s or self._limits.sliding_s
@@ -165,6 +174,7 @@ class FakeServer:
                 windows=windows,
                 sliding_s=sliding_s,
             )
+            self.count = self._count_at_start
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()
@@ -282,7 +292,7 @@ class FakeServer:
         digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
         with self._lock:
             fault = self._faults.pick(messages, digest.digest())
-        prompt = chat_prompt_tokens(model, messages)
+        prompt = prompt_tokens(body)
         if fault in CONNECTION_FAULTS:
             return await self._act_out(fault, request, body, prompt, started)
         if fault is not None:
@@ -300,7 +310,7 @@ class FakeServer:
             raise error
         if prompt > self.context_window:
             raise fake_errors.context_length_exceeded(self.context_window, prompt)
-        self._admit(model, prompt + reserved_completion(body))
+        self._admit(model, rate_limit_tokens(body, self.count))
         payload = fake_content.completion(body, prompt)
         await self._delay()
         with self._lock:

@@ -28,10 +28,12 @@ from openai.types.chat import ChatCompletion
 
 import batchbot
 from batchbot.fake import content as fake_content
+from batchbot.fake.counting import prompt_tokens as fake_prompt_tokens
+from batchbot.fake.counting import rate_limit_tokens
 from batchbot.fake.faults import FaultPlan
 from batchbot.fake.limits import RateLimits, format_duration
 from batchbot.fake.server import FakeServer
-from batchbot.pace.tokens import count_text, prompt_tokens, request_tokens
+from batchbot.pace.tokens import count_text, prompt_tokens
 
 MODEL = "gpt-4o-mini"
 HI = [{"role": "user", "content": "What is a chatbot?"}]
@@ -464,7 +466,7 @@ async def test_wrong_key_is_invalid_api_key():
 async def test_context_window_exceeded():
     """A prompt over context_window gets 400 context_length_exceeded in the API's words."""
     messages = ask("lorem ipsum " * 40)
-    tokens = prompt_tokens(MODEL, messages)
+    tokens = fake_prompt_tokens({"model": MODEL, "messages": messages})
     async with running(context_window=50) as server, client_for(server) as client:
         with pytest.raises(openai.BadRequestError) as caught:
             await client.chat.completions.create(model=MODEL, messages=messages)
@@ -511,7 +513,7 @@ async def test_ratelimit_headers_track_the_buckets():
     """Every response reports both buckets: limits, what remains, and time until full."""
     clock = Clock()
     body = {"model": MODEL, "messages": HI}
-    cost = request_tokens(body)
+    cost = rate_limit_tokens(body)
     async with running(rpm=100, tpm=10_000, clock=clock) as server, client_for(server) as client:
         for sent in (1, 2):
             raw = await client.chat.completions.with_raw_response.create(**body)
@@ -558,7 +560,7 @@ async def test_tpm_limit_answers_429_with_the_real_wait():
     """Past the TPM bucket: a tokens 429 quoting limit, used and requested, and a true wait."""
     clock = Clock()
     body = {"model": MODEL, "messages": HI, "max_tokens": 100}
-    cost = request_tokens(body)
+    cost = rate_limit_tokens(body)
     fits = 1000 // cost
     async with running(tpm=1000, clock=clock) as server, client_for(server) as client:
         for _ in range(fits):
@@ -582,7 +584,7 @@ async def test_request_larger_than_tpm_is_too_large():
     async with running(tpm=100) as server, client_for(server) as client:
         with pytest.raises(openai.RateLimitError) as caught:
             await client.chat.completions.create(model=MODEL, messages=HI)
-    cost = request_tokens({"model": MODEL, "messages": HI})
+    cost = rate_limit_tokens({"model": MODEL, "messages": HI})
     assert f"Request too large for {MODEL}" in caught.value.message
     assert f"Limit 100, Requested {cost}." in caught.value.message
 
@@ -639,7 +641,7 @@ async def test_stats_count_requests_answers_and_duplicates(fake_api, client):
     assert stats.by_status == {200: 5, 500: 1}
     answered = [{"model": MODEL, "messages": m} for m in bodies[:4]]
     answered.append({"model": MODEL, "messages": ask("A"), "max_tokens": 9})
-    assert stats.tokens_charged == sum(request_tokens(b) for b in answered)
+    assert stats.tokens_charged == sum(rate_limit_tokens(b) for b in answered)
     with pytest.raises(AttributeError):
         stats.answered = 0  # type: ignore[misc]
 
@@ -838,7 +840,7 @@ async def test_limits_spend_and_timeline_over_http():
                 assert r.status == 400
             async with http.post(f"{base}/_fake/limits", json={"rpm": 5, "window_s": 99}) as r:
                 assert r.status == 400
-    tokens = request_tokens({"model": MODEL, "messages": HI})
+    tokens = rate_limit_tokens({"model": MODEL, "messages": HI})
     assert timeline == [[1, tokens], [1, tokens]]
 
 

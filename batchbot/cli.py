@@ -408,15 +408,48 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
 @click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="File [stdout]."
 )
-@click.option("--all", "include_failed", is_flag=True, help="Also failed and pending items.")
-def export_command(job: str, db_path: str, fmt: str, output: Any, include_failed: bool) -> None:
-    """Write JOB's answers (id, prompt, answer, finish_reason, tokens, cost), one per item."""
+@click.option(
+    "--all",
+    "history",
+    is_flag=True,
+    help="Every row of the job: failed and pending items, and earlier answers too.",
+)
+def export_command(job: str, db_path: str, fmt: str, output: Any, history: bool) -> None:
+    """Write the answers of JOB (a job file or a job's name), one per item of the job as it is
+    now: id, prompt, answer, finish_reason, tokens, cost, error.
+    """
     from batchbot.reports.export import export_answers
 
     with _friendly_errors(), _reading(db_path) as db:
-        count = export_answers(db, job, output, fmt=fmt, include_failed=include_failed)
+        target = _export_target(db, job, db_path)
+        count = export_answers(db, target, output, fmt=fmt, history=history)
     if count == 0:
         click.echo(f"No answers for job {job!r} in {db_path}.", err=True)
+
+
+def _export_target(db: Any, job: str, db_path: str) -> Any:
+    """A job file is loaded; a job's name must be one the database knows."""
+    from batchbot.errors import InputError
+    from batchbot.jobs.job import load_job
+    from batchbot.reports.export import current_job, job_names
+
+    if Path(job).is_file() or Path(job).suffix.lower() in (".yaml", ".yml", ".jsonl"):
+        return current_job(db, load_job(job))
+    names = job_names(db)
+    if job not in names:
+        known = ", ".join(names) if names else "none yet"
+        raise InputError(
+            f"no job named {job!r} in {db_path} (its jobs: {known}): give one of those "
+            "names or the job file."
+        )
+    found = current_job(db, job)
+    if found is None:
+        click.echo(
+            f"batchbot: the job file of {job!r} cannot be read: exporting the newest answer "
+            "of every item ever sent; give the job file for the job as it is now.",
+            err=True,
+        )
+    return found or job
 
 
 @cli.command(name="batches")

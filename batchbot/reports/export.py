@@ -1,7 +1,10 @@
 """`batchbot runs` and `batchbot export`: recent runs, and a job's answers for the next step.
 
-An export has one line per item: its newest request (an edited prompt replaces the old
-answer). Exports stream from SQLite a row at a time, so a million answers never sit in memory.
+An export has one line per item of the job as it is now: the answer to the request the job
+file makes today, so an edited prompt or a rerun with another model replaces the old answer
+instead of adding to it. The job is the file given, else the file of the job's latest run;
+`history` exports every row instead. Exports stream a row at a time, so a million answers never
+sit in memory.
 """
 
 from __future__ import annotations
@@ -10,11 +13,22 @@ import csv
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
+from batchbot.errors import JobFileError
+from batchbot.jobs.job import Job, load_job
 from batchbot.reports.report import Database
 
-__all__ = ["EXPORT_COLUMNS", "RUN_COLUMNS", "export_answers", "recent_runs", "render_runs"]
+__all__ = [
+    "EXPORT_COLUMNS",
+    "RUN_COLUMNS",
+    "current_job",
+    "export_answers",
+    "job_names",
+    "recent_runs",
+    "render_runs",
+]
 
 RECENT_RUNS = """
 SELECT id AS run_id, job, status, started_at, finished_at, items, skipped, ok, truncated,
@@ -36,15 +50,22 @@ EXPORT_COLUMNS = (
     "prompt_tokens",
     "completion_tokens",
     "cost_usd",
+    "error",
 )
-EXPORT = """
+ROW = """
 SELECT item_id AS id, request, content AS answer, finish_reason, status, model, prompt_tokens,
-       completion_tokens, cost_usd
-FROM requests
-WHERE id IN (SELECT max(id) FROM requests WHERE job = :job GROUP BY item_id)
-  AND (:all OR status IN ('ok', 'truncated'))
-ORDER BY id
-"""
+       completion_tokens, cost_usd, error
+FROM requests"""
+ANSWERED = "status IN ('ok', 'truncated')"
+# The answer to one item as the job asks it now (the unique index finds it).
+CURRENT = f"{ROW} WHERE job = :job AND item_id = :item AND request_hash = :hash AND {ANSWERED}"
+HISTORY = f"{ROW} WHERE job = :job ORDER BY id"
+# Without a job file: the newest row of each item id ever sent.
+NEWEST = f"""{ROW}
+WHERE id IN (SELECT max(id) FROM requests WHERE job = :job GROUP BY item_id) AND {ANSWERED}
+ORDER BY id"""
+LATEST_RUN = "SELECT job_path, settings FROM runs WHERE job = :job ORDER BY id DESC LIMIT 1"
+JOB_NAMES = "SELECT DISTINCT job FROM runs UNION SELECT DISTINCT job FROM requests ORDER BY 1"
 
 
 def recent_runs(db: Database, *, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -86,13 +107,56 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _answers(db: Database, job: str, *, include_failed: bool) -> Iterator[dict[str, Any]]:
-    cursor = db.execute(EXPORT, {"job": job, "all": include_failed})
+def job_names(db: Database) -> list[str]:
+    """Every job the database has runs or answers of."""
+    return [name for (name,) in db.execute(JOB_NAMES)]
+
+
+def current_job(db: Database, job: Job | str) -> Job | None:
+    """The job as its latest run sent it: its file as it is now, with that run's --model.
+
+    A job name is looked up by its latest run's job file; None if there is none to read.
+    """
+    name = job.name if isinstance(job, Job) else job
+    row = db.execute(LATEST_RUN, {"job": name}).fetchone()
+    path, settings = row if row else (None, None)
+    if isinstance(job, str):
+        if not path or not Path(path).is_file():
+            return None
+        try:
+            job = load_job(path)
+        except JobFileError:
+            return None
+        if job.name != name:
+            return None
+    model = json.loads(settings or "{}").get("model")
+    if model and job.settings.model and model != job.settings.model:
+        return load_job(job.path, model=model)
+    return job
+
+
+def _rows(db: Database, sql: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
     for values in cursor:
         row = dict(zip(names, values, strict=True))
         row["prompt"] = _prompt(row.pop("request"))
+        # Sums of floats carry noise (3.4649999999999995e-05); a pico-dollar is precise enough.
+        if row["cost_usd"] is not None:
+            row["cost_usd"] = round(row["cost_usd"], 12)
         yield {column: row[column] for column in EXPORT_COLUMNS}
+
+
+def _answers(db: Database, job: Job | str, *, history: bool) -> Iterator[dict[str, Any]]:
+    name = job.name if isinstance(job, Job) else job
+    if history:
+        yield from _rows(db, HISTORY, {"job": name})
+    elif isinstance(job, Job):
+        for item in job.items():
+            params = {"job": name, "item": item.id, "hash": item.request_hash}
+            yield from _rows(db, CURRENT, params)
+    else:
+        yield from _rows(db, NEWEST, {"job": name})
 
 
 def _prompt(request: str) -> str:
@@ -108,15 +172,19 @@ def _prompt(request: str) -> str:
 
 
 def export_answers(
-    db: Database, job: str, out: TextIO, *, fmt: str = "jsonl", include_failed: bool = False
+    db: Database, job: Job | str, out: TextIO, *, fmt: str = "jsonl", history: bool = False
 ) -> int:
-    """Write a job's answers to `out` as JSONL or CSV; returns how many rows were written."""
+    """Write a job's answers to `out` as JSONL or CSV; returns how many rows were written.
+
+    `job` loaded: the answer to each of its items as it is now; a job name: the newest answer
+    of each item id; `history`: every row of the job, failed and pending ones and old answers.
+    """
     count = 0
     writer = None
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
         writer.writeheader()
-    for row in _answers(db, job, include_failed=include_failed):
+    for row in _answers(db, job, history=history):
         if writer is not None:
             writer.writerow(row)
         else:

@@ -233,20 +233,60 @@ def test_export_jsonl_and_csv(seeded, invoke, tmp_path):
     """export writes one line per answered item: id, prompt, answer, finish_reason, tokens, cost."""
     result = invoke("export", "faq")
     assert result.exit_code == 0
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["id"], r["prompt"], r["answer"], r["cost_usd"]) for r in lines] == [
         ("a", "Q a", "A1", 0.000045),
         ("b", "Q b", "B2", 0.00005),
         ("c", "Q c", "C1", 0.0001),
     ]
+    assert "cannot be read" in result.stderr  # no job file to say what the job is now
     out = tmp_path / "labels.csv"
     assert invoke("export", "labels", "--format", "csv", "-o", str(out), "--all").exit_code == 0
     assert out.read_text().splitlines() == [
-        "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd",
-        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033",
-        "y,Q y,Y,length,truncated,my-model,10,5,",
-        "z,Q z,,,failed,gpt-4o-mini,,,",
+        "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd,error",
+        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,",
+        "y,Q y,Y,length,truncated,my-model,10,5,,",
+        "z,Q z,,,failed,gpt-4o-mini,,,,",
     ]
+
+
+def test_export_has_no_float_noise(seeded, invoke):
+    """A cost stored as 3.4649999999999995e-05 is exported as 3.465e-05."""
+    store = Store.open(seeded)
+    store.db.execute("UPDATE requests SET cost_usd = 3.4649999999999995e-05 WHERE item_id = 'a'")
+    store.db.conn.commit()
+    store.close()
+    (first, *_) = invoke("export", "faq").stdout.splitlines()
+    assert '"cost_usd": 3.465e-05' in first
+
+
+def test_export_follows_the_job_as_it_is_now(write_job, invoke, fake_api):
+    """An edited prompt and a rerun with another model replace old answers; --all has them all."""
+    job = write_job("j.yaml", "model: gpt-4o-mini\nprompts: [one, two, three]\n")
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    job.write_text("model: gpt-4o-mini\nprompts: [one, two, 'three, edited']\n")
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    for target in ("j", str(job)):
+        rows = [json.loads(line) for line in invoke("export", target).stdout.splitlines()]
+        assert [r["prompt"] for r in rows] == ["one", "two", "three, edited"]
+    assert invoke("run", str(job), "--base-url", fake_api.url, "--model", "gpt-4o").exit_code == 0
+    rows = [json.loads(line) for line in invoke("export", "j").stdout.splitlines()]
+    assert [(r["prompt"], r["model"]) for r in rows] == [
+        ("one", "gpt-4o"),
+        ("two", "gpt-4o"),
+        ("three, edited", "gpt-4o"),
+    ]
+    assert len(invoke("export", "j", "--all").stdout.splitlines()) == 7
+
+
+def test_export_of_an_unknown_job_lists_the_jobs(seeded, invoke):
+    """A job name the database does not know: exit 2 and the names it does know."""
+    result = invoke("export", "fqa")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: no job named 'fqa' in batchbot.db (its jobs: faq, labels): "
+        "give one of those names or the job file.\n"
+    )
 
 
 def test_report_after_a_real_run(write_job, invoke, fake_api):

@@ -1,6 +1,7 @@
 """The command line: parse options, build one Config, call the library, render the result.
 
-This is the only module that imports click, and the only place exit codes are decided.
+This is the only module that imports click and the only one that exits: errors carry their
+exit codes, and a run's summary says its own (`RunSummary.exit_code`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from batchbot import __version__
+from batchbot import __version__, modes
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BatchbotError, redact_secrets
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -149,7 +150,7 @@ def log_options(func: F) -> F:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["sync", "batch", "auto"]),
+    type=click.Choice(modes.MODES),
     help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
     "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
 )
@@ -249,7 +250,7 @@ def _report_estimate(job: Any, config: Any) -> None:
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
         f"  mode: {choice.mode} ({choice.reason})"
     )
-    if choice.mode == "batch":
+    if choice.mode == modes.BATCH:
         from batchbot.batch.summary import batch_plan_line
 
         click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
@@ -275,27 +276,21 @@ def _duration(minutes: float) -> str:
 
 
 def _report_summary(summary: Any, *, quiet: bool) -> None:
-    from batchbot.batch.summary import BatchSummary, batch_summary_lines
+    """Print a run's closing lines (quiet: only when something is wrong) and exit with its code."""
     from batchbot.logs import FILE_ONLY
-    from batchbot.run.summary import exit_code, stop_line, summary_line
+    from batchbot.run.summary import stop_line, summary_lines
 
-    if isinstance(summary, BatchSummary):
-        if summary.stopped:
-            click.echo(f"batchbot: {summary.stopped}", err=True)
-        for note in summary.notes if quiet else []:
-            click.echo(f"batchbot: {note}", err=True)
-        if not quiet or summary.exit_code != EXIT_OK:
-            click.echo("\n".join(batch_summary_lines(summary)), err=quiet)
-        sys.exit(summary.exit_code)
-    code = exit_code(summary)
-    line = summary_line(summary)
+    code = summary.exit_code
+    text = "\n".join(summary_lines(summary))
     if summary.stopped:
         click.echo(f"batchbot: {stop_line(summary)}", err=True)
         log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
+    for note in summary.notes if quiet else ():
+        click.echo(f"batchbot: {note}", err=True)
     if not quiet or code != EXIT_OK:
-        click.echo(line, err=code != EXIT_OK and quiet)
+        click.echo(text, err=quiet)
     level = logging.INFO if code == EXIT_OK else logging.WARNING
-    log.log(level, "%s (exit %d)", line, code, extra={FILE_ONLY: True, "exit_code": code})
+    log.log(level, "%s (exit %d)", text, code, extra={FILE_ONLY: True, "exit_code": code})
     sys.exit(code)
 
 

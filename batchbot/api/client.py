@@ -22,8 +22,6 @@ from httpx2 import Response
 from batchbot import jsonbytes
 from batchbot.outcome import Usage
 
-DEFAULT_TIMEOUT_S = 120.0
-
 # Headers worth keeping with each attempt: what the server says about our limits.
 KEPT_HEADERS = (
     "x-ratelimit-limit-requests",
@@ -91,7 +89,7 @@ class ChatClient:
         *,
         api_key: str,
         base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
+        timeout: float,
     ) -> None:
         self._client = openai.AsyncOpenAI(
             api_key=api_key,

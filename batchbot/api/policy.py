@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
+from typing import TypeVar
 
 import openai
 from tenacity import (
     AsyncRetrying,
+    DoAttempt,
+    DoSleep,
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
@@ -31,13 +35,14 @@ from batchbot import errors
 from batchbot.api.client import MalformedResponse
 from batchbot.pace.headers import wait_hint
 
-DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_MAX_RETRY_SECONDS = 600.0
 BACKOFF_MULTIPLIER_S = 0.5
 BACKOFF_MAX_S = 60.0
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 QUOTA_CODE = "insufficient_quota"
+
+T = TypeVar("T")
 
 
 class ErrorClass(StrEnum):
@@ -139,10 +144,9 @@ def set_testing(on: bool) -> None:
 
 def retrying(
     *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_attempts: int,
     max_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    before_sleep: Callable[[RetryCallState], Awaitable[None] | None] | None = None,
 ) -> AsyncRetrying:
     """Retry transient errors only; re-raise the last error when attempts or time run out."""
     backoff = wait_random_exponential(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S)
@@ -151,6 +155,35 @@ def retrying(
         stop=stop_after_attempt(max_attempts) | stop_after_delay(max_seconds),
         wait=wait_none() if _testing else wait_for_server(backoff),
         sleep=sleep,
-        before_sleep=before_sleep,
         reraise=True,
     )
+
+
+async def retry_after_first(
+    policy: AsyncRetrying, first_error: Exception, attempt: Callable[[float], Awaitable[T]]
+) -> T:
+    """Go on with `policy` after a first attempt made without it failed with `first_error`.
+
+    Most requests are answered the first time, and setting tenacity up costs more than the
+    rest of our work on an item, so the first attempt is made bare. tenacity takes over from
+    its error (the same stop, wait and count as if it had made that attempt itself) and calls
+    `attempt` with the seconds it waited before each further try. Raises the last error.
+    """
+    retrying = policy.copy()  # tenacity keeps a call's state on the object, so one per item
+    retrying.begin()
+    state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+    state.set_exception((type(first_error), first_error, first_error.__traceback__))
+    wait_s = 0.0
+    while True:
+        action = await retrying.iter(state)
+        if isinstance(action, DoAttempt):
+            try:
+                state.set_result(await attempt(wait_s))
+            except Exception:
+                state.set_exception(sys.exc_info())  # type: ignore[arg-type]
+        elif isinstance(action, DoSleep):
+            wait_s = float(action)
+            state.prepare_for_next_attempt()
+            await retrying.sleep(action)  # type: ignore[misc]  # the async sleep it was built with
+        else:
+            return action  # type: ignore[no-any-return]

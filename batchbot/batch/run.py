@@ -34,21 +34,21 @@ from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
-from batchbot.batch.summary import BatchSummary, running_line
+from batchbot.batch.summary import running_line
 from batchbot.config import Config
 from batchbot.errors import RunStopped
-from batchbot.jobs.job import Item, Job
+from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
-from batchbot.outcome import ANSWERED, FAILED, OK, TRUNCATED, Outcome, utc_now
+from batchbot.outcome import ANSWERED, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.tokens import prompt_tokens
 from batchbot.store.store import Store
+from batchbot.summary import RunSummary, Tally
 
 ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 WRITE_EVERY = 500
-YIELD_EVERY_ITEMS = 500
 POLL_GROWTH = 1.5
 POLL_MAX_S = 300.0
 
@@ -85,41 +85,64 @@ class BatchRun:
         client: ChatClient,
         run_id: int,
         pricer: Pricer,
+        total: int,
         *,
         report: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.job, self.config, self.store, self.pricer = job, config, store, pricer
         self.api = BatchApi(client.api, max_attempts=config.max_attempts, model=config.model or "")
-        self.run_id, self.report = run_id, report
-        self.summary = BatchSummary(run_id, job.name, str(config.db_path))
+        self.run_id, self.total, self.report = run_id, total, report
+        self.tally = Tally()  # the answers collected, at batch prices
+        self.notes: list[str] = []
+        self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
+        self.skipped = self.late = 0
+        self.submitted_batches = self.submitted_items = self.collected_batches = 0
         self._files = 0
 
     def stop(self, reason: RunStopped) -> None:
         """Stop after the step under way (each step is committed before the next begins)."""
-        self.summary.stopped = self.summary.stopped or reason
+        self.stopped = self.stopped or reason
         self.stop_event.set()
 
-    async def run(self) -> BatchSummary:
+    async def run(self) -> RunSummary:
         """Reconcile, then poll/collect and submit (repeatedly with --wait); see the module."""
         started = time.perf_counter()
         try:
-            await self.reconcile()
-            interval = self.config.poll_s
-            while True:
-                await self.poll()
-                if not self.stop_event.is_set():
-                    await self.submit()
-                open_rows = [r for r in self.store.open_batches(self.job.name) if r["batch_id"]]
-                if not self.config.wait or not open_rows or self.stop_event.is_set():
-                    break
-                self.report(_progress(open_rows, interval))
-                await self._pause(interval)
-                interval = min(interval * POLL_GROWTH, POLL_MAX_S)
-        finally:
-            self.summary.running = self.store.open_batches(self.job.name)
-            self.summary.elapsed_s = time.perf_counter() - started
-        return self.summary
+            await self._steps()
+        except RunStopped as exc:  # an API call itself was refused: bad key, no quota
+            self.stop(exc)
+        return self.tally.summary(
+            run_id=self.run_id,
+            job=self.job.name,
+            mode=BATCH,
+            db_path=str(self.config.db_path),
+            total=self.total,
+            skipped=self.skipped,
+            sent=self.submitted_items,
+            elapsed_s=time.perf_counter() - started,
+            unpriced_models=tuple(sorted(self.pricer.unknown)),
+            stopped=self.stopped,
+            submitted_batches=self.submitted_batches,
+            collected_batches=self.collected_batches,
+            late=self.late,
+            running=tuple(self.store.open_batches(self.job.name)),
+            notes=tuple(self.notes),
+        )
+
+    async def _steps(self) -> None:
+        await self.reconcile()
+        interval = self.config.poll_s
+        while True:
+            await self.poll()
+            if not self.stop_event.is_set():
+                await self.submit()
+            open_rows = [r for r in self.store.open_batches(self.job.name) if r["batch_id"]]
+            if not self.config.wait or not open_rows or self.stop_event.is_set():
+                break
+            self.report(_progress(open_rows, interval))
+            await self._pause(interval)
+            interval = min(interval * POLL_GROWTH, POLL_MAX_S)
 
     # -- 1. reconcile ------------------------------------------------------------------------
 
@@ -190,7 +213,7 @@ class BatchRun:
             )
             self._note(FAILED_BATCH.format(batch_id=batch.id, errors="; ".join(reasons) or "?"))
         self.store.update_batch(row["id"], {"collected_at": utc_now()})
-        self.summary.collected_batches += 1
+        self.collected_batches += 1
         self.report(f"collected {batch.id} ({batch.status})")
 
     async def _collect_file(self, row: dict[str, Any], file_id: str) -> None:
@@ -215,7 +238,7 @@ class BatchRun:
             return None
         item = Item(custom_id, json.loads(found.request), found.request_hash, 0)
         if self.store.is_answered(self.job.name, item.id, item.request_hash):
-            self.summary.late += 1
+            self.late += 1
             return None
         result = read_line(
             line,
@@ -233,19 +256,7 @@ class BatchRun:
         outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
         self.store.record_results(self.run_id, self.job.name, BATCH, outcomes)
         for outcome in outcomes:
-            if outcome.status == OK:
-                self.summary.ok += 1
-            elif outcome.status == TRUNCATED:
-                self.summary.truncated += 1
-            elif outcome.status == FAILED:
-                self.summary.failed += 1
-            else:
-                self.summary.requeued += 1
-            if outcome.usage:
-                self.summary.prompt_tokens += outcome.usage.prompt_tokens
-                self.summary.completion_tokens += outcome.usage.completion_tokens
-            self.summary.cost_usd += outcome.cost_usd or 0.0
-        self.summary.unpriced_models = tuple(sorted(self.pricer.unknown))
+            self.tally.add(outcome)
 
     # -- 3. submit ---------------------------------------------------------------------------
 
@@ -273,8 +284,7 @@ class BatchRun:
                 await self._submit_file(full)
         for rest in splitter.finish():
             await self._submit_file(rest)
-        self.summary.skipped = skipped
-        self.summary.deferred, self.summary.too_big = splitter.deferred, splitter.too_big
+        self.skipped = skipped
         if splitter.deferred:
             self._note(DEFERRED.format(count=splitter.deferred), once=True)
         if splitter.too_big:
@@ -318,8 +328,8 @@ class BatchRun:
             self._close_refused(row, exc)
             raise
         self.store.record_batch_created(row, batch_id=batch.id, status=batch.status)
-        self.summary.submitted_batches += 1
-        self.summary.submitted_items += len(input_file.items)
+        self.submitted_batches += 1
+        self.submitted_items += len(input_file.items)
         self.report(
             f"submitted {batch.id}: {len(input_file.items):,} requests for {input_file.model} "
             f"({input_file.size:,} bytes, ~{input_file.tokens:,} prompt tokens)"
@@ -337,9 +347,9 @@ class BatchRun:
             await asyncio.wait_for(self.stop_event.wait(), seconds)
 
     def _note(self, note: str, *, once: bool = False) -> None:
-        if once and note in self.summary.notes:
+        if once and note in self.notes:
             return
-        self.summary.notes.append(note)
+        self.notes.append(note)
         self.report(note)
 
 

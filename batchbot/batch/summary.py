@@ -1,16 +1,15 @@
-"""What a batch-mode run did, what it says when it ends, and the `batchbot batches` table."""
+"""What a batch-mode run says when it ends, what --dry-run plans, and the `batches` table."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from batchbot.batch.files import MAX_REQUESTS
 from batchbot.config import Config
-from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
 from batchbot.money.pricing import cost_text
 from batchbot.pace import tiers
+from batchbot.summary import RunSummary
 
 COLLECT_HINT = (
     "Run the same command again (by hand or from cron) to collect them, or add --wait; "
@@ -30,72 +29,13 @@ BATCH_COLUMNS = (
 HEADER = ("job", "batch", "status", "requests", "done", "failed", "created", "model", "cost")
 
 
-@dataclass
-class BatchSummary:
-    """What one batch-mode invocation did, and what it left running."""
-
-    run_id: int
-    job: str
-    db_path: str
-    submitted_batches: int = 0
-    submitted_items: int = 0
-    skipped: int = 0  # already answered
-    deferred: int = 0
-    too_big: int = 0
-    collected_batches: int = 0
-    ok: int = 0
-    truncated: int = 0
-    failed: int = 0
-    requeued: int = 0  # back to pending: expired, cancelled, transient or run-fatal lines
-    late: int = 0  # answers for items a sync run had answered meanwhile (first answer kept)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0  # of the answers collected, at batch prices
-    unpriced_models: tuple[str, ...] = ()
-    running: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    stopped: RunStopped | None = None
-    elapsed_s: float = 0.0
-
-    @property
-    def answered(self) -> int:
-        return self.ok + self.truncated
-
-    @property
-    def status(self) -> str:
-        if self.stopped:
-            return "stopped"
-        if self.running:
-            return "waiting"
-        return "failed" if self.failed else "done"
-
-    @property
-    def exit_code(self) -> int:
-        if self.stopped:
-            return self.stopped.exit_code
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
-
-    def totals(self) -> dict[str, object]:
-        return {
-            "sent": self.submitted_items,
-            "skipped": self.skipped,
-            "ok": self.ok,
-            "truncated": self.truncated,
-            "failed": self.failed,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-            "error": str(self.stopped) if self.stopped else None,
-        }
-
-
-def batch_summary_lines(summary: BatchSummary) -> list[str]:
+def batch_summary_lines(summary: RunSummary) -> list[str]:
     """The closing lines of a batch-mode run: what was collected, submitted and still running."""
     s = summary
     lines: list[str] = []
     if s.submitted_batches:
         lines.append(
-            f"{s.job}: submitted {s.submitted_items:,} requests in {s.submitted_batches:,} "
+            f"{s.job}: submitted {s.sent:,} requests in {s.submitted_batches:,} "
             "batch(es) (Batch API, half price, results within 24 h)"
         )
     if s.collected_batches:

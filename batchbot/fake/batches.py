@@ -37,7 +37,6 @@ from batchbot.fake.files import FakeFiles
 ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
-FAKE_KEY = "sk-batch"  # fault_error quotes a key for 401s; the batch has none of its own
 
 
 @dataclass
@@ -274,7 +273,7 @@ class FakeBatches:
                 raise fault_error(
                     fault,
                     model=model,
-                    key=FAKE_KEY,
+                    key=fake_errors.FAKE_KEY,  # a batch line has no key of its own
                     prompt_tokens=prompt,
                     window=self.context_window,
                     rpm=0,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 KEYS_URL = "https://platform.openai.com/account/api-keys"
+FAKE_KEY = "sk-fake-batchbot"  # what `--fake` sends; the fake takes any key but quotes it in 401s
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 # Reasoning models: they think in hidden tokens, and refuse some classic parameters.
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")

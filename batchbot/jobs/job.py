@@ -33,6 +33,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 JSONL_SUFFIXES = (".jsonl",)
 # A million lines take about 20 s to check: a display hears the count about every 2 s.
 CHECKED_EVERY = 100_000
+# Loops over a job's items give the event loop a turn this often, so that signals and the
+# progress display get in during long stretches of items that need no request.
+YIELD_EVERY_ITEMS = 500
 ID_LENGTH = 16  # hex digits of the request hash used as an id when none is given
 UNKNOWN_FORMAT = "is not a job file: use .yaml or .yml (settings + prompts) or .jsonl (requests)"
 SURROGATE = "contains an unpaired surrogate escape (\\ud800-\\udfff): the API cannot take it"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from batchbot import modes
 from batchbot.jobs.bodies import check_params
 from batchbot.jobs.fields import (
     Where,
@@ -21,7 +22,7 @@ from batchbot.jobs.fields import (
     want_text,
 )
 
-MODES = ("auto", "batch", "sync")
+MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
 LIMIT_KEYS = ("concurrency", "rpm", "tpm")
 PRICE_KEYS = ("cached_input", "input", "output")
 REQUIRED_PRICES = ("input", "output")

@@ -9,37 +9,34 @@ may finish for up to `grace_s` seconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from tenacity import RetryCallState
-
+from batchbot import modes
 from batchbot.api import policy
-from batchbot.api.client import ChatClient, Reply, error_name, kept_headers
-from batchbot.api.outage import UNREACHABLE, OutageWatch, is_connection_failure, server_answered
+from batchbot.api.client import ChatClient, Reply, connection_failed
+from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
 from batchbot.config import Config
-from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, redact_secrets
-from batchbot.jobs.job import Item, Job
+from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable
+from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer, priced
-from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, LimitsChanged
-from batchbot.pace.tokens import request_tokens
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
 from batchbot.run.progress import RunStats
+from batchbot.run.tries import Tries, describe
 from batchbot.run.writer import ResultWriter
 from batchbot.store.store import Store
 
 log = logging.getLogger("batchbot")
-
-MODE = "sync"
-YIELD_EVERY_ITEMS = 500
 
 
 class Dispatcher:
@@ -63,7 +60,6 @@ class Dispatcher:
             day_limit=config.max_cost_per_day_usd,
             spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
         )
-        self.cost_usd = 0.0
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
         self.preset = tiers.limits_for(config.tier, config.model or "")
         self.limiter = Limiter(
@@ -81,13 +77,14 @@ class Dispatcher:
             on_change=self._limits_changed,
             probe=True,
         )
-        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=MODE)
+        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC)
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
         self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
         self.grace_s = config.grace_s
         self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
+        self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
         self._outage_reported = False
 
     def _limits_changed(self, change: LimitsChanged) -> None:
@@ -147,16 +144,16 @@ class Dispatcher:
     # -- one item ---------------------------------------------------------------------------
 
     async def process(self, item: Item, reservation: Reservation | None = None) -> None:
-        attempts: list[Attempt] = []
-        created = utc_now()
+        """One item, top to bottom: send it as the policy says, price it, write it, count it."""
+        tries = Tries(item)
         self.stats.in_flight += 1
         outcome: Outcome | None = None
         try:
-            outcome = self._priced(await self._attempt(item, attempts, created))
+            outcome = priced(await self._answer(tries), self.pricer)
         except asyncio.CancelledError:
             # Stopped before an answer came: keep what the attempts saw, leave it pending.
-            outcome = _outcome(item, PENDING, created, attempts, error="stopped before answer")
-            if attempts:
+            outcome = tries.outcome(PENDING, error="stopped before answer")
+            if tries.attempts:
                 self.writer.submit(outcome)
             return
         finally:
@@ -171,7 +168,7 @@ class Dispatcher:
             return
         finally:
             self.limiter.leave()
-        self._count(outcome)
+        self.stats.add(outcome)
         log.debug(
             "saved %s: %s",
             item.id,
@@ -179,62 +176,102 @@ class Dispatcher:
             extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
         )
 
-    async def _attempt(self, item: Item, attempts: list[Attempt], created: str) -> Outcome:
-        tokens = request_tokens(item.body)
+    async def _answer(self, tries: Tries) -> Outcome:
+        """Try once; after a failure, the rest of the error policy; the outcome either way."""
         try:
-            # Most requests are answered the first time, and setting up tenacity costs more
-            # than the rest of our work on an item: the policy only starts after a failure.
-            await self._wait_turn(tokens)
-            last_try = self.config.max_attempts <= 1
-            reply = await self._send_through_outage(item, attempts, 0.0, tokens, last_try=last_try)
-        except asyncio.CancelledError:
-            raise
+            reply = await self._try(tries, 0.0)
         except Exception as first_error:
+            self.stats.retrying += 1
             try:
-                reply = await self._retry(item, attempts, tokens, first_error)
-            except asyncio.CancelledError:
-                raise
+                again = functools.partial(self._try, tries)
+                reply = await policy.retry_after_first(self.policy, first_error, again)
             except Exception as exc:
-                return self._failure(item, exc, attempts, created)
-        status = TRUNCATED if reply.finish_reason == "length" else OK
-        return _outcome(item, status, created, attempts, reply=reply)
-
-    async def _retry(
-        self, item: Item, attempts: list[Attempt], tokens: int, first_error: Exception
-    ) -> Reply:
-        """Attempts after a failed first one, as the error policy says; raises the last error.
-
-        tenacity replays the first attempt (it raises `first_error` again) so that its
-        wait, its stop and its count of attempts are the same as if it had made it.
-        """
-        waits: list[float] = []
-
-        async def note_wait(state: RetryCallState) -> None:
-            if not waits:
-                self.stats.retrying += 1
-            waits.append(state.next_action.sleep if state.next_action else 0.0)
-
-        retrying = policy.retrying(
-            max_attempts=self.config.max_attempts, sleep=self._sleep, before_sleep=note_wait
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    number = attempt.retry_state.attempt_number
-                    if number == 1:
-                        raise first_error
-                    await self._wait_turn(tokens)
-                    return await self._send_through_outage(
-                        item,
-                        attempts,
-                        waits[-1] if waits else 0.0,
-                        tokens,
-                        last_try=number >= self.config.max_attempts,
-                    )
-        finally:
-            if waits:
+                return self._failure(tries, exc)
+            finally:
                 self.stats.retrying -= 1
-        raise AssertionError("tenacity ends by returning or raising")
+        return tries.reply(reply)
+
+    async def _try(self, tries: Tries, wait_s: float) -> Reply:
+        """One attempt the policy counts: a turn from the limiter, then send (through outages)."""
+        tries.counted += 1
+        await self._wait_turn(tries.tokens)
+        last_try = tries.counted >= self.config.max_attempts
+        return await self._send_through_outage(tries, wait_s, last_try=last_try)
+
+    async def _send_through_outage(self, tries: Tries, wait_s: float, *, last_try: bool) -> Reply:
+        """Send; while the server is away for everyone, hold the run and try again (outage.py).
+
+        Attempts made during an outage are recorded but do not count against the item. An
+        item's last attempt refused is not a failure yet either: it may be the start of an
+        outage, so it waits and tries again, unless the server answered someone else
+        meanwhile (then it is this request the server refuses, and it fails as usual).
+        """
+        loop = asyncio.get_running_loop()
+        answers_then: int | None = None
+        while True:
+            try:
+                reply = await self._send(tries, wait_s)
+            except Exception as exc:
+                if not connection_failed(exc):
+                    if server_answered(exc):
+                        self.outage.answered()
+                    raise
+                self.outage.failed(loop.time())
+                if not self.outage.active:
+                    if not last_try or answers_then not in (None, self.outage.answers):
+                        raise
+                    answers_then = self.outage.answers
+                if self.outage.exceeded(loop.time()):
+                    waited = self.outage.waited(loop.time())
+                    self.stop(ServerUnreachable(UNREACHABLE.format(seconds=waited)))
+                    raise
+                wait_s = self.outage.next_probe_in(loop.time())
+                if self.outage.active:
+                    self._note_outage(wait_s)
+                    self.limiter.pause(wait_s)
+                else:
+                    await self._sleep(wait_s)
+                await self._wait_turn(tries.tokens)
+                continue
+            if self.outage.active:
+                log.warning("the API answers again; the run goes on")
+            self.outage.answered()
+            return reply
+
+    async def _send(self, tries: Tries, wait_s: float) -> Reply:
+        """One HTTP request, recorded as an attempt; its rate-limit news goes to the limiter."""
+        started_at, started = utc_now(), time.perf_counter()
+        self.stats.requests += 1
+        try:
+            reply = await self.client.complete(tries.item.body)
+        except Exception as exc:
+            tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
+            self._after_error(exc, tries.tokens)
+            raise
+        tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
+        self.limiter.observe(parse_rate_limit_headers(reply.headers))
+        return reply
+
+    def _after_error(self, exc: Exception, tokens: int) -> None:
+        headers = policy.response_headers(exc)
+        if headers:
+            self.limiter.observe(parse_rate_limit_headers(headers))
+        else:
+            self.limiter.end_probe()
+        if policy.is_rate_limited(exc):
+            self.limiter.refused(tokens)
+            self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
+        log.debug("attempt failed: %s", describe(exc))
+
+    def _failure(self, tries: Tries, exc: Exception) -> Outcome:
+        """The item failed, unless it was not its fault (run-fatal, server away): then pending."""
+        status = FAILED
+        if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
+            self.stop(policy.run_stop_error(exc, str(tries.item.body.get("model"))))
+            status = PENDING  # not this item's fault: the next run sends it again
+        elif isinstance(self.stopped, ServerUnreachable) and connection_failed(exc):
+            status = PENDING  # the server was away, not this item at fault
+        return tries.error(status, exc)
 
     async def _sleep(self, seconds: float) -> None:
         await self._cancellable(asyncio.sleep(seconds))
@@ -255,54 +292,6 @@ class Dispatcher:
         finally:
             self.waiting.discard(task)
 
-    async def _send_through_outage(
-        self,
-        item: Item,
-        attempts: list[Attempt],
-        wait_before_s: float,
-        tokens: int,
-        *,
-        last_try: bool,
-    ) -> Reply:
-        """Send; while the server is away for everyone, hold the run and try again (outage.py).
-
-        Attempts made during an outage are recorded but do not count against the item. An
-        item's last attempt refused is not a failure yet either: it may be the start of an
-        outage, so it waits and tries again, unless the server answered someone else
-        meanwhile (then it is this request the server refuses, and it fails as usual).
-        """
-        loop = asyncio.get_running_loop()
-        answers_then: int | None = None
-        while True:
-            try:
-                reply = await self._send(item, tokens, attempts, wait_before_s)
-            except Exception as exc:
-                if not is_connection_failure(exc):
-                    if server_answered(exc):
-                        self.outage.answered()
-                    raise
-                self.outage.failed(loop.time())
-                if not self.outage.active:
-                    if not last_try or answers_then not in (None, self.outage.answers):
-                        raise
-                    answers_then = self.outage.answers
-                if self.outage.exceeded(loop.time()):
-                    waited = self.outage.waited(loop.time())
-                    self.stop(ServerUnreachable(UNREACHABLE.format(seconds=waited)))
-                    raise
-                wait_before_s = self.outage.next_probe_in(loop.time())
-                if self.outage.active:
-                    self._note_outage(wait_before_s)
-                    self.limiter.pause(wait_before_s)
-                else:
-                    await self._sleep(wait_before_s)
-                await self._wait_turn(tokens)
-                continue
-            if self.outage.active:
-                log.warning("the API answers again; the run goes on")
-            self.outage.answered()
-            return reply
-
     def _note_outage(self, probe_in: float) -> None:
         if not self._outage_reported:
             self._outage_reported = True
@@ -313,82 +302,7 @@ class Dispatcher:
             )
         log.debug("still no connection; next try in %.1f s", probe_in)
 
-    async def _send(
-        self, item: Item, tokens: int, attempts: list[Attempt], wait_before_s: float
-    ) -> Reply:
-        started_at, started = utc_now(), time.perf_counter()
-        self.stats.requests += 1
-        try:
-            reply = await self.client.complete(item.body)
-        except Exception as exc:
-            latency = (time.perf_counter() - started) * 1000
-            attempts.append(
-                _failed_attempt(len(attempts) + 1, started_at, latency, wait_before_s, exc)
-            )
-            self._after_error(exc, tokens)
-            raise
-        latency = (time.perf_counter() - started) * 1000
-        attempts.append(
-            Attempt(
-                len(attempts) + 1,
-                started_at,
-                latency,
-                wait_before_s * 1000,
-                status_code=200,
-                ratelimit=reply.headers,
-            )
-        )
-        self.limiter.observe(parse_rate_limit_headers(reply.headers))
-        return reply
-
-    def _after_error(self, exc: Exception, tokens: int) -> None:
-        headers = policy.response_headers(exc)
-        if headers:
-            self.limiter.observe(parse_rate_limit_headers(headers))
-        else:
-            self.limiter.end_probe()
-        if policy.is_rate_limited(exc):
-            self.limiter.refused(tokens)
-            self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
-        log.debug("attempt failed: %s", _describe(exc))
-
-    def _failure(
-        self, item: Item, exc: Exception, attempts: list[Attempt], created: str
-    ) -> Outcome:
-        status = FAILED
-        if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
-            self.stop(policy.run_stop_error(exc, str(item.body.get("model"))))
-            status = PENDING  # not this item's fault: the next run sends it again
-        elif isinstance(self.stopped, ServerUnreachable) and is_connection_failure(exc):
-            status = PENDING  # the server was away, not this item at fault
-        code = getattr(exc, "code", None)
-        return _outcome(
-            item,
-            status,
-            created,
-            attempts,
-            error=_describe(exc),
-            error_code=str(code) if code else error_name(exc),
-        )
-
-    def _count(self, outcome: Outcome) -> None:
-        if outcome.status == OK:
-            self.stats.ok += 1
-        elif outcome.status == TRUNCATED:
-            self.stats.truncated += 1
-        elif outcome.status == FAILED:
-            self.stats.failed += 1
-        if outcome.usage:
-            self.stats.prompt_tokens += outcome.usage.prompt_tokens
-            self.stats.completion_tokens += outcome.usage.completion_tokens
-
     # -- money ------------------------------------------------------------------------------
-
-    def _priced(self, outcome: Outcome) -> Outcome:
-        """The outcome with its cost and the price used (cost None when no price is known)."""
-        outcome = priced(outcome, self.pricer)
-        self.cost_usd += outcome.cost_usd or 0.0
-        return outcome
 
     def _settle(self, reservation: Reservation, outcome: Outcome | None) -> None:
         cost = outcome.cost_usd if outcome is not None and outcome.cost_usd else 0.0
@@ -446,55 +360,3 @@ class Dispatcher:
             stop.cancel()
             if self.stop_event.is_set() and self.grace_s == 0.0:
                 deadline = loop.time()
-
-
-def _outcome(
-    item: Item,
-    status: str,
-    created: str,
-    attempts: list[Attempt],
-    *,
-    reply: Reply | None = None,
-    error: str | None = None,
-    error_code: str | None = None,
-) -> Outcome:
-    return Outcome(
-        item=item,
-        status=status,
-        created_at=created,
-        finished_at=utc_now(),
-        attempts=tuple(attempts),
-        content=reply.content if reply else None,
-        finish_reason=reply.finish_reason if reply else None,
-        usage=reply.usage if reply else None,
-        latency_ms=attempts[-1].latency_ms if attempts and reply else None,
-        error=error,
-        error_code=error_code,
-        response_model=reply.model if reply else None,
-    )
-
-
-def _failed_attempt(
-    number: int, started_at: str, latency_ms: float, wait_before_s: float, exc: Exception
-) -> Attempt:
-    code = getattr(exc, "code", None)
-    return Attempt(
-        number=number,
-        started_at=started_at,
-        latency_ms=latency_ms,
-        wait_before_ms=wait_before_s * 1000,
-        status_code=getattr(exc, "status_code", None),
-        error_code=str(code) if code else error_name(exc),
-        error=_describe(exc),
-        ratelimit=kept_headers(policy.response_headers(exc)),
-    )
-
-
-def _describe(exc: BaseException) -> str:
-    """The API's own words where it gave some; never anything from our request headers."""
-    status = getattr(exc, "status_code", None)
-    text = redact_secrets(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
-    if not status:
-        return f"{error_name(exc)}: {text}"
-    # openai puts "Error code: 400 - " before the API's message; the status says it already.
-    return f"{status}: {text.removeprefix(f'Error code: {status} - ')}"

@@ -1,7 +1,7 @@
 """What a run shows while it works: a rich display on a terminal, plain lines otherwise.
 
-The runner only bumps counters in `RunStats`; a ticker hands them to the display a few times a
-second, so drawing never costs anything per request.
+The dispatcher only bumps counters in `RunStats`; a ticker hands them to the display a few times
+a second, so drawing never costs anything per request.
 """
 
 from __future__ import annotations
@@ -12,24 +12,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
+from batchbot.summary import Tally
+
 PLAIN_EVERY_S = 10.0
 
 
-@dataclass
-class RunStats:
-    """Live counters of one run (mutable on purpose: the runner updates them in place)."""
+@dataclass(kw_only=True)
+class RunStats(Tally):
+    """Live counters of one sync run: its tally, and what is under way right now."""
 
     job: str
     total: int
     skipped: int = 0
-    ok: int = 0
-    truncated: int = 0
-    failed: int = 0
     retrying: int = 0
     in_flight: int = 0
     requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property

@@ -9,14 +9,12 @@ import logging
 import signal
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from batchbot import modes
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.run import BatchRun, cancel_open
-from batchbot.batch.summary import BatchSummary
 from batchbot.config import Config
 from batchbot.errors import (
     ConfigError,
@@ -27,11 +25,12 @@ from batchbot.errors import (
 )
 from batchbot.jobs.job import Job
 from batchbot.money.pricing import Pricer, pricer_for
-from batchbot.run.dispatch import MODE, Dispatcher
+from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.store.store import Store
+from batchbot.summary import RunSummary
 
 log = logging.getLogger("batchbot")
 
@@ -48,51 +47,14 @@ OPEN_BATCHES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    run_id: int
-    job: str
-    total: int
-    skipped: int
-    ok: int
-    truncated: int
-    failed: int
-    prompt_tokens: int
-    completion_tokens: int
-    elapsed_s: float
-    db_path: str
-    stopped: RunStopped | None = None
-    cost_usd: float = 0.0
-    unpriced_models: tuple[str, ...] = ()
-
-    @property
-    def answered(self) -> int:
-        return self.ok + self.truncated
-
-    @property
-    def unsent(self) -> int:
-        return self.total - self.skipped - self.answered - self.failed
-
-    @property
-    def status(self) -> str:
-        if isinstance(self.stopped, Interrupted):
-            return "interrupted"
-        if self.stopped:
-            return "stopped"
-        return "failed" if self.failed else "done"
-
-
 # -- entry points ---------------------------------------------------------------------------
-
-FAKE_KEY = "sk-fake-batchbot"
-
 
 Report = Callable[[str], None]
 
 
 def run_job(
     job: Job, config: Config, *, display: Display | None = None, report: Report | None = None
-) -> RunSummary | BatchSummary:
+) -> RunSummary:
     """Run every unanswered item of `job`; blocking. Raises InputError before sending.
 
     In batch mode this is one submit/poll/collect step (all of them with `config.wait`);
@@ -117,7 +79,7 @@ async def run_job_async(
     display: Display | None = None,
     report: Report | None = None,
     handle_signals: bool = True,
-) -> RunSummary | BatchSummary:
+) -> RunSummary:
     _check_key(config)
     display = display or Silent()
     total = job.validate(lambda count: display.checking(job.name, count))
@@ -134,7 +96,7 @@ async def run_job_async(
             if open_batches:
                 raise ConfigError(OPEN_BATCHES.format(job=job.name, count=len(open_batches)))
             run_id = store.start_run(
-                job=job.name, job_path=str(job.path), mode=MODE, settings=config.settings()
+                job=job.name, job_path=str(job.path), mode=modes.SYNC, settings=config.settings()
             )
             run = Dispatcher(
                 job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
@@ -148,7 +110,7 @@ async def run_job_async(
             )
             with _signals_stop(run.stop, enabled=handle_signals), _collector_frozen():
                 summary = await _execute(run, display)
-            store.finish_run(run_id, status=summary.status, totals=_totals(summary))
+            store.finish_run(run_id, status=summary.status, totals=summary.totals())
             if summary.stopped:
                 log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
@@ -187,18 +149,16 @@ async def _run_batches(
     pricer: Pricer,
     *,
     handle_signals: bool,
-) -> BatchSummary:
+) -> RunSummary:
     run_id = store.start_run(
         job=job.name, job_path=str(job.path), mode=modes.BATCH, settings=config.settings()
     )
-    run = BatchRun(job, config, store, client, run_id, pricer, report=report or (lambda line: None))
-    try:
-        with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
-            summary = await run.run()
-    except RunStopped as exc:  # an API call itself was refused: bad key, no quota
-        run.summary.stopped = exc
-        summary = run.summary
-    store.finish_run(run_id, status=summary.status, totals={"items": total, **summary.totals()})
+    run = BatchRun(
+        job, config, store, client, run_id, pricer, total, report=report or (lambda line: None)
+    )
+    with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
+        summary = await run.run()
+    store.finish_run(run_id, status=summary.status, totals=summary.totals())
     return summary
 
 
@@ -249,21 +209,17 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
         ticker.cancel()
         display.stop(run.stats)
     stats = run.stats
-    return RunSummary(
+    return stats.summary(
         run_id=run.run_id,
         job=run.job.name,
+        mode=modes.SYNC,
+        db_path=str(run.config.db_path),
         total=stats.total,
         skipped=stats.skipped,
-        ok=stats.ok,
-        truncated=stats.truncated,
-        failed=stats.failed,
-        prompt_tokens=stats.prompt_tokens,
-        completion_tokens=stats.completion_tokens,
+        sent=stats.done,
         elapsed_s=stats.elapsed,
-        db_path=str(run.config.db_path),
-        stopped=run.stopped,
-        cost_usd=run.cost_usd,
         unpriced_models=tuple(sorted(run.pricer.unknown)),
+        stopped=run.stopped,
     )
 
 
@@ -273,27 +229,13 @@ async def _tick(run: Dispatcher, display: Display) -> None:
         display.refresh(run.stats)
 
 
-def _totals(summary: RunSummary) -> dict[str, object]:
-    return {
-        "items": summary.total,
-        "skipped": summary.skipped,
-        "sent": summary.answered + summary.failed,
-        "ok": summary.ok,
-        "truncated": summary.truncated,
-        "failed": summary.failed,
-        "prompt_tokens": summary.prompt_tokens,
-        "completion_tokens": summary.completion_tokens,
-        "cost_usd": summary.cost_usd,
-        "error": str(summary.stopped) if summary.stopped else None,
-    }
-
-
 @contextlib.asynccontextmanager
 async def _api(config: Config) -> AsyncIterator[ChatClient]:
     """A client for the real API, or for the built-in fake one started for this run."""
     server = None
     base_url, api_key = config.base_url, config.api_key
     if config.fake:
+        from batchbot.fake.errors import FAKE_KEY
         from batchbot.fake.server import FakeServer
 
         server = FakeServer(

@@ -1,17 +1,20 @@
-"""The closing line of a run and the exit code it means."""
+"""The closing lines of a run, sync or batch, and the line saying why it stopped."""
 
 from __future__ import annotations
 
-from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BudgetExhausted
+from batchbot.batch.summary import batch_summary_lines
+from batchbot.errors import BudgetExhausted
+from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
 from batchbot.run import budget
-from batchbot.run.runner import RunSummary
+from batchbot.summary import RunSummary
 
 
-def exit_code(summary: RunSummary) -> int:
-    if summary.stopped:
-        return summary.stopped.exit_code
-    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+def summary_lines(summary: RunSummary) -> list[str]:
+    """What a run prints when it ends: one line in sync mode, a few in Batch mode."""
+    if summary.mode == BATCH:
+        return batch_summary_lines(summary)
+    return [summary_line(summary)]
 
 
 def summary_line(summary: RunSummary) -> str:

@@ -1,0 +1,118 @@
+"""What a run did, sync or batch: the counters it keeps, one summary record, one exit code.
+
+While it works a run adds each written result to a `Tally`; when it ends it freezes the tally,
+with what it skipped and sent, into a `RunSummary`. That one record is what `run_job` returns,
+what the `runs` table stores and what the CLI renders; Batch mode fills its batch fields too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, Interrupted, RunStopped
+from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Outcome
+
+
+@dataclass
+class Tally:
+    """Results written so far (mutable on purpose: a run updates it in place)."""
+
+    ok: int = 0
+    truncated: int = 0
+    failed: int = 0
+    requeued: int = 0  # written back as pending: the next run sends them again
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one written result, its tokens and its cost."""
+        if outcome.status == OK:
+            self.ok += 1
+        elif outcome.status == TRUNCATED:
+            self.truncated += 1
+        elif outcome.status == FAILED:
+            self.failed += 1
+        elif outcome.status == PENDING:
+            self.requeued += 1
+        if outcome.usage:
+            self.prompt_tokens += outcome.usage.prompt_tokens
+            self.completion_tokens += outcome.usage.completion_tokens
+        self.cost_usd += outcome.cost_usd or 0.0
+
+    def summary(self, **facts: Any) -> RunSummary:
+        """The tally frozen into a summary, with the run's other `facts` (its fields)."""
+        counted = {f.name: getattr(self, f.name) for f in fields(Tally)}
+        return RunSummary(**counted, **facts)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What one invocation of `run` did, in either mode."""
+
+    run_id: int
+    job: str
+    mode: str
+    db_path: str
+    total: int  # items in the job
+    skipped: int  # already answered
+    sent: int
+    ok: int
+    truncated: int
+    failed: int
+    requeued: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    elapsed_s: float
+    unpriced_models: tuple[str, ...] = ()
+    stopped: RunStopped | None = None
+    # Batch mode only: what this invocation submitted and collected, and what is still open.
+    submitted_batches: int = 0
+    collected_batches: int = 0
+    late: int = 0  # answers for items a sync run had answered meanwhile (first answer kept)
+    running: tuple[Mapping[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def answered(self) -> int:
+        return self.ok + self.truncated
+
+    @property
+    def unsent(self) -> int:
+        return self.total - self.skipped - self.answered - self.failed
+
+    @property
+    def status(self) -> str:
+        """The run's status in the `runs` table."""
+        if isinstance(self.stopped, Interrupted):
+            return "interrupted"
+        if self.stopped:
+            return "stopped"
+        if self.running:
+            return "waiting"
+        return "failed" if self.failed else "done"
+
+    @property
+    def exit_code(self) -> int:
+        """The one rule: a stop says its own code, else 1 if any item failed, else 0."""
+        if self.stopped:
+            return self.stopped.exit_code
+        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+    def totals(self) -> dict[str, object]:
+        """The run's counters as `runs` columns."""
+        return {
+            "items": self.total,
+            "skipped": self.skipped,
+            "sent": self.sent,
+            "ok": self.ok,
+            "truncated": self.truncated,
+            "failed": self.failed,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "error": str(self.stopped) if self.stopped else None,
+        }

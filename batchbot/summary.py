@@ -75,6 +75,8 @@ class RunSummary:
     late: int = 0  # answers for items a sync run had answered meanwhile (first answer kept)
     running: tuple[Mapping[str, Any], ...] = ()
     notes: tuple[str, ...] = ()
+    # The commonest reasons items failed: (an error message, how many failed like it).
+    failures: tuple[tuple[str, int], ...] = ()
 
     @property
     def answered(self) -> int:
@@ -115,4 +117,5 @@ class RunSummary:
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
             "error": str(self.stopped) if self.stopped else None,
+            "exit_code": self.exit_code,
         }

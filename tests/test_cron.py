@@ -21,7 +21,7 @@ JOBS = {
 # exit code, lines --quiet prints, words one of them must contain
 EXPECTED = {
     "done": (0, 0, ""),
-    "some-failed": (1, 1, "1 failed"),
+    "some-failed": (1, 2, "failed: 1 × 400: This model's maximum context length"),
     "bad-input": (2, 1, "job.yaml:2"),
     "stopped": (3, 2, "rejected the key"),
     "locked": (4, 1, "--wait-lock"),

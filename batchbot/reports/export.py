@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from batchbot.errors import JobFileError
 from batchbot.jobs.job import Job, load_job
 from batchbot.reports.report import Database
+from batchbot.store.failures import failure_reasons, reasons_text
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -76,6 +77,8 @@ def recent_runs(db: Database, *, job: str | None = None, limit: int = 20) -> lis
     for values in cursor.fetchall():
         run = dict(zip(names, values, strict=True))
         run["duration_s"] = _seconds(run["started_at"], run.pop("finished_at"))
+        reasons = failure_reasons(db, run_id=run["run_id"]) if run["failed"] else []
+        run["failures"] = [{"error": error, "count": count} for error, count in reasons]
         runs.append(run)
     return runs
 
@@ -104,6 +107,8 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
             f"{run['started_at'][:19].replace('T', ' '):<19}  {run['items'] or 0:>7,}  "
             f"{ok:>7,}  {run['failed'] or 0:>6,}  {cost:>10}  {took:>8}"
         )
+        reasons = [(f["error"], f["count"]) for f in run["failures"]]
+        lines.extend(f"       failed: {line}" for line in reasons_text(reasons))
     return "\n".join(lines) + "\n"
 
 

@@ -13,12 +13,13 @@ import io
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from batchbot.reports.cells import TABLE_HEADINGS, cell
 from batchbot.reports.html import render_html
+from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
 __all__ = [
     "FORMATS",
@@ -216,18 +217,19 @@ class Report:
     total: Row | None
     by_day: list[tuple[str, float]]
     by_model: list[tuple[str, float]]
+    failures: list[Reason] = field(default_factory=list)
 
 
 def build_report(db: Database, query: ReportQuery) -> Report:
     """Run the report's queries (each an aggregate over the rollup)."""
     rows = spend_report(db, query)
     totals = rows if not query.by else spend_report(db, ReportQuery((), *_filters(query)))
+    total = totals[0] if totals else None
+    failures = []
+    if total and total["failed"]:
+        failures = failure_reasons(db, job=query.job, since=query.since, until=query.until)
     return Report(
-        query,
-        rows,
-        totals[0] if totals else None,
-        cost_by(db, "day", query),
-        cost_by(db, "model", query),
+        query, rows, total, cost_by(db, "day", query), cost_by(db, "model", query), failures
     )
 
 
@@ -252,6 +254,9 @@ def render(report: Report, fmt: str) -> str:
     text = render_table(report.rows)
     if report.by_day:
         text += "\nCost by day (UTC)\n" + bar_chart(report.by_day)
+    if report.failures:
+        text += "\nWhy items failed (commonest first)\n"
+        text += "".join(f"  {line}\n" for line in reasons_text(report.failures))
     return text
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
@@ -29,6 +30,7 @@ from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display, RunStats, Silent
+from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary
 
@@ -110,7 +112,7 @@ async def run_job_async(
             )
             with _signals_stop(run.stop, enabled=handle_signals), _collector_frozen():
                 summary = await _execute(run, display)
-            store.finish_run(run_id, status=summary.status, totals=summary.totals())
+            summary = _finish(store, summary)
             if summary.stopped:
                 log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
@@ -158,7 +160,15 @@ async def _run_batches(
     )
     with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
         summary = await run.run()
-    store.finish_run(run_id, status=summary.status, totals=summary.totals())
+    return _finish(store, summary)
+
+
+def _finish(store: Store, summary: RunSummary) -> RunSummary:
+    """Record how the run ended, and say why its failed items failed."""
+    if summary.failed:
+        reasons = failure_reasons(store.db, run_id=summary.run_id)
+        summary = dataclasses.replace(summary, failures=tuple(reasons))
+    store.finish_run(summary.run_id, status=summary.status, totals=summary.totals())
     return summary
 
 

@@ -7,14 +7,19 @@ from batchbot.errors import BudgetExhausted
 from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
 from batchbot.run import budget
+from batchbot.store.failures import reasons_text
 from batchbot.summary import RunSummary
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
     """What a run prints when it ends: one line in sync mode, a few in Batch mode."""
-    if summary.mode == BATCH:
-        return batch_summary_lines(summary)
-    return [summary_line(summary)]
+    lines = batch_summary_lines(summary) if summary.mode == BATCH else [summary_line(summary)]
+    return lines + failure_lines(summary)
+
+
+def failure_lines(summary: RunSummary) -> list[str]:
+    """Why items failed, commonest first: `  failed: 2 × 400: Invalid 'temperature' …`."""
+    return [f"  failed: {line}" for line in reasons_text(list(summary.failures))]
 
 
 def summary_line(summary: RunSummary) -> str:

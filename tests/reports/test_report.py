@@ -149,6 +149,9 @@ day         requests  answered  failed  prompt  cached  completion  reasoning  c
 Cost by day (UTC)
 2026-11-01  █                                         $0.0000
 2026-11-02  ████████████████████████████████████████  $0.0034
+
+Why items failed (commonest first)
+  1 × no error message
 """
 CSV = """\
 run_id,requests,answered,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,avg_latency_ms
@@ -222,11 +225,30 @@ def test_runs_lists_newest_first(seeded, invoke):
     assert result.output.splitlines() == [
         "  run  job               status       started (UTC)          items       ok  failed    cost USD      time",
         "    3  labels            failed       2026-11-02 11:00:00        3        2       1           -         -",
+        "       failed: 1 × no error message",
         "    2  faq               done         2026-11-02 09:00:00        2        2       0           -     1.0 s",
         "    1  faq               done         2026-11-01 10:00:00        2        1       1           -     2.5 s",
     ]  # fmt: skip
     runs = json.loads(invoke("runs", "--json", "--job", "faq", "-n", "1").output)
-    assert [(r["run_id"], r["duration_s"]) for r in runs] == [(2, 1.0)]
+    assert [(r["run_id"], r["duration_s"], r["failures"]) for r in runs] == [(2, 1.0, [])]
+
+
+def test_failures_are_explained_everywhere(write_job, invoke, fake_api):
+    """Why items failed is in the --quiet summary, `runs`, `report`, `export --all` and runs.exit_code."""
+    job = write_job("temp3.yaml", "model: gpt-4o-mini\nparams: {temperature: 3}\nprompts: [a, b]\n")
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--quiet")
+    assert result.exit_code == 1
+    why = "2 × 400: Invalid 'temperature': decimal above maximum value. Expected a value <= 2"
+    assert result.output.splitlines()[1].startswith(f"  failed: {why}")
+    assert f"       failed: {why}" in invoke("runs").output
+    assert f"\nWhy items failed (commonest first)\n  {why}" in invoke("report").output
+    (run,) = json.loads(invoke("runs", "--json").output)
+    assert run["failures"][0]["count"] == 2
+    rows = [json.loads(line) for line in invoke("export", "temp3", "--all").stdout.splitlines()]
+    assert [r["error"][:40] for r in rows] == ["400: Invalid 'temperature': decimal abov"] * 2
+    store = Store.open("batchbot.db")
+    assert store.db.execute("select exit_code from runs").fetchall() == [(1,)]
+    store.close()
 
 
 def test_export_jsonl_and_csv(seeded, invoke, tmp_path):

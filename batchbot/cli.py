@@ -358,11 +358,12 @@ def report_command(
     batchbot report --by job,model --json
     """
     from batchbot.reports.report import ReportQuery, build_report, render
+    from batchbot.store.read import reading
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are two formats: choose one.")
     query = ReportQuery(by, job, _day(since), _day(until))
-    with _friendly_errors(), _reading(db_path) as db:
+    with _friendly_errors(), reading(db_path) as db:
         report = build_report(db, query)
     if html_file:
         Path(html_file).write_text(render(report, "html"), encoding="utf-8")
@@ -383,8 +384,9 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
     import json
 
     from batchbot.reports.export import recent_runs, render_runs
+    from batchbot.store.read import reading
 
-    with _friendly_errors(), _reading(db_path) as db:
+    with _friendly_errors(), reading(db_path) as db:
         runs = recent_runs(db, job=job, limit=limit)
     click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=as_json)
 
@@ -414,8 +416,9 @@ def export_command(job: str, db_path: str, fmt: str, output: Any, history: bool)
     now: id, prompt, answer, finish_reason, tokens, cost, error.
     """
     from batchbot.reports.export import export_answers
+    from batchbot.store.read import reading
 
-    with _friendly_errors(), _reading(db_path) as db:
+    with _friendly_errors(), reading(db_path) as db:
         target = _export_target(db, job, db_path)
         count = export_answers(db, target, output, fmt=fmt, history=history)
     if count == 0:
@@ -456,12 +459,16 @@ def batches_list(job_name: str | None, db_path: str | None) -> None:
     Statuses are as of the last `batchbot run` of their job, which polls them.
     """
     from batchbot.batch.summary import batches_table
-    from batchbot.config import Config, resolve_db_path
-    from batchbot.run.runner import list_batches
+    from batchbot.config import resolve_db_path
+    from batchbot.store.read import list_batches, reading
 
     with _friendly_errors():
-        config = Config(db_path=resolve_db_path(db_path, _environment()))
-        click.echo("\n".join(batches_table(list_batches(config, job_name))))
+        path = resolve_db_path(db_path, _environment())
+        rows = []
+        if path.exists():
+            with reading(path) as db:
+                rows = list_batches(db, job_name)
+        click.echo("\n".join(batches_table(rows)))
 
 
 @cli.command(name="cancel")
@@ -489,26 +496,6 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
     for row in rows:
         click.echo(f"{row['batch_id']}: {row['status']}")
     click.echo(f"{job.name}: {len(rows)} batch(es) cancelled; rerun the job to collect them.")
-
-
-@contextlib.contextmanager
-def _reading(db_path: str) -> Iterator[Any]:
-    """The database, migrated; a clear error when there is none yet."""
-    import sqlite3
-
-    from batchbot.errors import InputError, not_a_database
-    from batchbot.reports.report import connect
-
-    if not Path(db_path).exists():
-        raise InputError(f"no database at {db_path}: run a job first, or pass --db.")
-    try:
-        conn = connect(db_path)
-    except sqlite3.DatabaseError as exc:
-        raise not_a_database(db_path, exc) from None
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 @cli.command(name="doctor")

@@ -20,7 +20,7 @@ from pathlib import Path
 import openai
 
 from batchbot.api.client import ChatClient, Reply
-from batchbot.api.policy import run_stop_error
+from batchbot.api.policy import ErrorClass, classify_error, run_stop_error
 from batchbot.errors import redact_secrets
 from batchbot.pace.headers import parse_rate_limit_headers
 
@@ -103,7 +103,7 @@ async def check_api(
     try:
         reply = await client.complete({"model": model, **PING})
     except openai.APIStatusError as exc:
-        if exc.status_code in (401, 403, 404) or exc.code == "insufficient_quota":
+        if classify_error(exc) is ErrorClass.RUN_FATAL:
             problem = str(run_stop_error(exc, model))
         else:
             problem = redact_secrets(f"{exc.status_code}: {exc.message}")

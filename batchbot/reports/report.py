@@ -14,7 +14,6 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from batchbot.reports.cells import TABLE_HEADINGS, cell
@@ -68,33 +67,12 @@ FILTERS: Mapping[str, str] = {
 }
 
 Row = dict[str, Any]
-ROLLUP_MIGRATION = "m002_spend_rollup"
-APPLIED = "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'batchbot' AND name = ?"
-BUSY_TIMEOUT_MS = 30_000
 
 
 class Database(Protocol):
     """A sqlite3 connection or a sqlite_utils Database: anything with execute()."""
 
     def execute(self, sql: str, parameters: Any = ..., /) -> sqlite3.Cursor: ...
-
-
-def connect(path: str | Path) -> sqlite3.Connection:
-    """A plain read connection; migrates (via Store.open) first if the rollup is missing.
-
-    Reports skip importing sqlite-utils when the schema is current: it is most of their start-up.
-    """
-    conn = sqlite3.connect(str(path))
-    try:
-        current = conn.execute(APPLIED, (ROLLUP_MIGRATION,)).fetchone() is not None
-    except sqlite3.OperationalError:
-        current = False
-    if not current:
-        from batchbot.store.store import Store
-
-        Store.open(path).close()
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return conn
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,17 +189,6 @@ def cancel_batches(job: Job, config: Config) -> list[dict[str, Any]]:
     return asyncio.run(cancel())
 
 
-def list_batches(config: Config, job: str | None = None) -> list[dict[str, Any]]:
-    """Every batch in the database (of `job`, if given), oldest first."""
-    if not config.db_path.exists():
-        return []
-    store = _open_store(config)
-    try:
-        return store.list_batches(job)
-    finally:
-        store.close()
-
-
 def _open_store(config: Config) -> Store:
     """The store; a file that is not a usable database is a plain input error."""
     try:

@@ -2,3 +2,6 @@
 
 Knows nothing of HTTP: may import `outcome`, `jobs` values and `errors` only.
 """
+
+# How long a reader or the writer waits for another process's write lock before giving up.
+BUSY_TIMEOUT_MS = 30_000

@@ -22,12 +22,11 @@ from batchbot import __version__
 from batchbot.errors import DatabaseBusy
 from batchbot.jsonbytes import dumps_text
 from batchbot.outcome import ANSWERED, Outcome, utc_now
+from batchbot.store import BUSY_TIMEOUT_MS
 from batchbot.store.migrations import migrations
 
 if TYPE_CHECKING:
     from batchbot.jobs.job import Item
-
-BUSY_TIMEOUT_MS = 30_000
 
 UPSERT_REQUEST = """
 INSERT INTO requests (
@@ -302,15 +301,6 @@ class Store:
                 "SELECT * FROM batches WHERE job = ? AND collected_at IS NULL ORDER BY id", [job]
             )
         )
-
-    def list_batches(self, job: str | None = None) -> list[dict[str, Any]]:
-        """Batches (of `job`, if given), oldest first, with the cost of their answers so far."""
-        where, params = ("WHERE b.job = ?", [job]) if job else ("", [])
-        sql = (
-            "SELECT b.*, (SELECT SUM(r.cost_usd) FROM requests r WHERE r.batch_id = b.batch_id "
-            f"AND r.mode = 'batch') AS cost_usd FROM batches b {where} ORDER BY b.id"
-        )
-        return list(self.db.query(sql, params))
 
     def submission_state(
         self, job: str, item_id: str, request_hash: str

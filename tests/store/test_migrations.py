@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from batchbot.store.migrations import migrations
+from batchbot.store.read import LATEST_MIGRATION, list_batches, reading
 from batchbot.store.store import Store
 
 DATA = Path(__file__).parents[1] / "data"
@@ -60,3 +61,19 @@ def test_old_answers_are_kept_and_not_asked_again(tmp_path, invoke, fake_api):
         ]
         runs = conn.execute("select id, status from runs order by id").fetchall()
     assert runs == [(1, "done"), (2, "done")]
+
+
+def test_a_reader_migrates_an_old_file_first(tmp_path):
+    """open_reader brings an old file up to the latest migration before it hands it out."""
+    db = tmp_path / "batchbot.db"
+    shutil.copy(OLD_DB, db)
+    with reading(db) as conn:
+        batches = list_batches(conn)
+        applied = [r[0] for r in conn.execute("select name from _sqlite_migrations order by id")]
+    assert batches == []
+    assert applied[-1] == LATEST_MIGRATION
+
+
+def test_latest_migration_is_the_last_one_defined():
+    """The readers' notion of "migrated" names the newest migration there is."""
+    assert migrations.pending(Database(memory=True))[-1].name == LATEST_MIGRATION

@@ -458,8 +458,8 @@ def batches_list(job_name: str | None, db_path: str | None) -> None:
 
     Statuses are as of the last `batchbot run` of their job, which polls them.
     """
-    from batchbot.batch.summary import batches_table
     from batchbot.config import resolve_db_path
+    from batchbot.reports.batches import batches_table
     from batchbot.store.read import list_batches, reading
 
     with _friendly_errors():
@@ -553,11 +553,12 @@ def limits_command(model: str | None, tier: str | None) -> None:
     one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
     """
     from batchbot.pace.tiers import preset_rows
+    from batchbot.reports.table import render_table
 
     with _friendly_errors():
         rows = preset_rows(model, tier)
-    header = ("family", "tier", "RPM", "TPM", "batch queue")
-    lines = [header] + [
+    headings = ("family", "tier", "RPM", "TPM", "batch queue")
+    cells = [
         (
             row.family + (" (default)" if row.inherited else ""),
             row.tier,
@@ -567,13 +568,7 @@ def limits_command(model: str | None, tier: str | None) -> None:
         )
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for line in lines:
-        cells = [
-            cell.ljust(width) if i < 2 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ]
-        click.echo("  ".join(cells).rstrip())
+    click.echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
     click.echo(f"\n{LIMITS_NOTE}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from batchbot.batch.files import MAX_REQUESTS
@@ -15,18 +15,6 @@ COLLECT_HINT = (
     "Run the same command again (by hand or from cron) to collect them, or add --wait; "
     "`batchbot batches` lists them."
 )
-BATCH_COLUMNS = (
-    "job",
-    "batch_id",
-    "status",
-    "requests",
-    "completed",
-    "failed",
-    "created_at",
-    "model",
-    "cost_usd",
-)
-HEADER = ("job", "batch", "status", "requests", "done", "failed", "created", "model", "cost")
 
 
 def batch_summary_lines(summary: RunSummary) -> list[str]:
@@ -86,27 +74,3 @@ def running_line(row: Mapping[str, Any]) -> str:
     done = f"{row['completed'] or 0:,}/{row['requests'] or 0:,} done"
     failed = f", {row['failed']:,} failed" if row["failed"] else ""
     return f"{name}: {row['status']}, {done}{failed}"
-
-
-def batches_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Rows of the `batches` table as aligned text, one line per batch."""
-    if not rows:
-        return ["No batches yet: `batchbot run JOB --mode batch` submits some."]
-    cells = [[_cell(row, column) for column in BATCH_COLUMNS] for row in rows]
-    header = list(HEADER)
-    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
-    return [
-        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-        for r in [header, *cells]
-    ]
-
-
-def _cell(row: Mapping[str, Any], column: str) -> str:
-    value = row.get(column)
-    if column == "batch_id" and not value:
-        return f"({row.get('input_file_id') or 'not uploaded'})"
-    if column == "cost_usd" and value is not None:
-        return f"${value:,.4f}"
-    if column == "created_at" and value:
-        return str(value)[:19].replace("T", " ")
-    return "" if value is None else str(value)

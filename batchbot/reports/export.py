@@ -19,11 +19,11 @@ from typing import Any, TextIO
 from batchbot.errors import JobFileError
 from batchbot.jobs.job import Job, load_job
 from batchbot.reports.report import Database
+from batchbot.reports.table import render_table
 from batchbot.store.failures import failure_reasons, reasons_text
 
 __all__ = [
     "EXPORT_COLUMNS",
-    "RUN_COLUMNS",
     "current_job",
     "export_answers",
     "job_names",
@@ -39,7 +39,11 @@ WHERE (:job IS NULL OR job = :job)
 ORDER BY started_at DESC, id DESC
 LIMIT :limit
 """
-RUN_COLUMNS = ("run_id", "job", "status", "started_at", "items", "ok", "failed", "cost_usd")
+RUN_HEADINGS = (
+    "run", "job", "status", "started (UTC)", "items", "ok", "failed", "cost USD", "time"
+)  # fmt: skip
+RUN_NUMERIC = frozenset({0, 4, 5, 6, 7, 8})
+RUN_WIDTHS = (5, 16, 11, 19, 7, 7, 6, 10, 8)  # fixed, so runs line up from one listing to the next
 
 EXPORT_COLUMNS = (
     "id",
@@ -94,22 +98,28 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     """One line per run: id, job, status, when, items, ok/failed, cost, duration."""
     if not runs:
         return "No runs yet.\n"
-    lines = [
-        f"{'run':>5}  {'job':<16}  {'status':<11}  {'started (UTC)':<19}  {'items':>7}  "
-        f"{'ok':>7}  {'failed':>6}  {'cost USD':>10}  {'time':>8}"
-    ]
-    for run in runs:
-        cost = "-" if run["cost_usd"] is None else f"{run['cost_usd']:,.4f}"
-        took = "-" if run["duration_s"] is None else f"{run['duration_s']:,.1f} s"
-        ok = (run["ok"] or 0) + (run["truncated"] or 0)
-        lines.append(
-            f"{run['run_id']:>5}  {run['job'][:16]:<16}  {run['status']:<11}  "
-            f"{run['started_at'][:19].replace('T', ' '):<19}  {run['items'] or 0:>7,}  "
-            f"{ok:>7,}  {run['failed'] or 0:>6,}  {cost:>10}  {took:>8}"
-        )
+    rows = [_run_cells(run) for run in runs]
+    lines = render_table(RUN_HEADINGS, rows, numeric=RUN_NUMERIC, widths=RUN_WIDTHS)
+    out = lines[:1]
+    for run, line in zip(runs, lines[1:], strict=True):
+        out.append(line)
         reasons = [(f["error"], f["count"]) for f in run["failures"]]
-        lines.extend(f"       failed: {line}" for line in reasons_text(reasons))
-    return "\n".join(lines) + "\n"
+        out.extend(f"       failed: {reason}" for reason in reasons_text(reasons))
+    return "\n".join(out) + "\n"
+
+
+def _run_cells(run: dict[str, Any]) -> list[str]:
+    return [
+        str(run["run_id"]),
+        run["job"][:16],
+        run["status"],
+        run["started_at"][:19].replace("T", " "),
+        f"{run['items'] or 0:,}",
+        f"{(run['ok'] or 0) + (run['truncated'] or 0):,}",
+        f"{run['failed'] or 0:,}",
+        "-" if run["cost_usd"] is None else f"{run['cost_usd']:,.4f}",
+        "-" if run["duration_s"] is None else f"{run['duration_s']:,.1f} s",
+    ]
 
 
 def job_names(db: Database) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batchbot.reports import table
 from batchbot.reports.cells import TABLE_HEADINGS, cell
 from batchbot.reports.html import render_html
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
@@ -127,20 +128,10 @@ def render_table(rows: Sequence[Row]) -> str:
     if not rows:
         return "No requests match.\n"
     columns = list(rows[0])
-    body = [[cell(c, row[c]) for c in columns] for row in rows]
     headings = [TABLE_HEADINGS.get(c, c) for c in columns]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(headings)]
-    numeric = [c in SUMS for c in columns]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line(headings), line(["-" * w for w in widths]), *(line(r) for r in body)]
-    return "\n".join(out) + "\n"
+    body = [[cell(c, row[c]) for c in columns] for row in rows]
+    numeric = {i for i, c in enumerate(columns) if c in SUMS}
+    return "\n".join(table.render_table(headings, body, numeric=numeric, rule=True)) + "\n"
 
 
 def render_json(rows: Sequence[Row]) -> str:

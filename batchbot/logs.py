@@ -20,7 +20,6 @@ from typing import Any, TextIO
 from batchbot.errors import redact_secrets
 
 LOGGER = "batchbot"
-FORMATS = ("text", "json")
 # Record attributes every LogRecord has; anything else came from `extra=` and goes in the JSON.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 FILE_ONLY = "file_only"  # extra={FILE_ONLY: True}: the CLI already printed it to stderr

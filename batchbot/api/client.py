@@ -108,7 +108,7 @@ class ChatClient:
         )
         headers = kept_headers(raw.headers)
         try:
-            return _reply_from(orjson.loads(raw.content), headers)
+            return reply_from(orjson.loads(raw.content), headers)
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise MalformedResponse(type(exc).__name__, headers) from exc
 
@@ -121,7 +121,8 @@ class ChatClient:
         await self._client.close()
 
 
-def _reply_from(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
+def reply_from(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
+    """The Reply a chat completion body says (also a Batch API output line's body)."""
     choice = data["choices"][0]
     usage = data.get("usage") or {}
     prompt_details = usage.get("prompt_tokens_details") or {}

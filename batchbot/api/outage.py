@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import openai
 
-from batchbot.api.client import MalformedResponse, connection_failed
+from batchbot.api.client import MalformedResponse
 
 DEFAULT_THRESHOLD = 3
 FIRST_PROBE_S = 1.0
@@ -24,11 +24,6 @@ UNREACHABLE = (
     "Could not connect to the API for {seconds:.0f} s (--outage-wait): check the network, "
     "the server and --base-url, then rerun; answered items are kept."
 )
-
-
-def is_connection_failure(exc: BaseException) -> bool:
-    """No connection at all (refused, reset, DNS); a timeout is a slow server, not an absent one."""
-    return connection_failed(exc)
 
 
 def server_answered(exc: BaseException) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchbot.api import policy
-from batchbot.api.client import _reply_from
+from batchbot.api.client import reply_from
 from batchbot.errors import RunStopped
 from batchbot.jobs.job import Item
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
@@ -76,7 +76,7 @@ def read_line(
     response, error = line.get("response"), line.get("error")
     if response and response.get("status_code") == 200:
         try:
-            reply = _reply_from(response["body"], {})
+            reply = reply_from(response["body"], {})
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             failure = BatchLineError(200, MALFORMED, f"unparseable response body: {exc!r}")
             return _failed(item, failure, attempts_before, max_attempts, now)

@@ -6,8 +6,7 @@ and genai-prices' bundled table, which needs no network and knows dated snapshot
 
 OpenAI counts cached tokens inside prompt_tokens and reasoning tokens inside
 completion_tokens, so a usage costs: uncached prompt tokens at the input price, cached ones at
-the cached-input price, visible completion tokens at the output price and reasoning tokens at
-the reasoning price (the output price unless set otherwise).
+the cached-input price, and completion tokens, reasoning ones included, at the output price.
 """
 
 from __future__ import annotations
@@ -19,18 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from batchbot.outcome import Outcome, Usage
 
-if TYPE_CHECKING:
-    from batchbot.config import Config
-    from batchbot.jobs.job import Job
-
 log = logging.getLogger("batchbot")
 
-__all__ = ["Price", "Pricer", "load_price_file", "priced", "pricer_for", "table_price"]
+__all__ = ["Price", "Pricer", "priced", "table_price"]
 
 PER = 1_000_000
 BATCH_DISCOUNT = 0.5
@@ -50,34 +44,26 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
-    reasoning: float | None = None
     source: str = SOURCE_TABLE
     batch: bool = False
 
     def cost(self, usage: Usage) -> float:
         """The cost of `usage` in USD at this price."""
         cached = min(usage.cached_tokens, usage.prompt_tokens)
-        reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
         micro = (
             (usage.prompt_tokens - cached) * self.input
             + cached * self.cached_rate
-            + (usage.completion_tokens - reasoning) * self.output
-            + reasoning * self.reasoning_rate
+            + usage.completion_tokens * self.output
         )
         return micro / PER
 
     def worst_case(self, prompt_tokens: int, completion_allowance: int) -> float:
         """The most a request may cost: no cache hits, and the whole allowance used."""
-        top_output = max(self.output, self.reasoning_rate)
-        return (prompt_tokens * self.input + completion_allowance * top_output) / PER
+        return (prompt_tokens * self.input + completion_allowance * self.output) / PER
 
     @property
     def cached_rate(self) -> float:
         return self.input if self.cached_input is None else self.cached_input
-
-    @property
-    def reasoning_rate(self) -> float:
-        return self.output if self.reasoning is None else self.reasoning
 
     def halved(self) -> Price:
         """The Batch API price: half of everything."""
@@ -86,7 +72,6 @@ class Price:
             self.input * BATCH_DISCOUNT,
             self.output * BATCH_DISCOUNT,
             None if self.cached_input is None else self.cached_input * BATCH_DISCOUNT,
-            None if self.reasoning is None else self.reasoning * BATCH_DISCOUNT,
             self.source,
             batch=True,
         )
@@ -137,7 +122,6 @@ def _from_mapping(model: str, values: Mapping[str, float], source: str) -> Price
         float(values["input"]),
         float(values["output"]),
         _optional(values.get("cached_input")),
-        _optional(values.get("reasoning")),
         source,
     )
 
@@ -185,7 +169,7 @@ def _price_json(price: Price) -> str:
         "input": price.input,
         "cached_input": price.cached_rate,
         "output": price.output,
-        "reasoning": price.reasoning_rate,
+        "reasoning": price.output,  # kept in the stored JSON: reasoning tokens are output
         "unit": "USD per million tokens",
         "source": price.source,
         "model": price.model,
@@ -202,25 +186,6 @@ def priced(outcome: Outcome, pricer: Pricer, *, batch: bool = False) -> Outcome:
     if price is None:
         return outcome
     return replace(outcome, cost_usd=price.cost(outcome.usage), price=price.to_json())
-
-
-def pricer_for(job: Job, config: Config) -> Pricer:
-    """The job's prices over the prices file's over genai-prices'; reads the file now."""
-    file_prices = load_price_file(config.prices_file) if config.prices_file else None
-    return Pricer(job_prices=job.settings.prices, file_prices=file_prices)
-
-
-def load_price_file(path: str | Path) -> PriceTable:
-    """A prices file: YAML or JSON `{model: {input, output, cached_input?}}`, USD per MTok."""
-    import yaml
-
-    from batchbot.jobs.fields import Where
-    from batchbot.jobs.settings import parse_prices
-    from batchbot.jobs.text import read_text
-
-    path = Path(path)
-    doc = yaml.safe_load(read_text(path))
-    return parse_prices(doc or {}, Where(path, 1))
 
 
 def cost_text(cost_usd: float, unpriced_models: Sequence[str]) -> str:

@@ -147,7 +147,6 @@ class Limiter:
         self._requests = self._bucket(rpm)
         self._tokens = self._bucket(tpm)
         self._concurrency = concurrency
-        # A later, adaptive limiter can shrink or grow this by acquiring or releasing permits.
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight = 0
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order

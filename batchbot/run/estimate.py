@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from batchbot.config import Config
 from batchbot.jobs.job import Job
-from batchbot.money.pricing import pricer_for
+from batchbot.jobs.prices import load_price_file
+from batchbot.money.pricing import Pricer
 from batchbot.pace.tokens import completion_allowance, prompt_tokens
 from batchbot.store.store import Store
 
@@ -38,6 +39,12 @@ class Estimate:
         tokens = self.prompt_tokens + self.completion_allowance
         by_tokens = tokens / self.tpm if self.tpm else 0.0
         return max(by_requests, by_tokens)
+
+
+def pricer_for(job: Job, config: Config) -> Pricer:
+    """The job's prices over the prices file's over genai-prices'; reads the file now."""
+    file_prices = load_price_file(config.prices_file) if config.prices_file else None
+    return Pricer(job_prices=job.settings.prices, file_prices=file_prices)
 
 
 def estimate_job(job: Job, config: Config) -> Estimate:

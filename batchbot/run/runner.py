@@ -25,9 +25,9 @@ from batchbot.errors import (
     not_a_database,
 )
 from batchbot.jobs.job import Job
-from batchbot.money.pricing import Pricer, pricer_for
+from batchbot.money.pricing import Pricer
 from batchbot.run.dispatch import Dispatcher
-from batchbot.run.estimate import Estimate, estimate_job
+from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.store.failures import failure_reasons

@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from batchbot.money.pricing import Price, Pricer, load_price_file, table_price
+from batchbot.jobs.prices import load_price_file
+from batchbot.money.pricing import Price, Pricer, table_price
 from batchbot.outcome import Usage
 
 

@@ -111,6 +111,22 @@ def log_options(func: F) -> F:
     help="SQLite database for results  [default: batchbot.db]",
 )
 @click.option("--model", help="Model for every item (overrides the job file).")
+@click.option(
+    "--endpoint",
+    type=click.Choice(["/v1/chat/completions", "/v1/responses", "/v1/embeddings"]),
+    help="The API every item calls  [default: the job's endpoint:, else /v1/chat/completions]",
+)
+@click.option(
+    "--azure-endpoint",
+    envvar="AZURE_OPENAI_ENDPOINT",
+    help="Call Azure OpenAI at https://NAME.openai.azure.com (key: AZURE_OPENAI_API_KEY); "
+    "the job's model is the deployment.",
+)
+@click.option(
+    "--api-version",
+    envvar="OPENAI_API_VERSION",
+    help="Azure OpenAI api-version  [default: 2025-04-01-preview]",
+)
 @limit_options
 @click.option(
     "--timeout",
@@ -202,6 +218,7 @@ def run_command(
     base_url: str | None,
     db_path: str | None,
     model: str | None,
+    endpoint: str | None,
     quiet: bool,
     verbose: bool,
     log_file: Path | None,
@@ -221,7 +238,7 @@ def run_command(
 
     with _friendly_errors():
         _setup_logging(verbose, quiet, log_file, log_format)
-        job = load_job(job_file, model=model)
+        job = load_job(job_file, model=model, endpoint=endpoint)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, _environment())
         if dry_run:
@@ -328,7 +345,7 @@ DAY = click.DateTime(formats=["%Y-%m-%d"])
     "--by",
     multiple=True,
     callback=_split_by,
-    help="Group by job, model, day or run; repeat or comma-separate to combine.",
+    help="Group by job, model, day, run or endpoint; repeat or comma-separate to combine.",
 )
 @click.option("--job", help="Only this job.")
 @click.option("--since", type=DAY, help="From this UTC day on (YYYY-MM-DD, inclusive).")

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from batchbot import modes
+from batchbot.endpoints import Azure
 from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job
 from batchbot.pace import tiers
@@ -32,6 +33,8 @@ FAKE_LATENCY_MS = 300.0
 DEFAULT_POLL_S = 30.0
 FAKE_POLL_S = 0.5
 FAKE_BATCH_DELAY_S = 2.0
+# An Azure OpenAI api-version serving chat, embeddings and Responses.
+DEFAULT_API_VERSION = "2025-04-01-preview"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class Config:
     fake_batch_delay_s: float = FAKE_BATCH_DELAY_S
     wait_lock: bool = False
     outage_wait_s: float = DEFAULT_OUTAGE_WAIT_S
+    azure: Azure | None = None
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
@@ -69,6 +73,7 @@ class Config:
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
         values["api_key_set"] = self.api_key is not None
+        values["azure"] = vars_of(self.azure)
         return values
 
 
@@ -97,6 +102,8 @@ class Flags:
     poll_s: float | None = None
     wait_lock: bool = False
     outage_wait_s: float | None = None
+    azure_endpoint: str | None = None
+    api_version: str | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -109,9 +116,11 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     tpm = _first(flags.tpm, settings.limits.tpm, preset.tpm)
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
     _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
+    azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
-        api_key=env.get("OPENAI_API_KEY") or None,
+        api_key=env.get("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY") or None,
+        azure=azure,
         base_url=_base_url(flags, env),
         fake=flags.fake,
         model=model,
@@ -134,6 +143,19 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         wait_lock=flags.wait_lock,
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
     )
+
+
+def _azure(flags: Flags, env: Mapping[str, str]) -> Azure | None:
+    """The Azure OpenAI resource to call, if --azure-endpoint or AZURE_OPENAI_ENDPOINT names one."""
+    url = flags.azure_endpoint or env.get("AZURE_OPENAI_ENDPOINT") or None
+    if url is None:
+        return None
+    version = flags.api_version or env.get("OPENAI_API_VERSION") or DEFAULT_API_VERSION
+    return Azure(checked_base_url(url) or url, version)
+
+
+def vars_of(azure: Azure | None) -> dict[str, str] | None:
+    return None if azure is None else {"endpoint": azure.endpoint, "api_version": azure.api_version}
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:

@@ -63,6 +63,8 @@ class Outcome:
     response_model: str | None = None
     cost_usd: float | None = None
     price: str | None = None  # JSON: the per-MTok prices used and their source
+    vectors: tuple[bytes, ...] = ()  # embeddings: float32 little-endian, one per input
+    response_status: str | None = None  # Responses: the response's own status
 
     @property
     def answered(self) -> bool:

@@ -1,4 +1,4 @@
-"""One Chat Completions request through the official `openai` client, retries off.
+"""One request to the job's endpoint through the official `openai` client, retries off.
 
 batchbot's policy (policy.py) is the only retry logic, so the client is built with
 `max_retries=0`. The body is posted as it is and the answer read raw: we need the rate-limit
@@ -6,21 +6,28 @@ headers of every answer, the SDK's typed request transform and response model co
 than the rest of a run together, and any parameter the API accepts passes through even if
 this SDK version does not know it yet. Measured in bench/throughput.py: the aiohttp transport
 with raw bodies needs a quarter of the CPU per request of the default typed httpx path.
+
+Azure OpenAI goes through the SDK's own `AsyncAzureOpenAI`: it sends the `api-key` header and
+the `api-version`, and puts the deployment (the body's model) into the path of the endpoints
+that have one (`/openai/deployments/{model}/chat/completions`, `.../embeddings`; Responses is
+`/openai/responses`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import openai
 import orjson
 from httpx2 import Response
 
-from batchbot import jsonbytes
-from batchbot.outcome import Usage
+from batchbot import endpoints, jsonbytes
+from batchbot.api.replies import Reply, reply_from
+from batchbot.endpoints import Azure
+
+__all__ = ["Azure", "ChatClient", "MalformedResponse", "Reply", "connection_failed"]
 
 # Headers worth keeping with each attempt: what the server says about our limits.
 KEPT_HEADERS = (
@@ -36,22 +43,13 @@ KEPT_HEADERS = (
 
 
 class MalformedResponse(Exception):
-    """The server answered 200 with a body that is not a chat completion; worth a retry."""
+    """The server answered 200 with a body that is not the endpoint's answer; worth a retry."""
 
     status_code = 200
 
     def __init__(self, reason: str, headers: Mapping[str, str]) -> None:
         super().__init__(f"unparseable response body: {reason}")
         self.headers = headers
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    content: str | None
-    finish_reason: str | None
-    usage: Usage
-    model: str | None
-    headers: Mapping[str, str]
 
 
 def connection_failed(exc: BaseException) -> bool:
@@ -90,27 +88,48 @@ class ChatClient:
         api_key: str,
         base_url: str | None = None,
         timeout: float,
+        endpoint: str = endpoints.CHAT,
+        azure: Azure | None = None,
     ) -> None:
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(timeout=timeout),
-        )
-        self._chat_url = f"{self._client.base_url}chat/completions"  # base_url ends with /
+        http_client = openai.DefaultAioHttpClient(timeout=timeout)
+        self._endpoint = endpoint
+        self._azure = azure is not None
+        self._client: openai.AsyncOpenAI
+        if azure is not None:
+            self._client = openai.AsyncAzureOpenAI(
+                azure_endpoint=azure.endpoint,
+                api_version=azure.api_version,
+                api_key=api_key,
+                max_retries=0,
+                timeout=timeout,
+                http_client=http_client,
+            )
+            self._url = f"/{endpoints.path(endpoint)}"
+        else:
+            self._client = openai.AsyncOpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                max_retries=0,
+                timeout=timeout,
+                http_client=http_client,
+            )
+            # A whole URL: a path would be parsed and joined to the base URL every time.
+            self._url = f"{self._client.base_url}{endpoints.path(endpoint)}"  # base ends with /
 
     async def complete(self, body: Mapping[str, Any]) -> Reply:
-        # Bytes go out as they are (the SDK would encode a dict with the slower stdlib json),
-        # to a whole URL (a path would be parsed and joined to the base URL every time).
-        raw = await self._client.post(
-            self._chat_url, content=jsonbytes.dumps(body), cast_to=Response
-        )
+        raw = await self._post(body)
         headers = kept_headers(raw.headers)
         try:
-            return reply_from(orjson.loads(raw.content), headers)
+            return reply_from(self._endpoint, orjson.loads(raw.content), headers)
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
             raise MalformedResponse(type(exc).__name__, headers) from exc
+
+    async def _post(self, body: Mapping[str, Any]) -> Response:
+        if self._azure:
+            # As JSON, so the Azure client can read the deployment from the body's model.
+            return await self._client.post(self._url, body=cast(Any, body), cast_to=Response)
+        # Bytes go out as they are: the SDK would encode a dict with the slower stdlib json.
+        return await self._client.post(self._url, content=jsonbytes.dumps(body), cast_to=Response)
 
     @property
     def api(self) -> openai.AsyncOpenAI:
@@ -119,24 +138,3 @@ class ChatClient:
 
     async def close(self) -> None:
         await self._client.close()
-
-
-def reply_from(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
-    """The Reply a chat completion body says (also a Batch API output line's body)."""
-    choice = data["choices"][0]
-    usage = data.get("usage") or {}
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return Reply(
-        content=choice["message"].get("content"),
-        finish_reason=choice.get("finish_reason"),
-        usage=Usage(
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            total_tokens=int(usage.get("total_tokens") or 0),
-            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-        ),
-        model=data.get("model"),
-        headers=headers,
-    )

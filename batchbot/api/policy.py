@@ -1,6 +1,7 @@
 """The one error policy (DESIGN.md, "Errors"), built from tenacity's stock parts.
 
-transient   429 rate_limit_exceeded, 408, 409, 5xx, timeouts, resets, unparseable bodies
+transient   429 rate_limit_exceeded, 408, 409, 5xx, timeouts, resets, unparseable bodies,
+            a response that failed with server_error
             -> retry with jittered exponential backoff, or the server's own wait hint
 run-fatal   401, 403, 404, 429 insufficient_quota
             -> stop sending at once; never retried
@@ -33,6 +34,7 @@ from tenacity.wait import wait_base
 
 from batchbot import errors
 from batchbot.api.client import MalformedResponse
+from batchbot.api.replies import ResponseFailed
 from batchbot.pace.headers import wait_hint
 
 DEFAULT_MAX_RETRY_SECONDS = 600.0
@@ -57,6 +59,8 @@ def classify_error(exc: BaseException) -> ErrorClass:
         return classify_status(exc.status_code, exc.code)
     if isinstance(exc, openai.APIConnectionError | MalformedResponse):
         return ErrorClass.TRANSIENT
+    if isinstance(exc, ResponseFailed) and exc.code == "server_error":
+        return ErrorClass.TRANSIENT
     return ErrorClass.ITEM_FATAL
 
 
@@ -77,7 +81,7 @@ def is_rate_limited(exc: BaseException) -> bool:
 def response_headers(exc: BaseException) -> Mapping[str, str]:
     if isinstance(exc, openai.APIStatusError):
         return exc.response.headers
-    if isinstance(exc, MalformedResponse):
+    if isinstance(exc, MalformedResponse | ResponseFailed):
         return exc.headers
     return {}
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchbot.api import policy
-from batchbot.api.client import reply_from
+from batchbot.api.replies import ResponseFailed, reply_from
+from batchbot.endpoints import CHAT
 from batchbot.errors import RunStopped
 from batchbot.jobs.job import Item
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
@@ -69,16 +70,24 @@ class LineResult:
 
 
 def read_line(
-    line: Mapping[str, Any], item: Item, *, attempts_before: int, max_attempts: int
+    line: Mapping[str, Any],
+    item: Item,
+    *,
+    attempts_before: int,
+    max_attempts: int,
+    endpoint: str = CHAT,
 ) -> LineResult:
     """The outcome of `item` from its result line; `attempts_before` counts earlier tries."""
     now = utc_now()
     response, error = line.get("response"), line.get("error")
     if response and response.get("status_code") == 200:
         try:
-            reply = reply_from(response["body"], {})
+            reply = reply_from(endpoint, response["body"], {})
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             failure = BatchLineError(200, MALFORMED, f"unparseable response body: {exc!r}")
+            return _failed(item, failure, attempts_before, max_attempts, now)
+        except ResponseFailed as exc:
+            failure = BatchLineError(200, exc.code, exc.message)
             return _failed(item, failure, attempts_before, max_attempts, now)
         status = TRUNCATED if reply.finish_reason == "length" else OK
         outcome = Outcome(
@@ -91,6 +100,8 @@ def read_line(
             finish_reason=reply.finish_reason,
             usage=reply.usage,
             response_model=reply.model,
+            vectors=reply.vectors,
+            response_status=reply.status,
         )
         return LineResult(outcome)
     if response:

@@ -197,3 +197,29 @@ def _by_characters(body: Mapping[str, Any]) -> int:
         if body.get(extra):
             chars += len(json.dumps(body[extra], ensure_ascii=False))
     return math.ceil(chars / CHARS_PER_TOKEN) + images
+
+
+def input_texts(body: Mapping[str, Any]) -> list[str]:
+    """The texts a Responses or embeddings request sends: instructions, then each input."""
+    value = body.get("input", "")
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    texts = [body["instructions"]] if isinstance(body.get("instructions"), str) else []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, Mapping):
+            content = item.get("content")
+            parts = content if isinstance(content, list) else [{"text": content}]
+            texts.append("".join(str(p.get("text") or "") for p in parts if isinstance(p, dict)))
+    return texts
+
+
+def responses_input_tokens(model: str, body: Mapping[str, Any]) -> int:
+    """The input_tokens the Responses API reports: its texts as chat messages."""
+    messages = [{"role": "user", "content": text} for text in input_texts(body)]
+    return prompt_tokens({"model": model, "messages": messages, "tools": body.get("tools")})
+
+
+def embedding_tokens(model: str, body: Mapping[str, Any]) -> int:
+    """The prompt_tokens an embeddings request reports: its texts' tokens, nothing around them."""
+    return sum(text_tokens(model, text) for text in input_texts(body))

@@ -1,4 +1,4 @@
-"""A fake OpenAI Chat Completions API: a real HTTP server on 127.0.0.1.
+"""A fake OpenAI API (chat completions, Responses, embeddings): a real HTTP server on 127.0.0.1.
 
 `batchbot run --fake`, the tests and the benchmarks point the real `openai` client at it. It
 answers like the API (same JSON, same headers, same error bodies, rate limits that refill the
@@ -13,6 +13,10 @@ A test thread may call `inject`, `set_limits`, `spend`, `reset`, `stats` and `ti
 the server thread serves: all mutable state sits behind one lock, never held across an await.
 Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
 `POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`, `GET /_fake/timeline`.
+
+It also serves Azure OpenAI's paths, `/openai/deployments/{deployment}/chat/completions` and
+`.../embeddings`, and `/openai/responses`, which want an `api-key` header and an api-version
+and, as Azure does, report only the remaining requests and tokens in their headers.
 """
 
 from __future__ import annotations
@@ -24,23 +28,37 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from batchbot.fake import content as fake_content
 from batchbot.fake import errors as fake_errors
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
-from batchbot.fake.counting import check_count_mode, prompt_tokens, rate_limit_tokens
+from batchbot.fake.counting import check_count_mode
+from batchbot.fake.endpoints import KINDS, Kind
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
 from batchbot.fake.limits import RateLimits
 
+ROUTES = (
+    ("/v1/chat/completions", "chat"),
+    ("/v1/responses", "responses"),
+    ("/v1/embeddings", "embeddings"),
+    ("/openai/deployments/{deployment}/chat/completions", "chat"),
+    ("/openai/deployments/{deployment}/embeddings", "embeddings"),
+    ("/openai/responses", "responses"),
+)
+AZURE_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens")
+AZURE_ACCESS_DENIED = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+    "valid key for an active subscription and use a correct regional API endpoint for your "
+    "resource."
+)
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
 SHUTDOWN_SECONDS = 2.0
 
@@ -49,7 +67,7 @@ SHUTDOWN_SECONDS = 2.0
 class FakeStats:
     """What the server has seen since it started or was last reset."""
 
-    requests: int  # chat completion POSTs received, whatever happened to them
+    requests: int  # API POSTs received (every endpoint), whatever happened to them
     answered: int  # well-formed 200 answers
     by_status: dict[int, int]  # HTTP statuses sent (a malformed 200 counts; resets and hangs don't)
     duplicates: int  # answers to a body that had already been answered: resent work
@@ -206,7 +224,8 @@ class FakeServer:
         if self._runner is not None:
             raise RuntimeError("the fake server is already running")
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
+        for path, kind in ROUTES:
+            app.router.add_post(path, self._route(kind, azure=path.startswith("/openai/")))
         app.router.add_routes([*self.files.routes(), *self.batches.routes()])
         app.router.add_routes(control_routes(self))
         # No access log: it would cost more than answering does.
@@ -273,28 +292,41 @@ class FakeServer:
         stop_thread()
         thread.join()
 
-    # -- chat completions ------------------------------------------------------------------
+    # -- the API endpoints -----------------------------------------------------------------
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    def _route(
+        self, kind: str, *, azure: bool = False
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve(request, KINDS[kind], azure=azure)
+
+        return handle
+
+    async def _serve(self, request: web.Request, kind: Kind, *, azure: bool) -> web.StreamResponse:
         started = time.perf_counter()
         with self._lock:
             self._requests += 1
         try:
-            return await self._complete(request, started)
+            return await self._complete(request, started, kind, azure=azure)
         except ApiError as error:
-            return self._reply(error.status, error.body(), started, error.headers)
+            return self._reply(error.status, error.body(), started, error.headers, azure=azure)
 
-    async def _complete(self, request: web.Request, started: float) -> web.StreamResponse:
-        key = self._authorize(request)
-        body = await _read_body(request)
-        model, messages = body["model"], body["messages"]
+    async def _complete(
+        self, request: web.Request, started: float, kind: Kind, *, azure: bool
+    ) -> web.StreamResponse:
+        key = self._authorize_azure(request) if azure else self._authorize(request)
+        raw = await _read_body(request)
+        if "deployment" in request.match_info and isinstance(raw, dict):
+            raw = {**raw, "model": request.match_info["deployment"]}  # Azure: the path names it
+        body = kind.validate(raw)
+        model, messages = body["model"], kind.messages(body)
         # The body's identity for duplicates and counted markers: key order must not matter.
         digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
         with self._lock:
             fault = self._faults.pick(messages, digest.digest())
-        prompt = prompt_tokens(body)
+        prompt = kind.prompt(model, body)
         if fault in CONNECTION_FAULTS:
-            return await self._act_out(fault, request, body, prompt, started)
+            return await self._act_out(fault, request, kind, body, prompt, started)
         if fault is not None:
             error = fault_error(
                 fault,
@@ -310,15 +342,25 @@ class FakeServer:
             raise error
         if prompt > self.context_window:
             raise fake_errors.context_length_exceeded(self.context_window, prompt)
-        self._admit(model, rate_limit_tokens(body, self.count))
-        payload = fake_content.completion(body, prompt)
+        # Azure always says how long to wait; OpenAI only on some deployments.
+        hint = azure or self.retry_after_header
+        self._admit(model, kind.charge(body, prompt, self.count), hint=hint)
+        payload = kind.answer(body, prompt)
         await self._delay()
         with self._lock:
             self._answered += 1
             if digest.digest() in self._seen:
                 self._duplicates += 1
             self._seen.add(digest.digest())
-        return self._reply(200, payload, started)
+        return self._reply(200, payload, started, azure=azure)
+
+    def _authorize_azure(self, request: web.Request) -> str:
+        if not request.query.get("api-version"):
+            raise ApiError(404, "Resource not found", code="404")
+        key = request.headers.get("api-key", "").strip()
+        if not key or (self.api_key is not None and not secrets.compare_digest(key, self.api_key)):
+            raise ApiError(401, AZURE_ACCESS_DENIED, code="401")
+        return key
 
     def _authorize(self, request: web.Request) -> str:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -329,7 +371,7 @@ class FakeServer:
             raise fake_errors.invalid_key(key)
         return key
 
-    def _admit(self, model: str, tokens: int) -> None:
+    def _admit(self, model: str, tokens: int, *, hint: bool) -> None:
         with self._lock:
             refusal = self._limits.admit(tokens)
             if refusal is None:
@@ -340,7 +382,7 @@ class FakeServer:
                 self._timeline[second][0] += 1
                 self._timeline[second][1] += tokens
                 return
-        message, hint = refusal.message(model), self.retry_after_header
+        message = refusal.message(model)
         raise fake_errors.rate_limited(message, refusal.kind, refusal.wait, hint=hint)
 
     async def _delay(self) -> None:
@@ -348,12 +390,18 @@ class FakeServer:
             await asyncio.sleep(self.latency_ms / 1000)
 
     async def _act_out(
-        self, fault: str, request: web.Request, body: dict[str, Any], prompt: int, started: float
+        self,
+        fault: str,
+        request: web.Request,
+        kind: Kind,
+        body: dict[str, Any],
+        prompt: int,
+        started: float,
     ) -> web.StreamResponse:
         """The faults that break the connection or the body rather than send an error."""
         if fault == "malformed":
             await self._delay()
-            whole = orjson.dumps(fake_content.completion(body, prompt))
+            whole = orjson.dumps(kind.answer(body, prompt))
             return self._reply(200, whole[: len(whole) // 2], started)
         if fault == "hang" and self._released is not None:
             with contextlib.suppress(TimeoutError):
@@ -368,10 +416,14 @@ class FakeServer:
         payload: Mapping[str, Any] | bytes,
         started: float,
         headers: Mapping[str, str] | None = None,
+        *,
+        azure: bool = False,
     ) -> web.Response:
         with self._lock:
             self._statuses[status] += 1
             all_headers = self._limits.headers()
+        if azure:  # Azure reports what is left, neither the limits nor when they reset
+            all_headers = {name: all_headers[name] for name in AZURE_HEADERS}
         all_headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
         all_headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
         all_headers.update(headers or {})
@@ -381,12 +433,11 @@ class FakeServer:
         )
 
 
-async def _read_body(request: web.Request) -> dict[str, Any]:
+async def _read_body(request: web.Request) -> object:
     try:
-        raw = orjson.loads(await request.read())
+        return orjson.loads(await request.read())
     except orjson.JSONDecodeError:
         raise fake_errors.bad_json() from None
-    return fake_errors.validate(raw)
 
 
 def _drop_connection(request: web.Request) -> None:

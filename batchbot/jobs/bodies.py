@@ -1,5 +1,8 @@
 """Request bodies: checking messages and params, and assembling `{model, messages, **params}`.
 
+A YAML prompt becomes the body of the job's endpoint: messages for Chat Completions, `input`
+(and `instructions` from `system:`) for Responses, one text as `input` for embeddings.
+
 Every job form (YAML prompts, template rows, JSONL lines) ends here, as a `Draft`: the body the
 API will get, its id if the file gave one, and where it came from. `jobs.py` hashes drafts
 into Items.
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
 from batchbot.jobs.fields import Where, describe, want_choice, want_list, want_mapping, want_text
 
 ROLES = ("assistant", "developer", "system", "tool", "user")
@@ -19,6 +23,8 @@ ROLES = ("assistant", "developer", "system", "tool", "user")
 INSTRUCTION_ROLES = ("developer", "system")
 # Body keys a params mapping may not set: they have fields of their own.
 RESERVED = ("messages", "model")
+EMBED_TEXT = "is not one text: an embeddings job embeds each prompt's text, written as text"
+EMBED_SYSTEM = "has no use in an embeddings job: the API embeds the text alone; remove it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,7 @@ class BodyDefaults:
     system: str | None
     params: Mapping[str, Any]
     overrides: Mapping[str, Any]
+    endpoint: str = CHAT
 
     def draft(
         self,
@@ -132,6 +139,40 @@ class BodyDefaults:
         params: Mapping[str, Any] | None = None,
     ) -> Draft:
         """The prompt's Draft: its own system and params over the job's."""
-        messages = with_system(messages, system if system is not None else self.system)
-        body = make_body(self.model, messages, self.params, params or {}, self.overrides)
+        system = system if system is not None else self.system
+        layers = (self.params, params or {}, self.overrides)
+        if self.endpoint == RESPONSES:
+            body = responses_body(self.model, messages, system, *layers)
+        elif self.endpoint == EMBEDDINGS:
+            body = embeddings_body(self.model, messages, system, where, *layers)
+        else:
+            body = make_body(self.model, with_system(messages, system), *layers)
         return Draft(item_id, body, where.path, where.line)
+
+
+def responses_body(
+    model: str, messages: list[Any], system: str | None, *params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`{model, input, instructions?}`: one question goes as text, a conversation as items."""
+    first = messages[0]
+    one_text = len(messages) == 1 and first["role"] == "user" and isinstance(first["content"], str)
+    body: dict[str, Any] = {"model": model, "input": first["content"] if one_text else messages}
+    if system is not None and first["role"] not in INSTRUCTION_ROLES:
+        body["instructions"] = system
+    for layer in params:
+        body.update(layer)
+    return body
+
+
+def embeddings_body(
+    model: str, messages: list[Any], system: str | None, where: Where, *params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`{model, input}` with the prompt's one text."""
+    if system is not None:
+        raise where.error(f"system: {EMBED_SYSTEM}")
+    if len(messages) != 1 or not isinstance(messages[0].get("content"), str):
+        raise where.error(EMBED_TEXT)
+    body: dict[str, Any] = {"model": model, "input": messages[0]["content"]}
+    for layer in params:
+        body.update(layer)
+    return body

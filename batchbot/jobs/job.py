@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from batchbot.endpoints import CHAT
 from batchbot.errors import ConfigError, JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource
 from batchbot.jobs.jsonl import jsonl_source
@@ -50,12 +51,17 @@ _CANONICAL = json.JSONEncoder(
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One request: its id, its full Chat Completions body, the body's hash, its source line."""
+    """One request: its id, its full request body, the body's hash, its source line.
+
+    A packed request (several embedding items in one) is an Item too, whose `members` are the
+    items it carries; its results are stored per member.
+    """
 
     id: str
     body: dict[str, Any]
     request_hash: str
     line: int
+    members: tuple[Item, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,11 @@ class Job:
     path: Path
     settings: JobSettings
     source: DraftSource = field(repr=False, compare=False)
+
+    @property
+    def endpoint(self) -> str:
+        """The API endpoint every item of this job calls."""
+        return self.settings.endpoint or CHAT
 
     def items(self) -> Iterator[Item]:
         """Every item, streamed from the file; each call starts over."""
@@ -90,9 +101,13 @@ class Job:
 
 
 def load_job(
-    path: str | Path, *, model: str | None = None, params: Mapping[str, Any] | None = None
+    path: str | Path,
+    *,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    endpoint: str | None = None,
 ) -> Job:
-    """Load a job file; `model` and `params` (CLI overrides) win over everything in it."""
+    """Load a job file; `model`, `params` and `endpoint` (CLI overrides) win over the file."""
     path = Path(path)
     overrides = MappingProxyType(dict(params or {}))
     for name in RESERVED:
@@ -100,12 +115,13 @@ def load_job(
             raise ConfigError(f"params cannot set {name!r}: {OWN_OPTION[name]}")
     suffix = path.suffix.lower()
     if suffix in YAML_SUFFIXES:
-        name, settings, source = load_yaml_job(path, model=model, overrides=overrides)
+        name, settings, source = load_yaml_job(
+            path, model=model, overrides=overrides, endpoint=endpoint
+        )
         return Job(name, path, settings, source)
     if suffix in JSONL_SUFFIXES:
-        return Job(
-            path.stem, path, JobSettings(), jsonl_source(path, model=model, overrides=overrides)
-        )
+        endpoint, source = jsonl_source(path, model=model, overrides=overrides, endpoint=endpoint)
+        return Job(path.stem, path, JobSettings(endpoint=endpoint), source)
     raise JobFileError(path, UNKNOWN_FORMAT)
 
 

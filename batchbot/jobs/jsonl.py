@@ -3,80 +3,134 @@
     {"id": "q1", "messages": [...], "model": "gpt-4o-mini", "temperature": 0}
     {"custom_id": "q1", "method": "POST", "url": "/v1/chat/completions", "body": {...}}
 
-Files written for the Batch API run unchanged. Lines are read and checked one at a time.
+Files written for the Batch API run unchanged. Lines are read and checked one at a time. The
+job's endpoint is `--endpoint`, else the first line's `url`, else Chat Completions; a line
+asking for another endpoint is an error, as one job calls one endpoint. Responses lines carry
+`input` (and pass every other key through), embeddings lines one text as `input`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from batchbot.endpoints import CHAT, EMBEDDINGS, ENDPOINTS
+from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource, check_messages, make_body
-from batchbot.jobs.fields import Where, check_id, check_keys, want_mapping, want_text
+from batchbot.jobs.fields import Where, check_id, check_keys, want_list, want_mapping, want_text
 from batchbot.jobs.text import iter_lines, open_binary, parse_json_line
 
 BATCH_KEYS = ("body", "custom_id", "method", "url")
-CHAT_URL = "/v1/chat/completions"
 NO_REQUESTS = "no requests: add one JSON request a line"
 NO_MESSAGES = 'missing: add "messages": [{"role": "user", "content": "..."}]'
+NO_INPUT = 'missing: add "input" with the text{what}'
 NO_MODEL = 'no model: add "model" to the line, or pass --model'
+OTHER_ENDPOINT = (
+    "asks for {url}, but this job calls {endpoint} ({why}): one job, one endpoint; put these "
+    "requests in a job file of their own"
+)
 
 
-def jsonl_source(path: Path, *, model: str | None, overrides: Mapping[str, Any]) -> DraftSource:
-    """The drafts of a JSONL job; the file must be readable now, its lines are checked later."""
+def jsonl_source(
+    path: Path, *, model: str | None, overrides: Mapping[str, Any], endpoint: str | None = None
+) -> tuple[str, DraftSource]:
+    """The job's endpoint and drafts; the file must be readable now, its lines are checked later."""
     open_binary(path).close()
-    return DraftSource(lambda: _drafts(path, model, overrides), path, NO_REQUESTS)
+    why = "--endpoint"
+    if endpoint is None:
+        endpoint, why = _first_url(path) or CHAT, "line 1's url"
+    lines = _Lines(endpoint, why, model, overrides)
+    return endpoint, DraftSource(lambda: lines.drafts(path), path, NO_REQUESTS)
 
 
-def _drafts(path: Path, model: str | None, overrides: Mapping[str, Any]) -> Iterator[Draft]:
+def _first_url(path: Path) -> str | None:
+    """The first line's Batch API `url`, if it has one that batchbot runs."""
     for number, text in iter_lines(path):
-        if text.strip():
+        if not text.strip():
+            continue
+        with contextlib.suppress(JobFileError):
             value = parse_json_line(text, path, number)
-            yield line_draft(value, Where(path, number), model, overrides)
+            url = value.get("url") if isinstance(value, dict) else None
+            return url if url in ENDPOINTS else None
+        return None
+    return None
 
 
-def line_draft(
-    value: object, where: Where, model: str | None, overrides: Mapping[str, Any]
-) -> Draft:
-    """One line's Draft; `model` and `overrides` (from the CLI) win over the line's own."""
-    line = want_mapping(value, where, what="a JSON object")
-    if not any(key in line for key in BATCH_KEYS):
-        item_id = None if line.get("id") is None else check_id(line["id"], where, "id")
-        return _draft(item_id, line, where, (), model, overrides)
-    check_keys(line, BATCH_KEYS, where)
-    for key in BATCH_KEYS:
-        if key not in line:
-            raise where.error("missing: a Batch API line has custom_id, method, url and body", key)
-    if line["method"] != "POST":
-        raise where.error(f'must be "POST", not {json.dumps(line["method"])}', "method")
-    if line["url"] != CHAT_URL:
-        raise where.error(
-            f"must be {CHAT_URL}: batchbot runs Chat Completions, not {json.dumps(line['url'])}",
-            "url",
-        )
-    item_id = check_id(line["custom_id"], where, "custom_id")
-    body = want_mapping(line["body"], where, "body", what="a JSON object")
-    return _draft(item_id, body, where, ("body",), model, overrides)
+class _Lines:
+    """Turns lines into Drafts of one endpoint; the CLI's model and params win."""
 
+    def __init__(
+        self, endpoint: str, why: str, model: str | None, overrides: Mapping[str, Any]
+    ) -> None:
+        self.endpoint, self.why, self.model, self.overrides = endpoint, why, model, overrides
 
-def _draft(
-    item_id: str | None,
-    request: dict[str, Any],
-    where: Where,
-    prefix: tuple[str, ...],
-    model: str | None,
-    overrides: Mapping[str, Any],
-) -> Draft:
-    if "messages" not in request:
-        raise where.error(NO_MESSAGES, *prefix, "messages")
-    messages = check_messages(request["messages"], where, *prefix, "messages")
-    own = request.get("model")
-    own = None if own is None else want_text(own, where, *prefix, "model")
-    chosen = model or own
-    if chosen is None:
-        raise where.error(NO_MODEL, *prefix, "model")
-    skip = (*RESERVED, "id") if not prefix else RESERVED  # a chat line's id is not a parameter
-    params = {key: value for key, value in request.items() if key not in skip}
-    return Draft(item_id, make_body(chosen, messages, params, overrides), where.path, where.line)
+    def drafts(self, path: Path) -> Iterator[Draft]:
+        for number, text in iter_lines(path):
+            if text.strip():
+                value = parse_json_line(text, path, number)
+                yield self.draft(value, Where(path, number))
+
+    def draft(self, value: object, where: Where) -> Draft:
+        line = want_mapping(value, where, what="a JSON object")
+        if not any(key in line for key in BATCH_KEYS):
+            item_id = None if line.get("id") is None else check_id(line["id"], where, "id")
+            return self._draft(item_id, line, where, ())
+        check_keys(line, BATCH_KEYS, where)
+        for key in BATCH_KEYS:
+            if key not in line:
+                raise where.error(
+                    "missing: a Batch API line has custom_id, method, url and body", key
+                )
+        if line["method"] != "POST":
+            raise where.error(f'must be "POST", not {json.dumps(line["method"])}', "method")
+        self._check_url(line["url"], where)
+        item_id = check_id(line["custom_id"], where, "custom_id")
+        body = want_mapping(line["body"], where, "body", what="a JSON object")
+        return self._draft(item_id, body, where, ("body",))
+
+    def _check_url(self, url: object, where: Where) -> None:
+        if url not in ENDPOINTS:
+            raise where.error(
+                f"must be one of {', '.join(ENDPOINTS)}, not {json.dumps(url)}", "url"
+            )
+        if url != self.endpoint:
+            message = OTHER_ENDPOINT.format(url=url, endpoint=self.endpoint, why=self.why)
+            raise where.error(message, "url")
+
+    def _draft(
+        self, item_id: str | None, request: dict[str, Any], where: Where, prefix: tuple[str, ...]
+    ) -> Draft:
+        messages: list[Any] = []
+        if self.endpoint == CHAT:
+            if "messages" not in request:
+                raise where.error(NO_MESSAGES, *prefix, "messages")
+            messages = check_messages(request["messages"], where, *prefix, "messages")
+        else:
+            self._check_input(request, where, prefix)
+        own = request.get("model")
+        own = None if own is None else want_text(own, where, *prefix, "model")
+        chosen = self.model or own
+        if chosen is None:
+            raise where.error(NO_MODEL, *prefix, "model")
+        skip = ("model", "id") if not prefix else ("model",)  # a plain line's id is no parameter
+        params = {key: value for key, value in request.items() if key not in skip}
+        if self.endpoint == CHAT:
+            params = {key: value for key, value in params.items() if key not in RESERVED}
+            body = make_body(chosen, messages, params, self.overrides)
+        else:
+            body = {"model": chosen, **params, **self.overrides}
+        return Draft(item_id, body, where.path, where.line)
+
+    def _check_input(self, request: dict[str, Any], where: Where, prefix: tuple[str, ...]) -> None:
+        embeddings = self.endpoint == EMBEDDINGS
+        if "input" not in request:
+            what = " to embed" if embeddings else ', or a list of {"role", "content"} items'
+            raise where.error(NO_INPUT.format(what=what), *prefix, "input")
+        value = request["input"]
+        if embeddings or isinstance(value, str):
+            want_text(value, where, *prefix, "input")
+        elif not want_list(value, where, *prefix, "input"):
+            raise where.error("is empty: give at least one input item", *prefix, "input")

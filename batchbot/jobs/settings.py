@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from batchbot import modes
+from batchbot.endpoints import ENDPOINTS, MAX_PACK
 from batchbot.jobs.bodies import check_params
 from batchbot.jobs.fields import (
     Where,
@@ -56,6 +57,9 @@ class JobSettings:
     budget_usd_per_day: float | None = None
     mode: str | None = None
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=_empty)
+    endpoint: str | None = None
+    pack: int | None = None  # embedding items a request: None is the default
+    price_as: str | None = None  # the OpenAI model whose price applies (an Azure deployment)
 
 
 def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
@@ -71,7 +75,19 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         budget_usd_per_day=_optional(doc, "budget_usd_per_day", where, _money),
         mode=_optional(doc, "mode", where, lambda v, w, *p: want_choice(v, MODES, w, *p)),
         prices=_optional(doc, "prices", where, parse_prices) or _empty(),
+        endpoint=_optional(
+            doc, "endpoint", where, lambda v, w, *p: want_choice(v, ENDPOINTS, w, *p)
+        ),
+        pack=_optional(doc, "pack", where, _pack),
+        price_as=_optional(doc, "price_as", where, want_text),
     )
+
+
+def _pack(value: object, where: Where, *parts: str | int) -> int:
+    pack = want_count(value, where, *parts)
+    if pack > MAX_PACK:
+        raise where.error(f"must be at most {MAX_PACK}, the API's most inputs a request", *parts)
+    return pack
 
 
 def _optional(doc: Mapping[str, Any], key: str, where: Where, check: Callable[..., T]) -> T | None:

@@ -10,6 +10,7 @@ into request bodies lazily, one at a time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import math
 from collections.abc import Collection, Iterator, Mapping
@@ -21,8 +22,10 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
+from batchbot.endpoints import CHAT, EMBEDDINGS
 from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import (
+    EMBED_SYSTEM,
     INSTRUCTION_ROLES,
     BodyDefaults,
     Draft,
@@ -50,12 +53,15 @@ from batchbot.jobs.text import read_text
 JOB_KEYS = (
     "budget_usd",
     "budget_usd_per_day",
+    "endpoint",
     "inputs",
     "limits",
     "mode",
     "model",
     "name",
+    "pack",
     "params",
+    "price_as",
     "prices",
     "prompts",
     "system",
@@ -99,10 +105,11 @@ NO_PROMPTS = "no prompts: add prompts: or template: + inputs:"
 NO_MODEL = "no model: add model: to the job file, or pass --model"
 NOT_MAPPING = "the top level must be a mapping of settings like model: and prompts:"
 PROMPT_SHAPE = "text (one user message) or a mapping with user: or messages:"
+PACK_ALONE = "only an embeddings job packs items into a request: remove it, or add endpoint: "
 
 
 def load_yaml_job(
-    path: Path, *, model: str | None, overrides: Mapping[str, Any]
+    path: Path, *, model: str | None, overrides: Mapping[str, Any], endpoint: str | None = None
 ) -> tuple[str, JobSettings, DraftSource]:
     """The job's name, settings and drafts; the settings are checked now, prompts when read."""
     root = _compose(read_text(path, max_bytes=MAX_YAML_BYTES, too_big=TOO_BIG), path)
@@ -117,11 +124,21 @@ def load_yaml_job(
     name = doc.get("name")
     name = path.stem if name is None else want_text(name, where, "name")
     settings = parse_settings(doc, where)
+    endpoint = endpoint or settings.endpoint or CHAT
+    settings = dataclasses.replace(settings, endpoint=endpoint)
+    _check_endpoint_settings(settings, where)
     model = model or settings.model
     if model is None:
         raise JobFileError(path, NO_MODEL, field="model")
-    defaults = BodyDefaults(model, settings.system, settings.params, overrides)
+    defaults = BodyDefaults(model, settings.system, settings.params, overrides, endpoint)
     return name, settings, _source(doc, where, defaults)
+
+
+def _check_endpoint_settings(settings: JobSettings, where: Where) -> None:
+    if settings.endpoint == EMBEDDINGS and settings.system is not None:
+        raise where.error(EMBED_SYSTEM, "system")
+    if settings.endpoint != EMBEDDINGS and settings.pack is not None:
+        raise where.error(PACK_ALONE + EMBEDDINGS, "pack")
 
 
 def _source(doc: dict[str, Any], where: Where, defaults: BodyDefaults) -> DraftSource:

@@ -2,7 +2,8 @@
 
 Prices come, in order, from the job's `prices:`, a prices file (`--prices`, BATCHBOT_PRICES)
 and genai-prices' bundled table, which needs no network and knows dated snapshots such as
-`gpt-4o-mini-2024-07-18`. Batch API requests cost half.
+`gpt-4o-mini-2024-07-18`. Batch API requests cost half. A job's `price_as:` prices every
+request as that OpenAI model (an Azure deployment's name is not a model's).
 
 OpenAI counts cached tokens inside prompt_tokens and reasoning tokens inside
 completion_tokens, so a usage costs: uncached prompt tokens at the input price, cached ones at
@@ -88,8 +89,13 @@ class Pricer:
     """Looks prices up once per model and warns once per run about each unknown model."""
 
     def __init__(
-        self, *, job_prices: PriceTable | None = None, file_prices: PriceTable | None = None
+        self,
+        *,
+        job_prices: PriceTable | None = None,
+        file_prices: PriceTable | None = None,
+        price_as: str | None = None,
     ) -> None:
+        self._price_as = price_as
         self._overrides: list[tuple[str, PriceTable]] = [
             ("job file", job_prices or {}),
             ("prices file", file_prices or {}),
@@ -101,6 +107,7 @@ class Pricer:
         """The price for `model`, or None (with one warning per run) if nobody knows it."""
         if not model:
             return None
+        model = self._price_as or model
         if model not in self._known:
             self._known[model] = self._look_up(model)
             if self._known[model] is None:
@@ -144,6 +151,8 @@ def table_price(model: str) -> Price | None:
     input_mtok, output_mtok, cached = (
         getattr(prices, key, None) for key in ("input_mtok", "output_mtok", "cache_read_mtok")
     )
+    if output_mtok is None and "embedding" in model:
+        output_mtok = Decimal(0)  # an embeddings model has an input price only: it writes nothing
     if not isinstance(input_mtok, Decimal) or not isinstance(output_mtok, Decimal):
         return None  # tiered or missing prices: better no cost than a wrong one
     return Price(

@@ -23,6 +23,8 @@ from typing import Any
 
 import tiktoken
 
+from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
+
 # The hashes tiktoken itself checks after downloading (tiktoken_ext/openai_public.py).
 VOCAB_SHA256 = {
     "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
@@ -142,8 +144,56 @@ def completion_allowance(body: Mapping[str, Any]) -> int:
     return per_choice * int(body.get("n") or 1)
 
 
-def request_tokens(body: Mapping[str, Any]) -> int:
+def request_tokens(body: Mapping[str, Any], endpoint: str = CHAT) -> int:
     """What a request costs against tokens-per-minute when it arrives."""
+    if endpoint == RESPONSES:
+        return responses_input_tokens(body) + output_allowance(body)
+    if endpoint == EMBEDDINGS:
+        return embedding_tokens(body)
     return prompt_tokens(
         str(body.get("model", "")), body.get("messages", ())
     ) + completion_allowance(body)
+
+
+def input_tokens(body: Mapping[str, Any], endpoint: str = CHAT) -> int:
+    """The request's input tokens alone: the prompt, without the answer's allowance."""
+    if endpoint == RESPONSES:
+        return responses_input_tokens(body)
+    if endpoint == EMBEDDINGS:
+        return embedding_tokens(body)
+    return prompt_tokens(str(body.get("model", "")), body.get("messages", ()))
+
+
+def answer_allowance(body: Mapping[str, Any], endpoint: str = CHAT) -> int:
+    """The most output tokens the request may use (none for embeddings)."""
+    if endpoint == RESPONSES:
+        return output_allowance(body)
+    if endpoint == EMBEDDINGS:
+        return 0
+    return completion_allowance(body)
+
+
+def responses_input_tokens(body: Mapping[str, Any]) -> int:
+    """A Responses request's `instructions` and `input` (text, or message items) as a prompt."""
+    model = str(body.get("model", ""))
+    value = body.get("input", "")
+    items = [{"role": "user", "content": value}] if isinstance(value, str) else value
+    messages = [item for item in items if isinstance(item, Mapping)]
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        messages = [{"role": "developer", "content": instructions}, *messages]
+    return prompt_tokens(model, messages)
+
+
+def output_allowance(body: Mapping[str, Any]) -> int:
+    """A Responses request's `max_output_tokens`, or the allowance OpenAI reserves without it."""
+    limit = body.get("max_output_tokens")
+    return int(limit) if limit else DEFAULT_COMPLETION_ALLOWANCE
+
+
+def embedding_tokens(body: Mapping[str, Any]) -> int:
+    """The tokens of every text an embeddings request carries."""
+    model = str(body.get("model", ""))
+    value = body.get("input", "")
+    texts = [value] if isinstance(value, str) else value
+    return sum(count_text(model, text) for text in texts if isinstance(text, str))

@@ -4,13 +4,17 @@ An export has one line per item of the job as it is now: the answer to the reque
 file makes today, so an edited prompt or a rerun with another model replaces the old answer
 instead of adding to it. The job is the file given, else the file of the job's latest run;
 `history` exports every row instead. Exports stream a row at a time, so a million answers never
-sit in memory.
+sit in memory. Every endpoint exports the same columns; an embedding's JSONL line adds its
+`vector` as a list of numbers (CSV leaves vectors out: read them from the database, or export
+JSONL).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
+from array import array
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +63,7 @@ EXPORT_COLUMNS = (
 )
 ROW = """
 SELECT item_id AS id, request, content AS answer, finish_reason, status, model, prompt_tokens,
-       completion_tokens, cost_usd, error
+       completion_tokens, cost_usd, error, vector
 FROM requests"""
 ANSWERED = "status IN ('ok', 'truncated')"
 # The answer to one item as the job asks it now (the unique index finds it).
@@ -159,7 +163,19 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> Iterator[dict[str, 
         # Sums of floats carry noise (3.4649999999999995e-05); a pico-dollar is precise enough.
         if row["cost_usd"] is not None:
             row["cost_usd"] = round(row["cost_usd"], 12)
-        yield {column: row[column] for column in EXPORT_COLUMNS}
+        vector = row.pop("vector")
+        answer = {column: row[column] for column in EXPORT_COLUMNS}
+        if vector is not None:
+            answer["vector"] = floats(vector)
+        yield answer
+
+
+def floats(vector: bytes) -> list[float]:
+    """A stored embedding (float32 little-endian) as numbers."""
+    values = array("f", vector)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tolist()
 
 
 def _answers(db: Database, job: Job | str, *, history: bool) -> Iterator[dict[str, Any]]:
@@ -175,8 +191,12 @@ def _answers(db: Database, job: Job | str, *, history: bool) -> Iterator[dict[st
 
 
 def _prompt(request: str) -> str:
-    """The last user message of a request body: what the item asked."""
-    messages = json.loads(request).get("messages", [])
+    """What the item asked: the last user message, or a Responses or embeddings `input`."""
+    body = json.loads(request)
+    given = body.get("input")
+    if isinstance(given, str):
+        return given
+    messages = given if isinstance(given, list) else body.get("messages", [])
     for message in reversed(messages):
         if message.get("role") == "user":
             content = message.get("content")
@@ -201,6 +221,7 @@ def export_answers(
         writer.writeheader()
     for row in _answers(db, job, history=history):
         if writer is not None:
+            row.pop("vector", None)
             writer.writerow(row)
         else:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -42,12 +42,19 @@ GROUPS: Mapping[str, str] = {
     "model": "model",
     "day": "day",
     "run": "run_id",
+    "endpoint": "endpoint",
 }
 # The rollup stores "no model" as '' and "no run" as 0 (a primary key cannot hold NULL); the
 # report shows them as null again. Grouping by the bare columns lets SQLite walk the primary key
 # (job, model, day, run_id) in order instead of sorting.
 NO_VALUE: Mapping[str, object] = {"model": "", "run_id": 0}
-GROUP_SQL: Mapping[str, str] = {name: f"spend.{name}" for name in ("job", "model", "day", "run_id")}
+GROUP_SQL: Mapping[str, str] = {
+    **{name: f"spend.{name}" for name in ("job", "model", "day", "run_id")},
+    # One run calls one endpoint: each rollup row takes its run's (rows are per run, so the
+    # sums stay exact). Requests of no run were chat, the only endpoint before endpoints.
+    "endpoint": "coalesce((SELECT endpoint FROM runs WHERE runs.id = spend.run_id), "
+    "'/v1/chat/completions')",
+}
 # Output column -> its SQL aggregate over `spend`.
 SUMS: Mapping[str, str] = {
     "requests": "sum(requests)",

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batchbot.endpoints import CHAT, RESPONSES
 from batchbot.errors import BudgetExhausted, BudgetUnbounded
 from batchbot.money.pricing import Pricer
-from batchbot.pace.tokens import completion_allowance, prompt_tokens
+from batchbot.pace.tokens import answer_allowance, input_tokens
 
 __all__ = ["Budget", "Reservation", "exhausted", "no_cap", "no_price", "stop_line", "worst_case"]
 
@@ -39,8 +40,10 @@ RAISE_AND_RESUME = (
 FIX_AND_RESUME = "Then run the same command again to resume."
 NO_CAP = (
     "budget set but item {item!r} sets no max_tokens, so its cost has no upper bound: add "
-    "max_tokens (or max_completion_tokens) to the job's params."
+    "max_tokens (or max_completion_tokens; max_output_tokens for Responses) to the job's params."
 )
+# What caps an answer's length, by endpoint (embeddings have no answer to cap).
+CAP_KEYS = {CHAT: ("max_tokens", "max_completion_tokens"), RESPONSES: ("max_output_tokens",)}
 # Float sums of many small costs may land a hair above an exact limit; allow that much.
 EPSILON_USD = 1e-9
 
@@ -120,19 +123,26 @@ def usd(amount: float) -> str:
 
 
 def worst_case(
-    item_id: str, body: Mapping[str, Any], pricer: Pricer, *, batch: bool = False
+    item_id: str,
+    body: Mapping[str, Any],
+    pricer: Pricer,
+    *,
+    batch: bool = False,
+    endpoint: str = CHAT,
 ) -> float:
     """The most a request may cost: its prompt at the input price and its whole allowance
-    at the output price. Raises BudgetExhausted when that has no bound (no price, no cap)."""
+    at the output price. Raises BudgetExhausted when that has no bound (no price, no cap).
+
+    An embeddings request has no answer to cap; a Responses request's cap is max_output_tokens.
+    """
     model = str(body.get("model"))
     price = pricer.price(model, batch=batch)
     if price is None:
         raise no_price(model)
-    if not (body.get("max_tokens") or body.get("max_completion_tokens")):
+    cap_keys = CAP_KEYS.get(endpoint, ())
+    if cap_keys and not any(body.get(key) for key in cap_keys):
         raise no_cap(item_id)
-    return price.worst_case(
-        prompt_tokens(model, body.get("messages", ())), completion_allowance(body)
-    )
+    return price.worst_case(input_tokens(body, endpoint), answer_allowance(body, endpoint))
 
 
 def exhausted(budget: Budget) -> BudgetExhausted:

@@ -21,6 +21,7 @@ from batchbot.api import policy
 from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
 from batchbot.config import Config
+from batchbot.endpoints import DEFAULT_PACK, packs
 from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import NOTICE
@@ -31,6 +32,7 @@ from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, LimitsChanged
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
+from batchbot.run.pack import Packer, unpack
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
 from batchbot.run.writer import ResultWriter
@@ -54,7 +56,9 @@ class Dispatcher:
     ) -> None:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.run_id, self.stats = run_id, stats
-        self.pricer = pricer or Pricer(job_prices=job.settings.prices)
+        self.pricer = pricer or Pricer(
+            job_prices=job.settings.prices, price_as=job.settings.price_as
+        )
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
@@ -78,6 +82,7 @@ class Dispatcher:
             probe=True,
         )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC)
+        self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
         self.stopped: RunStopped | None = None
@@ -116,15 +121,25 @@ class Dispatcher:
             if resuming and self.store.is_answered(self.job.name, item.id, item.request_hash):
                 self.stats.skipped += 1
                 continue
-            reservation = await self._reserve(item)
-            if reservation is None:
+            request = self.packer.add(item)
+            if request is not None and not await self._start(request):
                 return
-            if not await self._take_slot():
-                self.budget.settle(reservation, 0.0)
-                return
-            task = asyncio.create_task(self.process(item, reservation))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        request = self.packer.flush()
+        if request is not None and not self.stop_event.is_set():
+            await self._start(request)
+
+    async def _start(self, item: Item) -> bool:
+        """Send `item` once the budget and a slot allow; False: stop feeding."""
+        reservation = await self._reserve(item)
+        if reservation is None:
+            return False
+        if not await self._take_slot():
+            self.budget.settle(reservation, 0.0)
+            return False
+        task = asyncio.create_task(self.process(item, reservation))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
 
     async def _take_slot(self) -> bool:
         if self.limiter.slot_free and not self.stop_event.is_set():
@@ -144,31 +159,37 @@ class Dispatcher:
     # -- one item ---------------------------------------------------------------------------
 
     async def process(self, item: Item, reservation: Reservation | None = None) -> None:
-        """One item, top to bottom: send it as the policy says, price it, write it, count it."""
-        tries = Tries(item)
+        """One item, top to bottom: send it as the policy says, price it, write it, count it.
+
+        A packed request's outcome is split into its items' outcomes before pricing.
+        """
+        tries = Tries(item, self.job.endpoint)
         self.stats.in_flight += 1
-        outcome: Outcome | None = None
+        outcomes: list[Outcome] | None = None
         try:
-            outcome = priced(await self._answer(tries), self.pricer)
+            outcome = await self._answer(tries)
+            outcomes = [priced(part, self.pricer) for part in unpack(outcome)]
         except asyncio.CancelledError:
             # Stopped before an answer came: keep what the attempts saw, leave it pending.
             outcome = tries.outcome(PENDING, error="stopped before answer")
             if tries.attempts:
-                self.writer.submit(outcome)
+                for part in unpack(outcome):
+                    self.writer.submit(part)
             return
         finally:
             self.stats.in_flight -= 1
             if reservation is not None:
-                self._settle(reservation, outcome)
+                self._settle(reservation, outcomes)
         try:
-            await self.writer.write(outcome)
+            await self.writer.write_all(outcomes)
         except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
             failed = f"Could not write to {self.config.db_path}: {exc}"
             self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
             return
         finally:
             self.limiter.leave()
-        self.stats.add(outcome)
+        for part in outcomes:
+            self.stats.add(part)
         log.debug(
             "saved %s: %s",
             item.id,
@@ -304,8 +325,8 @@ class Dispatcher:
 
     # -- money ------------------------------------------------------------------------------
 
-    def _settle(self, reservation: Reservation, outcome: Outcome | None) -> None:
-        cost = outcome.cost_usd if outcome is not None and outcome.cost_usd else 0.0
+    def _settle(self, reservation: Reservation, outcomes: list[Outcome] | None) -> None:
+        cost = sum(outcome.cost_usd or 0.0 for outcome in outcomes or ())
         self.budget.settle(reservation, cost)
 
     async def _reserve(self, item: Item) -> Reservation | None:
@@ -333,7 +354,7 @@ class Dispatcher:
     def _worst_case(self, item: Item) -> float | None:
         """The most `item` may cost; None (and the run stops) when that has no known bound."""
         try:
-            return budgets.worst_case(item.id, item.body, self.pricer)
+            return budgets.worst_case(item.id, item.body, self.pricer, endpoint=self.job.endpoint)
         except BudgetExhausted as exc:
             self.stop(exc)
             return None

@@ -44,7 +44,9 @@ class Estimate:
 def pricer_for(job: Job, config: Config) -> Pricer:
     """The job's prices over the prices file's over genai-prices'; reads the file now."""
     file_prices = load_price_file(config.prices_file) if config.prices_file else None
-    return Pricer(job_prices=job.settings.prices, file_prices=file_prices)
+    return Pricer(
+        job_prices=job.settings.prices, file_prices=file_prices, price_as=job.settings.price_as
+    )
 
 
 def estimate_job(job: Job, config: Config) -> Estimate:

@@ -17,6 +17,7 @@ from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.run import BatchRun, cancel_open
 from batchbot.config import Config
+from batchbot.endpoints import CHAT
 from batchbot.errors import (
     ConfigError,
     Interrupted,
@@ -89,7 +90,7 @@ async def run_job_async(
     choice = resolve_mode(job, config)
     store = _open_store(config)
     try:
-        async with _api(config) as client:
+        async with _api(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
                     job, config, store, client, total, report, pricer, handle_signals=handle_signals
@@ -98,7 +99,11 @@ async def run_job_async(
             if open_batches:
                 raise ConfigError(OPEN_BATCHES.format(job=job.name, count=len(open_batches)))
             run_id = store.start_run(
-                job=job.name, job_path=str(job.path), mode=modes.SYNC, settings=config.settings()
+                job=job.name,
+                job_path=str(job.path),
+                mode=modes.SYNC,
+                settings=config.settings(),
+                endpoint=job.endpoint,
             )
             run = Dispatcher(
                 job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
@@ -153,7 +158,11 @@ async def _run_batches(
     handle_signals: bool,
 ) -> RunSummary:
     run_id = store.start_run(
-        job=job.name, job_path=str(job.path), mode=modes.BATCH, settings=config.settings()
+        job=job.name,
+        job_path=str(job.path),
+        mode=modes.BATCH,
+        settings=config.settings(),
+        endpoint=job.endpoint,
     )
     run = BatchRun(
         job, config, store, client, run_id, pricer, total, report=report or (lambda line: None)
@@ -229,10 +238,10 @@ async def _tick(run: Dispatcher, display: Display) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _api(config: Config) -> AsyncIterator[ChatClient]:
-    """A client for the real API, or for the built-in fake one started for this run."""
+async def _api(config: Config, endpoint: str = CHAT) -> AsyncIterator[ChatClient]:
+    """A client for the real API (OpenAI's or Azure's), or for the built-in fake one."""
     server = None
-    base_url, api_key = config.base_url, config.api_key
+    base_url, api_key, azure = config.base_url, config.api_key, config.azure
     if config.fake:
         from batchbot.fake.errors import FAKE_KEY
         from batchbot.fake.server import FakeServer
@@ -245,7 +254,15 @@ async def _api(config: Config) -> AsyncIterator[ChatClient]:
         )
         await server.start()
         base_url, api_key = server.url, FAKE_KEY
-    client = ChatClient(api_key=api_key or "", base_url=base_url, timeout=config.timeout_s)
+        if azure is not None:  # the fake serves Azure's paths too
+            azure = dataclasses.replace(azure, endpoint=server.url.removesuffix("/v1"))
+    client = ChatClient(
+        api_key=api_key or "",
+        base_url=base_url,
+        timeout=config.timeout_s,
+        endpoint=endpoint,
+        azure=azure,
+    )
     try:
         yield client
     finally:

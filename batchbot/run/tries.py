@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from batchbot.api import policy
 from batchbot.api.client import Reply, error_name, kept_headers
+from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
 from batchbot.outcome import OK, TRUNCATED, Attempt, Outcome, utc_now
@@ -13,9 +14,9 @@ from batchbot.pace.tokens import request_tokens
 class Tries:
     """What one item's attempts saw so far; the dispatcher adds to it as it sends."""
 
-    def __init__(self, item: Item) -> None:
+    def __init__(self, item: Item, endpoint: str = CHAT) -> None:
         self.item = item
-        self.tokens = request_tokens(item.body)
+        self.tokens = request_tokens(item.body, endpoint)
         self.created = utc_now()
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)
@@ -78,6 +79,8 @@ class Tries:
             error=error,
             error_code=error_code,
             response_model=reply.model if reply else None,
+            vectors=reply.vectors if reply else (),
+            response_status=reply.status if reply else None,
         )
 
 

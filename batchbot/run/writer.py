@@ -42,6 +42,11 @@ class ResultWriter:
     async def write(self, outcome: Outcome) -> None:
         await self.submit(outcome)
 
+    async def write_all(self, outcomes: list[Outcome]) -> None:
+        """Queue outcomes together (a packed request's items) and wait until all are committed."""
+        for done in [self.submit(outcome) for outcome in outcomes]:
+            await done
+
     async def close(self) -> None:
         """Commit everything queued so far, then stop."""
         await self._queue.join()

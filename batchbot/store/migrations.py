@@ -207,3 +207,16 @@ def m003_batches(db: Database) -> None:
     db.table("requests").add_column("batch_id", str)
     db.table("requests").add_column("batch_input_file_id", str)
     db.table("requests").create_index(["batch_input_file_id"])
+
+
+@migrations(name="m004_endpoints")
+def m004_endpoints(db: Database) -> None:
+    # Each run calls one endpoint; spend rows are keyed by run, so `report --by endpoint`
+    # joins them to their run's endpoint with no second rollup. Earlier runs were all chat.
+    db.table("runs").add_column("endpoint", str)
+    db.execute("UPDATE runs SET endpoint = '/v1/chat/completions'")
+    # An embedding: float32 little-endian values (numpy.frombuffer(vector, "<f4")) and their
+    # count; a Responses answer's own status (completed, incomplete, ...) beside finish_reason.
+    db.table("requests").add_column("vector", bytes)
+    db.table("requests").add_column("dimensions", int)
+    db.table("requests").add_column("response_status", str)

@@ -33,12 +33,12 @@ INSERT INTO requests (
     job, item_id, request_hash, run_id, mode, model, request, status, content, finish_reason,
     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
     cost_usd, price, latency_ms, attempts, error, error_code, response_model, created_at,
-    finished_at
+    finished_at, vector, dimensions, response_status
 ) VALUES (
     :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
     :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
     :total_tokens, :cost_usd, :price, :latency_ms, :attempts, :error, :error_code,
-    :response_model, :created_at, :finished_at
+    :response_model, :created_at, :finished_at, :vector, :dimensions, :response_status
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
@@ -49,7 +49,9 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     cost_usd = excluded.cost_usd, price = excluded.price,
     latency_ms = excluded.latency_ms, attempts = requests.attempts + excluded.attempts,
     error = excluded.error, error_code = excluded.error_code,
-    response_model = excluded.response_model, finished_at = excluded.finished_at
+    response_model = excluded.response_model, finished_at = excluded.finished_at,
+    vector = excluded.vector, dimensions = excluded.dimensions,
+    response_status = excluded.response_status
 """
 
 # The request is found by its key, so a batch of results is two executemany calls.
@@ -191,12 +193,21 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def start_run(self, *, job: str, job_path: str, mode: str, settings: Mapping[str, Any]) -> int:
+    def start_run(
+        self,
+        *,
+        job: str,
+        job_path: str,
+        mode: str,
+        settings: Mapping[str, Any],
+        endpoint: str = "/v1/chat/completions",
+    ) -> int:
         with write_transaction(self.db):
             table = self.db.table("runs")
             table.insert(
                 {
                     "job": job,
+                    "endpoint": endpoint,
                     "job_path": job_path,
                     "mode": mode,
                     "status": "running",
@@ -352,6 +363,7 @@ def _attempt_rows(run_id: int, job: str, outcome: Outcome) -> Iterator[tuple[Any
 
 def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str, Any]:
     item, usage = outcome.item, outcome.usage
+    vector = outcome.vectors[0] if outcome.vectors else None
     return {
         "job": job,
         "item_id": item.id,
@@ -377,4 +389,7 @@ def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str
         "response_model": outcome.response_model,
         "created_at": outcome.created_at,
         "finished_at": outcome.finished_at,
+        "vector": vector,
+        "dimensions": len(vector) // 4 if vector is not None else None,
+        "response_status": outcome.response_status,
     }

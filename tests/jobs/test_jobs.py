@@ -228,8 +228,8 @@ YAML_HINT = (
     "or '?' or ',' inside {...} or [...]"
 )
 JOB_KEYS = (
-    "budget_usd, budget_usd_per_day, inputs, limits, mode, model, name, params, prices, prompts, "
-    "system, template, tier"
+    "budget_usd, budget_usd_per_day, endpoint, inputs, limits, mode, model, name, pack, params, "
+    "price_as, prices, prompts, system, template, tier"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"
@@ -584,10 +584,56 @@ BAD = {
         None,
         f"job.jsonl:1: messages[0].role: 'bot' is not one of {ROLES}",
     ),
-    "Batch line with the wrong url": (
-        {"job.jsonl": batch_line(url="/v1/embeddings")},
+    "Batch line with an endpoint batchbot does not run": (
+        {"job.jsonl": batch_line(url="/v1/completions")},
         None,
-        f'job.jsonl:1: url: must be {CHAT}: batchbot runs Chat Completions, not "/v1/embeddings"',
+        "job.jsonl:1: url: must be one of /v1/chat/completions, /v1/responses, /v1/embeddings, "
+        'not "/v1/completions"',
+    ),
+    "Batch line asking another endpoint than line 1": (
+        {
+            "job.jsonl": batch_line(body={"model": "m", "messages": [user("a")]})
+            + batch_line("b", url="/v1/embeddings")
+        },
+        None,
+        "job.jsonl:2: url: asks for /v1/embeddings, but this job calls /v1/chat/completions "
+        "(line 1's url): one job, one endpoint; put these requests in a job file of their own",
+    ),
+    "embeddings line without input": (
+        {"job.jsonl": batch_line(url="/v1/embeddings", body={"model": "m"})},
+        None,
+        'job.jsonl:1: body.input: missing: add "input" with the text to embed',
+    ),
+    "embeddings line with a list as input": (
+        {"job.jsonl": batch_line(url="/v1/embeddings", body={"model": "m", "input": ["a"]})},
+        None,
+        "job.jsonl:1: body.input: must be text, not a list",
+    ),
+    "Responses line with an empty input": (
+        {"job.jsonl": batch_line(url="/v1/responses", body={"model": "m", "input": []})},
+        None,
+        "job.jsonl:1: body.input: is empty: give at least one input item",
+    ),
+    "embeddings job with a system prompt": (
+        {"job.yaml": "model: m\nendpoint: /v1/embeddings\nsystem: be brief\nprompts: [a]\n"},
+        None,
+        "job.yaml:3:9: system: has no use in an embeddings job: the API embeds the text alone; "
+        "remove it",
+    ),
+    "pack in a chat job": (
+        {"job.yaml": "model: m\npack: 10\nprompts: [a]\n"},
+        None,
+        "job.yaml:2:7: pack: only an embeddings job packs items into a request: remove it, or add "
+        "endpoint: /v1/embeddings",
+    ),
+    "embeddings prompt as a conversation": (
+        {
+            "job.yaml": "model: m\nendpoint: /v1/embeddings\nprompts:\n  - messages: "
+            "[{role: user, content: a}, {role: user, content: b}]\n"
+        },
+        None,
+        "job.yaml:4:5: prompts[0]: is not one text: an embeddings job embeds each prompt's text, "
+        "written as text",
     ),
     "Batch line with the wrong method": (
         {"job.jsonl": batch_line(method="GET")},
@@ -664,6 +710,7 @@ def test_settings_are_parsed(write: Any) -> None:
         budget_usd=2.0,
         mode="auto",
         prices={"gpt-4o-mini": {"input": 0.15, "output": 0.6, "cached_input": 0.075}},
+        endpoint="/v1/chat/completions",
     )
 
 
@@ -674,7 +721,7 @@ def test_name_setting_and_jsonl_defaults(write: Any) -> None:
     assert (named_job.name, jsonl_job.name, jsonl_job.settings) == (
         "nightly",
         "labels",
-        JobSettings(),
+        JobSettings(endpoint="/v1/chat/completions"),
     )
 
 

@@ -1,0 +1,41 @@
+"""The API endpoints a job may call: one job, one endpoint.
+
+    /v1/chat/completions   (the default) messages in, a message out
+    /v1/responses          input (text or items) in, output text out
+    /v1/embeddings         texts in, one vector per text out; many short items share a request
+
+Every endpoint goes through the same limiter, budget, retry policy, lock and store; this
+module only names them and says how each packs its items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
+ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS)
+
+# Embedding items sent in one request by default (`pack:`); bench/pack.py measured it.
+DEFAULT_PACK = 100
+# The most inputs the API takes in one embeddings request.
+MAX_PACK = 2048
+
+
+def path(endpoint: str) -> str:
+    """The endpoint's path below the API's base URL: `/v1/embeddings` -> `embeddings`."""
+    return endpoint.removeprefix("/v1/")
+
+
+def packs(endpoint: str) -> bool:
+    """Whether items of this endpoint are packed several to a request."""
+    return endpoint == EMBEDDINGS
+
+
+@dataclass(frozen=True, slots=True)
+class Azure:
+    """An Azure OpenAI resource (`https://NAME.openai.azure.com`) and the api-version to ask."""
+
+    endpoint: str
+    api_version: str

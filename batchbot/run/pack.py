@@ -1,0 +1,96 @@
+"""Packing embedding items: many short texts in one request, each vector stored on its own row.
+
+An embeddings request takes up to 2,048 inputs, so `pack: 100` sends a hundred items as one
+request: a hundred times fewer requests against the requests-per-minute limit. Items are packed
+only after resume has skipped the answered ones, and only with neighbours whose requests are
+the same apart from their text (same model, same `dimensions`). The pack goes through the
+limiter, budget and retry policy as one request; its answer is split back into one outcome per
+item. The API reports one usage for the whole request, so each item's share of the input
+tokens is its own count's share, rounded so the shares add up to the reported total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from batchbot.jobs.job import Item, request_hash
+from batchbot.outcome import FAILED, Outcome, Usage
+from batchbot.pace.tokens import count_text
+
+MISCOUNTED = "the API answered {got} vectors for {sent} inputs"
+
+
+class Packer:
+    """Collects items into packs of at most `size`; size 1 (or no packing) passes items on."""
+
+    def __init__(self, size: int, *, enabled: bool) -> None:
+        self.size, self.enabled = size, enabled
+        self._members: list[Item] = []
+        self._shape: dict[str, Any] | None = None
+
+    def add(self, item: Item) -> Item | None:
+        """The next request to send once `item` is added, if one is ready."""
+        if not self.enabled:
+            return item
+        shape = _without_input(item.body)
+        ready = self.flush() if shape != self._shape else None
+        self._members.append(item)
+        self._shape = shape
+        if len(self._members) >= self.size:
+            return self.flush()
+        return ready
+
+    def flush(self) -> Item | None:
+        """The items collected so far as one request, if there are any."""
+        members, self._members, self._shape = tuple(self._members), [], None
+        return packed(members) if members else None
+
+
+def packed(members: tuple[Item, ...]) -> Item:
+    """One embeddings request carrying every member's text, answered in compact base64."""
+    first = members[0]
+    body: dict[str, Any] = {"encoding_format": "base64", **_without_input(first.body)}
+    body["input"] = [member.body["input"] for member in members]
+    return Item(first.id, body, request_hash(body), first.line, members)
+
+
+def unpack(outcome: Outcome) -> list[Outcome]:
+    """One outcome per member of a packed request (the outcome itself if it was not one)."""
+    members = outcome.item.members
+    if not members:
+        return [outcome]
+    if outcome.answered and len(outcome.vectors) != len(members):
+        error = MISCOUNTED.format(got=len(outcome.vectors), sent=len(members))
+        outcome = replace(outcome, status=FAILED, error=error, error_code="MalformedResponse")
+    if not outcome.answered:
+        return [replace(outcome, item=member, vectors=(), usage=None) for member in members]
+    shares = _shares(outcome, members)
+    return [
+        replace(
+            outcome,
+            item=member,
+            vectors=(vector,),
+            usage=Usage(prompt_tokens=share, total_tokens=share),
+        )
+        for member, vector, share in zip(members, outcome.vectors, shares, strict=True)
+    ]
+
+
+def _shares(outcome: Outcome, members: tuple[Item, ...]) -> list[int]:
+    """The reported input tokens split in proportion to each text's own count."""
+    total = outcome.usage.prompt_tokens if outcome.usage else 0
+    model = str(outcome.item.body.get("model", ""))
+    counts = [max(1, count_text(model, str(member.body["input"]))) for member in members]
+    whole = sum(counts)
+    exact = [total * count / whole for count in counts]
+    shares = [int(value) for value in exact]
+    # Largest remainders first, so the shares add up to exactly what the API reported.
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - shares[i], reverse=True)
+    for index in by_remainder[: total - sum(shares)]:
+        shares[index] += 1
+    return shares
+
+
+def _without_input(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if key != "input"}

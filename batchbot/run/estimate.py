@@ -14,7 +14,7 @@ from batchbot.config import Config
 from batchbot.jobs.job import Job
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer
-from batchbot.pace.tokens import completion_allowance, prompt_tokens
+from batchbot.pace.tokens import answer_allowance, input_tokens
 from batchbot.store.store import Store
 
 
@@ -63,8 +63,8 @@ def estimate_job(job: Job, config: Config) -> Estimate:
                 answered += 1
                 continue
             model = str(item.body.get("model", ""))
-            tokens = prompt_tokens(model, item.body["messages"])
-            cap = completion_allowance(item.body)
+            tokens = input_tokens(item.body, job.endpoint)
+            cap = answer_allowance(item.body, job.endpoint)
             sent, prompt, allowance = sent + 1, prompt + tokens, allowance + cap
             price = pricer.price(model)
             if price is not None:

@@ -1,4 +1,64 @@
 """batchbot: run many prompts through the OpenAI Chat Completions API, at the rate limit,
-within budget, resumable, with every answer and token count in SQLite."""
+within budget, resumable, with every answer and token count in SQLite.
 
-__version__ = "0.1.0"
+From Python (docs/library.md):
+
+    from batchbot import load_job, run_job
+    summary = run_job(load_job("jobs/faq.yaml"), fake=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from batchbot.version import __version__
+
+if TYPE_CHECKING:
+    from batchbot.config import Config
+    from batchbot.errors import BatchbotError
+    from batchbot.jobs.job import Job, load_job
+    from batchbot.library import open_store, run_job, run_job_async
+    from batchbot.reports.report import ReportQuery, spend_report
+    from batchbot.summary import RunSummary
+
+__all__ = [
+    "BatchbotError",
+    "Config",
+    "Job",
+    "ReportQuery",
+    "RunSummary",
+    "__version__",
+    "load_job",
+    "open_store",
+    "run_job",
+    "run_job_async",
+    "spend_report",
+]
+
+# Where each name lives. They are imported on first use, so that `import batchbot` (and so
+# `batchbot --help`, which imports it) loads none of the machinery.
+_HOMES = {
+    "BatchbotError": "batchbot.errors",
+    "Config": "batchbot.config",
+    "Job": "batchbot.jobs.job",
+    "ReportQuery": "batchbot.reports.report",
+    "RunSummary": "batchbot.summary",
+    "load_job": "batchbot.jobs.job",
+    "open_store": "batchbot.library",
+    "run_job": "batchbot.library",
+    "run_job_async": "batchbot.library",
+    "spend_report": "batchbot.reports.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'batchbot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -56,7 +56,12 @@ Report = Callable[[str], None]
 
 
 def run_job(
-    job: Job, config: Config, *, display: Display | None = None, report: Report | None = None
+    job: Job,
+    config: Config,
+    *,
+    display: Display | None = None,
+    report: Report | None = None,
+    handle_signals: bool = True,
 ) -> RunSummary:
     """Run every unanswered item of `job`; blocking. Raises InputError before sending.
 
@@ -67,7 +72,10 @@ def run_job(
     """
     _check_key(config)
     with job_lock(config.db_path, job.name, wait=config.wait_lock):
-        return asyncio.run(run_job_async(job, config, display=display, report=report))
+        run = run_job_async(
+            job, config, display=display, report=report, handle_signals=handle_signals
+        )
+        return asyncio.run(run)
 
 
 def _check_key(config: Config) -> None:

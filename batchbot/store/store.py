@@ -18,12 +18,12 @@ from sqlite_utils import Database
 from tenacity import retry as retrying
 from tenacity import retry_if_exception, stop_after_delay, wait_fixed
 
-from batchbot import __version__
 from batchbot.errors import DatabaseBusy
 from batchbot.jsonbytes import dumps_text
 from batchbot.outcome import ANSWERED, Outcome, utc_now
 from batchbot.store import BUSY_TIMEOUT_MS
 from batchbot.store.migrations import migrations
+from batchbot.version import __version__
 
 if TYPE_CHECKING:
     from batchbot.jobs.job import Item

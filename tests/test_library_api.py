@@ -1,0 +1,88 @@
+"""batchbot as a library: everything a script needs comes from `import batchbot`."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+import batchbot
+from batchbot import (
+    BatchbotError,
+    Config,
+    ReportQuery,
+    RunSummary,
+    load_job,
+    open_store,
+    run_job,
+    run_job_async,
+    spend_report,
+)
+
+FAQ = "model: gpt-4o-mini\nprompts:\n  - What is a chatbot?\n  - How do I keep my API key safe?\n"
+FAST = {"rpm": 60_000, "tpm": 100_000_000}  # pacing has its own tests
+
+
+@pytest.fixture
+def faq(tmp_path, monkeypatch):
+    """A two-prompt job file, and a key in the environment as a script would have it."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    path = tmp_path / "faq.yaml"
+    path.write_text(FAQ, encoding="utf-8")
+    return path
+
+
+def test_run_a_job_and_read_its_report(faq, tmp_path, fake_api):
+    """run_job answers every prompt, a second run sends nothing, and the report sums the cost."""
+    db_path = tmp_path / "answers.db"
+    summary = run_job(load_job(faq), base_url=fake_api.url, db_path=str(db_path), **FAST)
+    assert isinstance(summary, RunSummary)
+    assert (summary.answered, summary.failed, summary.status, summary.exit_code) == (
+        2, 0, "done", 0
+    )  # fmt: skip
+    again = run_job(faq, base_url=fake_api.url, db_path=str(db_path), **FAST)
+    assert (again.skipped, again.sent, fake_api.stats.requests) == (2, 0, 2)
+    db = open_store(db_path)
+    try:
+        (total,) = spend_report(db, ReportQuery())
+        by_model = spend_report(db, ReportQuery(by=("model",)))
+    finally:
+        db.close()
+    assert (total["requests"], total["answered"]) == (2, 2)
+    assert total["cost_usd"] == pytest.approx(summary.cost_usd)
+    assert [row["model"] for row in by_model] == ["gpt-4o-mini"]
+
+
+def test_async_variant_with_a_config(faq, tmp_path, fake_api):
+    """run_job_async runs inside an existing event loop, with every setting given as a Config."""
+    config = Config(db_path=tmp_path / "a.db", api_key="sk-test", base_url=fake_api.url, **FAST)
+    summary = asyncio.run(run_job_async(faq, config=config))
+    assert (summary.answered, summary.mode, summary.db_path) == (2, "sync", str(config.db_path))
+
+
+def test_errors_are_batchbot_errors(tmp_path, faq):
+    """Bad input raises a BatchbotError before anything is sent; mixed settings a TypeError."""
+    with pytest.raises(BatchbotError, match=r"missing\.yaml"):
+        run_job(tmp_path / "missing.yaml", fake=True)
+    with pytest.raises(BatchbotError, match="no database at"):
+        open_store(tmp_path / "none.db")
+    with pytest.raises(TypeError, match="not both"):
+        run_job(faq, config=Config(), fake=True)
+
+
+def test_all_is_sorted_and_every_name_resolves():
+    """`__all__` is sorted, has no duplicates, and each name in it imports."""
+    assert batchbot.__all__ == sorted(set(batchbot.__all__))
+    for name in batchbot.__all__:
+        assert getattr(batchbot, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = batchbot.nothing
+
+
+def test_importing_batchbot_loads_none_of_the_machinery():
+    """`import batchbot` stays cheap: the exports load on first use, not at import."""
+    code = "import batchbot, sys; print(sorted(m for m in sys.modules if m.startswith('batchbot')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.stdout.strip() == "['batchbot', 'batchbot.version']", loaded.stderr

@@ -30,7 +30,7 @@ from batchbot.outcome import Usage
     ],
 )
 def test_cost_matches_hand_computed(model, usage, expected):
-    """Uncached and cached prompt tokens cost their prices, completion tokens (reasoning too) output."""
+    """Prompt tokens cost the input or cached price, completion (reasoning too) the output."""
     price = table_price(model)
     assert price is not None
     assert price.cost(usage) == pytest.approx(expected, rel=1e-12)

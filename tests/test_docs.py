@@ -50,6 +50,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert re.search(rf"^{re.escape(commands[0])}$", CI_RUN, flags=re.MULTILINE)
 
 
+def test_readme_stays_short() -> None:
+    """The README fits on about three screens; the manual lives in docs/."""
+    lines = README.count("\n")
+    assert lines <= 150, f"README.md has {lines} lines: move the detail to a page in docs/"
+
+
 def test_version_option() -> None:
     """batchbot --version prints the package version."""
     from click.testing import CliRunner

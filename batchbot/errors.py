@@ -88,11 +88,17 @@ MISSING_KEY = (
 )
 
 
+AZURE_MISSING_KEY = (
+    "No Azure OpenAI API key: set AZURE_OPENAI_API_KEY in the environment or in a .env file, "
+    "or try the job with --fake (simulated API) or --dry-run (no network)."
+)
+
+
 class MissingKeyError(InputError):
     """Raised when a real run has no API key."""
 
-    def __init__(self) -> None:
-        super().__init__(MISSING_KEY)
+    def __init__(self, message: str = MISSING_KEY) -> None:
+        super().__init__(message)
 
 
 class ConfigError(InputError):

@@ -37,9 +37,9 @@ def fake_api(fake_server: FakeServer) -> FakeServer:
 
 @pytest.fixture(autouse=True)
 def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test runs in its own directory with no OPENAI_*/BATCHBOT_* settings and no backoff."""
+    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, no backoff."""
     for name in list(os.environ):
-        if name.startswith(("OPENAI_", "BATCHBOT_")):
+        if name.startswith(("OPENAI_", "BATCHBOT_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BATCHBOT_RAISE_ERRORS", "1")
     monkeypatch.chdir(tmp_path)

@@ -125,3 +125,210 @@ def test_export_writes_vectors_as_numbers(tmp_path, write_job, invoke, fake_api)
     stored = rows(tmp_path / "batchbot.db", "select vector from requests order by id")
     for line, row in zip(lines, stored, strict=True):
         assert line["vector"] == array("f", row["vector"]).tolist()
+
+
+RESPONSES_JOB = """\
+endpoint: /v1/responses
+model: gpt-4.1-mini
+system: Answer in one sentence.
+params: {max_output_tokens: 200}
+prompts:
+  - What is a chatbot?
+  - {id: cut, user: 'Tell me everything about API keys.', params: {max_output_tokens: 16}}
+  - id: talk
+    messages:
+      - {role: user, content: Hi}
+      - {role: assistant, content: Hello!}
+      - {role: user, content: Bye}
+"""
+
+
+def test_responses_job_stores_text_finish_reason_and_usage(tmp_path, write_job, invoke, fake_api):
+    """Each Responses answer keeps its text, status, usage and price; a cut one says `length`."""
+    job = write_job("answers.yaml", RESPONSES_JOB)
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    stored = {r["item_id"]: r for r in rows(tmp_path / "batchbot.db", "select * from requests")}
+    assert len(stored) == 3
+    cut = stored.pop("cut")
+    assert (cut["status"], cut["finish_reason"], cut["response_status"]) == (
+        "truncated",
+        "length",
+        "incomplete",
+    )
+    assert cut["completion_tokens"] == 16
+    for row in stored.values():
+        assert (row["status"], row["finish_reason"], row["response_status"]) == (
+            "ok",
+            "stop",
+            "completed",
+        )
+    for row in [cut, *stored.values()]:
+        assert row["content"]
+        assert row["prompt_tokens"] > 0
+        assert row["total_tokens"] == row["prompt_tokens"] + row["completion_tokens"]
+        assert row["cost_usd"] == pytest.approx(
+            (row["prompt_tokens"] * 0.4 + row["completion_tokens"] * 1.6) / 1e6
+        )
+    body = json.loads(stored["talk"]["request"])
+    assert body["instructions"] == "Answer in one sentence."
+    assert [item["role"] for item in body["input"]] == ["user", "assistant", "user"]
+
+
+def test_responses_batch_lines_pass_their_body_through(tmp_path, write_job, invoke, fake_api):
+    """A Batch API file for /v1/responses runs as is: tools, text.format and reasoning included."""
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    body = {
+        "model": "o4-mini",
+        "input": [{"role": "user", "content": "Say hi as JSON"}],
+        "text": {"format": {"type": "json_schema", "name": "hi", "schema": schema}},
+        "reasoning": {"effort": "low"},
+        "max_output_tokens": 2000,
+    }
+    line = {"custom_id": "r1", "method": "POST", "url": "/v1/responses", "body": body}
+    job = write_job("r.jsonl", json.dumps(line) + "\n")
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    (row,) = rows(tmp_path / "batchbot.db", "select * from requests")
+    assert json.loads(row["request"]) == body
+    assert row["reasoning_tokens"] > 0  # a reasoning model thinks in hidden tokens
+    assert row["completion_tokens"] > row["reasoning_tokens"]
+    (run,) = rows(tmp_path / "batchbot.db", "select endpoint from runs")
+    assert run["endpoint"] == "/v1/responses"
+
+
+def test_responses_charge_their_input_and_max_output_tokens(write_job, invoke, fake_api):
+    """batchbot's TPM charge for Responses requests is what the fake API charges for them."""
+    from batchbot.jobs.job import load_job
+    from batchbot.pace.tokens import request_tokens
+
+    job = write_job("answers.yaml", RESPONSES_JOB)
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    ours = sum(request_tokens(item.body, "/v1/responses") for item in load_job(job).items())
+    assert ours == fake_api.stats.tokens_charged
+
+
+AZURE_KEY = "azure-test-key"
+
+
+@pytest.fixture
+def azure_api(monkeypatch):
+    """A fake API that only takes AZURE_KEY, with AZURE_OPENAI_* pointing batchbot at it."""
+    from batchbot.fake.server import FakeServer
+
+    server = FakeServer(api_key=AZURE_KEY).start_in_thread()
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url.removesuffix("/v1"))
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "prompt_price"),
+    [("/v1/chat/completions", 0.15), ("/v1/responses", 0.15), ("/v1/embeddings", 0.02)],
+)
+def test_azure_job_runs_on_deployment_paths_priced_as(
+    tmp_path, write_job, invoke, azure_api, endpoint, prompt_price
+):
+    """An Azure job reaches its deployment with its api-key and is priced as `price_as` says."""
+    price_as = "text-embedding-3-small" if endpoint == "/v1/embeddings" else "gpt-4o-mini"
+    job = write_job(
+        "azure.yaml",
+        f"model: my-deployment\nprice_as: {price_as}\nendpoint: {endpoint}\n"
+        "prompts: [What is a chatbot, How do I keep my API key safe]\n",
+    )
+    result = invoke("run", str(job), "--api-version", "2024-10-21", key=None)
+    assert result.exit_code == 0, result.output
+    assert azure_api.stats.requests == (1 if endpoint == "/v1/embeddings" else 2)
+    stored = rows(tmp_path / "batchbot.db", "select * from requests")
+    assert len(stored) == 2
+    for row in stored:
+        assert row["status"] == "ok"
+        assert row["response_model"] == "my-deployment"
+        expected = (row["prompt_tokens"] * prompt_price + row["completion_tokens"] * 0.6) / 1e6
+        assert row["cost_usd"] == pytest.approx(expected)
+        assert json.loads(row["price"])["model"] == price_as
+    headers = rows(tmp_path / "batchbot.db", "select ratelimit from attempts")
+    assert set(json.loads(headers[0]["ratelimit"])) == {
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-remaining-tokens",
+    }
+
+
+def test_azure_key_is_required(write_job, invoke, azure_api, monkeypatch):
+    """A wrong Azure key stops the run as a bad key does on OpenAI, and is never printed."""
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "wrong-azure-key")
+    job = write_job("azure.yaml", "model: my-deployment\nprompts: [Hi]\n")
+    result = invoke("run", str(job), key=None)
+    assert result.exit_code == 3, result.output
+    assert "wrong-azure-key" not in result.output
+    assert azure_api.stats.by_status == {401: 1}
+
+
+def test_batch_mode_runs_a_responses_job(tmp_path, write_job, invoke, fake_api, monkeypatch):
+    """--mode batch sends a Responses job through the Batch API; its answers cost half."""
+    monkeypatch.setattr(fake_api.batches, "delay_s", 0.1)
+    job = write_job("answers.yaml", RESPONSES_JOB)
+    args = ("--mode", "batch", "--wait", "--poll-interval", "0.05", "--base-url", fake_api.url)
+    result = invoke("run", str(job), *args)
+    assert result.exit_code == 0, result.output
+    assert "collected 1 batch(es): 3 answered" in result.output
+    stored = {r["item_id"]: r for r in rows(tmp_path / "batchbot.db", "select * from requests")}
+    assert stored["cut"]["finish_reason"] == "length"
+    assert stored["cut"]["response_status"] == "incomplete"
+    for row in stored.values():
+        assert row["mode"] == "batch"
+        assert row["content"]
+        assert row["cost_usd"] == pytest.approx(
+            (row["prompt_tokens"] * 0.4 + row["completion_tokens"] * 1.6) / 2e6
+        )
+    assert fake_api.stats.requests == 0  # nothing went to /v1/responses directly
+
+
+def test_batch_mode_runs_an_embeddings_job(tmp_path, write_job, invoke, fake_api, monkeypatch):
+    """--mode batch embeds each item as a line of its own and stores its vector as a BLOB."""
+    monkeypatch.setattr(fake_api.batches, "delay_s", 0.1)
+    job = embed_job(write_job, 5)
+    args = ("--mode", "batch", "--wait", "--poll-interval", "0.05", "--base-url", fake_api.url)
+    result = invoke("run", str(job), *args)
+    assert result.exit_code == 0, result.output
+    stored = rows(tmp_path / "batchbot.db", "select * from requests")
+    assert len(stored) == 5
+    for row in stored:
+        assert (row["mode"], row["status"], row["dimensions"]) == ("batch", "ok", 1536)
+        assert len(array("f", row["vector"])) == 1536
+        assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 0.01 / 1e6)
+    (batch,) = rows(tmp_path / "batchbot.db", "select * from batches")
+    assert batch["requests"] == 5
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "cap", "budget"),
+    [
+        ("/v1/chat/completions", "max_tokens: 50", 0.3),
+        ("/v1/responses", "max_output_tokens: 50", 0.3),
+        ("/v1/embeddings", "dimensions: 8", 0.02),
+    ],
+)
+def test_every_endpoint_meets_the_same_retry_policy_and_budget(
+    tmp_path, write_job, invoke, fake_api, endpoint, cap, budget
+):
+    """A transient fault is retried and a budget stops the run the same way on every endpoint."""
+    prompts = ", ".join(["'first [[fake:503x1]]'"] + [f"'question {i}'" for i in range(11)])
+    job = write_job(
+        "j.yaml",
+        f"model: m\nendpoint: {endpoint}\nparams: {{{cap}}}\n"
+        "prices: {m: {input: 1000, output: 1000}}\n"
+        + ("pack: 2\n" if endpoint == "/v1/embeddings" else "")
+        + f"prompts: [{prompts}]\n",
+    )
+    result = invoke(
+        "run", str(job), "--base-url", fake_api.url, "--max-cost", str(budget), "--concurrency", "1"
+    )
+    assert result.exit_code == 3, result.output
+    assert "budget reached" in result.output
+    stored = rows(tmp_path / "batchbot.db", "select * from requests where status != 'pending'")
+    assert 0 < len(stored) < 12
+    assert sum(row["cost_usd"] for row in stored) <= budget
+    first = [row for row in stored if "503" in row["request"]]
+    assert [row["attempts"] for row in first] == [2]

@@ -93,8 +93,8 @@ def server_wait_hint(exc: BaseException) -> float | None:
 
 
 AUTH_FAILED = (
-    "The API rejected the key ({status}): check OPENAI_API_KEY in the environment or .env, "
-    "then rerun; answered items are kept."
+    "The API rejected the key ({status}): check OPENAI_API_KEY (AZURE_OPENAI_API_KEY for "
+    "Azure) in the environment or .env, then rerun; answered items are kept."
 )
 QUOTA_EXHAUSTED = (
     "The account is out of credit (429 insufficient_quota): add credit or raise the usage "

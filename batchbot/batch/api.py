@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import openai
 from openai.types import Batch
 
 from batchbot.api import policy
-from batchbot.batch.files import ENDPOINT
+from batchbot.endpoints import CHAT
 from batchbot.errors import RunStopped, redact_secrets
 from batchbot.outcome import utc_now
 
@@ -42,8 +42,16 @@ UNREACHABLE = (
 class BatchApi:
     """Upload, create, retrieve, find, cancel and read results; see the module docstring."""
 
-    def __init__(self, client: openai.AsyncOpenAI, *, max_attempts: int, model: str = "") -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        max_attempts: int,
+        model: str = "",
+        endpoint: str = CHAT,
+    ) -> None:
         self.client, self.max_attempts, self.model = client, max_attempts, model
+        self.endpoint = endpoint
 
     async def upload(self, filename: str, data: bytes) -> str:
         """Upload an input file (`purpose=batch`); its file id."""
@@ -66,7 +74,7 @@ class BatchApi:
                     return found
             return await self.client.batches.create(
                 input_file_id=file_id,
-                endpoint=ENDPOINT,
+                endpoint=cast(Any, self.endpoint),  # one of the SDK's literals, as a str
                 completion_window="24h",
                 metadata=dict(metadata),
             )

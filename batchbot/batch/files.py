@@ -12,20 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal
 
 import orjson
 
+from batchbot.endpoints import CHAT
 from batchbot.jobs.job import Item
 
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200_000_000  # "200 MB": read as decimal megabytes, the smaller reading
-ENDPOINT: Final[Literal["/v1/chat/completions"]] = "/v1/chat/completions"
 
 
-def input_line(item: Item) -> bytes:
+def input_line(item: Item, endpoint: str = CHAT) -> bytes:
     """The item as one line of a Batch API input file; its id is the line's custom_id."""
-    line = {"custom_id": item.id, "method": "POST", "url": ENDPOINT, "body": item.body}
+    line = {"custom_id": item.id, "method": "POST", "url": endpoint, "body": item.body}
     return orjson.dumps(line) + b"\n"
 
 
@@ -63,8 +62,10 @@ class Splitter:
         *,
         max_requests: int = MAX_REQUESTS,
         max_bytes: int = MAX_BYTES,
+        endpoint: str = CHAT,
     ) -> None:
         self._queue_of = queue
+        self.endpoint = endpoint
         self.max_requests, self.max_bytes = max_requests, max_bytes
         self._open: dict[str, InputFile] = {}
         self._queue: dict[str, tuple[int | None, int]] = {}  # model -> (limit, tokens held)
@@ -84,7 +85,7 @@ class Splitter:
             self.deferred += 1
             return []
         self._queue[model] = (limit, held + tokens)
-        line = input_line(item)
+        line = input_line(item, self.endpoint)
         full: list[InputFile] = []
         current = self._open.get(model)
         if current and (

@@ -42,7 +42,7 @@ from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import ANSWERED, Outcome, utc_now
 from batchbot.pace import tiers
-from batchbot.pace.tokens import prompt_tokens
+from batchbot.pace.tokens import input_tokens
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary, Tally
 
@@ -90,7 +90,12 @@ class BatchRun:
         report: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.job, self.config, self.store, self.pricer = job, config, store, pricer
-        self.api = BatchApi(client.api, max_attempts=config.max_attempts, model=config.model or "")
+        self.api = BatchApi(
+            client.api,
+            max_attempts=config.max_attempts,
+            model=config.model or "",
+            endpoint=job.endpoint,
+        )
         self.run_id, self.total, self.report = run_id, total, report
         self.tally = Tally()  # the answers collected, at batch prices
         self.notes: list[str] = []
@@ -245,6 +250,7 @@ class BatchRun:
             item,
             attempts_before=found.attempts,
             max_attempts=self.config.max_attempts,
+            endpoint=self.job.endpoint,
         )
         if result.stop is not None:
             self.stop(result.stop)
@@ -262,7 +268,7 @@ class BatchRun:
 
     async def submit(self) -> None:
         """Split what is left to send into input files and turn each into a batch."""
-        splitter = Splitter(self._queue)
+        splitter = Splitter(self._queue, endpoint=self.job.endpoint)
         skipped = 0
         for count, item in enumerate(self.job.items(), 1):
             if count % YIELD_EVERY_ITEMS == 0:
@@ -279,7 +285,7 @@ class BatchRun:
                     continue
                 if run_id == self.run_id:
                     continue  # sent or collected by this invocation: the next one retries
-            tokens = prompt_tokens(str(item.body.get("model", "")), item.body["messages"])
+            tokens = input_tokens(item.body, self.job.endpoint)
             for full in splitter.add(item, tokens):
                 await self._submit_file(full)
         for rest in splitter.finish():

@@ -6,7 +6,7 @@
     GET  /v1/batches?after=&limit=       newest first, as the API pages them
 
 A batch is `in_progress` for `delay_s` seconds after it is created, then every line is answered
-at once, as the chat endpoint would answer it (same content, same usage, same error bodies;
+at once, as its endpoint would answer it (same content, same usage, same error bodies;
 `[[fake:FAULT]]` markers fail their line). Successes go to the output file, failures to the
 error file, as `{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}`
 lines. `finish_now()` ends every batch's wait. A test makes the next batch expire with
@@ -27,13 +27,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from batchbot.fake import content as fake_content
 from batchbot.fake import errors as fake_errors
-from batchbot.fake.counting import prompt_tokens
+from batchbot.fake.endpoints import KINDS
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, fault_error, find_marker
 from batchbot.fake.files import FakeFiles
 
+# The endpoints the Batch API runs, and the kind of request each line of such a batch is.
+BATCH_ENDPOINTS = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/embeddings": "embeddings",
+}
 ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
@@ -190,7 +195,7 @@ class FakeBatches:
 
     def create(self, data: Mapping[str, Any]) -> FakeBatch:
         endpoint = str(data.get("endpoint"))
-        if endpoint != "/v1/chat/completions":
+        if endpoint not in BATCH_ENDPOINTS:
             raise ApiError(
                 400, f"Unsupported endpoint {endpoint!r} in this fake.", param="endpoint"
             )
@@ -240,7 +245,7 @@ class FakeBatches:
         )
         for index, line in enumerate(batch.lines):
             if index < answer:
-                ok, result = self._answer(line)
+                ok, result = self._answer(line, batch.endpoint)
                 (outputs if ok else errors).append(orjson.dumps(result))
             else:
                 error = {"code": code, "message": message}
@@ -259,13 +264,17 @@ class FakeBatches:
         batch.status = status
         batch.finished[f"{status}_at"] = int(time.time())
 
-    def _answer(self, line: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
-        """One line as the chat endpoint answers it: (succeeded, the output line)."""
+    def _answer(self, line: Mapping[str, Any], endpoint: str) -> tuple[bool, dict[str, Any]]:
+        """One line as its endpoint answers it: (succeeded, the output line)."""
+        kind = KINDS[BATCH_ENDPOINTS[endpoint]]
         try:
-            body = fake_errors.validate(line.get("body"))
-            model, messages = body["model"], body["messages"]
-            prompt = prompt_tokens(body)
-            marked = find_marker(messages)
+            if line.get("url") != endpoint:
+                message = f"The url {line.get('url')!r} does not match the batch's {endpoint!r}."
+                raise ApiError(400, message, param="url")
+            body = kind.validate(line.get("body"))
+            model = body["model"]
+            prompt = kind.prompt(model, body)
+            marked = find_marker(kind.messages(body))
             if marked is not None:
                 fault = marked[0]
                 if fault in CONNECTION_FAULTS:
@@ -284,7 +293,7 @@ class FakeBatches:
         except ApiError as error:
             response = {"status_code": error.status, "request_id": _id("req"), "body": error.body()}
             return False, _result_line(line, response, None)
-        answer = fake_content.completion(body, prompt)
+        answer = kind.answer(body, prompt)
         response = {"status_code": 200, "request_id": _id("req"), "body": answer}
         return True, _result_line(line, response, None)
 

@@ -19,6 +19,8 @@ from batchbot.batch.run import BatchRun, cancel_open
 from batchbot.config import Config
 from batchbot.endpoints import CHAT
 from batchbot.errors import (
+    AZURE_MISSING_KEY,
+    MISSING_KEY,
     ConfigError,
     Interrupted,
     MissingKeyError,
@@ -80,7 +82,7 @@ def run_job(
 
 def _check_key(config: Config) -> None:
     if not config.fake and not config.api_key:
-        raise MissingKeyError()
+        raise MissingKeyError(AZURE_MISSING_KEY if config.azure else MISSING_KEY)
 
 
 async def run_job_async(

@@ -19,11 +19,10 @@ the next API call, so an invocation may die anywhere: no item is ever in two ope
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import openai
@@ -88,8 +87,11 @@ class BatchRun:
         total: int,
         *,
         report: Callable[[str], None] = lambda line: None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`report` gets progress lines; `sleep` waits between polls (tests pass their own)."""
         self.job, self.config, self.store, self.pricer = job, config, store, pricer
+        self.sleep = sleep
         self.api = BatchApi(
             client.api,
             max_attempts=config.max_attempts,
@@ -349,8 +351,12 @@ class BatchRun:
     # -- plumbing ----------------------------------------------------------------------------
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop_event.wait(), seconds)
+        """Sleep, but wake up at once if the run is stopped meanwhile."""
+        pause = asyncio.ensure_future(self.sleep(seconds))
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        await asyncio.wait({pause, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (pause, stop):
+            waiting.cancel()
 
     def _note(self, note: str, *, once: bool = False) -> None:
         if once and note in self.notes:

@@ -13,7 +13,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from batchbot import modes
@@ -53,8 +53,12 @@ class Dispatcher:
         run_id: int,
         stats: RunStats,
         pricer: Pricer | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`sleep` waits out backoffs and the writer's pauses (tests pass one that records)."""
         self.job, self.config, self.store, self.client = job, config, store, client
+        self.sleep = sleep
         self.run_id, self.stats = run_id, stats
         self.pricer = pricer or Pricer(
             job_prices=job.settings.prices, price_as=job.settings.price_as
@@ -81,7 +85,7 @@ class Dispatcher:
             on_change=self._limits_changed,
             probe=True,
         )
-        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC)
+        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
@@ -295,7 +299,7 @@ class Dispatcher:
         return tries.error(status, exc)
 
     async def _sleep(self, seconds: float) -> None:
-        await self._cancellable(asyncio.sleep(seconds))
+        await self._cancellable(self.sleep(seconds))
 
     async def _wait_turn(self, tokens: int) -> None:
         await self._cancellable(self.limiter.wait_for_capacity(tokens))

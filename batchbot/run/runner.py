@@ -9,7 +9,7 @@ import gc
 import logging
 import signal
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from batchbot import modes
@@ -92,7 +92,13 @@ async def run_job_async(
     display: Display | None = None,
     report: Report | None = None,
     handle_signals: bool = True,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> RunSummary:
+    """`run_job` inside a running event loop (and without the job's lock: take it first).
+
+    `sleep` waits out every pause the run makes on its own: backoffs, the writer's, and
+    Batch mode's polls; tests pass one that records them instead.
+    """
     _check_key(config)
     display = display or Silent()
     total = job.validate(lambda count: display.checking(job.name, count))
@@ -103,7 +109,15 @@ async def run_job_async(
         async with _api(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
-                    job, config, store, client, total, report, pricer, handle_signals=handle_signals
+                    job,
+                    config,
+                    store,
+                    client,
+                    total,
+                    report,
+                    pricer,
+                    handle_signals=handle_signals,
+                    sleep=sleep,
                 )
             open_batches = store.open_batches(job.name)
             if open_batches:
@@ -115,9 +129,8 @@ async def run_job_async(
                 settings=config.settings(),
                 endpoint=job.endpoint,
             )
-            run = Dispatcher(
-                job, config, store, client, run_id, RunStats(job=job.name, total=total), pricer
-            )
+            stats = RunStats(job=job.name, total=total)
+            run = Dispatcher(job, config, store, client, run_id, stats, pricer, sleep=sleep)
             log.info(
                 "run %d of job %s started: %d items",
                 run_id,
@@ -166,6 +179,7 @@ async def _run_batches(
     pricer: Pricer,
     *,
     handle_signals: bool,
+    sleep: Callable[[float], Awaitable[None]],
 ) -> RunSummary:
     run_id = store.start_run(
         job=job.name,
@@ -174,9 +188,8 @@ async def _run_batches(
         settings=config.settings(),
         endpoint=job.endpoint,
     )
-    run = BatchRun(
-        job, config, store, client, run_id, pricer, total, report=report or (lambda line: None)
-    )
+    report = report or (lambda line: None)
+    run = BatchRun(job, config, store, client, run_id, pricer, total, report=report, sleep=sleep)
     with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
         summary = await run.run()
     return _finish(store, summary)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from batchbot.outcome import Outcome
@@ -25,8 +26,18 @@ _Pending = tuple[Outcome, asyncio.Future[None]]
 
 
 class ResultWriter:
-    def __init__(self, store: Store, *, run_id: int, job: str, mode: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        run_id: int,
+        job: str,
+        mode: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`sleep` waits out the pause between commits (tests pass one that records it)."""
         self._store = store
+        self._sleep = sleep
         self._run_id = run_id
         self._job = job
         self._mode = mode
@@ -61,7 +72,7 @@ class ResultWriter:
             batch = [await self._queue.get()]
             wait = last_commit + COMMIT_EVERY_S - loop.time()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._commit(batch)

@@ -12,9 +12,11 @@ import pytest
 from batchbot import modes
 from batchbot.batch import files as batch_files
 from batchbot.batch.files import Splitter
+from batchbot.config import Config
 from batchbot.fake.errors import ApiError
 from batchbot.jobs.job import Item, load_job, request_hash
 from batchbot.pace.tokens import prompt_tokens
+from batchbot.run.runner import run_job_async
 from batchbot.store.store import Store
 
 
@@ -210,6 +212,29 @@ def test_wait_polls_until_collected(tmp_path, write_job, run_batch, fake_api, mo
     assert "waiting for 1 batch(es)" in result.output
     assert "collected 1 batch(es): 5 answered" in result.output
     assert {r["status"] for r in rows(tmp_path / "batchbot.db", "select * from requests")} == {"ok"}
+
+
+async def test_wait_backs_off_between_polls(tmp_path, write_job, batch_api):
+    """--wait first polls after 30 s, then 1.5 times later each time up to 300 s; the waits
+    go to the injected sleep, so hours of polling take no time."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 8:
+            batch_api.batches.finish_now()
+
+    job = load_job(write_job("nightly.yaml", FIVE))
+    config = Config(
+        db_path=tmp_path / "batchbot.db",
+        api_key="sk-test",
+        base_url=batch_api.url,
+        mode=modes.BATCH,
+        wait=True,
+    )
+    summary = await run_job_async(job, config, sleep=sleep, handle_signals=False)
+    assert (summary.collected_batches, summary.answered, summary.status) == (1, 5, "done")
+    assert waits == pytest.approx([30, 45, 67.5, 101.25, 151.875, 227.8125, 300, 300])
 
 
 def test_fake_flag_waits_for_its_own_batches(tmp_path, write_job, invoke):

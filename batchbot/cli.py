@@ -272,6 +272,8 @@ def _report_estimate(job: Any, config: Any) -> None:
         from batchbot.batch.summary import batch_plan_line
 
         click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+    for warning in estimate.warnings():
+        click.echo(f"  warning: {warning}")
     click.echo("Nothing was sent (dry run).")
 
 
@@ -570,11 +572,14 @@ def limits_command(model: str | None, tier: str | None) -> None:
     The figures come from tiers.yaml (OpenAI's usage tiers and the tutorial's tiers); pick
     one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
     """
-    from batchbot.pace.tiers import preset_rows
+    from batchbot.pace.tiers import preset_rows, unknown_model_note
     from batchbot.reports.table import render_table
 
     with _friendly_errors():
         rows = preset_rows(model, tier)
+        note = unknown_model_note(model) if model else None
+    if note:
+        click.echo(f"batchbot: {note}", err=True)
     headings = ("family", "tier", "RPM", "TPM", "batch queue")
     cells = [
         (

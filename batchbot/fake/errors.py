@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from batchbot.fake import known
+
 KEYS_URL = "https://platform.openai.com/account/api-keys"
 FAKE_KEY = "sk-fake-batchbot"  # what `--fake` sends; the fake takes any key but quotes it in 401s
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
@@ -97,6 +99,10 @@ def forbidden() -> ApiError:
 
 def insufficient_quota() -> ApiError:
     return ApiError(429, QUOTA, type="insufficient_quota", code="insufficient_quota")
+
+
+def unrecognized_argument(name: str) -> ApiError:
+    return ApiError(400, f"Unrecognized request argument supplied: {name}")
 
 
 def model_not_found(model: str) -> ApiError:
@@ -223,6 +229,8 @@ def validate(body: object) -> dict[str, Any]:
         raise ApiError(400, "you must provide a model parameter", param="model")
     if not isinstance(body["model"], str):
         raise _invalid_type("model", "a string", body["model"])
+    for name in known.unknown_parameters(known.CHAT, body):
+        raise unrecognized_argument(name)
     messages = body.get("messages")
     if messages is None:
         raise _missing("messages")

@@ -36,6 +36,7 @@ import orjson
 from aiohttp import web
 
 from batchbot.fake import errors as fake_errors
+from batchbot.fake import known
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
 from batchbot.fake.counting import check_count_mode
@@ -320,6 +321,8 @@ class FakeServer:
             raw = {**raw, "model": request.match_info["deployment"]}  # Azure: the path names it
         body = kind.validate(raw)
         model, messages = body["model"], kind.messages(body)
+        if not known.is_known_model(request.path, model):
+            raise fake_errors.model_not_found(model)
         # The body's identity for duplicates and counted markers: key order must not matter.
         digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
         with self._lock:

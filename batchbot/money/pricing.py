@@ -12,8 +12,10 @@ the cached-input price, and completion tokens, reasoning ones included, at the o
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,15 +27,15 @@ from batchbot.outcome import Outcome, Usage
 
 log = logging.getLogger("batchbot")
 
-__all__ = ["Price", "Pricer", "priced", "table_price"]
+__all__ = ["Price", "Pricer", "did_you_mean", "priced", "table_price"]
 
 PER = 1_000_000
 BATCH_DISCOUNT = 0.5
 SOURCE_TABLE = "genai-prices"
 UNKNOWN_MODEL = (
-    "no price known for model {model!r}: its requests are stored with cost_usd NULL. Add "
-    "prices: {{{model}: {{input: ..., output: ...}}}} (USD per million tokens) to the job or "
-    "to a --prices file."
+    "no price known for model {model!r}{suggestion}: its requests are stored with cost_usd "
+    "NULL. Add prices: {{{model}: {{input: ..., output: ...}}}} (USD per million tokens) to the "
+    "job or to a --prices file."
 )
 
 
@@ -112,9 +114,15 @@ class Pricer:
             self._known[model] = self._look_up(model)
             if self._known[model] is None:
                 self.unknown.add(model)
-                log.warning(UNKNOWN_MODEL.format(model=model))
+                log.warning(UNKNOWN_MODEL.format(model=model, suggestion=did_you_mean(model)))
         price = self._known[model]
         return price.halved() if price and batch else price
+
+    def knows(self, model: str) -> bool:
+        """Whether `model` has a price, asked quietly: the caller says what is wrong."""
+        if model not in self._known:
+            self._known[model] = self._look_up(model)
+        return self._known[model] is not None
 
     def _look_up(self, model: str) -> Price | None:
         for source, table in self._overrides:
@@ -162,6 +170,22 @@ def table_price(model: str) -> Price | None:
         float(cached) if isinstance(cached, Decimal) else None,
         source=f"{SOURCE_TABLE} {_genai_prices_version()} ({info.id})",
     )
+
+
+def did_you_mean(model: str) -> str:
+    """` (did you mean 'gpt-4o-mini'?)` for a model close to one OpenAI has, else ''."""
+    close = difflib.get_close_matches(model, _openai_models(), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@cache
+def _openai_models() -> tuple[str, ...]:
+    """The model names genai-prices knows for OpenAI (its bundled table)."""
+    from genai_prices import data_snapshot
+
+    providers = data_snapshot.get_snapshot().providers
+    models = (m.id for p in providers if p.id == "openai" for m in p.models)
+    return tuple(m for m in models if re.fullmatch(r"[a-z0-9.-]+", m))
 
 
 @cache

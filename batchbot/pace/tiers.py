@@ -8,6 +8,7 @@ the server has kept saying so for a couple of seconds. `batchbot limits` prints 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +19,10 @@ from typing import Any
 import yaml
 
 from batchbot.errors import ConfigError
+
+# What may follow a family's name in a model's: a date or a 4-digit snapshot, or a variant such
+# as `search-preview` or `chat-latest`.
+SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
 
 DEFAULT_TIER = "tier-1"
 DEFAULT_FAMILY = "default"
@@ -91,14 +96,32 @@ def preset_rows(model: str | None = None, tier: str | None = None) -> list[Prese
 
 
 def family_for(model: str, families: Mapping[str, object]) -> str:
-    """The family whose name is the longest prefix of `model`, else "default".
+    """The longest family name `model` is, or is a snapshot of, else "default".
 
-    Dated snapshots share their family's limits (gpt-4o-mini-2024-07-18 -> gpt-4o-mini), and
-    so do fine-tunes (ft:gpt-4o-mini-2024-07-18:org::id).
+    Dated snapshots and variants share their family's limits (gpt-4o-mini-2024-07-18,
+    gpt-4o-mini-search-preview -> gpt-4o-mini), and so do fine-tunes
+    (ft:gpt-4o-mini-2024-07-18:org::id); a typo (gpt-4o-mni) is not taken for gpt-4o.
     """
-    name = model.strip().lower().removeprefix("ft:")
-    matches = [f for f in families if f != DEFAULT_FAMILY and name.startswith(f)]
+    name = model.strip().lower()
+    if name.startswith("ft:"):
+        name = name.split(":")[1]
+    matches = [
+        f
+        for f in families
+        if f != DEFAULT_FAMILY
+        and (name == f or (name.startswith(f"{f}-") and SNAPSHOT.fullmatch(name[len(f) + 1 :])))
+    ]
     return max(matches, key=len, default=DEFAULT_FAMILY)
+
+
+def unknown_model_note(model: str) -> str | None:
+    """For a model in no family: that the default family's limits apply, and a did-you-mean."""
+    families = load_tiers().families
+    if family_for(model, families) != DEFAULT_FAMILY:
+        return None
+    close = difflib.get_close_matches(model.strip().lower(), list(families), n=1, cutoff=0.8)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{model!r} is in no model family of tiers.yaml{hint}: a run uses the default limits."
 
 
 def normalize_tier(tier: str) -> str:

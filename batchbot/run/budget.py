@@ -21,15 +21,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batchbot.config import Config
 from batchbot.endpoints import CHAT, RESPONSES
-from batchbot.errors import BudgetExhausted, BudgetUnbounded
-from batchbot.money.pricing import Pricer
+from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError
+from batchbot.money.pricing import Pricer, did_you_mean
 from batchbot.pace.tokens import answer_allowance, input_tokens
 
-__all__ = ["Budget", "Reservation", "exhausted", "no_cap", "no_price", "stop_line", "worst_case"]
+__all__ = [
+    "Budget",
+    "Reservation",
+    "check_priced",
+    "exhausted",
+    "no_cap",
+    "no_price",
+    "stop_line",
+    "worst_case",
+]
 
 NO_PRICE = (
-    "budget set but no price is known for model {model!r}, so its cost cannot be capped: "
+    "budget set but no price is known for model {model!r}{suggestion}, so its cost cannot be "
+    "capped: "
     "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file."
 )
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
@@ -161,4 +172,12 @@ def no_cap(item_id: str) -> BudgetUnbounded:
 
 
 def no_price(model: str) -> BudgetUnbounded:
-    return BudgetUnbounded(NO_PRICE.format(model=model))
+    return BudgetUnbounded(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
+
+
+def check_priced(config: Config, pricer: Pricer) -> None:
+    """Under a budget, the run's model must have a price: say so before anything is sent."""
+    capped = config.max_cost_usd is not None or config.max_cost_per_day_usd is not None
+    if capped and config.model and not pricer.knows(config.model):
+        model = config.model
+        raise ConfigError(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))

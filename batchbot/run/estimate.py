@@ -8,13 +8,17 @@ there are none yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from batchbot.config import Config
+from batchbot.endpoints import EMBEDDINGS
 from batchbot.jobs.job import Job
+from batchbot.jobs.params import suggestion, unknown_parameters
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer
-from batchbot.pace.tokens import answer_allowance, input_tokens
+from batchbot.pace.tokens import DEFAULT_COMPLETION_ALLOWANCE, answer_allowance, input_tokens
 from batchbot.store.store import Store
 
 
@@ -31,6 +35,25 @@ class Estimate:
     worst_cost_usd: float = 0.0
     expected_cost_usd: float = 0.0
     unpriced_models: tuple[str, ...] = ()
+    unknown_parameters: Mapping[str, int] = field(default_factory=dict)  # name -> items
+    uncapped: int = 0  # items with no max_tokens: their allowance is assumed
+
+    def warnings(self) -> list[str]:
+        """What the dry run found that a real run would regret: typos, guessed allowances."""
+        lines = []
+        for name, count in self.unknown_parameters.items():
+            close = suggestion(name)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            lines.append(
+                f"{name!r} is not a Chat Completions parameter{hint}: the API will refuse the "
+                f"{count:,} {_items(count)} that set it"
+            )
+        if self.uncapped:
+            lines.append(
+                f"{self.uncapped:,} {_items(self.uncapped)} set no max_tokens: each is assumed "
+                f"to use up to {DEFAULT_COMPLETION_ALLOWANCE:,} completion tokens"
+            )
+        return lines
 
     @property
     def minutes(self) -> float:
@@ -54,8 +77,9 @@ def estimate_job(job: Job, config: Config) -> Estimate:
     items = job.validate()
     pricer = pricer_for(job, config)
     store = Store.open(config.db_path) if config.db_path.exists() else None
-    answered = sent = prompt = allowance = 0
+    answered = sent = prompt = allowance = uncapped = 0
     worst = expected = 0.0
+    unknown: Counter[str] = Counter()
     try:
         typical = store.average_completion(job.name) if store else None
         for item in job.items():
@@ -66,6 +90,9 @@ def estimate_job(job: Job, config: Config) -> Estimate:
             tokens = input_tokens(item.body, job.endpoint)
             cap = answer_allowance(item.body, job.endpoint)
             sent, prompt, allowance = sent + 1, prompt + tokens, allowance + cap
+            unknown.update(unknown_parameters(item.body, job.endpoint))
+            if job.endpoint != EMBEDDINGS and not any(item.body.get(k) for k in CAPS):
+                uncapped += 1
             price = pricer.price(model)
             if price is not None:
                 worst += price.worst_case(tokens, cap)
@@ -86,4 +113,14 @@ def estimate_job(job: Job, config: Config) -> Estimate:
         worst_cost_usd=worst,
         expected_cost_usd=expected,
         unpriced_models=tuple(sorted(pricer.unknown)),
+        unknown_parameters=dict(unknown),
+        uncapped=uncapped,
     )
+
+
+# What bounds an answer's length, by endpoint; without one the allowance is a guess.
+CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def _items(count: int) -> str:
+    return "item" if count == 1 else "items"

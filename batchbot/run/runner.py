@@ -29,6 +29,7 @@ from batchbot.errors import (
 )
 from batchbot.jobs.job import Job
 from batchbot.money.pricing import Pricer
+from batchbot.run import budget
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
@@ -103,6 +104,7 @@ async def run_job_async(
     display = display or Silent()
     total = job.validate(lambda count: display.checking(job.name, count))
     pricer = pricer_for(job, config)
+    budget.check_priced(config, pricer)
     choice = resolve_mode(job, config)
     store = _open_store(config)
     try:

@@ -416,6 +416,49 @@ INVALID_BODIES = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (
+            {"model": M, "messages": HI, "max_token": 300},
+            400,
+            {
+                "message": "Unrecognized request argument supplied: max_token",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            },
+        ),
+        (
+            {"model": "gpt-4o-mni", "messages": HI},
+            404,
+            {
+                "message": "The model `gpt-4o-mni` does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "model_not_found",
+            },
+        ),
+    ],
+    ids=["unknown-parameter", "unknown-model"],
+)
+def test_typos_are_refused_as_openai_refuses_them(fake_api, body, status, error):
+    """An unknown parameter or model gets OpenAI's own status and error object, not an answer."""
+    got_status, data, _ = post_json(fake_api.url, body)
+    assert (got_status, data) == (status, {"error": error})
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gpt-4o-mini-2024-07-18", "gpt-4o-mini-search-preview", "gpt-3.5-turbo-0125",
+     "ft:gpt-4o-mini-2024-07-18:acme::abc123", "chatgpt-4o-latest", "o3"],
+)  # fmt: skip
+def test_snapshots_and_fine_tunes_are_served(fake_api, model):
+    """Dated snapshots, variants and fine-tunes of a known model are answered."""
+    status, data, _ = post_json(fake_api.url, {"model": model, "messages": HI})
+    assert status == 200, data
+
+
 def test_sampling_ranges_take_their_edges(fake_api):
     """The edges of each range are accepted, as the API accepts them."""
     edges = {"temperature": 2, "top_p": 0, "presence_penalty": -2, "frequency_penalty": 2.0}

@@ -80,6 +80,8 @@ def test_worst_case():
     assert price.worst_case(1000, 300) == pytest.approx((2000 + 2400) / 1e6)
 
 
+# A fine-tune the API serves and genai-prices has no price for.
+FINE_TUNE = "ft:gpt-4.1-nano-2025-04-14:acme::custom"
 JOB = """\
 model: {model}
 params: {{max_tokens: 50}}
@@ -113,18 +115,19 @@ def test_run_stores_cost_and_price(tmp_path, write_job, invoke, fake_api):
 
 def test_unknown_model_run_goes_on(tmp_path, write_job, invoke, fake_api):
     """A model nobody prices: rows with cost NULL, one warning, exit 0."""
-    job = write_job("j.yaml", JOB.format(model="gpt-4o-mini-custom-x", extra=""))
+    job = write_job("j.yaml", JOB.format(model=FINE_TUNE, extra=""))
     result = invoke("run", str(job), "--base-url", fake_api.url)
     assert result.exit_code == 0, result.output
     costs = rows(tmp_path / "batchbot.db", "select cost_usd, price from requests")
     assert costs == [{"cost_usd": None, "price": None}] * 3
-    assert "not counting gpt-4o-mini-custom-x: no price" in result.output
+    assert f"not counting {FINE_TUNE}: no price" in result.output
+    assert result.output.count("no price known") == 1
 
 
 def test_job_price_override_used_in_run(tmp_path, write_job, invoke, fake_api):
     """prices: in the job file prices a model genai-prices does not know."""
-    extra = "prices: {my-finetune: {input: 0.30, output: 1.20}}"
-    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=extra))
+    extra = f"prices: {{'{FINE_TUNE}': {{input: 0.30, output: 1.20}}}}"
+    job = write_job("j.yaml", JOB.format(model=FINE_TUNE, extra=extra))
     assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
     for row in rows(tmp_path / "batchbot.db", "select * from requests"):
         expected = (row["prompt_tokens"] * 0.30 + row["completion_tokens"] * 1.20) / 1e6
@@ -147,8 +150,8 @@ def test_dry_run_prices_and_sends_nothing(tmp_path, write_job, invoke, fake_api)
 
 def test_prices_file_flag_and_env(tmp_path, write_job, invoke, fake_api, monkeypatch):
     """--prices (or BATCHBOT_PRICES) names a prices file; the job's own prices still win."""
-    write_job("prices.yaml", "my-finetune: {input: 2, output: 4}\n")
-    job = write_job("j.yaml", JOB.format(model="my-finetune", extra=""))
+    write_job("prices.yaml", f"'{FINE_TUNE}': {{input: 2, output: 4}}\n")
+    job = write_job("j.yaml", JOB.format(model=FINE_TUNE, extra=""))
     assert (
         invoke("run", str(job), "--base-url", fake_api.url, "--prices", "prices.yaml").exit_code
         == 0

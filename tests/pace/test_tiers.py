@@ -121,6 +121,8 @@ def test_published_figures(tier: str, model: str, expected: TierLimits) -> None:
         (" gpt-4o-mini ", "gpt-4o-mini"),
         ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "gpt-4o-mini"),
         ("gpt-4", "default"),
+        ("gpt-4o-mni", "default"),
+        ("gpt-4o-minis", "default"),
         ("o3", "default"),
         ("llama-3.1-8b-instruct", "default"),
         ("", "default"),
@@ -261,6 +263,12 @@ def test_limits_command_prints_the_presets(invoke):
     assert everything.exit_code == 0
     assert "payg-established" in everything.output
     assert "gpt-5-mini" in everything.output
+    typo = invoke("limits", "--model", "gpt-4o-mni", "--tier", "tier-1")
+    assert typo.stdout.splitlines()[1].split()[:2] == ["default", "tier-1"]
+    assert typo.stderr == (
+        "batchbot: 'gpt-4o-mni' is in no model family of tiers.yaml (did you mean 'gpt-4o-mini'?):"
+        " a run uses the default limits.\n"
+    )
     bad = invoke("limits", "--tier", "gold")
     assert bad.exit_code == 2
     assert "Unknown tier 'gold'" in bad.output

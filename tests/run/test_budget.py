@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -113,30 +114,30 @@ def test_daily_budget_across_runs(tmp_path, write_job, invoke, fake_api):
     assert spent_first < total <= 1.0 + 1e-9
 
 
-@pytest.mark.parametrize(
-    ("job_text", "message"),
-    [
-        pytest.param(
-            "model: my-own\nparams: {max_tokens: 5}\nbudget_usd: 1\nprompts: [Hi]\n",
-            "no price is known for model 'my-own'",
-            id="no-price",
-        ),
-        pytest.param(
-            "model: gpt-4o-mini\nbudget_usd: 1\nprompts: [Hi]\n",
-            "sets no max_tokens, so its cost has no upper bound",
-            id="no-max-tokens",
-        ),
-    ],
-)
-def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api, job_text, message):
+def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api):
     """With a budget, a request whose cost cannot be bounded is never sent, and the advice is
     the fix the message names, not a bigger budget."""
+    job_text = "model: gpt-4o-mini\nbudget_usd: 1\nprompts: [Hi]\n"
     result = invoke("run", str(write_job("j.yaml", job_text)), "--base-url", fake_api.url)
     assert result.exit_code == 3
-    assert message in result.output
+    assert "sets no max_tokens, so its cost has no upper bound" in result.output
     assert "Raise the budget" not in result.output
-    assert "file. Spent $0.0000" in result.output or "params. Spent $0.0000" in result.output
+    assert "params. Spent $0.0000" in result.output
     assert fake_api.stats.requests == 0
+
+
+def test_budget_with_an_unpriced_model_stops_before_sending(write_job, invoke, fake_api):
+    """A budget and a model with no price (a typo, say): exit 2 and one line, before anything."""
+    text = "model: gpt-4o-mni\nparams: {max_tokens: 5}\nbudget_usd: 1\nprompts: [Hi]\n"
+    result = invoke("run", str(write_job("j.yaml", text)), "--base-url", fake_api.url)
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: budget set but no price is known for model 'gpt-4o-mni' (did you mean "
+        "'gpt-4o-mini'?), so its cost cannot be capped: add prices: {gpt-4o-mni: {input: ..., "
+        "output: ...}} to the job or a --prices file.\n"
+    )
+    assert fake_api.stats.requests == 0
+    assert not Path("batchbot.db").exists()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,66 @@
+"""What the real API knows: the parameters each endpoint takes, and the models it serves.
+
+The fake refuses the rest as OpenAI does, so a typo (`max_token`, `gpt-4o-mni`) fails under
+`--fake` as it would for real, instead of being answered. One table per endpoint: a new endpoint
+adds its own row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+CHAT = "/v1/chat/completions"
+
+# The request body fields of Chat Completions (its API reference), deprecated ones included.
+CHAT_PARAMETERS = frozenset(
+    {
+        "messages", "model", "audio", "frequency_penalty", "function_call", "functions",
+        "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata",
+        "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+        "prompt_cache_key", "prompt_cache_retention", "reasoning_effort", "response_format",
+        "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+        "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p",
+        "user", "verbosity", "web_search_options",
+    }
+)  # fmt: skip
+PARAMETERS: Mapping[str, frozenset[str]] = {CHAT: CHAT_PARAMETERS}
+
+# Chat models by base name; dated snapshots, previews and fine-tunes of them are served too.
+CHAT_MODELS = frozenset(
+    {
+        "gpt-3.5-turbo", "gpt-3.5-turbo-16k", "gpt-4", "gpt-4-32k", "gpt-4-turbo",
+        "gpt-4o", "gpt-4o-mini", "chatgpt-4o-latest", "gpt-4.1", "gpt-4.1-mini",
+        "gpt-4.1-nano", "gpt-4.5-preview", "gpt-5", "gpt-5-mini", "gpt-5-nano",
+        "gpt-5-chat-latest", "gpt-5.1", "gpt-5.2", "o1", "o1-mini", "o1-preview", "o1-pro",
+        "o3", "o3-mini", "o3-pro", "o4-mini",
+    }
+)  # fmt: skip
+MODELS: Mapping[str, frozenset[str]] = {CHAT: CHAT_MODELS}
+# What may follow a base name: a date or a 4-digit snapshot, a variant such as `search-preview`.
+SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
+
+
+def unknown_parameters(endpoint: str, body: Mapping[str, object]) -> list[str]:
+    """The body's fields that `endpoint` does not take, in the body's order."""
+    known = PARAMETERS[endpoint]
+    return [name for name in body if name not in known]
+
+
+def is_known_model(endpoint: str, model: str) -> bool:
+    """Whether `endpoint` serves `model`: a base name, a snapshot of one, or a fine-tune.
+
+    An endpoint with no table of models (an Azure deployment's path, whose names are the
+    user's own) serves any.
+    """
+    bases = MODELS.get(endpoint)
+    if bases is None:
+        return True
+    if model.startswith("ft:"):
+        model = model.split(":")[1]
+    if model in bases:
+        return True
+    return any(
+        model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :])
+        for base in bases
+    )

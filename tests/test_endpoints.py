@@ -315,10 +315,11 @@ def test_every_endpoint_meets_the_same_retry_policy_and_budget(
 ):
     """A transient fault is retried and a budget stops the run the same way on every endpoint."""
     prompts = ", ".join(["'first [[fake:503x1]]'"] + [f"'question {i}'" for i in range(11)])
+    model = "text-embedding-3-small" if endpoint == "/v1/embeddings" else "gpt-4o-mini"
     job = write_job(
         "j.yaml",
-        f"model: m\nendpoint: {endpoint}\nparams: {{{cap}}}\n"
-        "prices: {m: {input: 1000, output: 1000}}\n"
+        f"model: {model}\nendpoint: {endpoint}\nparams: {{{cap}}}\n"
+        f"prices: {{{model}: {{input: 1000, output: 1000}}}}\n"
         + ("pack: 2\n" if endpoint == "/v1/embeddings" else "")
         + f"prompts: [{prompts}]\n",
     )

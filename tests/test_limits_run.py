@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 
 JOB = """\
@@ -43,3 +45,40 @@ def test_limits_learned_from_the_server_are_said_once(write_job, invoke, fake_ap
     ]
     quiet = invoke("run", str(job), "--base-url", fake_api.url, "--rpm", "100000", "--quiet")
     assert quiet.output == ""
+
+
+MODEL = "gpt-4o-mini"
+# Long words are one token each but many characters: counted by characters, ~55 % more.
+WORDS = ["the", "information", "of", "a", "development", "in", "international", "government"]
+
+
+def test_a_strict_server_that_counts_by_characters_refuses_almost_nothing(
+    tmp_path, write_job, invoke
+):
+    """Sliding 1-s windows and a count by characters: one or two 429s, and the count is said.
+
+    The limiter learns the server's count from the first 429 and keeps every second within
+    its share; one that paces by its own estimate with a bucket is refused again and again
+    (5 or 6 times in this run).
+    """
+    from batchbot.fake.server import FakeServer
+
+    server = FakeServer(tpm=240_000, windows="sliding", count="chars", latency_ms=20)
+    server.start_in_thread()
+    try:
+        server.spend(tokens=240_000)  # as in the middle of a long run: no headroom to spend
+        lines = []
+        for i in range(120):
+            text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(80))
+            messages = [{"role": "user", "content": text}]
+            lines.append(json.dumps({"id": f"q{i}", "messages": messages, "max_tokens": 50}))
+        job = write_job("strict.jsonl", "\n".join(lines) + "\n")
+        limits = ["--tpm", "240000", "--rpm", "10000"]
+        result = invoke("run", str(job), "--base-url", server.url, "--model", MODEL, *limits)
+        stats = server.stats
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    assert stats.answered == 120
+    assert stats.by_status.get(429, 0) <= 3
+    assert re.search(r"the server counts ~[4-6]\d % more tokens than tiktoken", result.output)

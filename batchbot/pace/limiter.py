@@ -3,14 +3,26 @@
 Pacing. OpenAI enforces its per-minute limits over much shorter windows, so 600 RPM sent as
 a burst in the first second is refused. Each budget is therefore an aiolimiter leaky bucket
 whose capacity (`max_rate`) is only `burst_seconds` worth of the limit and whose
-`time_period` is `burst_seconds`: the bucket drains at the per-minute rate, but never lets
-more than a tenth of a second's worth through at once. Aiming `headroom` (a few percent)
-under the limit leaves room for clock skew and for OpenAI counting slightly differently.
-A bucket that holds a single request loses throughput to wake-up latency; about a tenth of
-a second's worth keeps ≥ 95 % of the limit with almost no 429s (see DESIGN.md).
+`time_period` is `burst_seconds`: the bucket drains at the per-minute rate (times
+`headroom`, just under it), but never lets more than a tenth of a second's worth through at
+once. A bucket that holds a single request loses throughput to wake-up latency; about a
+tenth of a second's worth does not (see DESIGN.md).
 
-Tokens. aiolimiter refuses `acquire(amount)` above `max_rate`, so a request is charged in
-chunks of at most `max_rate`; the pace over time is the same. A request larger than the whole
+The window guard. A bucket bounds the average, not the worst second: after a lull it lets
+its capacity plus a second's drain through one second, and aiolimiter refuses more than its
+capacity at once, so a large request passes in chunks over most of a second and then lands
+whole on top of what passed just before. Both overfill a server's sliding 1-second window.
+So, behind the buckets, a log of what was *sent* (`window.SendLog`) holds each request until
+no span of `window_s` seconds would hold more than that span's share of the limit in force
+(limit x window_s / 60) - whatever the lulls, pauses, sizes or changes of limits. aiolimiter
+keeps one level, not the times of what passed, so it cannot say this itself. The guard's
+span is `slack_s` longer than `window_s`: a request reaches the server a few milliseconds
+after it leaves here, not always the same few. An isolated 429 lengthens the slack a little
+(up to 0.1 s), as it shows the transit jitter is larger than allowed for.
+
+Tokens. A request is charged what the server will count for it: batchbot's estimate times
+the ratio learned per model (`calibration`: from the "Requested N" of 429s and from the
+remaining-tokens headers), said once through `on_change`. A request larger than the whole
 TPM could never be accepted by the server, so it is refused up front with `RequestTooLarge`.
 
 Order. Waiters pass the buckets one at a time, first come first served. aiolimiter wakes the
@@ -19,9 +31,13 @@ single FIFO queue in front of the buckets costs no throughput, since the buckets
 fixed rate whoever waits on them.
 
 Pauses. A 429 means the server's window is full for everyone, so `pause()` holds every waiter
-(and every newcomer) until it ends. A second 429 can extend a pause, never shorten it. After
-a pause the buckets are filled before anyone passes, so sending resumes at the pace, not with
-a burst into a server window that has only just reopened.
+(and every newcomer) until its hint has passed; a second 429 can extend a pause, never
+shorten it. That is all a 429 costs: the guard already keeps the resumed flow within the
+window, so nothing more is held back.
+
+Headroom. When the headers say the server's buckets are full - a run that starts after an
+idle spell - what is left is spent faster than the pace until the server shows it enforces
+short windows (see `headroom`).
 
 Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
 at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
@@ -37,11 +53,12 @@ a ceiling: the server may lower them, never raise them.
 Sharing. The `remaining` counts show what another client spending the same key leaves us
 (see `sharing`); while that is less than the whole limit, every request is charged
 proportionally more units, so the buckets keep their level and we aim at what is left, not
-at the limit. That estimate goes blind once the server's bucket is
-empty (the other client is refused too, so nothing of it is counted); there the 429s speak:
-each `refused()` request cuts the pace by a fifth (at most once a second, and not in the
-second after the limits changed, whose 429s the change explains), and the pace creeps back
-by 5 % of the limit a second.
+at the limit. That estimate goes blind once the server's bucket is empty (the other client
+is refused too, so nothing of it is counted); there the 429s speak: an unexplained 429 that
+follows another within `REPEAT_S` cuts the pace by a fifth (at most once a second), and the
+pace creeps back by 5 % of the limit a second. A 429 is explained, and cuts nothing, when the
+limits changed in the second before it, when its "Requested N" moved the learned ratio, or
+when it ends a spell of spending the headroom.
 
 Refunds. Token charges are not refunded when the answer turns out shorter: OpenAI charges the
 allowance on arrival, so a refund would make us overshoot.
@@ -53,54 +70,28 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
+from batchbot.pace.calibration import Calibrated, Calibration, requested_in
 from batchbot.pace.headers import RateLimitHeaders
+from batchbot.pace.headroom import Headroom
+from batchbot.pace.notices import LimitsChanged, RequestTooLarge
 from batchbot.pace.sharing import SharedBudget
+from batchbot.pace.window import SendLog
 
-TOO_LARGE = (
-    "This request needs {tokens:,} tokens but the token limit is {tpm:,} per minute (TPM), "
-    "so the API would never accept it: lower max_tokens (or max_completion_tokens, or n) "
-    "or split the prompt."
-)
+__all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge"]
 
-
-class RequestTooLarge(ValueError):
-    """Raised when one request's tokens exceed the whole tokens-per-minute limit."""
-
-    def __init__(self, tokens: int, tpm: float) -> None:
-        self.tokens = tokens
-        self.tpm = tpm
-        super().__init__(TOO_LARGE.format(tokens=tokens, tpm=int(tpm)))
-
-
-CUT = 0.8  # on a 429 not explained by a change of limits, aim this much lower
+KINDS = ("requests", "tokens")
+CUT = 0.8  # on repeated 429s not explained by a change of limits, aim this much lower
 CUT_EVERY_S = 1.0  # a burst of 429s from one moment is one cut
+REPEAT_S = 2.0  # an unexplained 429 this soon after another is no accident of timing
 RECOVER_PER_S = 0.05  # then creep back up by this share of the limit a second
 MIN_PACE = 0.05
-LIMITS_FROM_SERVER = "limits from server: {rpm} RPM / {tpm} TPM ({source} {old_rpm} / {old_tpm})"
+SLACK_STEP_S = 0.01  # an isolated 429 lengthens the guard's span by this much...
+MAX_SLACK_S = 0.1  # ...up to this
 
-
-@dataclass(frozen=True, slots=True)
-class LimitsChanged:
-    """The limits in force changed because the server reported others; None is unlimited."""
-
-    rpm: float | None
-    tpm: float | None
-    previous_rpm: float | None
-    previous_tpm: float | None
-
-    def message(self, source: str = "configured") -> str:
-        """`limits from server: 5,000 RPM / 2,000,000 TPM (tier said 500 / 200,000)`."""
-        return LIMITS_FROM_SERVER.format(
-            rpm=_count(self.rpm),
-            tpm=_count(self.tpm),
-            source=source,
-            old_rpm=_count(self.previous_rpm),
-            old_tpm=_count(self.previous_tpm),
-        )
+Notice = LimitsChanged | Calibrated
 
 
 class Limiter:
@@ -109,12 +100,14 @@ class Limiter:
     `rpm` / `tpm`: the limits per minute; None means unlimited. `concurrency`: how many
     items may be in flight (sent, or waiting to retry, and not yet committed).
     `burst_seconds`: how much of the limit may pass at once. `headroom`: the fraction of
-    the limit to aim for. `raise_after_s`: how long the server must report a higher limit
-    before we follow it. `caps`: which of "requests" and "tokens" the configured limit is a
-    ceiling for (the user set it; it is not a preset). `on_change`: called once for each new
-    pair of limits the server's headers set. `probe`: send one request alone before the
-    server has said anything (see the module docstring). Create it inside the running event
-    loop (aiolimiter binds to it).
+    the limit to aim for. `window_s`: the span no part of which may hold more than its share
+    of the limit; `slack_s`: how much longer the guard counts, for transit jitter.
+    `raise_after_s`: how long the server must report a higher limit before we follow it.
+    `caps`: which of "requests" and "tokens" the configured limit is a ceiling for (the user
+    set it; it is not a preset). `on_change`: called once for each new pair of limits the
+    server's headers set, and once per model whose tokens the server counts notably
+    differently. `probe`: send one request alone before the server has said anything (see
+    the module docstring). Create it inside the running event loop (aiolimiter binds to it).
     """
 
     def __init__(
@@ -124,10 +117,12 @@ class Limiter:
         tpm: float | None,
         concurrency: int,
         burst_seconds: float = 0.1,
-        headroom: float = 0.97,
+        headroom: float = 0.99,
+        window_s: float = 1.0,
+        slack_s: float = 0.01,
         raise_after_s: float = 2.0,
         caps: Collection[str] = (),
-        on_change: Callable[[LimitsChanged], object] | None = None,
+        on_change: Callable[[Notice], object] | None = None,
         probe: bool = False,
         probe_wait_s: float = 10.0,
     ) -> None:
@@ -139,13 +134,18 @@ class Limiter:
             raise ValueError(f"burst_seconds must be positive, not {burst_seconds}")
         if not 0 < headroom <= 1:
             raise ValueError(f"headroom must be in (0, 1], not {headroom}")
+        if not (window_s > 0 and slack_s >= 0):
+            raise ValueError(f"window_s must be positive and slack_s not negative, not {slack_s}")
         self._loop = asyncio.get_running_loop()
         self._burst_seconds = burst_seconds
         self._headroom = headroom
         self._rpm = rpm
         self._tpm = tpm
+        self._spare = Headroom()  # a full bucket's worth to spend fast; not `headroom`
         self._requests = self._bucket(rpm)
         self._tokens = self._bucket(tpm)
+        self._window_s, self._slack_s = window_s, slack_s
+        self._sent = {kind: SendLog(window_s + slack_s) for kind in KINDS}
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight = 0
@@ -154,7 +154,6 @@ class Limiter:
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
         self._resumed.set()
         self._resume_timer: asyncio.TimerHandle | None = None
-        self._after_pause = False
         self._heard = asyncio.Event()  # set once the server has said anything
         if not probe:
             self._heard.set()
@@ -168,8 +167,10 @@ class Limiter:
         self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
         self._shares = {"requests": SharedBudget(), "tokens": SharedBudget()}
+        self.calibration = Calibration()  #: the server's count over ours, per model
         self._cut, self._cut_at = 1.0, -math.inf  # the pace after the last cut, and when
         self._changed_at = -math.inf  # when the limits in force last changed
+        self._unexplained_at = -math.inf  # when the last 429 nothing explained came
 
     @property
     def rpm(self) -> float | None:
@@ -220,7 +221,7 @@ class Limiter:
         self._in_flight -= 1
         self._slots.release()
 
-    async def wait_for_capacity(self, tokens: int) -> None:
+    async def wait_for_capacity(self, tokens: int, model: str | None = None) -> None:
         """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`."""
         if tokens < 0:
             raise ValueError(f"tokens must not be negative, not {tokens}")
@@ -229,18 +230,39 @@ class Limiter:
         async with self._queue:
             await self._wait_for_probe()
             await self._wait_out_pause()
-            if self._after_pause:
-                self._after_pause = False
-                await self._charge("requests", self._capacity("requests"))
-                await self._charge("tokens", self._capacity("tokens"))
+            charge = self.calibration.charge(model, tokens)
             # Slowing down charges every unit more; the buckets keep their level and rate.
             scale = 1 / self.pace
-            await self._charge("requests", scale)
-            await self._charge("tokens", tokens * scale)
+            units = {"requests": scale, "tokens": charge * scale}
+            await self._charge("requests", units["requests"])
+            await self._charge("tokens", units["tokens"])
+            await self._wait_for_window(units)
+            now = self._loop.time()
+            for kind, amount in units.items():
+                self._sent[kind].add(now, amount)
+            if self._spare.spend(units):
+                self._repace()
+            self.calibration[model].sent(tokens)
             self._shares["requests"].sent(1)
-            self._shares["tokens"].sent(tokens)
+            self._shares["tokens"].sent(charge)
+
+    async def _wait_for_window(self, units: dict[str, float]) -> None:
+        """Until sending `units` keeps every span of the guard within its share, unpaused."""
+        while True:
             # A 429 seen while we waited for the buckets holds us too.
             await self._wait_out_pause()
+            now = self._loop.time()
+            delay = max(self._window_wait(now, kind, units[kind]) for kind in KINDS)
+            if delay <= 0:
+                return
+            await asyncio.sleep(delay)
+
+    def _window_wait(self, now: float, kind: str, amount: float) -> float:
+        limit = self._limit(kind)
+        if limit is None:
+            return 0.0
+        share = limit / 60 * self._window_s * self._spare.factor
+        return self._sent[kind].wait(now, amount, share)
 
     def pause(self, seconds: float) -> None:
         """Hold every waiter for `seconds` from now; extends a longer pause, never shortens one."""
@@ -250,23 +272,44 @@ class Limiter:
         if until <= self._paused_until:
             return
         self._paused_until = until
-        self._after_pause = True
         self._resumed.clear()
         if self._resume_timer is not None:
             self._resume_timer.cancel()
         self._resume_timer = self._loop.call_at(until, self._resumed.set)
 
-    def refused(self, tokens: int) -> None:
-        """A request of `tokens` got a rate-limit 429: it cost nothing, and we went too fast."""
+    def refused(
+        self,
+        tokens: int,
+        *,
+        model: str | None = None,
+        message: str | None = None,
+        hint: float | None = None,
+    ) -> None:
+        """A request of `tokens` got a rate-limit 429 (`message`, waiting `hint` seconds): it
+        cost nothing, and something sent too fast."""
         self._heard.set()
-        self._shares["requests"].sent(-1)
-        self._shares["tokens"].sent(-tokens)
         now = self._loop.time()
-        if now - self._cut_at < CUT_EVERY_S or now - self._changed_at < CUT_EVERY_S:
+        self._shares["requests"].sent(-1)
+        self._shares["tokens"].sent(-self.calibration.charge(model, tokens))
+        if self._spare.refused(now, hint):
+            self._repace()
+        count = self.calibration[model]
+        before = count.ratio
+        recounted = count.refused(now, tokens, requested_in(message))
+        if count.ratio > before:  # what is in the window was sent at the old count
+            self._sent["tokens"].scale(count.ratio / before)
+        if recounted or self._spare.explains(now) or now - self._changed_at < CUT_EVERY_S:
             return
-        self._cut, self._cut_at = max(MIN_PACE, self._recovered() * CUT), now
+        if now - self._unexplained_at < REPEAT_S:
+            if now - self._cut_at >= CUT_EVERY_S:
+                self._cut, self._cut_at = max(MIN_PACE, self._recovered() * CUT), now
+        else:  # an accident of timing: allow more for the way to the server
+            self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
+            for log in self._sent.values():
+                log.length_s = self._window_s + self._slack_s
+        self._unexplained_at = now
 
-    def observe(self, headers: RateLimitHeaders) -> None:
+    def observe(self, headers: RateLimitHeaders, model: str | None = None) -> None:
         """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them."""
         self._heard.set()
         self.latest = headers
@@ -278,15 +321,24 @@ class Limiter:
             self._tpm = tpm
             self._tokens = self._bucket(tpm)
         after = (self._rpm, self._tpm)
+        now = self._loop.time()
         if after != before:
-            self._changed_at = self._loop.time()
+            self._changed_at = now
         if after != before and after not in self._announced:
             self._announced.add(after)
-            if self._on_change is not None:
-                self._on_change(LimitsChanged(*after, *before))
-        now = self._loop.time()
+            self._say(LimitsChanged(*after, *before))
+        count = self.calibration[model]
+        count.observe(now, headers.limit_tokens, headers.remaining_tokens)
+        if count.worth_saying(now):
+            self._say(Calibrated(model, count.ratio))
         self._shares["requests"].observe(now, headers.limit_requests, headers.remaining_requests)
         self._shares["tokens"].observe(now, headers.limit_tokens, headers.remaining_tokens)
+        if self._spare.find(now, headers, {"requests": self._rpm, "tokens": self._tpm}):
+            self._repace()
+
+    def _say(self, notice: Notice) -> None:
+        if self._on_change is not None:
+            self._on_change(notice)
 
     def _follow(self, kind: str, reported: int | None, current: float | None) -> int | None:
         """The limit to adopt, if any: lower at once, higher once it has lasted a while."""
@@ -304,11 +356,17 @@ class Limiter:
         del self._higher_since[kind]
         return reported
 
+    def _repace(self) -> None:
+        """New buckets for the pace of the moment: the headroom's burst began or ended."""
+        self._requests = self._bucket(self._rpm)
+        self._tokens = self._bucket(self._tpm)
+
     def _bucket(self, per_minute: float | None) -> AsyncLimiter | None:
-        """A leaky bucket pacing `per_minute` (times headroom), bursting `burst_seconds` worth."""
+        """A leaky bucket pacing `per_minute` (times headroom, and the headroom's burst factor),
+        letting `burst_seconds` worth through at once."""
         if per_minute is None:
             return None
-        per_second = per_minute * self._headroom / 60
+        per_second = per_minute * self._headroom / 60 * self._spare.factor
         # At least one whole unit must fit; a low limit then gets a longer period, same pace.
         capacity = max(1.0, per_second * self._burst_seconds)
         return AsyncLimiter(capacity, capacity / per_second)
@@ -327,6 +385,9 @@ class Limiter:
 
     def _buckets(self, kind: str) -> AsyncLimiter | None:
         return self._requests if kind == "requests" else self._tokens
+
+    def _limit(self, kind: str) -> float | None:
+        return self._rpm if kind == "requests" else self._tpm
 
     def end_probe(self) -> None:
         """The probe came back without limits (a dropped connection, a timeout): waiting for
@@ -350,7 +411,3 @@ class Limiter:
 def _check_positive(name: str, value: float | None) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number or None (unlimited), not {value}")
-
-
-def _count(value: float | None) -> str:
-    return "unlimited" if value is None else f"{value:,.0f}"

@@ -29,7 +29,7 @@ from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.headers import parse_rate_limit_headers
-from batchbot.pace.limiter import Limiter, LimitsChanged
+from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
 from batchbot.run.pack import Packer, unpack
@@ -96,7 +96,7 @@ class Dispatcher:
         self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
         self._outage_reported = False
 
-    def _limits_changed(self, change: LimitsChanged) -> None:
+    def _limits_changed(self, change: Notice) -> None:
         from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
         log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
 
@@ -219,7 +219,7 @@ class Dispatcher:
     async def _try(self, tries: Tries, wait_s: float) -> Reply:
         """One attempt the policy counts: a turn from the limiter, then send (through outages)."""
         tries.counted += 1
-        await self._wait_turn(tries.tokens)
+        await self._wait_turn(tries)
         last_try = tries.counted >= self.config.max_attempts
         return await self._send_through_outage(tries, wait_s, last_try=last_try)
 
@@ -256,7 +256,7 @@ class Dispatcher:
                     self.limiter.pause(wait_s)
                 else:
                     await self._sleep(wait_s)
-                await self._wait_turn(tries.tokens)
+                await self._wait_turn(tries)
                 continue
             if self.outage.active:
                 log.warning("the API answers again; the run goes on")
@@ -271,21 +271,23 @@ class Dispatcher:
             reply = await self.client.complete(tries.item.body)
         except Exception as exc:
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
-            self._after_error(exc, tries.tokens)
+            self._after_error(exc, tries)
             raise
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
-        self.limiter.observe(parse_rate_limit_headers(reply.headers))
+        self.limiter.observe(parse_rate_limit_headers(reply.headers), _model(tries.item))
         return reply
 
-    def _after_error(self, exc: Exception, tokens: int) -> None:
-        headers = policy.response_headers(exc)
+    def _after_error(self, exc: Exception, tries: Tries) -> None:
+        headers, model = policy.response_headers(exc), _model(tries.item)
         if headers:
-            self.limiter.observe(parse_rate_limit_headers(headers))
+            self.limiter.observe(parse_rate_limit_headers(headers), model)
         else:
             self.limiter.end_probe()
         if policy.is_rate_limited(exc):
-            self.limiter.refused(tokens)
-            self.limiter.pause(policy.server_wait_hint(exc) or 1.0)
+            hint = policy.server_wait_hint(exc)
+            message = getattr(exc, "message", None) or str(exc)
+            self.limiter.refused(tries.tokens, model=model, message=message, hint=hint)
+            self.limiter.pause(hint or 1.0)
         log.debug("attempt failed: %s", describe(exc))
 
     def _failure(self, tries: Tries, exc: Exception) -> Outcome:
@@ -301,8 +303,9 @@ class Dispatcher:
     async def _sleep(self, seconds: float) -> None:
         await self._cancellable(self.sleep(seconds))
 
-    async def _wait_turn(self, tokens: int) -> None:
-        await self._cancellable(self.limiter.wait_for_capacity(tokens))
+    async def _wait_turn(self, tries: Tries) -> None:
+        wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item))
+        await self._cancellable(wait)
 
     async def _cancellable(self, waiting: Awaitable[None]) -> None:
         """Await something that sends nothing; stop() may cancel it (and so the worker)."""
@@ -385,3 +388,9 @@ class Dispatcher:
             stop.cancel()
             if self.stop_event.is_set() and self.grace_s == 0.0:
                 deadline = loop.time()
+
+
+def _model(item: Item) -> str | None:
+    """The model an item asks for: the limiter learns how the server counts, per model."""
+    model = item.body.get("model")
+    return model if isinstance(model, str) else None

@@ -267,6 +267,7 @@ class Dispatcher:
         """One HTTP request, recorded as an attempt; its rate-limit news goes to the limiter."""
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
+        self.stats.charged_tokens += tries.tokens
         try:
             reply = await self.client.complete(tries.item.body)
         except Exception as exc:

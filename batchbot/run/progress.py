@@ -17,9 +17,16 @@ from batchbot.summary import Tally
 PLAIN_EVERY_S = 10.0
 
 
+WIDTH = 80  # a status line never wraps in a terminal this wide
+
+
 @dataclass(kw_only=True)
 class RunStats(Tally):
-    """Live counters of one sync run: its tally, and what is under way right now."""
+    """Live counters of one sync run: its tally, and what is under way right now.
+
+    `charged_tokens` is what the limiter charged against tokens/min (prompt plus allowance);
+    `rpm_limit`, `tpm_limit` and `budget_left` are the limits in force, kept current by the run.
+    """
 
     job: str
     total: int
@@ -27,6 +34,10 @@ class RunStats(Tally):
     retrying: int = 0
     in_flight: int = 0
     requests: int = 0
+    charged_tokens: int = 0
+    rpm_limit: float | None = None
+    tpm_limit: float | None = None
+    budget_left: float | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -44,14 +55,67 @@ class RunStats(Tally):
     def per_minute(self, count: int) -> float:
         return count * 60.0 / self.elapsed if self.elapsed > 0 else 0.0
 
-    def line(self) -> str:
-        tokens = self.prompt_tokens + self.completion_tokens
-        return (
-            f"{self.done:,}/{self.to_send:,} done · ok {self.ok + self.truncated:,} · "
-            f"failed {self.failed:,} · retrying {self.retrying:,} · "
-            f"{self.per_minute(self.requests):,.0f} req/min · "
-            f"{self.per_minute(tokens):,.0f} tok/min"
-        )
+    def line(self, width: int = WIDTH) -> str:
+        """The run at a glance, at most `width` characters: the least needed parts go first."""
+        parts = [f"{self.done:,}/{self.to_send:,}", f"ok {self.ok + self.truncated:,}"]
+        parts += [f"{self.truncated:,} cut off"] if self.truncated else []
+        parts += [f"{self.failed:,} failed"] if self.failed else []
+        parts += [f"{self.retrying:,} retrying"] if self.retrying else []
+        droppable = [self._pace(), self._money(), self._eta()]
+        while droppable:
+            text = " · ".join(parts + [part for part in droppable if part])
+            if len(text) <= width:
+                return text
+            droppable.pop()
+        return " · ".join(parts)[:width]
+
+    def _pace(self) -> str:
+        """Which limit holds the pace: the one the run uses the larger share of."""
+        requests, tokens = self.per_minute(self.requests), self.per_minute(self.charged_tokens)
+        rpm_share = requests / self.rpm_limit if self.rpm_limit else 0.0
+        tpm_share = tokens / self.tpm_limit if self.tpm_limit else 0.0
+        if self.tpm_limit and tpm_share >= rpm_share:
+            return f"TPM-bound {_short(tokens)}/{_short(self.tpm_limit)}"
+        if self.rpm_limit:
+            return f"RPM-bound {_short(requests)}/{_short(self.rpm_limit)}"
+        return f"{_short(requests)} req/min"
+
+    def _money(self) -> str:
+        spent = f"{_usd(self.cost_usd)} spent"
+        if self.budget_left is None:
+            return spent
+        return f"{spent}, {_usd(max(self.budget_left, 0.0))} left"
+
+    def _eta(self) -> str:
+        left = self.to_send - self.done
+        if not self.done or left <= 0:
+            return ""
+        return f"ETA {_duration(left * self.elapsed / self.done)}"
+
+
+def _short(value: float) -> str:
+    """480, 107k, 1.2M: a rate or a limit in a few characters."""
+    if value >= 999_500:
+        return f"{value / 1e6:.3g}M"
+    if value >= 10_000:
+        return f"{value / 1e3:.0f}k"
+    return f"{value:,.0f}"
+
+
+def _usd(value: float) -> str:
+    """Cents from a cent up; below that, enough digits to see it move."""
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 class Display(Protocol):
@@ -96,38 +160,32 @@ class PlainLines:
     def refresh(self, stats: RunStats) -> None:
         if time.monotonic() - self._last >= PLAIN_EVERY_S:
             self._last = time.monotonic()
-            self._print(f"{stats.job}: {stats.line()}")
+            self._print(f"{stats.job}: {stats.line(WIDTH - len(stats.job) - 2)}")
 
     def stop(self, stats: RunStats) -> None:
-        pass
+        # Cut short (Ctrl-C, a stop): where it got to, once; a finished run has its summary.
+        if stats.done < stats.to_send:
+            self._print(f"{stats.job}: {stats.line(WIDTH - len(stats.job) - 2)}")
 
     def _print(self, text: str) -> None:
         print(text, file=self._stream, flush=True)
 
 
 class RichBar:
-    """Done/total, a bar, counts, rates and ETA, redrawn in place."""
+    """The status line, redrawn in place; left on screen, once, when the run ends."""
 
     def __init__(self, stream: TextIO) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import Progress, TextColumn
 
+        self._console = Console(file=stream)
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[detail]}"),
-            console=Console(file=stream),
-            transient=False,
+            TextColumn("[bold]{task.description}[/bold] {task.fields[detail]}"),
+            console=self._console,
+            transient=True,  # stop() prints the last line itself, once
         )
         self._task = self._progress.add_task("", total=None, detail="", start=False)
+        self._job = ""
 
     def checking(self, job: str, items: int) -> None:
         # Redrawn by rich's own thread, so the count moves while the check holds this one.
@@ -137,23 +195,23 @@ class RichBar:
         self._progress.start()
 
     def start(self, stats: RunStats) -> None:
-        self._progress.update(
-            self._task, description=stats.job, total=stats.to_send, completed=0, detail=""
-        )
+        self._job = stats.job
+        self._progress.update(self._task, description=stats.job, detail="")
         self._progress.start_task(self._task)
         self._progress.start()
 
     def refresh(self, stats: RunStats) -> None:
-        detail = (
-            f"ok {stats.ok + stats.truncated:,} · failed {stats.failed:,} · "
-            f"retrying {stats.retrying:,} · {stats.per_minute(stats.requests):,.0f} req/min · "
-            f"{stats.per_minute(stats.prompt_tokens + stats.completion_tokens):,.0f} tok/min"
-        )
-        self._progress.update(self._task, completed=stats.done, total=stats.to_send, detail=detail)
+        self._progress.update(self._task, detail=self._line(stats))
 
     def stop(self, stats: RunStats) -> None:
-        self.refresh(stats)
         self._progress.stop()
+        self._console.print(f"[bold]{stats.job}[/bold] {self._line(stats)}", highlight=False)
+
+    def _line(self, stats: RunStats) -> str:
+        from rich.markup import escape
+
+        width = min(self._console.width, WIDTH) - len(stats.job) - 1
+        return escape(stats.line(width))
 
 
 def make_display(*, quiet: bool, stream: TextIO | None = None) -> Display:

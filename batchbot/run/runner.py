@@ -240,7 +240,7 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
         await run.writer.close()
     finally:
         ticker.cancel()
-        display.stop(run.stats)
+        display.stop(_current(run))
     stats = run.stats
     return stats.summary(
         run_id=run.run_id,
@@ -259,7 +259,16 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
 async def _tick(run: Dispatcher, display: Display) -> None:
     while True:
         await asyncio.sleep(REFRESH_EVERY_S)
-        display.refresh(run.stats)
+        display.refresh(_current(run))
+
+
+def _current(run: Dispatcher) -> RunStats:
+    """The run's counters with the limits in force now (the server may have changed them)."""
+    stats = run.stats
+    stats.rpm_limit, stats.tpm_limit = run.limiter.rpm, run.limiter.tpm
+    if run.budget.enabled:
+        stats.budget_left = run.budget.room + run.budget.reserved
+    return stats
 
 
 @contextlib.asynccontextmanager

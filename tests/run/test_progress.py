@@ -1,0 +1,79 @@
+"""The live status line: what binds the pace, what it costs, what is cut off, in 80 columns."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+
+from batchbot.run.progress import WIDTH, PlainLines, RichBar, RunStats
+
+
+def busy(**changes) -> RunStats:
+    """A run one minute in: 412 of 1,000 done, TPM-bound, with a budget."""
+    stats = RunStats(job="faq", total=1_000, started=time.monotonic() - 60)
+    values = dict(
+        ok=400, truncated=3, failed=9, retrying=2, requests=200, charged_tokens=107_000,
+        rpm_limit=500, tpm_limit=200_000, cost_usd=0.41, budget_left=1.59,
+    ) | changes  # fmt: skip
+    for name, value in values.items():
+        setattr(stats, name, value)
+    return stats
+
+
+def test_everything_fits_in_80_columns():
+    """A busy run shows counts, the binding limit, money and ETA on one 80-column line."""
+    line = busy(retrying=0).line()
+    assert line == "412/1,000 · ok 403 · 3 cut off · 9 failed · TPM-bound 107k/200k"
+    assert len(line) <= WIDTH
+    calm = busy(truncated=0, failed=0, retrying=0, ok=412).line()
+    assert calm == (
+        "412/1,000 · ok 412 · TPM-bound 107k/200k · $0.41 spent, $1.59 left · ETA 1m26s"
+    )
+    assert len(calm) <= WIDTH
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"charged_tokens": 20_000, "requests": 480}, "RPM-bound 480/500"),
+        ({"rpm_limit": None, "tpm_limit": None}, "200 req/min"),
+        ({"budget_left": None, "cost_usd": 12.5}, "$12.50 spent"),
+        ({"budget_left": -0.01}, "$0.00 left"),
+    ],
+)
+def test_pace_and_money_read_right(changes, words):
+    """The binding limit is the one used most; money shows spent, and what is left of a budget."""
+    stats = busy(truncated=0, failed=0, retrying=0, **changes)
+    assert words in stats.line(200)
+
+
+def test_narrow_terminal_keeps_the_counts():
+    """Narrower than everything: the ETA, then money, then pace give way; counts stay."""
+    assert busy().line(60) == "412/1,000 · ok 403 · 3 cut off · 9 failed · 2 retrying"
+    assert busy().line(30) == "412/1,000 · ok 403 · 3 cut off"
+
+
+def test_plain_lines_print_the_state_once_when_cut_short():
+    """Without a terminal, a run cut short prints where it got to once; a finished run not."""
+    out = io.StringIO()
+    display = PlainLines(out)
+    display.stop(busy())
+    assert out.getvalue().splitlines() == [f"faq: {busy().line(WIDTH - 5)}"]
+    finished = io.StringIO()
+    PlainLines(finished).stop(busy(ok=988, truncated=3))
+    assert finished.getvalue() == ""
+
+
+def test_rich_display_leaves_one_line_of_80_columns():
+    """The terminal display ends with its status line printed once, no wider than 80."""
+    out = io.StringIO()
+    display = RichBar(out)
+    display.start(busy())
+    display.refresh(busy())
+    display.stop(busy())
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("faq 412/1,000 · ok 403")
+    assert len(lines[0]) <= WIDTH

@@ -7,6 +7,7 @@ exit codes, and a run's summary says its own (`RunSummary.exit_code`).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -197,6 +198,7 @@ def log_options(func: F) -> F:
     is_flag=True,
     help="Check the job, estimate tokens, cost and time; send nothing.",
 )
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the estimate as JSON.")
 @click.option(
     "--outage-wait",
     "outage_wait_s",
@@ -216,6 +218,7 @@ def run_command(
     *,
     fake: bool,
     dry_run: bool,
+    as_json: bool,
     base_url: str | None,
     db_path: str | None,
     model: str | None,
@@ -237,32 +240,40 @@ def run_command(
     from batchbot.run.progress import make_display
     from batchbot.run.runner import run_job
 
+    if as_json and not dry_run:
+        raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
     with _friendly_errors():
         _setup_logging(verbose, quiet, log_file, log_format)
         job = load_job(job_file, model=model, endpoint=endpoint)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, _environment())
         if dry_run:
-            _report_estimate(job, config)
+            _report_estimate(job, config, as_json=as_json)
             return
         report = None if quiet else click.echo
         summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
     _report_summary(summary, quiet=quiet)
 
 
-def _report_estimate(job: Any, config: Any) -> None:
+def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     from batchbot.run.estimate import estimate_job
     from batchbot.run.runner import resolve_mode
 
     estimate = estimate_job(job, config)
     choice = resolve_mode(job, config, estimate)
+    if as_json:
+        mode = {"mode": choice.mode, "mode_reason": choice.reason}
+        click.echo(json.dumps({**estimate.as_dict(), **mode}, indent=2))
+        return
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
+    assumed = "".join(f"  assumed: {note}\n" for note in estimate.assumptions())
     click.echo(
         f"{estimate.job}: {estimate.items:,} items, "
         f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
-        f"  prompt tokens:        {estimate.prompt_tokens:,}\n"
+        f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
+        f"{assumed}"
         f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
         f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
@@ -275,6 +286,16 @@ def _report_estimate(job: Any, config: Any) -> None:
     for warning in estimate.warnings():
         click.echo(f"  warning: {warning}")
     click.echo("Nothing was sent (dry run).")
+
+
+def _parts(tokens: Any) -> str:
+    """The prompt's parts; schema and files only when a job has them."""
+    parts = [f"text {tokens.text:,}", f"tools {tokens.tools:,}", f"images {tokens.images:,}"]
+    if tokens.schema:
+        parts.append(f"schema {tokens.schema:,}")
+    if tokens.files:
+        parts.append(f"audio and files {tokens.files:,}")
+    return f" ({', '.join(parts)})"
 
 
 def _unpriced(estimate: Any) -> str:

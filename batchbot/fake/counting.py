@@ -166,7 +166,7 @@ def _property(model: str, name: str, spec: Mapping[str, Any]) -> int:
         total += ENUM_OPENING + sum(ENUM_ITEM + text_tokens(model, str(v)) for v in values)
     nested = {key: spec[key] for key in ("properties", "items") if key in spec}
     if nested:
-        total += text_tokens(model, json.dumps(nested, separators=(",", ":")))
+        total += text_tokens(model, json.dumps(nested, separators=(",", ":"), ensure_ascii=False))
     return total
 
 
@@ -179,7 +179,7 @@ def _schema(model: str, response_format: Any) -> int:
     if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
         return 0
     spec = response_format.get("json_schema") or {}
-    schema = json.dumps(spec.get("schema", {}), separators=(",", ":"))
+    schema = json.dumps(spec.get("schema", {}), separators=(",", ":"), ensure_ascii=False)
     return text_tokens(model, str(spec.get("name", ""))) + text_tokens(model, schema)
 
 

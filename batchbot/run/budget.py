@@ -141,8 +141,9 @@ def worst_case(
     batch: bool = False,
     endpoint: str = CHAT,
 ) -> float:
-    """The most a request may cost: its prompt at the input price and its whole allowance
-    at the output price. Raises BudgetExhausted when that has no bound (no price, no cap).
+    """The most a request may cost: its prompt at the input price (an image of unknown size at
+    the most the model charges for one) and its whole allowance at the output price. Raises
+    BudgetExhausted when that has no bound (no price, no cap).
 
     An embeddings request has no answer to cap; a Responses request's cap is max_output_tokens.
     """
@@ -153,7 +154,8 @@ def worst_case(
     cap_keys = CAP_KEYS.get(endpoint, ())
     if cap_keys and not any(body.get(key) for key in cap_keys):
         raise no_cap(item_id)
-    return price.worst_case(input_tokens(body, endpoint), answer_allowance(body, endpoint))
+    prompt = input_tokens(body, endpoint, worst=True)
+    return price.worst_case(prompt, answer_allowance(body, endpoint))
 
 
 def exhausted(budget: Budget) -> BudgetExhausted:

@@ -1,9 +1,11 @@
 """--dry-run: what a run would send, cost and take by its limits, with no network.
 
-The worst case is what a budget reserves: every prompt at the input price and every
-completion allowance used in full at the output price. The expected cost assumes answers as
-long, on average, as this job's earlier answers in the database, or half the allowance when
-there are none yet.
+The worst case is what a budget reserves: every prompt at the input price (an image of unknown
+size at the most the model charges for one) and every completion allowance used in full at the
+output price. The expected cost assumes answers as long, on average, as this job's earlier
+answers in the database, or half the allowance when there are none yet. Token counts and time
+count an image of unknown size as a typical one, as pacing does; the items that needed such a
+guess are counted by what was guessed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from batchbot.config import Config
 from batchbot.endpoints import EMBEDDINGS
@@ -18,8 +21,23 @@ from batchbot.jobs.job import Job
 from batchbot.jobs.params import suggestion, unknown_parameters
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer
-from batchbot.pace.tokens import DEFAULT_COMPLETION_ALLOWANCE, answer_allowance, input_tokens
+from batchbot.pace.tokens import (
+    DEFAULT_COMPLETION_ALLOWANCE,
+    TokenCount,
+    count_request,
+)
 from batchbot.store.store import Store
+
+# What each kind of guess means, for the dry-run's "assumed" lines (see docs/tokens.md).
+ASSUMPTIONS = {
+    "remote image": "{n:,} item(s) with an image by URL of unknown size: counted as "
+    "1024 x 1024, and at the most the model charges for one image in the 'at most' cost; "
+    "end the URL with #WIDTHxHEIGHT to give the size",
+    "unreadable image": "{n:,} item(s) with a data URL that is not a PNG, JPEG, GIF or WebP "
+    "image: counted as an image of unknown size",
+    "audio": "{n:,} item(s) with audio: 10 tokens a second",
+    "file": "{n:,} item(s) with a file: a token per 4 bytes, 1,024 for a file_id",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +46,28 @@ class Estimate:
     items: int
     already_answered: int
     to_send: int
-    prompt_tokens: int
-    completion_allowance: int
+    tokens: TokenCount  # summed over the items to send, part by part
     rpm: float | None
     tpm: float | None
+    worst_prompt_tokens: int = 0  # with every image of unknown size at its most
     worst_cost_usd: float = 0.0
     expected_cost_usd: float = 0.0
     unpriced_models: tuple[str, ...] = ()
     unknown_parameters: Mapping[str, int] = field(default_factory=dict)  # name -> items
     uncapped: int = 0  # items with no max_tokens: their allowance is assumed
+    assumed: Mapping[str, int] = field(default_factory=dict)  # items by what was guessed
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.tokens.prompt
+
+    @property
+    def completion_allowance(self) -> int:
+        return self.tokens.allowance
+
+    def assumptions(self) -> list[str]:
+        """One sentence for each kind of guess the token count made."""
+        return [ASSUMPTIONS[kind].format(n=n) for kind, n in sorted(self.assumed.items())]
 
     def warnings(self) -> list[str]:
         """What the dry run found that a real run would regret: typos, guessed allowances."""
@@ -59,9 +90,36 @@ class Estimate:
     def minutes(self) -> float:
         """The time the rate limits imply for what is left to send."""
         by_requests = self.to_send / self.rpm if self.rpm else 0.0
-        tokens = self.prompt_tokens + self.completion_allowance
-        by_tokens = tokens / self.tpm if self.tpm else 0.0
+        by_tokens = self.tokens.total / self.tpm if self.tpm else 0.0
         return max(by_requests, by_tokens)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The estimate for scripts (`--dry-run --json`)."""
+        parts = self.tokens
+        return {
+            "job": self.job,
+            "items": self.items,
+            "already_answered": self.already_answered,
+            "to_send": self.to_send,
+            "prompt_tokens": parts.prompt,
+            "prompt_parts": {
+                "text": parts.text,
+                "tools": parts.tools,
+                "images": parts.images,
+                "schema": parts.schema,
+                "audio_and_files": parts.files,
+            },
+            "completion_allowance": parts.allowance,
+            "worst_prompt_tokens": self.worst_prompt_tokens,
+            "assumed": dict(self.assumed),
+            "worst_cost_usd": round(self.worst_cost_usd, 6),
+            "expected_cost_usd": round(self.expected_cost_usd, 6),
+            "unpriced_models": list(self.unpriced_models),
+            "warnings": self.warnings(),
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "minutes": round(self.minutes, 2),
+        }
 
 
 def pricer_for(job: Job, config: Config) -> Pricer:
@@ -77,27 +135,14 @@ def estimate_job(job: Job, config: Config) -> Estimate:
     items = job.validate()
     pricer = pricer_for(job, config)
     store = Store.open(config.db_path) if config.db_path.exists() else None
-    answered = sent = prompt = allowance = uncapped = 0
-    worst = expected = 0.0
-    unknown: Counter[str] = Counter()
+    answered = 0
     try:
-        typical = store.average_completion(job.name) if store else None
+        tally = _Tally(job.endpoint, pricer, store.average_completion(job.name) if store else None)
         for item in job.items():
             if store and store.is_answered(job.name, item.id, item.request_hash):
                 answered += 1
-                continue
-            model = str(item.body.get("model", ""))
-            tokens = input_tokens(item.body, job.endpoint)
-            cap = answer_allowance(item.body, job.endpoint)
-            sent, prompt, allowance = sent + 1, prompt + tokens, allowance + cap
-            unknown.update(unknown_parameters(item.body, job.endpoint))
-            if job.endpoint != EMBEDDINGS and not any(item.body.get(k) for k in CAPS):
-                uncapped += 1
-            price = pricer.price(model)
-            if price is not None:
-                worst += price.worst_case(tokens, cap)
-                likely = cap / 2 if typical is None else min(typical, cap)
-                expected += (tokens * price.input + likely * price.output) / 1_000_000
+            else:
+                tally.add(item.body)
     finally:
         if store:
             store.close()
@@ -105,17 +150,51 @@ def estimate_job(job: Job, config: Config) -> Estimate:
         job.name,
         items,
         answered,
-        sent,
-        prompt,
-        allowance,
+        tally.sent,
+        tally.tokens,
         config.rpm,
         config.tpm,
-        worst_cost_usd=worst,
-        expected_cost_usd=expected,
+        worst_prompt_tokens=tally.worst_prompt,
+        worst_cost_usd=tally.worst_usd,
+        expected_cost_usd=tally.expected_usd,
         unpriced_models=tuple(sorted(pricer.unknown)),
-        unknown_parameters=dict(unknown),
-        uncapped=uncapped,
+        unknown_parameters=dict(tally.unknown),
+        uncapped=tally.uncapped,
+        assumed=dict(tally.assumed),
     )
+
+
+class _Tally:
+    """Sums over the items to send: tokens, worst and expected cost, what needs a warning."""
+
+    def __init__(self, endpoint: str, pricer: Pricer, typical_answer: float | None) -> None:
+        self.endpoint, self.pricer, self.typical_answer = endpoint, pricer, typical_answer
+        self.sent = self.worst_prompt = self.uncapped = 0
+        self.tokens = TokenCount()
+        self.unknown: Counter[str] = Counter()
+        self.assumed: Counter[str] = Counter()
+        self.worst_usd = self.expected_usd = 0.0
+
+    def add(self, body: Mapping[str, Any]) -> None:
+        counted = count_request(body, endpoint=self.endpoint)
+        cap = counted.allowance
+        # Only a guessed part can differ between the typical and the worst count.
+        most = counted.prompt
+        if counted.assumed:
+            most = count_request(body, endpoint=self.endpoint, worst=True).prompt
+        self.sent += 1
+        self.tokens += counted
+        self.worst_prompt += most
+        self.assumed.update(counted.assumed)
+        self.unknown.update(unknown_parameters(body, self.endpoint))
+        if self.endpoint != EMBEDDINGS and not any(body.get(key) for key in CAPS):
+            self.uncapped += 1
+        price = self.pricer.price(str(body.get("model", "")))
+        if price is None:
+            return
+        self.worst_usd += price.worst_case(most, cap)
+        likely = cap / 2 if self.typical_answer is None else min(self.typical_answer, cap)
+        self.expected_usd += (counted.prompt * price.input + likely * price.output) / 1_000_000
 
 
 # What bounds an answer's length, by endpoint; without one the allowance is a guess.

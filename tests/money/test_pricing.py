@@ -142,7 +142,7 @@ def test_dry_run_prices_and_sends_nothing(tmp_path, write_job, invoke, fake_api)
     result = invoke("run", str(job), "--dry-run", "--base-url", fake_api.url, key=None)
     assert result.exit_code == 0, result.output
     assert fake_api.stats.requests == 0
-    assert "prompt tokens:        33\n" in result.output
+    assert "prompt tokens:        33 (text 33, tools 0, images 0)\n" in result.output
     # worst: (33 x 100 + 150 x 400) / 1e6; expected: half the allowance, (3300 + 75 x 400) / 1e6
     assert "cost: at most $0.0633 (every allowance used), expected about $0.0333" in result.output
     assert "Nothing was sent (dry run)." in result.output

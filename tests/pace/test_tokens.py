@@ -21,6 +21,7 @@ from batchbot.pace import tokens
         ("gpt-3.5-turbo-0125", "cl100k_base"),
         ("ft:gpt-3.5-turbo-0125:acme::abc123", "cl100k_base"),
         ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "o200k_base"),
+        ("gpt-oss-120b", "o200k_harmony"),
         ("some-local-model", "o200k_base"),
     ],
 )
@@ -34,6 +35,7 @@ def test_encoding_by_model(model: str, name: str) -> None:
     [
         ("gpt-4o-mini", "hello world", [24912, 2375]),
         ("gpt-4", "hello world", [15339, 1917]),
+        ("gpt-oss-20b", "hello world", [24912, 2375]),
     ],
 )
 def test_official_token_ids(model: str, text: str, ids: list[int]) -> None:
@@ -51,6 +53,7 @@ def test_never_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tiktoken.load, "read_file_cached", no_network)
     tokens.encoding.cache_clear()
     assert tokens.count_text("gpt-4o", "hello world") == 2
+    assert tokens.count_text("gpt-oss-120b", "hello world") == 2
 
 
 def test_tampered_vocabulary_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,29 +63,6 @@ def test_tampered_vocabulary_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(tokens.VocabularyError, match="does not match"):
         tokens.encoding("cl100k_base")
     tokens.encoding.cache_clear()
-
-
-def test_prompt_tokens_add_chat_overhead() -> None:
-    """3 tokens per message, 1 per name, 3 to prime the reply, plus the text."""
-    enc = tokens.encoding_for_model("gpt-4o-mini")
-    messages = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "name": "ann", "content": "What is a token?"},
-    ]
-    text = sum(len(enc.encode(v)) for m in messages for v in m.values())
-    assert tokens.prompt_tokens("gpt-4o-mini", messages) == 3 + 2 * 3 + 1 + text
-
-
-def test_content_parts_count_their_text() -> None:
-    """A list of content parts counts like the same text in one string."""
-    as_parts = [
-        {
-            "role": "user",
-            "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}],
-        }
-    ]
-    as_text = [{"role": "user", "content": "Hi there"}]
-    assert tokens.prompt_tokens("gpt-4o", as_parts) == tokens.prompt_tokens("gpt-4o", as_text)
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,7 @@ def _full_scan(store: Store, query: ReportQuery) -> list[dict[str, object]]:
     scan = f"""
         SELECT job, coalesce(model, '') AS model, {day} AS day, coalesce(run_id, 0) AS run_id,
             1 AS requests, status IN ('ok', 'truncated') AS answered, status = 'failed' AS failed,
+            status = 'truncated' AS truncated,
             coalesce(prompt_tokens, 0) AS prompt_tokens,
             coalesce(cached_tokens, 0) AS cached_tokens,
             coalesce(completion_tokens, 0) AS completion_tokens,

@@ -12,6 +12,7 @@ TABLE_HEADINGS: Mapping[str, str] = {
     "run_id": "run",
     "requests": "requests",
     "answered": "answered",
+    "truncated": "cut off",
     "failed": "failed",
     "prompt_tokens": "prompt",
     "cached_tokens": "cached",

@@ -59,6 +59,7 @@ GROUP_SQL: Mapping[str, str] = {
 SUMS: Mapping[str, str] = {
     "requests": "sum(requests)",
     "answered": "sum(answered)",
+    "truncated": "sum(truncated)",  # of the answered, those cut off at max_tokens
     "failed": "sum(failed)",
     "prompt_tokens": "sum(prompt_tokens)",
     "cached_tokens": "sum(cached_tokens)",

@@ -113,6 +113,7 @@ SPEND_SUMS = (
     ("latency_us", "coalesce(CAST(round({row}.latency_ms * 1000) AS INTEGER), 0)"),
     ("timed", "{row}.latency_ms IS NOT NULL"),
 )
+Sums = tuple[tuple[str, str], ...]
 
 
 def _spend_key(row: str) -> tuple[str, ...]:
@@ -124,21 +125,33 @@ def _spend_key(row: str) -> tuple[str, ...]:
     )
 
 
-def _add_to_spend(row: str) -> str:
-    columns = ", ".join((*SPEND_KEY, *(name for name, _ in SPEND_SUMS)))
-    values = ", ".join((*_spend_key(row), *(value.format(row=row) for _, value in SPEND_SUMS)))
-    sums = ", ".join(f"{name} = {name} + excluded.{name}" for name, _ in SPEND_SUMS)
+def _add_to_spend(row: str, spend_sums: Sums = SPEND_SUMS) -> str:
+    columns = ", ".join((*SPEND_KEY, *(name for name, _ in spend_sums)))
+    values = ", ".join((*_spend_key(row), *(value.format(row=row) for _, value in spend_sums)))
+    sums = ", ".join(f"{name} = {name} + excluded.{name}" for name, _ in spend_sums)
     return (
         f"INSERT INTO spend ({columns}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(SPEND_KEY)}) DO UPDATE SET {sums};"
     )
 
 
-def _remove_from_spend(row: str) -> str:
+def _remove_from_spend(row: str, spend_sums: Sums = SPEND_SUMS) -> str:
     where = " AND ".join(f"{k} = {v}" for k, v in zip(SPEND_KEY, _spend_key(row), strict=True))
-    sums = ", ".join(f"{name} = {name} - ({value.format(row=row)})" for name, value in SPEND_SUMS)
+    sums = ", ".join(f"{name} = {name} - ({value.format(row=row)})" for name, value in spend_sums)
     return (
         f"UPDATE spend SET {sums} WHERE {where}; DELETE FROM spend WHERE {where} AND requests = 0;"
+    )
+
+
+def _spend_triggers(spend_sums: Sums) -> str:
+    add, remove = _add_to_spend, _remove_from_spend
+    return (
+        f"CREATE TRIGGER spend_insert AFTER INSERT ON requests BEGIN "
+        f"{add('NEW', spend_sums)} END;\n"
+        f"CREATE TRIGGER spend_delete AFTER DELETE ON requests BEGIN "
+        f"{remove('OLD', spend_sums)} END;\n"
+        f"CREATE TRIGGER spend_update AFTER UPDATE ON requests BEGIN "
+        f"{remove('OLD', spend_sums)} {add('NEW', spend_sums)} END;\n"
     )
 
 
@@ -150,13 +163,7 @@ def m002_spend_rollup(db: Database) -> None:
         f"    day TEXT NOT NULL,\n    run_id INTEGER NOT NULL,\n    {sums},\n"
         f"    PRIMARY KEY ({', '.join(SPEND_KEY)})\n) WITHOUT ROWID"
     )
-    db.executescript(
-        f"CREATE TRIGGER spend_insert AFTER INSERT ON requests BEGIN {_add_to_spend('NEW')} END;\n"
-        f"CREATE TRIGGER spend_delete AFTER DELETE ON requests BEGIN "
-        f"{_remove_from_spend('OLD')} END;\n"
-        f"CREATE TRIGGER spend_update AFTER UPDATE ON requests BEGIN "
-        f"{_remove_from_spend('OLD')} {_add_to_spend('NEW')} END;\n"
-    )
+    db.executescript(_spend_triggers(SPEND_SUMS))
     # Rows written before this migration.
     key = ", ".join(_spend_key("requests"))
     sums_sql = ", ".join(f"sum({v.format(row='requests')})" for _, v in SPEND_SUMS)
@@ -220,3 +227,60 @@ def m004_endpoints(db: Database) -> None:
     db.table("requests").add_column("vector", bytes)
     db.table("requests").add_column("dimensions", int)
     db.table("requests").add_column("response_status", str)
+
+
+# m005: truncated answers get their own sum in the rollup, so reports can say how many of the
+# answered were cut off at max_tokens.
+SPEND_SUMS_M005 = (*SPEND_SUMS, ("truncated", "{row}.status = 'truncated'"))
+# What a request asked, in words: the last message of a chat request, the input of a
+# Responses one (a list of parts stays JSON).
+PROMPT = (
+    "coalesce(json_extract(request, '$.messages[#-1].content'), json_extract(request, '$.input'))"
+)
+# The newest row of each item of each job: a retry rewrites its row, a changed prompt adds one.
+NEWEST = "id IN (SELECT max(id) FROM requests GROUP BY job, item_id)"
+VIEWS = {
+    "answers": f"""
+SELECT job, item_id, model, {PROMPT} AS prompt, content AS answer, finish_reason, status,
+       prompt_tokens, completion_tokens, total_tokens, cost_usd, finished_at, run_id
+FROM requests
+WHERE {NEWEST} AND status IN ('ok', 'truncated')""",
+    "failures": f"""
+SELECT job, item_id, model, {PROMPT} AS prompt, error, error_code, attempts, finished_at,
+       run_id
+FROM requests
+WHERE {NEWEST} AND status = 'failed'""",
+    "daily_spend": """
+SELECT day, job, model, sum(requests) AS requests, sum(answered) AS answered,
+       sum(truncated) AS truncated, sum(failed) AS failed, sum(prompt_tokens) AS prompt_tokens,
+       sum(completion_tokens) AS completion_tokens,
+       round(sum(cost_nanousd) / 1e9, 9) AS cost_usd
+FROM spend
+GROUP BY day, job, model""",
+}
+
+
+@migrations(name="m005_views")
+def m005_views(db: Database) -> None:
+    db.execute("ALTER TABLE spend ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0")
+    columns = ", ".join(
+        f"{value} AS {name}" for name, value in zip(SPEND_KEY, _spend_key("r"), strict=True)
+    )
+    matches = " AND ".join(f"spend.{name} = t.{name}" for name in SPEND_KEY)
+    db.execute(
+        f"WITH t AS (SELECT {columns}, count(*) AS n FROM requests r "
+        f"WHERE status = 'truncated' GROUP BY 1, 2, 3, 4) "
+        f"UPDATE spend SET truncated = t.n FROM t WHERE {matches}"
+    )
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.executescript(_spend_triggers(SPEND_SUMS_M005))
+    # Why items failed, read by runs, report and the run summary without a full scan.
+    db.execute("CREATE INDEX requests_failed ON requests (job, run_id) WHERE status = 'failed'")
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql.strip())
+    # Runs before this migration kept no exit code; the status says it for those that ended.
+    db.execute(
+        "UPDATE runs SET exit_code = CASE status WHEN 'done' THEN 0 WHEN 'failed' THEN 1 END "
+        "WHERE exit_code IS NULL AND status IN ('done', 'failed')"
+    )

@@ -66,10 +66,11 @@ def seeded(tmp_path: Path) -> Path:
     return tmp_path / "batchbot.db"
 
 
-def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cost, latency):
+def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cost, latency, cut=0):
     return {
         "requests": requests,
         "answered": answered,
+        "truncated": cut,
         "failed": failed,
         "prompt_tokens": prompt,
         "cached_tokens": cached,
@@ -81,7 +82,7 @@ def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cos
 
 
 FAQ = _sums(3, 3, 0, 420, 100, 190, 0, 0.000195, 300.0)
-LABELS = _sums(3, 2, 1, 1010, 0, 505, 256, 0.0033, 550.0)
+LABELS = _sums(3, 2, 1, 1010, 0, 505, 256, 0.0033, 550.0, cut=1)
 RUN_1 = _sums(1, 1, 0, 100, 0, 50, 0, 0.000045, 200.0)
 RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
 
@@ -89,7 +90,7 @@ RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param([], [_sums(6, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0)], id="totals"),
+        pytest.param([], [_sums(6, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"),
         pytest.param(
             ["--by", "job"], [{"job": "faq", **FAQ}, {"job": "labels", **LABELS}], id="job"
         ),
@@ -97,7 +98,7 @@ RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
             ["--by", "model"],
             [
                 {"model": "gpt-4o-mini", **_sums(4, 3, 1, 420, 100, 190, 0, 0.000195, 300.0)},
-                {"model": "my-model", **_sums(1, 1, 0, 10, 0, 5, 0, None, 100.0)},
+                {"model": "my-model", **_sums(1, 1, 0, 10, 0, 5, 0, None, 100.0, cut=1)},
                 {"model": "o3-mini", **_sums(1, 1, 0, 1000, 0, 500, 256, 0.0033, 1000.0)},
             ],
             id="model",
@@ -106,7 +107,7 @@ RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
             ["--by", "day"],
             [
                 {"day": "2026-11-01", **RUN_1},
-                {"day": "2026-11-02", **_sums(5, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0)},
+                {"day": "2026-11-02", **_sums(5, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1)},
             ],
             id="day",
         ),
@@ -141,10 +142,10 @@ def test_report_json(seeded, invoke, args, expected):
 
 
 TABLE = """\
-day         requests  answered  failed  prompt  cached  completion  reasoning  cost USD  avg ms
-----------  --------  --------  ------  ------  ------  ----------  ---------  --------  ------
-2026-11-01         1         1       0     100       0          50          0    0.0000     200
-2026-11-02         5         4       1   1,330     100         645        256    0.0034     450
+day         requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
+----------  --------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
+2026-11-01         1         1        0       0     100       0          50          0    0.0000     200
+2026-11-02         5         4        1       1   1,330     100         645        256    0.0034     450
 
 Cost by day (UTC)
 2026-11-01  █                                         $0.0000
@@ -154,10 +155,10 @@ Why items failed (commonest first)
   1 × no error message
 """
 CSV = """\
-run_id,requests,answered,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,avg_latency_ms
-1,1,1,0,100,0,50,0,4.5e-05,200.0
-2,2,2,0,320,100,140,0,0.00015,350.0
-3,3,2,1,1010,0,505,256,0.0033,550.0
+run_id,requests,answered,truncated,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,avg_latency_ms
+1,1,1,0,0,100,0,50,0,4.5e-05,200.0
+2,2,2,0,0,320,100,140,0,0.00015,350.0
+3,3,2,1,1,1010,0,505,256,0.0033,550.0
 """
 
 

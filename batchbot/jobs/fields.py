@@ -8,8 +8,9 @@ counting from 0. Messages say what to write instead.
 from __future__ import annotations
 
 import difflib
+import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -142,18 +143,48 @@ def want_choice(value: object, choices: Iterable[str], where: Where, *parts: str
 
 
 def check_keys(
-    mapping: Mapping[str, Any], allowed: Iterable[str], where: Where, *parts: str | int
+    mapping: Mapping[str, Any],
+    allowed: Iterable[str],
+    where: Where,
+    *parts: str | int,
+    parameters: Collection[str] = (),
 ) -> None:
-    """Stop at the first key not in `allowed`, suggesting the closest valid one."""
+    """Stop at the first key not in `allowed`, suggesting the closest valid one.
+
+    `parameters`: the API's request parameters, which belong under `params:` here; one of
+    them (or a near miss of one) gets that said instead.
+    """
     valid = sorted(allowed)
     for key in mapping:
-        if key not in valid:
-            raise where.error(
-                f"unknown key{_suggest(key, valid)}; valid keys: {', '.join(valid)}",
-                *parts,
-                key,
-                key=True,
+        if key in valid:
+            continue
+        if key in parameters:
+            value = json.dumps(mapping[key], ensure_ascii=False, default=str)
+            message = (
+                f"is a request parameter: put it under params:, as in params: {{{key}: {value}}}"
             )
+            raise where.error(message, *parts, key, key=True)
+        close = _closest(key, valid, sorted(parameters))
+        hint = f"; did you mean {close}?" if close else ""
+        message = f"unknown key{hint}; valid keys: {', '.join(valid)}"
+        raise where.error(message, *parts, key, key=True)
+
+
+SIMILAR = 0.6  # difflib's own cutoff for a close match
+
+
+def _closest(word: str, keys: list[str], parameters: list[str]) -> str | None:
+    """The key or parameter `word` is nearest to, by spelling: `'template'`, `params: {...}`."""
+    key = max(((_likeness(word, k), repr(k)) for k in keys), default=(0.0, ""))
+    parameter = max(
+        ((_likeness(word, p), f"params: {{{p}: ...}}") for p in parameters), default=(0.0, "")
+    )
+    best = parameter if parameter[0] > key[0] else key  # a tie goes to the key
+    return best[1] if best[0] >= SIMILAR else None
+
+
+def _likeness(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def _suggest(word: str, options: list[str]) -> str:

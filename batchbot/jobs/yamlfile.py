@@ -27,6 +27,7 @@ from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import (
     EMBED_SYSTEM,
     INSTRUCTION_ROLES,
+    RESERVED,
     BodyDefaults,
     Draft,
     DraftSource,
@@ -47,6 +48,7 @@ from batchbot.jobs.fields import (
     want_text,
 )
 from batchbot.jobs.inputs import check_template, resolve_inputs, template_source
+from batchbot.jobs.params import PARAMETERS
 from batchbot.jobs.settings import JobSettings, parse_settings
 from batchbot.jobs.text import read_text
 
@@ -120,7 +122,7 @@ def load_yaml_job(
     where = Where(path, reader.values[()][0], (), reader.values, reader.keys)
     if not isinstance(doc, dict):
         raise where.error(f"{NOT_MAPPING}, not {describe(doc)}")
-    check_keys(doc, JOB_KEYS, where)
+    check_keys(doc, JOB_KEYS, where, parameters=_parameters(endpoint or doc.get("endpoint")))
     name = doc.get("name")
     name = path.stem if name is None else want_text(name, where, "name")
     settings = parse_settings(doc, where)
@@ -132,6 +134,12 @@ def load_yaml_job(
         raise JobFileError(path, NO_MODEL, field="model")
     defaults = BodyDefaults(model, settings.system, settings.params, overrides, endpoint)
     return name, settings, _source(doc, where, defaults)
+
+
+def _parameters(endpoint: object) -> frozenset[str]:
+    """The request parameters a job's params: may set, for a key that belongs there."""
+    known = PARAMETERS.get(endpoint if isinstance(endpoint, str) else CHAT, frozenset())
+    return known - frozenset(RESERVED)
 
 
 def _check_endpoint_settings(settings: JobSettings, where: Where) -> None:
@@ -170,7 +178,7 @@ def _prompt_draft(value: object, where: Where, defaults: BodyDefaults) -> Draft:
     if isinstance(value, str):
         return defaults.draft(None, [user_message(value, where)], where)
     prompt = want_mapping(value, where, what=PROMPT_SHAPE)
-    check_keys(prompt, PROMPT_KEYS, where)
+    check_keys(prompt, PROMPT_KEYS, where, parameters=_parameters(defaults.endpoint))
     has_user, has_messages = prompt.get("user") is not None, prompt.get("messages") is not None
     if has_user == has_messages:
         raise where.error(

@@ -335,6 +335,24 @@ BAD = {
         None,
         f"job.yaml:2:1: promts: unknown key; did you mean 'prompts'?; valid keys: {JOB_KEYS}",
     ),
+    "a misspelt parameter at the top level": (
+        {"job.yaml": "model: m\ntemprature: 0.7\nprompts: [a]\n"},
+        None,
+        "job.yaml:2:1: temprature: unknown key; did you mean params: {temperature: ...}?; "
+        f"valid keys: {JOB_KEYS}",
+    ),
+    "a parameter at the top level": (
+        {"job.yaml": "model: m\nmax_tokens: 300\nprompts: [a]\n"},
+        None,
+        "job.yaml:2:1: max_tokens: is a request parameter: put it under params:, as in "
+        "params: {max_tokens: 300}",
+    ),
+    "a parameter beside a prompt": (
+        {"job.yaml": "model: m\nprompts:\n  - {user: hi, max_tokens: 5}\n"},
+        None,
+        "job.yaml:3:16: prompts[0].max_tokens: is a request parameter: put it under params:, "
+        "as in params: {max_tokens: 5}",
+    ),
     "missing model": (
         {"job.yaml": "prompts: [Hi]\n"},
         None,

@@ -1,7 +1,8 @@
-"""How close to the rate limit batchbot runs, and how many 429s it gets, against a naive client.
+"""How close to the rate limit batchbot runs, and how many 429s it gets, against other clients.
 
-    python bench/limits.py                 # every scenario, about 3.5 minutes
-    python bench/limits.py --seconds 40 --only rpm-bound,shared-key
+    python bench/limits.py                 # every scenario and the tier-1 workload, ~13 min
+    python bench/limits.py --quick         # the sliding-window scenarios, shorter, ~5 min
+    python bench/limits.py --seconds 40 --only sliding-rpm,shared-key --no-tier1
     python bench/limits.py --client my_client.py   # also time your own client
 
 Each scenario runs batchbot, then a naive baseline - `AsyncOpenAI` with its own retries,
@@ -15,7 +16,13 @@ Time is compressed, not faked: limits are real per-minute limits on the server's
 run starts with the server's buckets empty, as in the middle of a long run at the limit,
 so nobody gets a minute's worth of requests free at the start. Achieved RPM and TPM are
 what the server let through from second 10 to the end of the run, as a share of what the
-limits allowed then (after another client's spending, or a lowered limit).
+limits allowed then (after another client's spending, or a lowered limit); tokens as the
+server counted them.
+
+The tier-1 workload is different: 2,000 items of mixed sizes at 500 RPM / 200,000 TPM,
+buckets that start full, run to the end by batchbot and by a client that paces as OpenAI's
+cookbook script does (`_cookbook.py`), side by side against two server processes, once with
+per-minute buckets only and once with sliding 1-second windows too; then the naive loop.
 """
 
 from __future__ import annotations
@@ -36,20 +43,24 @@ from typing import Any
 import aiohttp
 import openai
 import orjson
+from _cookbook import run_cookbook
+from _workloads import MODEL, mixed, question
 
 from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
+from batchbot.logs import NOTICE
 from batchbot.pace.tiers import limits_for
 from batchbot.pace.tokens import request_tokens
 from batchbot.run.runner import run_job_async
 
-MODEL = "gpt-4o-mini"
 LATENCY_MS = 250.0  # per answer; short, so the bench stays short, but far from zero
-CONCURRENCY = 50  # both clients: 10x what 3,000 RPM at 250 ms needs
+TIER1_LATENCY_MS = 300.0
+CONCURRENCY = 50  # every client: 10x what 3,000 RPM at 250 ms needs
 MEASURE_FROM_S = 10
 BIG_TPM = 10_000_000  # a limit that never binds
 BIG_RPM = 10_000
+TIER1_ITEMS, QUICK_TIER1_ITEMS = 2000, 600
 
 Client = Callable[[str, list[dict[str, Any]]], Awaitable[tuple[int, int]]]
 
@@ -60,12 +71,17 @@ class Scenario:
     rpm: int  # enforced by the server
     tpm: int
     max_tokens: int = 50
-    window_s: float = 60.0
+    windows: str = "buckets"  # "sliding": also no more than the share in any 1-s span
+    window_s: float = 60.0  # how many seconds' worth the server's buckets hold
+    count: str = "exact"  # how the server counts tokens: exact, chars, x1.15, ...
+    workload: str = "questions"  # or "mixed": 10-1,500 words, max_tokens 64-512
     tier: str | None = None  # batchbot starts from this preset; None: it is told the limits
     reported: tuple[int, int] | None = None  # what the server reports, if not the limits
     other_share: float = 0.0  # share of the limits another client spends all along
     drop_at_s: float | None = None  # when the server lowers its limits...
     drop_to: tuple[int, int] | None = None  # ...to these
+    start_full: bool = False  # the server's buckets start full (an idle key), not empty
+    quick: bool = False  # part of --quick
     note: str = ""
 
     def limits_at(self, second: float) -> tuple[float, float]:
@@ -76,7 +92,36 @@ class Scenario:
         return rpm * (1 - self.other_share), tpm * (1 - self.other_share)
 
 
+def _sliding(name: str, note: str, **settings: Any) -> Scenario:
+    return Scenario(name, windows="sliding", quick=True, note=note, **settings)
+
+
+TPM_BOUND = {"rpm": BIG_RPM, "tpm": 300_000, "max_tokens": 200}
 SCENARIOS = [
+    _sliding("sliding-rpm", "3,000 RPM, sliding 1-s windows", rpm=3000, tpm=BIG_TPM),
+    _sliding("sliding-tpm", "300,000 TPM, max_tokens 200, sliding 1-s windows", **TPM_BOUND),
+    _sliding(
+        "sliding-chars",
+        "sliding-tpm, server counts 4 characters a token",
+        count="chars",
+        **TPM_BOUND,
+    ),
+    _sliding("sliding-more", "sliding-tpm, server counts 15 % more", count="x1.15", **TPM_BOUND),
+    _sliding("sliding-less", "sliding-tpm, server counts 15 % less", count="x0.85", **TPM_BOUND),
+    _sliding(
+        "sliding-mixed",
+        "1,200,000 TPM, prompts of 10-1,500 words, max_tokens 64-512, sliding 1-s windows",
+        rpm=BIG_RPM,
+        tpm=1_200_000,
+        workload="mixed",
+    ),
+    _sliding(
+        "sliding-lower",
+        "server 1,500 RPM over sliding windows; tier-2 says 5,000 / 2,000,000",
+        rpm=1500,
+        tpm=2_000_000,
+        tier="tier-2",
+    ),
     Scenario("rpm-bound", rpm=3000, tpm=BIG_TPM, note="3,000 RPM"),
     Scenario("tpm-bound", rpm=BIG_RPM, tpm=400_000, max_tokens=200, note="400,000 TPM"),
     Scenario("1s-windows", rpm=3000, tpm=BIG_TPM, window_s=1.0, note="3,000 RPM as 50/s"),
@@ -107,6 +152,7 @@ SCENARIOS = [
         rpm=3000,
         tpm=BIG_TPM,
         other_share=0.5,
+        quick=True,
         note="another client spends 1,500 of 3,000 RPM",
     ),
     Scenario(
@@ -118,20 +164,36 @@ SCENARIOS = [
         note="3,000 RPM, 1,500 from second 8",
     ),
 ]
+TIER1 = [
+    Scenario(
+        f"tier-1 {windows}",
+        rpm=500,
+        tpm=200_000,
+        windows=windows,
+        workload="mixed",
+        tier="tier-1",
+        start_full=True,
+        note=f"2,000 mixed items, 500 RPM / 200,000 TPM, {what}",
+    )
+    for windows, what in (
+        ("buckets", "per-minute buckets that start full"),
+        ("sliding", "the same and sliding 1-s windows"),
+    )
+]
 
 
 # -- the server, in its own process -----------------------------------------------------------
 
 
-def _serve(ready: Any) -> None:
+def _serve(ready: Any, latency_ms: float) -> None:
     logging.disable(logging.CRITICAL)
-    serve(port=0, latency_ms=LATENCY_MS, retry_after_header=True, on_ready=ready.put)
+    serve(port=0, latency_ms=latency_ms, retry_after_header=True, on_ready=ready.put)
 
 
-def start_server() -> tuple[multiprocessing.process.BaseProcess, str]:
+def start_server(latency_ms: float = LATENCY_MS) -> tuple[multiprocessing.process.BaseProcess, str]:
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
-    process = context.Process(target=_serve, args=(ready,), daemon=True)
+    process = context.Process(target=_serve, args=(ready, latency_ms), daemon=True)
     process.start()
     return process, str(ready.get(timeout=30))
 
@@ -216,18 +278,18 @@ class Result:
 
 def bodies_for(scenario: Scenario, seconds: float) -> list[dict[str, Any]]:
     """As many distinct items as the scenario's budget allows in `seconds` at the limit."""
-
-    def body(i: int) -> dict[str, Any]:
-        question = f"Question {i}: write a short FAQ answer about topic {i * 7919 % 1000}."
-        messages = [{"role": "user", "content": question}]
-        return {"model": MODEL, "messages": messages, "max_tokens": scenario.max_tokens}
-
-    per_request = request_tokens(body(0))
+    if scenario.workload == "mixed":
+        sample = mixed(200)
+        per_request = sum(request_tokens(body) for body in sample) / len(sample)
+    else:
+        per_request = request_tokens(question(0, scenario.max_tokens))
     count = 0.0
     for second in range(int(seconds)):
         rpm, tpm = scenario.limits_at(second)
         count += min(rpm, tpm / per_request) / 60
-    return [body(i) for i in range(round(count))]
+    if scenario.workload == "mixed":
+        return mixed(round(count))
+    return [question(i, scenario.max_tokens) for i in range(round(count))]
 
 
 async def control(http: aiohttp.ClientSession, base: str, route: str, data: Any = None) -> Any:
@@ -257,10 +319,13 @@ async def drop_limits(http: aiohttp.ClientSession, base: str, scenario: Scenario
 
 
 async def run_one(
-    url: str, scenario: Scenario, client_name: str, client: Client, seconds: float
+    url: str,
+    scenario: Scenario,
+    client_name: str,
+    client: Client,
+    bodies: list[dict[str, Any]],
 ) -> Result:
     base = url.removesuffix("/v1")
-    bodies = bodies_for(scenario, seconds)
     per_request = request_tokens(bodies[0])
     notes: list[str] = []
     async with aiohttp.ClientSession() as http:
@@ -269,12 +334,15 @@ async def run_one(
             "rpm": scenario.rpm,
             "tpm": scenario.tpm,
             "window_s": scenario.window_s,
+            "windows": scenario.windows,
+            "sliding_s": 1.0,
+            "count": scenario.count,
         }
         if scenario.reported:
             limits |= {"reported_rpm": scenario.reported[0], "reported_tpm": scenario.reported[1]}
         await control(http, base, "limits", limits)
-        # Empty buckets: as in the middle of a long run at the limit.
-        await control(http, base, "spend", {"requests": scenario.rpm, "tokens": scenario.tpm})
+        if not scenario.start_full:  # as in the middle of a long run at the limit
+            await control(http, base, "spend", {"requests": scenario.rpm, "tokens": scenario.tpm})
         events = []
         if scenario.other_share:
             events.append(asyncio.create_task(other_client(http, base, scenario, per_request)))
@@ -296,11 +364,15 @@ async def run_one(
 
 
 class _NoteCollector(logging.Handler):
+    """Warnings, and the notices a run prints (limits learned, the server's count)."""
+
     def __init__(self, notes: list[str], started: float) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.INFO)
         self.notes, self.started = notes, started
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and not getattr(record, NOTICE, False):
+            return
         self.notes.append(f"{time.monotonic() - self.started:.1f} s: {record.getMessage()}")
 
 
@@ -374,20 +446,46 @@ async def bench(
 ) -> list[Result]:
     results = []
     for scenario in scenarios:
+        bodies = bodies_for(scenario, seconds)
         for name, client in clients.items():
             if name == "batchbot":
                 client = _bind(run_batchbot, scenario)
-            result = await run_one(url, scenario, name, client, seconds)
-            print(
-                f"{scenario.name:>18} {name:>10}: {result.answered:,} answered, "
-                f"{result.rate_limited:,} 429s, {result.wall_s:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-            for note in result.notes:
-                print(f"{'':>30}{note}", file=sys.stderr)
-            results.append(result)
+            results.append(_say(await run_one(url, scenario, name, client, bodies)))
     return results
+
+
+async def bench_tier1(urls: list[str], items: int) -> list[Result]:
+    """batchbot and the cookbook-style client side by side under both server styles, each
+    against a server of its own; then the naive loop, which is over in seconds."""
+    bodies = mixed(items)
+    runs = []
+    for scenario, (ours, theirs) in zip(TIER1, (urls[:2], urls[2:]), strict=True):
+        cookbook = _bind(_cookbook_at_the_limits, scenario)
+        runs.append(run_one(ours, scenario, "batchbot", _bind(run_batchbot, scenario), bodies))
+        runs.append(run_one(theirs, scenario, "cookbook", cookbook, bodies))
+    results = [_say(result) for result in await asyncio.gather(*runs)]
+    for scenario, url in zip(TIER1, urls[::2], strict=True):
+        results.append(_say(await run_one(url, scenario, "naive", run_naive, bodies)))
+    return results
+
+
+async def _cookbook_at_the_limits(
+    url: str, bodies: list[dict[str, Any]], scenario: Scenario
+) -> tuple[int, int]:
+    """The cookbook script as its user would set it: to the tier's limits."""
+    return await run_cookbook(url, bodies, scenario.rpm, scenario.tpm)
+
+
+def _say(result: Result) -> Result:
+    print(
+        f"{result.scenario:>18} {result.client:>10}: {result.answered:,} answered, "
+        f"{result.rate_limited:,} 429s, {result.wall_s:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    for note in result.notes:
+        print(f"{'':>30}{note}", file=sys.stderr)
+    return result
 
 
 def _bind(run: Callable[..., Awaitable[tuple[int, int]]], scenario: Scenario) -> Client:
@@ -399,27 +497,24 @@ def _bind(run: Callable[..., Awaitable[tuple[int, int]]], scenario: Scenario) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--seconds", type=float, default=20.0, help="length of each run at the limit"
-    )
+    parser.add_argument("--seconds", type=float, help="length of each run at the limit (20; 15)")
+    parser.add_argument("--quick", action="store_true", help="sliding scenarios, 600 tier-1 items")
     parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--no-tier1", action="store_true", help="skip the tier-1 workload")
     parser.add_argument("--client", action="append", default=[], help="another client's .py file")
     args = parser.parse_args()
-    scenarios = SCENARIOS
+    seconds = args.seconds or (15.0 if args.quick else 20.0)
+    scenarios = [s for s in SCENARIOS if s.quick or not args.quick]
     if args.only:
-        wanted = set(args.only.split(","))
-        scenarios = [s for s in SCENARIOS if s.name in wanted]
+        scenarios = [s for s in SCENARIOS if s.name in set(args.only.split(","))]
     clients: dict[str, Any] = {"batchbot": None, "naive": run_naive}
     for path in args.client:
         clients[Path(path).stem] = load_client(path)
-    process, url = start_server()
-    try:
-        results = asyncio.run(bench(url, scenarios, clients, args.seconds))
-    finally:
-        process.terminate()
-        process.join()
+    items = QUICK_TIER1_ITEMS if args.quick else TIER1_ITEMS
+    started = time.monotonic()
+    results, tier1 = asyncio.run(_run_all(scenarios, clients, seconds, items, not args.no_tier1))
     print(
-        f"\n{len(scenarios)} scenarios, {args.seconds:.0f} s each at the limit, "
+        f"\n{len(scenarios)} scenarios, {seconds:.0f} s each at the limit, "
         f"{LATENCY_MS:.0f} ms per answer, concurrency {CONCURRENCY}; "
         f"RPM/TPM % from second {MEASURE_FROM_S} (* whole run: it ended sooner), "
         "binding limit in bold.\n"
@@ -428,6 +523,28 @@ def main() -> None:
         print(f"- {scenario.name}: {scenario.note}")
     print()
     print(table(results))
+    if tier1:
+        print(f"\nTier-1 workload: {items:,} items, {TIER1_LATENCY_MS:.0f} ms per answer.\n")
+        for scenario in TIER1:
+            print(f"- {scenario.name}: {scenario.note}")
+        print()
+        print(table(tier1))
+    print(f"\n(whole benchmark: {time.monotonic() - started:.0f} s)")
+
+
+async def _run_all(
+    scenarios: list[Scenario], clients: dict[str, Any], seconds: float, items: int, tier1: bool
+) -> tuple[list[Result], list[Result]]:
+    servers = [start_server() for _ in range(1 if scenarios else 0)]
+    servers += [start_server(TIER1_LATENCY_MS) for _ in range(4 if tier1 else 0)]
+    urls = [url for _, url in servers]
+    try:
+        results = await bench(urls[0], scenarios, clients, seconds) if scenarios else []
+        return results, await bench_tier1(urls[-4:], items) if tier1 else []
+    finally:
+        for process, _ in servers:
+            process.terminate()
+            process.join()
 
 
 if __name__ == "__main__":

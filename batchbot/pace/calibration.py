@@ -36,7 +36,9 @@ LOWEST, HIGHEST = 0.5, 2.0  # beyond these it is not a way of counting, it is a 
 NOTABLE = 0.05  # a ratio this far from 1 is said once; a 429 that moves it this far is explained
 SAY_AFTER_S = 4.0  # ...once it has held that long, so the figure said is a settled one
 EXPLAINS_S = 1.0  # 429s this soon after the ratio moved are requests charged the old one
-REQUESTED = re.compile(r"Requested (\d+)")
+# Only a refusal on tokens quotes tokens: "... on tokens per min (TPM): Limit 300000, Used
+# 299874, Requested 228." A refusal on requests says "Requested 1" of something else.
+REQUESTED = re.compile(r"\btokens\b[^.]*?\bRequested (\d+)", re.IGNORECASE)
 SAID = "the server counts ~{pct} % {more} tokens than tiktoken; pacing for that"
 
 

@@ -3,8 +3,8 @@
 Pacing. OpenAI enforces its per-minute limits over much shorter windows, so 600 RPM sent as
 a burst in the first second is refused. Each budget is therefore an aiolimiter leaky bucket
 whose capacity (`max_rate`) is only `burst_seconds` worth of the limit and whose
-`time_period` is `burst_seconds`: the bucket drains at the per-minute rate (times
-`headroom`, just under it), but never lets more than a tenth of a second's worth through at
+`time_period` is `burst_seconds`: the bucket drains just under the pace the window guard
+allows (`headroom` of it), but never lets more than a tenth of a second's worth through at
 once. A bucket that holds a single request loses throughput to wake-up latency; about a
 tenth of a second's worth does not (see DESIGN.md).
 
@@ -18,7 +18,7 @@ no span of `window_s` seconds would hold more than that span's share of the limi
 keeps one level, not the times of what passed, so it cannot say this itself. The guard's
 span is `slack_s` longer than `window_s`: a request reaches the server a few milliseconds
 after it leaves here, not always the same few. An isolated 429 lengthens the slack a little
-(up to 0.1 s), as it shows the transit jitter is larger than allowed for.
+(up to 0.05 s), as it shows the transit jitter is larger than allowed for.
 
 Tokens. A request is charged what the server will count for it: batchbot's estimate times
 the ratio learned per model (`calibration`: from the "Requested N" of 429s and from the
@@ -54,11 +54,12 @@ Sharing. The `remaining` counts show what another client spending the same key l
 (see `sharing`); while that is less than the whole limit, every request is charged
 proportionally more units, so the buckets keep their level and we aim at what is left, not
 at the limit. That estimate goes blind once the server's bucket is empty (the other client
-is refused too, so nothing of it is counted); there the 429s speak: an unexplained 429 that
-follows another within `REPEAT_S` cuts the pace by a fifth (at most once a second), and the
-pace creeps back by 5 % of the limit a second. A 429 is explained, and cuts nothing, when the
-limits changed in the second before it, when its "Requested N" moved the learned ratio, or
-when it ends a spell of spending the headroom.
+is refused too, so nothing of it is counted); there the 429s speak: `REPEATS` unexplained
+429s within `REPEAT_S` cut the pace by a fifth (at most once a second), and the pace creeps
+back by 5 % of the limit a second; fewer are jitter, and only lengthen the guard's slack.
+A 429 is explained, and counts for neither, when the limits changed in the second before
+it, when its "Requested N" moved the learned ratio (in the second before it), or when it
+ends a spell of spending the headroom.
 
 Refunds. Token charges are not refunded when the answer turns out shorter: OpenAI charges the
 allowance on arrival, so a refund would make us overshoot.
@@ -69,6 +70,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections import deque
 from collections.abc import Callable, Collection
 
 from aiolimiter import AsyncLimiter
@@ -85,11 +87,13 @@ __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge"]
 KINDS = ("requests", "tokens")
 CUT = 0.8  # on repeated 429s not explained by a change of limits, aim this much lower
 CUT_EVERY_S = 1.0  # a burst of 429s from one moment is one cut
-REPEAT_S = 2.0  # an unexplained 429 this soon after another is no accident of timing
+REPEAT_S = 2.0  # unexplained 429s coming this close together...
+REPEATS = 3  # ...this many times over are no accident of timing: we go too fast
 RECOVER_PER_S = 0.05  # then creep back up by this share of the limit a second
 MIN_PACE = 0.05
-SLACK_STEP_S = 0.01  # an isolated 429 lengthens the guard's span by this much...
-MAX_SLACK_S = 0.1  # ...up to this
+ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
+SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
+MAX_SLACK_S = 0.05  # ...up to this
 
 Notice = LimitsChanged | Calibrated
 
@@ -119,7 +123,7 @@ class Limiter:
         burst_seconds: float = 0.1,
         headroom: float = 0.99,
         window_s: float = 1.0,
-        slack_s: float = 0.01,
+        slack_s: float = 0.005,
         raise_after_s: float = 2.0,
         caps: Collection[str] = (),
         on_change: Callable[[Notice], object] | None = None,
@@ -142,9 +146,9 @@ class Limiter:
         self._rpm = rpm
         self._tpm = tpm
         self._spare = Headroom()  # a full bucket's worth to spend fast; not `headroom`
+        self._window_s, self._slack_s = window_s, slack_s
         self._requests = self._bucket(rpm)
         self._tokens = self._bucket(tpm)
-        self._window_s, self._slack_s = window_s, slack_s
         self._sent = {kind: SendLog(window_s + slack_s) for kind in KINDS}
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
@@ -170,7 +174,7 @@ class Limiter:
         self.calibration = Calibration()  #: the server's count over ours, per model
         self._cut, self._cut_at = 1.0, -math.inf  # the pace after the last cut, and when
         self._changed_at = -math.inf  # when the limits in force last changed
-        self._unexplained_at = -math.inf  # when the last 429 nothing explained came
+        self._unexplained: deque[float] = deque()  # when 429s nothing explained came
 
     @property
     def rpm(self) -> float | None:
@@ -185,7 +189,10 @@ class Limiter:
     @property
     def pace(self) -> float:
         """The share of the limits we aim for: below 1 while another client spends the key."""
-        return min(self._recovered(), *(share.share for share in self._shares.values()))
+        shares = (share.share for share in self._shares.values())
+        # A share just under 1 is the estimate's noise (it is clipped at 1 from above), not
+        # another client: following it would only lose throughput.
+        return min(self._recovered(), *(share if share < ALL_OF_IT else 1.0 for share in shares))
 
     def _recovered(self) -> float:
         return min(1.0, self._cut + RECOVER_PER_S * (self._loop.time() - self._cut_at))
@@ -300,14 +307,17 @@ class Limiter:
             self._sent["tokens"].scale(count.ratio / before)
         if recounted or self._spare.explains(now) or now - self._changed_at < CUT_EVERY_S:
             return
-        if now - self._unexplained_at < REPEAT_S:
+        self._unexplained.append(now)
+        while self._unexplained[0] <= now - REPEAT_S:
+            self._unexplained.popleft()
+        if len(self._unexplained) >= REPEATS:
             if now - self._cut_at >= CUT_EVERY_S:
                 self._cut, self._cut_at = max(MIN_PACE, self._recovered() * CUT), now
         else:  # an accident of timing: allow more for the way to the server
             self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
             for log in self._sent.values():
                 log.length_s = self._window_s + self._slack_s
-        self._unexplained_at = now
+            self._repace()
 
     def observe(self, headers: RateLimitHeaders, model: str | None = None) -> None:
         """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them."""
@@ -366,7 +376,10 @@ class Limiter:
         letting `burst_seconds` worth through at once."""
         if per_minute is None:
             return None
-        per_second = per_minute * self._headroom / 60 * self._spare.factor
+        # Under the guard's pace (the share per window_s + slack_s), so the guard only
+        # holds a request back after a lull, not every one: each wait costs a wake-up.
+        guarded = self._window_s / (self._window_s + self._slack_s)
+        per_second = per_minute * self._headroom * guarded / 60 * self._spare.factor
         # At least one whole unit must fit; a low limit then gets a longer period, same pace.
         capacity = max(1.0, per_second * self._burst_seconds)
         return AsyncLimiter(capacity, capacity / per_second)

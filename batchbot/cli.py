@@ -514,13 +514,14 @@ def batches_list(job_name: str | None, db_path: str | None) -> None:
 
 @cli.command(name="cancel")
 @click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--fake", is_flag=True, help="Batches of the built-in simulated OpenAI API (no key).")
 @click.option(
     "--base-url",
     envvar="OPENAI_BASE_URL",
     help="Any OpenAI-compatible API, e.g. http://localhost:8000/v1.",
 )
 @db_option
-def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) -> None:
+def batches_cancel(job_file: Path, fake: bool, base_url: str | None, db_path: str | None) -> None:
     """Cancel the running batches of JOB_FILE.
 
     The next `batchbot run` collects them: answers they already have are kept, the rest of
@@ -532,7 +533,8 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
 
     with _friendly_errors():
         job = load_job(job_file)
-        config = resolve_config(job, Flags(db_path=db_path, base_url=base_url), _environment())
+        flags = Flags(db_path=db_path, base_url=base_url, fake=fake)
+        config = resolve_config(job, flags, _environment())
         rows = cancel_batches(job, config)
     for row in rows:
         click.echo(f"{row['batch_id']}: {row['status']}")
@@ -540,6 +542,9 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
 
 
 @cli.command(name="doctor")
+@click.option(
+    "--fake", is_flag=True, help="Check against the built-in simulated OpenAI API (no key)."
+)
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="The API to check  [default: OpenAI]")
 @click.option(
     "--db",
@@ -548,10 +553,20 @@ def batches_cancel(job_file: Path, base_url: str | None, db_path: str | None) ->
     default="batchbot.db",
     show_default=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    help="The database runs will write to.",
 )
 @click.option("--model", default="gpt-4o-mini", show_default=True, help="Model to try.")
-@click.option("--timeout", "timeout_s", default=20.0, type=click.FloatRange(min=0, min_open=True))
-def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: float) -> None:
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the API's answer.",
+)
+def doctor_command(
+    fake: bool, base_url: str | None, db_path: Path, model: str, timeout_s: float
+) -> None:
     """Check the key is set (never shown), the database is writable, the API answers and
     what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
     cent). Exit 0 if every check passes, 1 if not.
@@ -559,10 +574,10 @@ def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: f
     from batchbot.api.doctor import run_checks
     from batchbot.config import checked_base_url
 
-    with _friendly_errors():
-        base_url = checked_base_url(base_url)
+    with _friendly_errors(), _fake_api(fake, base_url) as url:
+        base_url = checked_base_url(url)
         shell_key = os.environ.get("OPENAI_API_KEY")
-        api_key = _environment().get("OPENAI_API_KEY") or None
+        api_key = None if fake else _environment().get("OPENAI_API_KEY") or None
         checks = run_checks(
             api_key=api_key,
             key_source="environment" if shell_key else ".env",
@@ -570,10 +585,26 @@ def doctor_command(base_url: str | None, db_path: Path, model: str, timeout_s: f
             db_path=db_path,
             model=model,
             timeout_s=timeout_s,
+            key_needed="the simulated API (--fake) takes any key" if fake else None,
         )
     for check in checks:
         click.echo(check.line())
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
+
+
+@contextlib.contextmanager
+def _fake_api(fake: bool, base_url: str | None) -> Iterator[str | None]:
+    """With --fake, the simulated API's URL while the block runs; else `base_url`."""
+    if not fake:
+        yield base_url
+        return
+    from batchbot.fake.server import FakeServer
+
+    server = FakeServer().start_in_thread()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 LIMITS_NOTE = (

@@ -16,6 +16,7 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import openai
 
@@ -26,6 +27,9 @@ from batchbot.pace.headers import parse_rate_limit_headers
 
 PING = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
 DEFAULT_URL = "https://api.openai.com/v1"
+# Sent when no key is set and the server may not need one: the answer says whether it does.
+NO_KEY = "sk-none"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +50,33 @@ def run_checks(
     db_path: Path,
     model: str,
     timeout_s: float,
+    key_needed: str | None = None,
 ) -> list[Check]:
-    """Every check, in order; the API ones are skipped (and failed) without a key."""
-    checks = [check_key(api_key, key_source), check_database(db_path)]
-    if api_key:
-        checks += asyncio.run(check_api(api_key, base_url, model, timeout_s))
+    """Every check, in order; the API ones are skipped (and failed) without a key.
+
+    `key_needed`: why no key is needed (the simulated API takes any); a server on this
+    machine is tried without one too, since local OpenAI-compatible servers often need none.
+    """
+    if key_needed is None and not api_key and _on_this_machine(base_url):
+        key_needed = "a server on this machine may take none; the api check tries it"
+    checks = [check_key(api_key, key_source, key_needed), check_database(db_path)]
+    if api_key or key_needed:
+        checks += asyncio.run(check_api(api_key or NO_KEY, base_url, model, timeout_s))
     else:
         checks.append(Check("api", False, "not tried: no key"))
     return checks
 
 
-def check_key(api_key: str | None, source: str) -> Check:
+def check_key(api_key: str | None, source: str, not_needed: str | None = None) -> Check:
     if api_key:
         return Check("key", True, f"OPENAI_API_KEY is set ({source})")
+    if not_needed:
+        return Check("key", True, f"OPENAI_API_KEY is not set, and not needed: {not_needed}")
     return Check("key", False, "OPENAI_API_KEY is not set: put it in the environment or .env")
+
+
+def _on_this_machine(base_url: str | None) -> bool:
+    return base_url is not None and urlsplit(base_url).hostname in LOOPBACK
 
 
 def check_database(path: Path) -> Check:
@@ -113,7 +130,8 @@ async def check_api(
         return [Check("api", False, f"{url} cannot be reached ({reason}): check --base-url")]
     finally:
         await client.close()
-    return [Check("api", True, f"{url} answers; the key works for {model}"), _limits(reply)]
+    works = "no key needed" if api_key == NO_KEY else "the key works"
+    return [Check("api", True, f"{url} answers; {works} for {model}"), _limits(reply)]
 
 
 def _limits(reply: Reply) -> Check:

@@ -62,3 +62,35 @@ def test_rejected_key_is_named_not_shown(invoke):
     assert "rejected the key" in result.output
     assert KEY not in result.output
     assert "doctor-secret" not in result.output
+
+
+def test_fake_needs_no_key(invoke):
+    """doctor --fake checks the simulated API with no key set: every line ok, exit 0."""
+    result = invoke("doctor", "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "ok    key       OPENAI_API_KEY is not set, and not needed: the simulated API (--fake) "
+        "takes any key"
+    )
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["ok", "database"],
+        ["ok", "api"],
+        ["ok", "limits"],
+    ]
+
+
+def test_a_server_on_this_machine_is_tried_without_a_key(invoke, fake_api):
+    """No key and a local base URL (a running fake-server, a local model): the API is tried."""
+    result = invoke("doctor", "--base-url", fake_api.url, key=None)
+    assert result.exit_code == 0, result.output
+    assert "answers; no key needed for gpt-4o-mini" in result.output
+    assert fake_api.stats.requests == 1
+
+
+def test_cancel_with_fake_needs_no_key(write_job, invoke):
+    """cancel --fake runs with no key: a job with no batches has none to cancel."""
+    job = write_job("job.yaml", "model: gpt-4o-mini\nmode: batch\nprompts: [one]\n")
+    result = invoke("cancel", str(job), "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    assert result.output == "job: 0 batch(es) cancelled; rerun the job to collect them.\n"

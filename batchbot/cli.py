@@ -405,9 +405,12 @@ def report_command(
         raise click.UsageError("--json and --csv are two formats: choose one.")
     query = ReportQuery(by, job, _day(since), _day(until))
     with _friendly_errors(), reading(db_path) as db:
-        report = build_report(db, query)
+        report = build_report(
+            db, query, detail=bool(html_file), source=str(Path(db_path).resolve())
+        )
     if html_file:
         Path(html_file).write_text(render(report, "html"), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
     click.echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 

@@ -1,69 +1,146 @@
-"""`batchbot report --html FILE`: one self-contained page, no network, charts as inline SVG."""
+"""`batchbot report --html FILE`: one self-contained page, no network, charts as inline SVG.
+
+What a spender looks for, top to bottom: the totals; where and when from (the database, the
+time the page was made); spend over time, stacked by model; spend by job; what an answered
+item cost, by job and model; what failed or was cut off, and why; then the report's table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
 from batchbot.reports.cells import TABLE_HEADINGS, cell
+from batchbot.reports.svg import colour, svg_bars, svg_stacked
 
-__all__ = ["render_html", "svg_bars"]
+__all__ = ["Page", "render_html"]
 
 STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-table { border-collapse: collapse; }
-th, td { padding: 0.25em 0.75em; border-bottom: 1px solid #ddd; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 2em; }
+.source { color: #666; margin-top: 0; }
+table { border-collapse: collapse; width: 100%; }
+th, td { padding: 0.25em 0.75em; border-bottom: 1px solid #ddd; text-align: left; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-.totals { display: flex; gap: 2em; }
-.totals div { background: #f4f6fa; padding: 0.75em 1em; border-radius: 6px; }
+.totals { display: flex; flex-wrap: wrap; gap: 1.5em; }
+.totals div { background: #f4f6fa; padding: 0.75em 1em; border-radius: 6px; flex: 1; }
 .totals b { display: block; font-size: 1.4em; }
-svg text { font: 12px system-ui, sans-serif; fill: #333; }
+figure { margin: 0; width: 100%; }
+.legend span { display: inline-block; margin-right: 1.5em; }
+.legend i { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.3em; }
+svg text { font: 13px system-ui, sans-serif; fill: #333; }
 """
-BAR_COLOUR = "#1f6feb"
-BAR_HEIGHT = 22
-LABEL_WIDTH = 170
-CHART_WIDTH = 640
+KEYS = ("job", "model", "day", "run_id")
 
 
-def svg_bars(points: Sequence[tuple[str, float]], *, title: str) -> str:
-    """A horizontal bar chart of dollars, one bar per label."""
-    if not points:
-        return "<p>No spend to chart.</p>"
-    top = max(value for _, value in points) or 1.0
-    span = CHART_WIDTH - LABEL_WIDTH - 90
-    height = BAR_HEIGHT * len(points) + 10
-    rows = []
-    for i, (label, value) in enumerate(points):
-        y = 5 + i * BAR_HEIGHT
-        width = max(1.0, value / top * span) if value else 0.0
-        rows.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" height="{BAR_HEIGHT - 6}" '
-            f'fill="{BAR_COLOUR}"><title>{escape(label)}: ${value:,.4f}</title></rect>'
-            f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">${value:,.4f}</text>'
-        )
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Everything the page shows; rows are report rows (see report.SUMS for their sums)."""
+
+    title: str
+    source: str  # the database the figures come from
+    generated_at: str  # UTC ISO-8601
+    total: dict[str, Any] | None
+    rows: Sequence[dict[str, Any]]
+    by_day_model: Sequence[tuple[str, str, float]] = ()
+    by_job: Sequence[tuple[str, float]] = ()
+    by_job_model: Sequence[dict[str, Any]] = ()
+    failures: Sequence[tuple[str, int]] = field(default_factory=tuple)
+
+
+def render_html(page: Page) -> str:
+    """The whole page, as one string with its style and charts inline."""
+    models = _by_spend(page.by_day_model)
+    sections = [
+        ("Spend over time, by model", "by-day", _legend(models) + svg_stacked(
+            page.by_day_model, models, title="spend by day and model")),
+        ("Spend by job", "by-job", svg_bars(page.by_job, title="spend by job")),
+        ("Cost per answered item", "per-item", _per_item(page.by_job_model)),
+        ("Failures and cut-off answers", "problems", _problems(page)),
+        ("Details", "details", _table(page.rows)),
+    ]  # fmt: skip
+    body = "".join(
+        f'<h2>{escape(heading)}</h2>\n<figure id="{anchor}">{content}</figure>\n'
+        for heading, anchor, content in sections
+    )
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
-        f'width="{CHART_WIDTH}" height="{height}" viewBox="0 0 {CHART_WIDTH} {height}">'
-        + "".join(rows)
-        + "</svg>"
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(page.title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n"
+        f"<h1>{escape(page.title)}</h1>\n"
+        f'<p class="source">From {escape(page.source)}, generated {escape(_when(page))}</p>\n'
+        f"{_totals(page.total)}\n{body}</body></html>\n"
     )
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> str:
+def _when(page: Page) -> str:
+    return page.generated_at[:19].replace("T", " ") + " UTC"
+
+
+def _by_spend(points: Sequence[tuple[str, str, float]]) -> list[str]:
+    """The models, biggest spender first: the bottom of each stack, the first colour."""
+    spend: dict[str, float] = {}
+    for _, model, value in points:
+        spend[model] = spend.get(model, 0.0) + value
+    return sorted(spend, key=lambda model: -spend[model])
+
+
+def _legend(models: Sequence[str]) -> str:
+    items = "".join(
+        f'<span><i style="background:{colour(i)}"></i>{escape(m)}</span>'
+        for i, m in enumerate(models)
+    )
+    return f'<p class="legend">{items}</p>'
+
+
+def _per_item(rows: Sequence[dict[str, Any]]) -> str:
+    shown = [
+        {
+            "job": row["job"],
+            "model": row["model"],
+            "answered": row["answered"],
+            "cost_usd": row["cost_usd"],
+            "per_answer": row["cost_usd"] / row["answered"]
+            if row["cost_usd"] is not None and row["answered"]
+            else None,
+        }
+        for row in rows
+    ]
+    return _table(shown, headings={"per_answer": "USD per answered item"})
+
+
+def _problems(page: Page) -> str:
+    rows = [
+        {k: row[k] for k in ("job", "model", "requests", "answered", "truncated", "failed")}
+        for row in page.by_job_model
+        if row["failed"] or row["truncated"]
+    ]
+    if not rows:
+        return "<p>Nothing failed and no answer was cut off.</p>"
+    reasons = "".join(
+        f"<li><b>{count:,} ×</b> {escape(message)}</li>" for message, count in page.failures
+    )
+    why = f"<p>Why items failed, commonest first:</p><ul>{reasons}</ul>" if reasons else ""
+    return _table(rows) + why
+
+
+def _table(rows: Sequence[dict[str, Any]], headings: dict[str, str] | None = None) -> str:
     if not rows:
         return "<p>No requests match.</p>"
+    names = {**TABLE_HEADINGS, **(headings or {})}
     columns = list(rows[0])
-    numeric = {c for c in columns if c not in ("job", "model", "day", "run_id")}
 
     def cls(column: str) -> str:
-        return ' class="n"' if column in numeric else ""
+        return "" if column in KEYS else ' class="n"'
 
-    head = "".join(f"<th{cls(c)}>{escape(TABLE_HEADINGS.get(c, c))}</th>" for c in columns)
+    def value(column: str, v: Any) -> str:
+        return "-" if v is None else f"{v:,.6f}" if column == "per_answer" else cell(column, v)
+
+    head = "".join(f"<th{cls(c)}>{escape(names.get(c, c))}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td{cls(c)}>{escape(cell(c, row[c]))}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td{cls(c)}>{escape(value(c, row[c]))}</td>" for c in columns) + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -72,9 +149,13 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
 def _totals(total: dict[str, Any] | None) -> str:
     if total is None:
         return ""
+    answered, cost = total["answered"], total["cost_usd"]
     shown = {
-        "cost USD": f"${total['cost_usd'] or 0:,.4f}",
+        "cost USD": f"${cost or 0:,.4f}",
         "requests": f"{total['requests']:,}",
+        "answered": f"{answered:,}",
+        "USD per answered item": f"${cost / answered:,.6f}" if cost and answered else "-",
+        "cut off": f"{total['truncated']:,}",
         "failed": f"{total['failed']:,}",
         "tokens": f"{total['prompt_tokens'] + total['completion_tokens']:,}",
     }
@@ -82,26 +163,4 @@ def _totals(total: dict[str, Any] | None) -> str:
         '<div class="totals">'
         + "".join(f"<div><b>{escape(v)}</b>{escape(k)}</div>" for k, v in shown.items())
         + "</div>"
-    )
-
-
-def render_html(
-    *,
-    title: str,
-    total: dict[str, Any] | None,
-    rows: Sequence[dict[str, Any]],
-    by_day: Sequence[tuple[str, float]],
-    by_model: Sequence[tuple[str, float]],
-) -> str:
-    """The whole page: totals, spend by day and by model as SVG, and the report's table."""
-    return (
-        "<!DOCTYPE html>\n"
-        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body>\n"
-        f"<h1>{escape(title)}</h1>\n{_totals(total)}\n"
-        f'<h2>Spend by day</h2>\n<figure id="by-day">{svg_bars(by_day, title="by day")}</figure>\n'
-        f"<h2>Spend by model</h2>\n"
-        f'<figure id="by-model">{svg_bars(by_model, title="by model")}</figure>\n'
-        f"<h2>Details</h2>\n{_table(rows)}\n"
-        "</body></html>\n"
     )

@@ -9,6 +9,7 @@ request finished.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -16,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batchbot.outcome import utc_now
 from batchbot.reports import table
 from batchbot.reports.cells import TABLE_HEADINGS, cell
-from batchbot.reports.html import render_html
+from batchbot.reports.html import Page, render_html
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
 __all__ = [
@@ -187,26 +189,43 @@ FORMATS = ("table", "json", "csv", "html")
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A report's rows plus what every format may show besides: totals and the two charts."""
+    """A report's rows plus what every format may show besides: totals, charts, failures.
+
+    The per-day-and-model and per-job figures are only gathered for the HTML page (`detail`).
+    """
 
     query: ReportQuery
     rows: list[Row]
     total: Row | None
     by_day: list[tuple[str, float]]
-    by_model: list[tuple[str, float]]
     failures: list[Reason] = field(default_factory=list)
+    source: str = ""
+    generated_at: str = ""
+    by_day_model: list[tuple[str, str, float]] = field(default_factory=list)
+    by_job: list[tuple[str, float]] = field(default_factory=list)
+    by_job_model: list[Row] = field(default_factory=list)
 
 
-def build_report(db: Database, query: ReportQuery) -> Report:
-    """Run the report's queries (each an aggregate over the rollup)."""
+def build_report(
+    db: Database, query: ReportQuery, *, detail: bool = False, source: str = ""
+) -> Report:
+    """Run the report's queries (each an aggregate over the rollup); `source` names the
+    database for the page, `detail` gathers what only the HTML page shows."""
     rows = spend_report(db, query)
     totals = rows if not query.by else spend_report(db, ReportQuery((), *_filters(query)))
     total = totals[0] if totals else None
     failures = []
     if total and total["failed"]:
         failures = failure_reasons(db, job=query.job, since=query.since, until=query.until)
-    return Report(
-        query, rows, total, cost_by(db, "day", query), cost_by(db, "model", query), failures
+    report = Report(query, rows, total, cost_by(db, "day", query), failures, source, utc_now())
+    if not detail:
+        return report
+    day_model = spend_report(db, ReportQuery(("day", "model"), *_filters(query)))
+    return dataclasses.replace(
+        report,
+        by_day_model=[(r["day"], r["model"] or "?", float(r["cost_usd"] or 0)) for r in day_model],
+        by_job=cost_by(db, "job", query),
+        by_job_model=spend_report(db, ReportQuery(("job", "model"), *_filters(query))),
     )
 
 
@@ -222,11 +241,17 @@ def render(report: Report, fmt: str) -> str:
         return render_csv(report.rows)
     if fmt == "html":
         return render_html(
-            title=_title(report.query),
-            total=report.total,
-            rows=report.rows,
-            by_day=report.by_day,
-            by_model=report.by_model,
+            Page(
+                _title(report.query),
+                report.source,
+                report.generated_at,
+                report.total,
+                report.rows,
+                report.by_day_model,
+                report.by_job,
+                report.by_job_model,
+                report.failures,
+            )
         )
     text = render_table(report.rows)
     if report.by_day:

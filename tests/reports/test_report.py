@@ -334,26 +334,37 @@ CHROMIUM = Path("/usr/bin/chromium")
     reason="needs headless Chromium at /usr/bin/chromium (apt-get install chromium)",
 )
 def test_html_report_renders_in_chromium(seeded, invoke, tmp_path):
-    """--html writes one self-contained page whose SVG charts Chromium draws."""
+    """--html writes one self-contained page whose charts and tables Chromium draws full width."""
     page = tmp_path / "report.html"
-    assert invoke("report", "--by", "model", "--html", str(page)).exit_code == 0
+    result = invoke("report", "--by", "model", "--html", str(page))
+    assert result.exit_code == 0
+    assert result.stderr == f"wrote {page}\n"
     html = page.read_text()
     assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no network
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 2  # spend over time by model, spend by job
+    assert f"From {seeded.resolve()}, generated 20" in html
+    for part in (
+        "Spend over time, by model", "Spend by job", "Cost per answered item",
+        "USD per answered item", "Failures and cut-off answers", "<b>1 ×</b> no error message",
+    ):  # fmt: skip
+        assert part in html
     shot = tmp_path / "shot.png"
     subprocess.run(
         [
             str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars", "--window-size=900,1000", f"--screenshot={shot}", page.as_uri(),
+            "--hide-scrollbars", "--window-size=900,1400", f"--screenshot={shot}", page.as_uri(),
         ],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     width, height, pixels = _png_pixels(shot.read_bytes())
-    assert (width, height) == (900, 1000)
-    bar = bytes((0x1F, 0x6F, 0xEB))
-    assert sum(1 for p in pixels if p == bar) > 2000  # the bars of both charts are drawn
+    assert (width, height) == (900, 1400)
+    first, second = bytes((0x1F, 0x6F, 0xEB)), bytes((0xE8, 0x59, 0x0C))
+    assert sum(1 for p in pixels if p == first) > 2000  # o3-mini's stack and the job bars
+    assert sum(1 for p in pixels if p == second) > 200  # gpt-4o-mini stacked above
+    rightmost = max(i % width for i, p in enumerate(pixels) if p == first)
+    assert rightmost > 0.75 * width  # the charts use the page's width
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:

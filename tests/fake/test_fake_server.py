@@ -137,7 +137,7 @@ async def test_answer_parses_as_typed_chat_completion(client):
     ],
 )
 async def test_prompt_tokens_match_batchbot_count(client, messages):
-    """usage.prompt_tokens is exactly what batchbot.tokens estimates for the same messages."""
+    """usage.prompt_tokens, from the fake's own counting code, agrees with batchbot's estimate."""
     completion = await client.chat.completions.create(model=MODEL, messages=messages)
     assert usage_of(completion).prompt_tokens == prompt_tokens(MODEL, messages)
 

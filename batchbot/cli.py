@@ -258,6 +258,7 @@ def run_command(
 def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     from batchbot.run.estimate import estimate_job
     from batchbot.run.runner import resolve_mode
+    from batchbot.summary import items
 
     estimate = estimate_job(job, config)
     choice = resolve_mode(job, config, estimate)
@@ -268,7 +269,7 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
     assumed = "".join(f"  assumed: {note}\n" for note in estimate.assumptions())
     click.echo(
-        f"{estimate.job}: {estimate.items:,} items, "
+        f"{estimate.job}: {items(estimate.items)}, "
         f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
         f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "

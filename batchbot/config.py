@@ -58,6 +58,7 @@ class Config:
     max_cost_per_day_usd: float | None = None
     prices_file: Path | None = None
     mode: str = modes.SYNC  # sync / batch / auto (auto is resolved when the run starts)
+    mode_from: str = "the default"  # who chose it: --mode, the job file or the default
     wait: bool = False
     batch_queue_tokens: int | None = None
     deadline_minutes: float | None = None
@@ -135,6 +136,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         max_cost_per_day_usd=_maybe(flags.max_cost_per_day_usd, settings.budget_usd_per_day),
         prices_file=_path(flags.prices_file or env.get("BATCHBOT_PRICES")),
         mode=flags.mode or settings.mode or modes.SYNC,
+        mode_from=_mode_from(flags, settings.mode),
         # The simulated Batch API lives only as long as this process: wait for it.
         wait=flags.wait or flags.fake,
         batch_queue_tokens=flags.batch_queue_tokens,
@@ -156,6 +158,12 @@ def _azure(flags: Flags, env: Mapping[str, str]) -> Azure | None:
 
 def vars_of(azure: Azure | None) -> dict[str, str] | None:
     return None if azure is None else {"endpoint": azure.endpoint, "api_version": azure.api_version}
+
+
+def _mode_from(flags: Flags, job_mode: str | None) -> str:
+    if flags.mode:
+        return f"--mode {flags.mode}"
+    return f"mode: {job_mode} in the job file" if job_mode else "the default"
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:

@@ -10,6 +10,7 @@
     │   ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
     │   ├── ModelNotFound                   404 model_not_found
     │   ├── BudgetExhausted                 the next request could overspend --max-cost
+    │   │   ├── DailyBudgetExhausted        ... or the job's daily budget, new at 00:00 UTC
     │   │   └── BudgetUnbounded             its cost has no bound (no price, no max_tokens)
     │   ├── ServerUnreachable               no connection for longer than --outage-wait
     │   ├── DatabaseBusy                    another program held the database's write lock
@@ -134,6 +135,11 @@ class ModelNotFound(RunStopped):
 class BudgetExhausted(RunStopped):
     """Raised when the next request's worst-case cost no longer fits the run's or the day's
     budget (or cannot be known); nothing over budget was sent and a rerun resumes."""
+
+
+class DailyBudgetExhausted(BudgetExhausted):
+    """Raised like BudgetExhausted when the job has a daily budget (--max-cost-per-day), so
+    waiting for the next UTC day helps too."""
 
 
 class BudgetUnbounded(BudgetExhausted):

@@ -36,10 +36,14 @@ def choose_mode(
     sync_minutes: float,
     open_batches: int = 0,
     deadline_minutes: float | None = None,
+    chosen_by: str | None = None,
 ) -> ModeChoice:
-    """Resolve `auto` by the rule in the module docstring; `sync` and `batch` stay as they are."""
+    """Resolve `auto` by the rule in the module docstring; `sync` and `batch` stay as they are.
+
+    `chosen_by` says where a sync or batch request came from (`--mode batch`, the job file).
+    """
     if requested != AUTO:
-        return ModeChoice(requested, f"--mode {requested}")
+        return ModeChoice(requested, chosen_by or f"--mode {requested}")
     if open_batches:
         return ModeChoice(BATCH, f"auto: {open_batches} batch(es) of this job to collect first")
     if deadline_minutes is not None and deadline_minutes < BATCH_WINDOW_MINUTES:

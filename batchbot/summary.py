@@ -15,6 +15,11 @@ from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, Interrupted, RunStopped
 from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Outcome
 
 
+def items(count: int) -> str:
+    """`1 item`, `2 items`, `1,000 items`."""
+    return f"{count:,} item{'' if count == 1 else 's'}"
+
+
 @dataclass
 class Tally:
     """Results written so far (mutable on purpose: a run updates it in place)."""

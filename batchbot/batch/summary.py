@@ -9,7 +9,7 @@ from batchbot.batch.files import MAX_REQUESTS
 from batchbot.config import Config
 from batchbot.money.pricing import cost_text
 from batchbot.pace import tiers
-from batchbot.summary import RunSummary
+from batchbot.summary import RunSummary, items
 
 COLLECT_HINT = (
     "Run the same command again (by hand or from cron) to collect them, or add --wait; "
@@ -46,7 +46,7 @@ def batch_summary_lines(summary: RunSummary) -> list[str]:
         lines.extend(f"  {running_line(row)}" for row in s.running)
         lines.append(COLLECT_HINT)
     elif not (s.collected_batches or s.submitted_batches):
-        lines.append(f"{s.job}: nothing to send, all {s.skipped:,} items already answered.")
+        lines.append(f"{s.job}: nothing to send, all {items(s.skipped)} already answered.")
     lines.append(f"(run {s.run_id} in {s.db_path}, {s.elapsed_s:.1f} s)")
     return lines
 

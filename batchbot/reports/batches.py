@@ -31,6 +31,11 @@ def batches_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _cell(row: Mapping[str, Any], column: str) -> str:
     value = row.get(column)
+    collected = bool(row.get("collected_at"))
+    if column == "failed" and collected:
+        value = row.get("failed_items")  # the API also counts requests it never ran
+    if column == "status" and collected and row.get("pending_items"):
+        return f"{value}, {row['pending_items']:,} back to pending"
     if column == "batch_id" and not value:
         return f"({row.get('input_file_id') or 'not uploaded'})"
     if column == "cost_usd" and value is not None:

@@ -23,9 +23,10 @@ from typing import Any
 
 from batchbot.config import Config
 from batchbot.endpoints import CHAT, RESPONSES
-from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError
+from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError, DailyBudgetExhausted
 from batchbot.money.pricing import Pricer, did_you_mean
 from batchbot.pace.tokens import answer_allowance, input_tokens
+from batchbot.summary import items
 
 __all__ = [
     "Budget",
@@ -44,9 +45,11 @@ NO_PRICE = (
     "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file."
 )
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
-STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining:,} items not sent. {advice}"
-RAISE_AND_RESUME = (
-    "Raise the budget (or wait for tomorrow's) and run the same command again to resume."
+STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining} not sent. {advice}"
+RAISE_AND_RESUME = "Raise the budget and run the same command again to resume."
+WAIT_OR_RAISE = (
+    "Raise the budget (or wait for tomorrow's, from 00:00 UTC) and run the same command again "
+    "to resume."
 )
 FIX_AND_RESUME = "Then run the same command again to resume."
 NO_CAP = (
@@ -159,14 +162,21 @@ def worst_case(
 
 
 def exhausted(budget: Budget) -> BudgetExhausted:
-    return BudgetExhausted(EXHAUSTED.format(limit=budget.describe_limit()))
+    kind = BudgetExhausted if budget.day_limit is None else DailyBudgetExhausted
+    return kind(EXHAUSTED.format(limit=budget.describe_limit()))
 
 
 def stop_line(reason: BudgetExhausted, *, spent_usd: float, remaining: int) -> str:
     """The line a budget stop ends with: why, what was spent, what is left, how to go on."""
-    advice = FIX_AND_RESUME if isinstance(reason, BudgetUnbounded) else RAISE_AND_RESUME
+    advice = RAISE_AND_RESUME
+    if isinstance(reason, BudgetUnbounded):
+        advice = FIX_AND_RESUME
+    elif isinstance(reason, DailyBudgetExhausted):
+        advice = WAIT_OR_RAISE
     reason_text = str(reason).removesuffix(".")
-    return STOPPED.format(reason=reason_text, spent=spent_usd, remaining=remaining, advice=advice)
+    return STOPPED.format(
+        reason=reason_text, spent=spent_usd, remaining=items(remaining), advice=advice
+    )
 
 
 def no_cap(item_id: str) -> BudgetUnbounded:

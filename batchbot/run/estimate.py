@@ -27,6 +27,7 @@ from batchbot.pace.tokens import (
     count_request,
 )
 from batchbot.store.store import Store
+from batchbot.summary import items
 
 # What each kind of guess means, for the dry-run's "assumed" lines (see docs/tokens.md).
 ASSUMPTIONS = {
@@ -77,11 +78,11 @@ class Estimate:
             hint = f" (did you mean {close!r}?)" if close else ""
             lines.append(
                 f"{name!r} is not a Chat Completions parameter{hint}: the API will refuse the "
-                f"{count:,} {_items(count)} that set it"
+                f"{items(count)} that set it"
             )
         if self.uncapped:
             lines.append(
-                f"{self.uncapped:,} {_items(self.uncapped)} set no max_tokens: each is assumed "
+                f"{items(self.uncapped)} set no max_tokens: each is assumed "
                 f"to use up to {DEFAULT_COMPLETION_ALLOWANCE:,} completion tokens"
             )
         return lines
@@ -199,7 +200,3 @@ class _Tally:
 
 # What bounds an answer's length, by endpoint; without one the allowance is a guess.
 CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-
-
-def _items(count: int) -> str:
-    return "item" if count == 1 else "items"

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
-from batchbot.summary import Tally
+from batchbot.summary import Tally, items
 
 PLAIN_EVERY_S = 10.0
 
@@ -119,8 +119,8 @@ def _duration(seconds: float) -> str:
 
 
 class Display(Protocol):
-    def checking(self, job: str, items: int) -> None:
-        """A big job is still being checked: `items` so far, nothing sent yet."""
+    def checking(self, job: str, count: int) -> None:
+        """A big job is still being checked: `count` items so far, nothing sent yet."""
 
     def start(self, stats: RunStats) -> None: ...
     def refresh(self, stats: RunStats) -> None: ...
@@ -128,7 +128,7 @@ class Display(Protocol):
 
 
 class Silent:
-    def checking(self, job: str, items: int) -> None:
+    def checking(self, job: str, count: int) -> None:
         pass
 
     def start(self, stats: RunStats) -> None:
@@ -148,14 +148,14 @@ class PlainLines:
         self._stream = stream
         self._last = -math.inf
 
-    def checking(self, job: str, items: int) -> None:
+    def checking(self, job: str, count: int) -> None:
         if time.monotonic() - self._last >= PLAIN_EVERY_S:
             self._last = time.monotonic()
-            self._print(f"{job}: checking the job file, {items:,} items so far; nothing sent yet")
+            self._print(f"{job}: checking the job file, {items(count)} so far; nothing sent yet")
 
     def start(self, stats: RunStats) -> None:
         self._last = time.monotonic()
-        self._print(f"{stats.job}: {stats.total:,} items")
+        self._print(f"{stats.job}: {items(stats.total)}")
 
     def refresh(self, stats: RunStats) -> None:
         if time.monotonic() - self._last >= PLAIN_EVERY_S:
@@ -187,10 +187,10 @@ class RichBar:
         self._task = self._progress.add_task("", total=None, detail="", start=False)
         self._job = ""
 
-    def checking(self, job: str, items: int) -> None:
+    def checking(self, job: str, count: int) -> None:
         # Redrawn by rich's own thread, so the count moves while the check holds this one.
         self._progress.update(
-            self._task, description=job, detail=f"checking the job file: {items:,} items"
+            self._task, description=job, detail=f"checking the job file: {items(count)}"
         )
         self._progress.start()
 

@@ -153,7 +153,9 @@ async def run_job_async(
 def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
     """sync or batch for this run; `--mode auto` follows the rule in `modes`."""
     if config.mode != modes.AUTO:
-        return modes.choose_mode(config.mode, to_send=0, sync_minutes=0.0)
+        return modes.choose_mode(
+            config.mode, to_send=0, sync_minutes=0.0, chosen_by=config.mode_from
+        )
     estimate = estimate or estimate_job(job, config)
     open_batches = 0
     if config.db_path.exists():

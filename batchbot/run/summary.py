@@ -8,7 +8,7 @@ from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
 from batchbot.run import budget
 from batchbot.store.failures import reasons_text
-from batchbot.summary import RunSummary
+from batchbot.summary import RunSummary, items
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -26,7 +26,7 @@ def summary_line(summary: RunSummary) -> str:
     s = summary
     where = f"run {s.run_id} in {s.db_path}"
     if s.total == s.skipped:
-        return f"{s.job}: nothing to send, all {s.total:,} items already answered ({where})."
+        return f"{s.job}: nothing to send, all {items(s.total)} already answered ({where})."
     parts = [f"{s.answered:,} answered"]
     if s.truncated:
         parts[0] += f" ({s.truncated:,} cut off at max_tokens)"

@@ -19,9 +19,15 @@ from batchbot.store import BUSY_TIMEOUT_MS
 LATEST_MIGRATION = "m005_views"  # the last one in migrations.py (a test keeps them in step)
 APPLIED = "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'batchbot' AND name = ?"
 NO_DATABASE = "no database at {path}: run a job first, or pass --db."
+# After collection, what became of a batch's items by our rows: an expired or cancelled batch's
+# unrun requests are pending again (the API counts them as failed).
 BATCHES = """
 SELECT b.*, (SELECT SUM(r.cost_usd) FROM requests r WHERE r.batch_id = b.batch_id
-             AND r.mode = 'batch') AS cost_usd
+             AND r.mode = 'batch') AS cost_usd,
+       (SELECT count(*) FROM requests r WHERE r.batch_id = b.batch_id
+             AND r.status = 'failed') AS failed_items,
+       (SELECT count(*) FROM requests r WHERE r.batch_id = b.batch_id
+             AND r.status = 'pending') AS pending_items
 FROM batches b WHERE (:job IS NULL OR b.job = :job) ORDER BY b.id
 """
 

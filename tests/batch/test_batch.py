@@ -338,7 +338,9 @@ def test_cancel_then_collect_returns_items_to_pending(
     assert f"{batch.id}: cancelling" in cancelled.output
     collect = run_batch(job)
     assert "0 answered, 0 failed, 5 back to pending" in collect.output
-    assert "cancelled" in invoke("batches").output
+    (line,) = [line for line in invoke("batches").output.splitlines() if batch.id in line]
+    assert "cancelled, 5 back to pending" in line
+    assert line.split("pending")[1].split()[:3] == ["5", "0", "0"]  # requests, done, failed
     again = run_batch(job)
     assert "submitted 5 requests in 1 batch(es)" in again.output
 

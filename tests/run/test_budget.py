@@ -97,6 +97,8 @@ def test_budget_stop_line_and_resume(tmp_path, write_job, invoke, fake_api):
     spent, answered = _spent(tmp_path / "batchbot.db")
     assert 0 < spent <= 0.5
     assert f"Spent ${spent:.4f} in this run; {20 - answered} items not sent." in stopped.output
+    assert "Raise the budget and run the same command again to resume." in stopped.output
+    assert "tomorrow" not in stopped.output  # a run's budget does not refill overnight
     done = invoke("run", str(job), "--base-url", fake_api.url, "--max-cost", "100")
     assert done.exit_code == 0, done.output
     assert f"{answered} already answered" in done.output
@@ -110,6 +112,7 @@ def test_daily_budget_across_runs(tmp_path, write_job, invoke, fake_api):
     more = _job(write_job, "j.yaml", 40, budget="budget_usd_per_day: 1.0")
     result = invoke("run", str(more), "--base-url", fake_api.url)
     assert result.exit_code == 3
+    assert "(or wait for tomorrow's, from 00:00 UTC)" in result.output
     total, _ = _spent(tmp_path / "batchbot.db")
     assert spent_first < total <= 1.0 + 1e-9
 

@@ -112,7 +112,8 @@ def _message(model: str, message: Mapping[str, Any]) -> int:
         if key == "content":
             total += _content(model, value)
         elif key == "tool_calls" and isinstance(value, list):
-            total += sum(_call(model, call.get("function") or {}) for call in value)
+            calls = [call.get("function") for call in value if isinstance(call, Mapping)]
+            total += sum(_call(model, call) for call in calls if isinstance(call, Mapping))
         elif key == "function_call" and isinstance(value, Mapping):
             total += _call(model, value)
         elif isinstance(value, str):
@@ -126,13 +127,21 @@ def _content(model: str, content: Any) -> int:
     if isinstance(content, str):
         return text_tokens(model, content)
     total = 0
-    for part in content if isinstance(content, list) else ():
+    for part in _parts(content):
         if part.get("type") == "text":
             total += text_tokens(model, str(part.get("text", "")))
         elif part.get("type") == "image_url":
-            image = part.get("image_url") or {}
+            image = part.get("image_url")
+            image = image if isinstance(image, Mapping) else {"url": image}
             total += image_tokens(model, str(image.get("url", "")), image.get("detail", "auto"))
     return total
+
+
+def _parts(content: Any) -> list[Mapping[str, Any]]:
+    """The content parts of a message; anything else in the list the API would refuse anyway."""
+    return (
+        [part for part in content if isinstance(part, Mapping)] if isinstance(content, list) else []
+    )
 
 
 def _call(model: str, function: Mapping[str, Any]) -> int:
@@ -142,7 +151,7 @@ def _call(model: str, function: Mapping[str, Any]) -> int:
 
 def _tools(model: str, tools: Iterable[Mapping[str, Any]]) -> int:
     """The cookbook's num_tokens_for_tools; nested parameters add their JSON's tokens."""
-    functions = [tool.get("function", tool) for tool in tools]
+    functions = [tool.get("function", tool) for tool in tools if isinstance(tool, Mapping)]
     if not functions:
         return 0
     total = FUNCTIONS_CLOSING
@@ -189,8 +198,10 @@ def _by_characters(body: Mapping[str, Any]) -> int:
     for message in body.get("messages") or ():
         for key, value in message.items():
             if key == "content" and isinstance(value, list):
-                chars += sum(len(str(part.get("text", ""))) for part in value)
-                images += _content(model, [p for p in value if p.get("type") == "image_url"])
+                chars += sum(len(str(part.get("text", ""))) for part in _parts(value))
+                images += _content(
+                    model, [p for p in _parts(value) if p.get("type") == "image_url"]
+                )
             elif value is not None:
                 chars += len(value if isinstance(value, str) else json.dumps(value))
     for extra in ("tools", "functions", "response_format"):

@@ -79,7 +79,7 @@ def _size(url: str) -> tuple[int, int]:
         payload = url.partition(",")[2].strip()
         # The header sits in the first bytes, except in a JPEG with a large EXIF block.
         found = _header_size(_unbase64(payload[:65536])) or _header_size(_unbase64(payload))
-        return found or STAND_IN_SIZE
+        return found if found and min(found) > 0 else STAND_IN_SIZE
     written = _FRAGMENT_SIZE.search(url)
     return (int(written[1]), int(written[2])) if written else STAND_IN_SIZE
 

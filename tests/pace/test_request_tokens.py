@@ -8,6 +8,8 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from batchbot.fake.counting import prompt_tokens as fake_prompt_tokens
 from batchbot.pace import images
@@ -196,3 +198,37 @@ def test_batchbot_and_the_fake_agree(case, model):
     """batchbot and the fake server, counting with separate code, give the same prompt tokens."""
     body = {"model": model, **AGREEMENT[case]}
     assert count_request(body).prompt == fake_prompt_tokens(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.sampled_from(
+        [b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8X", b"\xff\xd8"]
+    ),
+    rest=st.binary(max_size=80),
+    detail=st.sampled_from(["low", "high", "auto"]),
+)
+@example(prefix=b"\x89PNG\r\n\x1a\n", rest=b"\0\0\0\x0dIHDR" + b"\0" * 20, detail="high")
+def test_any_bytes_in_a_data_url_cost_something_and_never_raise(prefix, rest, detail):
+    """Whatever a data URL holds, the count is a positive number of tokens, not an exception."""
+    url = "data:image/png;base64," + base64.b64encode(prefix + rest).decode()
+    for model in ("gpt-4o", "gpt-4.1-mini"):
+        body = {"model": model, "messages": user(picture(url, detail))}
+        assert count_request(body, worst=True).images > 0
+        assert fake_prompt_tokens(body) > 0
+
+
+def test_odd_shapes_are_counted_not_crashed_on():
+    """Parts that are not objects, an image_url given as a string, junk tool calls: both count."""
+    body = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "user", "content": ["loose text", {"type": "image_url", "image_url": "x"}]},
+            {"role": "assistant", "content": None, "tool_calls": ["junk", {"function": None}]},
+        ],
+        "tools": ["junk"],
+    }
+    ours = count_request(body)
+    assert ours.images == 765
+    assert ours.tools == 0
+    assert ours.prompt == fake_prompt_tokens(body)

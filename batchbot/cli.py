@@ -422,7 +422,14 @@ def _day(value: Any) -> str | None:
 @cli.command(name="runs")
 @db_option
 @click.option("--job", help="Only runs of this job.")
-@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "-n",
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many runs to list, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
 def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> None:
     """Recent runs, newest first: status, items, ok/failed, cost and duration."""
@@ -662,10 +669,22 @@ def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @cli.command(name="fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
 @click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute before 429s.")
 @click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute before 429s.")
-@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Milliseconds each answer takes, as a real API's would.",
+)
 @click.option(
     "--fail-rate",
     default=0.0,

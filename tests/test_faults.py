@@ -93,11 +93,12 @@ def test_outage_longer_than_outage_wait_stops_the_run(tmp_path, write_job, invok
     """Nobody listening at all: the run stops after --outage-wait, exit 3, items left pending."""
     job = prompts_job(write_job, 20)
     started = time.monotonic()
+    url = f"http://127.0.0.1:{free_port()}/v1"
     result = invoke(
         "run",
         str(job),
         "--base-url",
-        f"http://127.0.0.1:{free_port()}/v1",
+        url,
         "--outage-wait",
         "1.5",
         "--concurrency",
@@ -105,7 +106,7 @@ def test_outage_longer_than_outage_wait_stops_the_run(tmp_path, write_job, invok
     )
     assert result.exit_code == 3, result.output
     assert time.monotonic() - started < 15
-    assert "Could not connect to the API" in result.output
+    assert f"Could not connect to the API at {url}/chat/completions for " in result.output
     db = tmp_path / "batchbot.db"
     assert rows(db, "select count(*) from requests where status != 'pending'") == [(0,)]
 

@@ -29,3 +29,28 @@ def test_one_item_is_one_item(write_job, invoke, fake_api):
     assert result.output.splitlines()[0] == "j: 1 item"
     again = invoke("run", str(job), "--base-url", fake_api.url)
     assert "nothing to send, all 1 item already answered" in again.output
+
+
+def test_every_option_has_help():
+    """Every option of every command says what it does in --help."""
+    import click
+
+    from batchbot.cli import cli
+
+    silent = [
+        f"{name} {param.opts[0]}"
+        for name, command in cli.commands.items()
+        for param in command.params
+        if isinstance(param, click.Option) and not param.help
+    ]
+    assert silent == []
+
+
+def test_report_html_says_what_it_wrote(tmp_path, write_job, invoke, fake_api):
+    """report --html names the file it wrote, on stderr, so stdout stays the table."""
+    job = write_job("j.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    result = invoke("report", "--html", "spend.html")
+    assert result.exit_code == 0
+    assert result.stderr == "wrote spend.html\n"
+    assert "wrote" not in result.stdout

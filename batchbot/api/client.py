@@ -132,6 +132,13 @@ class ChatClient:
         return await self._client.post(self._url, content=jsonbytes.dumps(body), cast_to=Response)
 
     @property
+    def url(self) -> str:
+        """The whole URL requests go to, for messages that say where batchbot tried."""
+        if self._azure:
+            return f"{self._client.base_url}{endpoints.path(self._endpoint)}"
+        return self._url
+
+    @property
     def api(self) -> openai.AsyncOpenAI:
         """The underlying client, for the Files and Batches APIs (batch mode)."""
         return self._client

@@ -21,8 +21,8 @@ FIRST_PROBE_S = 1.0
 MAX_PROBE_S = 15.0
 
 UNREACHABLE = (
-    "Could not connect to the API for {seconds:.0f} s (--outage-wait): check the network, "
-    "the server and --base-url, then rerun; answered items are kept."
+    "Could not connect to the API at {url} for {seconds:.0f} s (--outage-wait): check the "
+    "network, the server and --base-url, then rerun; answered items are kept."
 )
 
 

@@ -71,6 +71,12 @@ JOB_KEYS = (
     "tier",
 )
 PROMPT_KEYS = ("id", "messages", "params", "system", "user")
+# PyYAML's context for an opening it never saw closed -> what the user typed.
+UNCLOSED = {
+    "while parsing a flow sequence": "the [",
+    "while parsing a flow mapping": "the {",
+    "while scanning a quoted scalar": "the quote",
+}
 STANDARD_TAG = "tag:yaml.org,2002:"
 MERGE_TAG = STANDARD_TAG + "merge"
 # Plain data only: no python/*, no sets or ordered maps. Dates and binary are read to say
@@ -210,12 +216,7 @@ def _compose(text: str, path: Path) -> Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = f"{exc.problem} ({exc.context})" if exc.context else exc.problem
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise JobFileError(
-            path, f"invalid YAML: {problem}; {YAML_HINT}", line=line, column=column
-        ) from None
+        raise _yaml_error(exc, path) from None
     except ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         message = f"invalid YAML: character U+{exc.character:04X} is not allowed; remove it"
@@ -224,6 +225,26 @@ def _compose(text: str, path: Path) -> Node | None:
         raise JobFileError(path, f"invalid YAML: {exc}") from None
     except RecursionError:
         raise JobFileError(path, "invalid YAML: nested too deeply") from None
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, path: Path) -> JobFileError:
+    """PyYAML's complaint, placed where the fix is: an unclosed [, { or quote is reported
+    where it opened (PyYAML's context mark), not at the end of the file where it gave up."""
+    opened = UNCLOSED.get(exc.context or "")
+    start, end = exc.context_mark, exc.problem_mark
+    mark = end or start
+    if opened and start and end and end.line > start.line:
+        mark, problem = start, str(exc.problem)
+        found = (
+            "the file ends first"
+            if "stream" in problem  # PyYAML's words for the end of the text
+            else f"{problem} at line {end.line + 1}"
+        )
+        message = f"{opened} opened here is never closed: {found}"
+    else:
+        message = f"{exc.problem} ({exc.context})" if exc.context else str(exc.problem)
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    return JobFileError(path, f"invalid YAML: {message}; {YAML_HINT}", line=line, column=column)
 
 
 class _Reader:

@@ -248,7 +248,9 @@ class Dispatcher:
                     answers_then = self.outage.answers
                 if self.outage.exceeded(loop.time()):
                     waited = self.outage.waited(loop.time())
-                    self.stop(ServerUnreachable(UNREACHABLE.format(seconds=waited)))
+                    self.stop(
+                        ServerUnreachable(UNREACHABLE.format(url=self.client.url, seconds=waited))
+                    )
                     raise
                 wait_s = self.outage.next_probe_in(loop.time())
                 if self.outage.active:
@@ -325,8 +327,9 @@ class Dispatcher:
         if not self._outage_reported:
             self._outage_reported = True
             log.warning(
-                "cannot connect to the API: holding every request, trying again for up to "
-                "%.0f s (--outage-wait)",
+                "cannot connect to the API at %s: holding every request, trying again for up "
+                "to %.0f s (--outage-wait)",
+                self.client.url,
                 self.config.outage_wait_s,
             )
         log.debug("still no connection; next try in %.1f s", probe_in)

@@ -282,6 +282,24 @@ BAD = {
         "job.yaml:2:22: invalid YAML: expected ',' or '}', but got '?' "
         f"(while parsing a flow mapping); {YAML_HINT}",
     ),
+    "unclosed [": (
+        {"job.yaml": "model: m\nprompts:\n  - one\n  - [two\n  - three\n"},
+        None,
+        "job.yaml:4:5: invalid YAML: the [ opened here is never closed: the file ends first; "
+        f"{YAML_HINT}",
+    ),
+    "unclosed quote": (
+        {"job.yaml": 'model: m\nprompts:\n  - "one\n  - two\n'},
+        None,
+        "job.yaml:3:5: invalid YAML: the quote opened here is never closed: the file ends "
+        f"first; {YAML_HINT}",
+    ),
+    "unclosed [ before the next key": (
+        {"job.yaml": "model: m\nprompts: [one, two\nparams: {x: 1}\n"},
+        None,
+        "job.yaml:2:10: invalid YAML: the [ opened here is never closed: expected ',' or ']', "
+        f"but got ':' at line 3; {YAML_HINT}",
+    ),
     "two YAML documents": (
         {"job.yaml": "model: m\n---\nprompts: [a]\n"},
         None,

@@ -69,7 +69,7 @@ def _patches(width: int, height: int) -> int:
     if math.ceil(width / 32) * math.ceil(height / 32) > PATCH_CAP:
         ratio = math.sqrt(32 * 32 * PATCH_CAP / (width * height))
         across, down = width * ratio / 32, height * ratio / 32
-        ratio *= min(math.floor(across) / across, math.floor(down) / down)
+        ratio *= min(max(1, math.floor(across)) / across, max(1, math.floor(down)) / down)
         width, height = int(width * ratio), int(height * ratio)
     return min(PATCH_CAP, math.ceil(width / 32) * math.ceil(height / 32))
 
@@ -81,7 +81,9 @@ def _size(url: str) -> tuple[int, int]:
         found = _header_size(_unbase64(payload[:65536])) or _header_size(_unbase64(payload))
         return found if found and min(found) > 0 else STAND_IN_SIZE
     written = _FRAGMENT_SIZE.search(url)
-    return (int(written[1]), int(written[2])) if written else STAND_IN_SIZE
+    if written and int(written[1]) > 0 and int(written[2]) > 0:
+        return int(written[1]), int(written[2])
+    return STAND_IN_SIZE
 
 
 def _unbase64(text: str) -> bytes:

@@ -76,7 +76,8 @@ def image_size(url: str) -> tuple[tuple[int, int] | None, str]:
         size = _header_size(_decoded(payload[:_HEADER_CHARS])) or _header_size(_decoded(payload))
         return size, "unreadable image"
     written = _FRAGMENT_SIZE.search(url)
-    return (int(written[1]), int(written[2])) if written else None, "remote image"
+    size = (int(written[1]), int(written[2])) if written else None
+    return (size if size and min(size) > 0 else None), "remote image"
 
 
 def _tokens(model: str, width: int, height: int, detail: str) -> int:
@@ -107,7 +108,8 @@ def patch_count(width: int, height: int) -> int:
     if math.ceil(width / 32) * math.ceil(height / 32) > PATCH_CAP:
         scale = math.sqrt(32 * 32 * PATCH_CAP / (width * height))
         wide, high = width * scale / 32, height * scale / 32
-        scale *= min(math.floor(wide) / wide, math.floor(high) / high)
+        # A side thinner than one patch keeps one, where the guide's formula would keep none.
+        scale *= min(max(1, math.floor(wide)) / wide, max(1, math.floor(high)) / high)
         width, height = math.floor(width * scale), math.floor(height * scale)
     return min(PATCH_CAP, math.ceil(width / 32) * math.ceil(height / 32))
 

@@ -94,6 +94,17 @@ def test_the_worst_case_is_the_most_any_size_costs():
     assert max(images.patch_count(w, h) for w, h in sizes) == images.PATCH_CAP
 
 
+@pytest.mark.parametrize("fragment", ["#0x0", "#0x500", "#1x99999", "#99999x3"])
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4.1-mini"])
+def test_extreme_sizes_in_the_fragment(fragment, model):
+    """A zero side is no size at all; a thread-thin image still costs at least a patch or tile."""
+    body = {"model": model, "messages": user(picture(f"https://x.test/a.png{fragment}"))}
+    unknown = {"model": model, "messages": user(picture("https://x.test/unknown.png"))}
+    most = count_request(unknown, worst=True).images
+    assert 0 < count_request(body, worst=True).images <= most
+    assert fake_prompt_tokens(body) > 0
+
+
 def test_a_size_in_the_fragment_is_not_an_assumption():
     """`#WxH` at the end of a remote URL gives the size: 2048 x 4096 is 1105 tokens on gpt-4o."""
     body = {"model": "gpt-4o", "messages": user(picture("https://x.test/a.png#2048x4096"))}

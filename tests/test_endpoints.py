@@ -333,3 +333,51 @@ def test_every_endpoint_meets_the_same_retry_policy_and_budget(
     assert sum(row["cost_usd"] for row in stored) <= budget
     first = [row for row in stored if "503" in row["request"]]
     assert [row["attempts"] for row in first] == [2]
+
+
+def test_azure_without_its_key_or_in_batch_mode_is_refused(
+    write_job, invoke, azure_api, monkeypatch
+):
+    """No AZURE_OPENAI_API_KEY, or --mode batch on Azure, stops before sending with one line."""
+    job = write_job("azure.yaml", "model: my-deployment\nprompts: [Hi]\n")
+    batch = invoke("run", str(job), "--mode", "batch", key=None)
+    assert batch.exit_code == 2
+    assert "does not run Azure OpenAI's Batch API yet" in batch.output
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY")
+    keyless = invoke("run", str(job), key="sk-openai-key-not-for-azure")
+    assert keyless.exit_code == 2
+    assert "No Azure OpenAI API key: set AZURE_OPENAI_API_KEY" in keyless.output
+    assert azure_api.stats.requests == 0
+
+
+def test_dry_run_counts_packed_requests_against_rpm(write_job):
+    """--dry-run's time for an embeddings job is its packed requests over the requests limit."""
+    from batchbot.config import Flags, resolve_config
+    from batchbot.jobs.job import load_job
+    from batchbot.run.estimate import estimate_job
+
+    job = load_job(embed_job(write_job, 1000))
+    estimate = estimate_job(job, resolve_config(job, Flags(rpm=10, tpm=10**9), {}))
+    assert (estimate.to_send, estimate.requests, estimate.completion_allowance) == (1000, 10, 0)
+    assert estimate.minutes == pytest.approx(1.0)
+
+
+def test_report_by_endpoint_adds_up_to_the_total(write_job, invoke, fake_api):
+    """`report --by endpoint` splits the spend of jobs on several endpoints; the rows sum to it."""
+    for name, endpoint in [("chat", "/v1/chat/completions"), ("resp", "/v1/responses")]:
+        job = write_job(
+            f"{name}.yaml", f"endpoint: {endpoint}\nmodel: gpt-4o-mini\nprompts: [a, b]\n"
+        )
+        assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    assert invoke("run", str(embed_job(write_job, 30)), "--base-url", fake_api.url).exit_code == 0
+    by_endpoint = json.loads(invoke("report", "--by", "endpoint", "--json").output)
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert [row["endpoint"] for row in by_endpoint] == [
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/responses",
+    ]
+    assert [row["requests"] for row in by_endpoint] == [2, 30, 2]
+    for column in ("requests", "prompt_tokens", "completion_tokens"):
+        assert sum(row[column] for row in by_endpoint) == total[column]
+    assert sum(row["cost_usd"] for row in by_endpoint) == pytest.approx(total["cost_usd"])

@@ -14,9 +14,7 @@ the server thread serves: all mutable state sits behind one lock, never held acr
 Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
 `POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`, `GET /_fake/timeline`.
 
-It also serves Azure OpenAI's paths, `/openai/deployments/{deployment}/chat/completions` and
-`.../embeddings`, and `/openai/responses`, which want an `api-key` header and an api-version
-and, as Azure does, report only the remaining requests and tokens in their headers.
+It also serves Azure OpenAI's paths, as Azure answers them (fake.azure).
 """
 
 from __future__ import annotations
@@ -35,6 +33,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from batchbot.fake import azure as fake_azure
 from batchbot.fake import errors as fake_errors
 from batchbot.fake import known
 from batchbot.fake.batches import FakeBatches
@@ -46,20 +45,6 @@ from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
 from batchbot.fake.limits import RateLimits
 
-ROUTES = (
-    ("/v1/chat/completions", "chat"),
-    ("/v1/responses", "responses"),
-    ("/v1/embeddings", "embeddings"),
-    ("/openai/deployments/{deployment}/chat/completions", "chat"),
-    ("/openai/deployments/{deployment}/embeddings", "embeddings"),
-    ("/openai/responses", "responses"),
-)
-AZURE_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens")
-AZURE_ACCESS_DENIED = (
-    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
-    "valid key for an active subscription and use a correct regional API endpoint for your "
-    "resource."
-)
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
 SHUTDOWN_SECONDS = 2.0
 
@@ -225,8 +210,8 @@ class FakeServer:
         if self._runner is not None:
             raise RuntimeError("the fake server is already running")
         app = web.Application()
-        for path, kind in ROUTES:
-            app.router.add_post(path, self._route(kind, azure=path.startswith("/openai/")))
+        for path, kind in fake_azure.ROUTES:
+            app.router.add_post(path, self._route(kind, azure=fake_azure.is_azure(path)))
         app.router.add_routes([*self.files.routes(), *self.batches.routes()])
         app.router.add_routes(control_routes(self))
         # No access log: it would cost more than answering does.
@@ -315,7 +300,7 @@ class FakeServer:
     async def _complete(
         self, request: web.Request, started: float, kind: Kind, *, azure: bool
     ) -> web.StreamResponse:
-        key = self._authorize_azure(request) if azure else self._authorize(request)
+        key = fake_azure.authorize(request, self.api_key) if azure else self._authorize(request)
         raw = await _read_body(request)
         if "deployment" in request.match_info and isinstance(raw, dict):
             raw = {**raw, "model": request.match_info["deployment"]}  # Azure: the path names it
@@ -356,14 +341,6 @@ class FakeServer:
                 self._duplicates += 1
             self._seen.add(digest.digest())
         return self._reply(200, payload, started, azure=azure)
-
-    def _authorize_azure(self, request: web.Request) -> str:
-        if not request.query.get("api-version"):
-            raise ApiError(404, "Resource not found", code="404")
-        key = request.headers.get("api-key", "").strip()
-        if not key or (self.api_key is not None and not secrets.compare_digest(key, self.api_key)):
-            raise ApiError(401, AZURE_ACCESS_DENIED, code="401")
-        return key
 
     def _authorize(self, request: web.Request) -> str:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -425,8 +402,8 @@ class FakeServer:
         with self._lock:
             self._statuses[status] += 1
             all_headers = self._limits.headers()
-        if azure:  # Azure reports what is left, neither the limits nor when they reset
-            all_headers = {name: all_headers[name] for name in AZURE_HEADERS}
+        if azure:
+            all_headers = fake_azure.headers(all_headers)
         all_headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
         all_headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
         all_headers.update(headers or {})

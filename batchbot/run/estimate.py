@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchbot.config import Config
-from batchbot.endpoints import EMBEDDINGS
+from batchbot.endpoints import DEFAULT_PACK, EMBEDDINGS, packs
 from batchbot.jobs.job import Job
 from batchbot.jobs.params import suggestion, unknown_parameters
 from batchbot.jobs.prices import load_price_file
@@ -57,6 +57,7 @@ class Estimate:
     unknown_parameters: Mapping[str, int] = field(default_factory=dict)  # name -> items
     uncapped: int = 0  # items with no max_tokens: their allowance is assumed
     assumed: Mapping[str, int] = field(default_factory=dict)  # items by what was guessed
+    requests: int | None = None  # requests to send, when items are packed several to one
 
     @property
     def prompt_tokens(self) -> int:
@@ -90,7 +91,8 @@ class Estimate:
     @property
     def minutes(self) -> float:
         """The time the rate limits imply for what is left to send."""
-        by_requests = self.to_send / self.rpm if self.rpm else 0.0
+        requests = self.to_send if self.requests is None else self.requests
+        by_requests = requests / self.rpm if self.rpm else 0.0
         by_tokens = self.tokens.total / self.tpm if self.tpm else 0.0
         return max(by_requests, by_tokens)
 
@@ -102,6 +104,7 @@ class Estimate:
             "items": self.items,
             "already_answered": self.already_answered,
             "to_send": self.to_send,
+            "requests": self.to_send if self.requests is None else self.requests,
             "prompt_tokens": parts.prompt,
             "prompt_parts": {
                 "text": parts.text,
@@ -162,6 +165,9 @@ def estimate_job(job: Job, config: Config) -> Estimate:
         unknown_parameters=dict(tally.unknown),
         uncapped=tally.uncapped,
         assumed=dict(tally.assumed),
+        requests=-(-tally.sent // (job.settings.pack or DEFAULT_PACK))
+        if packs(job.endpoint)
+        else None,
     )
 
 

@@ -46,6 +46,10 @@ BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
     "run the same command again to collect them."
 )
+AZURE_BATCH = (
+    "batchbot does not run Azure OpenAI's Batch API yet (it needs a global-batch deployment): "
+    "run this job with --mode sync, or through OpenAI without --azure-endpoint."
+)
 OPEN_BATCHES = (
     "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
     "would send a second time: collect them with --mode batch (add --wait to wait for them), "
@@ -106,6 +110,8 @@ async def run_job_async(
     pricer = pricer_for(job, config)
     budget.check_priced(config, pricer)
     choice = resolve_mode(job, config)
+    if choice.mode == modes.BATCH and config.azure is not None:
+        raise ConfigError(AZURE_BATCH)
     store = _open_store(config)
     try:
         async with _api(config, job.endpoint) as client:

@@ -59,7 +59,8 @@ class RateLimitHeaders:
     """The x-ratelimit-* headers of one response; None where absent or unreadable.
 
     Limits and remaining counts are per minute as OpenAI reports them; resets are seconds
-    until the bucket is full again.
+    until the bucket is full again. What they mean depends on the server's dialect (see
+    `dialect`): a gateway's remaining count may be a fixed window's, with no reset at all.
     """
 
     limit_requests: int | None = None
@@ -75,8 +76,8 @@ def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders:
     return RateLimitHeaders(
         limit_requests=_count(_header(headers, "x-ratelimit-limit-requests")),
         limit_tokens=_count(_header(headers, "x-ratelimit-limit-tokens")),
-        remaining_requests=_count(_header(headers, "x-ratelimit-remaining-requests")),
-        remaining_tokens=_count(_header(headers, "x-ratelimit-remaining-tokens")),
+        remaining_requests=_remaining(_header(headers, "x-ratelimit-remaining-requests")),
+        remaining_tokens=_remaining(_header(headers, "x-ratelimit-remaining-tokens")),
         reset_requests=_duration(_header(headers, "x-ratelimit-reset-requests")),
         reset_tokens=_duration(_header(headers, "x-ratelimit-reset-tokens")),
     )
@@ -149,6 +150,18 @@ def _count(value: str | None) -> int | None:
     """A whole count from a header such as "500" (or "500.0"), else None."""
     number = _non_negative(value)
     return int(number) if number is not None else None
+
+
+def _remaining(value: str | None) -> int | None:
+    """A remaining count; below zero (a gateway counting past a limit it does not enforce,
+    as LiteLLM's proxy does) means none left."""
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return max(0, int(number)) if math.isfinite(number) else None
 
 
 def _duration(value: str | None) -> float | None:

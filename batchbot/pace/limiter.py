@@ -61,6 +61,12 @@ A 429 is explained, and counts for neither, when the limits changed in the secon
 it, when its "Requested N" moved the learned ratio (in the second before it), or when it
 ends a spell of spending the headroom.
 
+Dialects. What the `remaining` counts mean depends on the server (see `dialect`): OpenAI's
+refill, a gateway's fixed-minute counters do not, and some servers send none. Sharing,
+headroom and the header half of calibration assume a refill, so they read OpenAI's alone; a
+fixed window is paced to spend what it has left by its turn, and held when used up. The
+first time a dialect worth saying is seen, `on_dialect` says it.
+
 Refunds. Token charges are not refunded when the answer turns out shorter: OpenAI charges the
 allowance on arrival, so a refund would make us overshoot.
 """
@@ -70,16 +76,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 
 from aiolimiter import AsyncLimiter
 
 from batchbot.pace.calibration import Calibrated, Calibration, requested_in
+from batchbot.pace.dialect import OPENAI, HeaderReader
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.headroom import Headroom
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
-from batchbot.pace.sharing import SharedBudget
 from batchbot.pace.window import SendLog
 
 __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge"]
@@ -111,7 +118,10 @@ class Limiter:
     set it; it is not a preset). `on_change`: called once for each new pair of limits the
     server's headers set, and once per model whose tokens the server counts notably
     differently. `probe`: send one request alone before the server has said anything (see
-    the module docstring). Create it inside the running event loop (aiolimiter binds to it).
+    the module docstring). `on_dialect`: called with a note the first time the server shows
+    a header dialect worth saying. `wall_clock`: where the minutes of a fixed-minute server
+    turn (tests pass their own). Create it inside the running event loop (aiolimiter binds
+    to it).
     """
 
     def __init__(
@@ -129,6 +139,8 @@ class Limiter:
         on_change: Callable[[Notice], object] | None = None,
         probe: bool = False,
         probe_wait_s: float = 10.0,
+        on_dialect: Callable[[str], object] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         _check_positive("rpm", rpm)
         _check_positive("tpm", tpm)
@@ -170,7 +182,8 @@ class Limiter:
         self._on_change = on_change
         self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
-        self._shares = {"requests": SharedBudget(), "tokens": SharedBudget()}
+        self._reader = HeaderReader(wall_offset=wall_clock() - self._loop.time())
+        self._on_dialect = on_dialect
         self.calibration = Calibration()  #: the server's count over ours, per model
         self._cut, self._cut_at = 1.0, -math.inf  # the pace after the last cut, and when
         self._changed_at = -math.inf  # when the limits in force last changed
@@ -189,10 +202,17 @@ class Limiter:
     @property
     def pace(self) -> float:
         """The share of the limits we aim for: below 1 while another client spends the key."""
-        shares = (share.share for share in self._shares.values())
+        shares = self._reader.bucket_shares()
+        aims = {kind: self._aim(limit) if limit else None for kind, limit in self._limits()}
+        window = self._reader.window_share(self._loop.time(), aims)
         # A share just under 1 is the estimate's noise (it is clipped at 1 from above), not
         # another client: following it would only lose throughput.
-        return min(self._recovered(), *(share if share < ALL_OF_IT else 1.0 for share in shares))
+        return min(
+            self._recovered(), window, *(share if share < ALL_OF_IT else 1.0 for share in shares)
+        )
+
+    def _limits(self) -> Iterable[tuple[str, float | None]]:
+        return (("requests", self._rpm), ("tokens", self._tpm))
 
     def _recovered(self) -> float:
         return min(1.0, self._cut + RECOVER_PER_S * (self._loop.time() - self._cut_at))
@@ -237,6 +257,7 @@ class Limiter:
         async with self._queue:
             await self._wait_for_probe()
             await self._wait_out_pause()
+            await self._wait_for_turn()
             charge = self.calibration.charge(model, tokens)
             # Slowing down charges every unit more; the buckets keep their level and rate.
             scale = 1 / self.pace
@@ -250,8 +271,7 @@ class Limiter:
             if self._spare.spend(units):
                 self._repace()
             self.calibration[model].sent(tokens)
-            self._shares["requests"].sent(1)
-            self._shares["tokens"].sent(charge)
+            self._reader.sent(1, charge)
 
     async def _wait_for_window(self, units: dict[str, float]) -> None:
         """Until sending `units` keeps every span of the guard within its share, unpaused."""
@@ -296,8 +316,7 @@ class Limiter:
         cost nothing, and something sent too fast."""
         self._heard.set()
         now = self._loop.time()
-        self._shares["requests"].sent(-1)
-        self._shares["tokens"].sent(-self.calibration.charge(model, tokens))
+        self._reader.sent(-1, -self.calibration.charge(model, tokens))
         if self._spare.refused(now, hint):
             self._repace()
         count = self.calibration[model]
@@ -337,13 +356,15 @@ class Limiter:
         if after != before and after not in self._announced:
             self._announced.add(after)
             self._say(LimitsChanged(*after, *before))
+        note = self._reader.observe(now, headers, dict(self._limits()))
+        if note is not None and self._on_dialect is not None:
+            self._on_dialect(note)
+        refills = self._reader.dialect == OPENAI
         count = self.calibration[model]
-        count.observe(now, headers.limit_tokens, headers.remaining_tokens)
+        count.observe(now, headers.limit_tokens, headers.remaining_tokens if refills else None)
         if count.worth_saying(now):
             self._say(Calibrated(model, count.ratio))
-        self._shares["requests"].observe(now, headers.limit_requests, headers.remaining_requests)
-        self._shares["tokens"].observe(now, headers.limit_tokens, headers.remaining_tokens)
-        if self._spare.find(now, headers, {"requests": self._rpm, "tokens": self._tpm}):
+        if refills and self._spare.find(now, headers, dict(self._limits())):
             self._repace()
 
     def _say(self, notice: Notice) -> None:
@@ -376,13 +397,17 @@ class Limiter:
         letting `burst_seconds` worth through at once."""
         if per_minute is None:
             return None
-        # Under the guard's pace (the share per window_s + slack_s), so the guard only
-        # holds a request back after a lull, not every one: each wait costs a wake-up.
-        guarded = self._window_s / (self._window_s + self._slack_s)
-        per_second = per_minute * self._headroom * guarded / 60 * self._spare.factor
+        per_second = self._aim(per_minute) / 60
         # At least one whole unit must fit; a low limit then gets a longer period, same pace.
         capacity = max(1.0, per_second * self._burst_seconds)
         return AsyncLimiter(capacity, capacity / per_second)
+
+    def _aim(self, per_minute: float) -> float:
+        """The pace per minute the buckets keep to for a limit of `per_minute`, unslowed."""
+        # Under the guard's pace (the share per window_s + slack_s), so the guard only
+        # holds a request back after a lull, not every one: each wait costs a wake-up.
+        guarded = self._window_s / (self._window_s + self._slack_s)
+        return per_minute * self._headroom * guarded * self._spare.factor
 
     async def _charge(self, kind: str, amount: float) -> None:
         # Re-read the bucket each chunk: observe() may have replaced it with another.
@@ -419,6 +444,11 @@ class Limiter:
 
     async def _wait_out_pause(self) -> None:
         await self._resumed.wait()
+
+    async def _wait_for_turn(self) -> None:
+        """A fixed window with nothing left opens again when it turns, not before."""
+        self.pause(self._reader.until_turn(self._loop.time()))
+        await self._wait_out_pause()
 
 
 def _check_positive(name: str, value: float | None) -> None:

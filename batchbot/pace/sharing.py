@@ -10,6 +10,8 @@ and our share of the limit is what the others leave. While the bucket is nearly 
 refill may have been cut off at the top and the arithmetic says nothing, but then nobody is
 short of budget either: the share is all of it. A low `remaining` alone is no reason to slow
 down - a bucket emptied by a burst an hour ago refills as long as we stay under the limit.
+This holds only where the counts refill: `dialect` feeds it OpenAI's headers alone, never a
+gateway's fixed-minute counter, whose falling count would read as another client.
 Pure arithmetic on the times it is given: no clock, no I/O.
 """
 

@@ -84,6 +84,7 @@ class Dispatcher:
             ],
             on_change=self._limits_changed,
             probe=True,
+            on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
         )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))

@@ -308,9 +308,13 @@ async def test_observe_lower_rpm_slows_the_pace(sim: Sim) -> None:
         sim.request(limiter)
     await sim.run_until(0.25)
     assert sim.times() == [0.0, 0.0, 0.0625, 0.125, 0.1875, 0.25]  # 16/s, bursts of 2
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100))
+    limiter.observe(
+        RateLimitHeaders(limit_requests=480, remaining_requests=100, reset_requests=47.5)
+    )
     assert limiter.rpm == 480
-    assert limiter.latest == RateLimitHeaders(limit_requests=480, remaining_requests=100)
+    assert limiter.latest == RateLimitHeaders(
+        limit_requests=480, remaining_requests=100, reset_requests=47.5
+    )
     await sim.run_until(1.5)
     # The waiter already inside the old bucket leaves on its schedule; the new bucket
     # starts empty, so one request passes at once. That makes 8 since t=0, the new limit's
@@ -470,9 +474,9 @@ async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
     limiter = exact(rpm=480, tpm=None)
     # Over 4 s the server refilled 32 and we sent none, yet the bucket rose by only 16: the
     # other client spent 16, half the limit.
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100))
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100, reset_requests=48))
     await sim.run_until(4.0)
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=116))
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=116, reset_requests=46))
     assert limiter.pace == 0.5
     for _ in range(5):
         sim.request(limiter)
@@ -480,7 +484,7 @@ async def test_another_client_spending_the_key_slows_us_down(sim: Sim) -> None:
     # 2 units each (a 1-unit bucket, so 2 chunks), 8 units a second: one every 1/4 s.
     assert sim.times() == [4.125, 4.375, 4.625, 4.875]
     # Nearly full again (not quite: a full one would be headroom to spend).
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=440))
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=440, reset_requests=5))
     assert limiter.pace == 1.0
     sim.request(limiter)
     await sim.run_until(6.0)
@@ -611,7 +615,7 @@ async def test_no_second_over_the_share_after_a_limit_change(sim: Sim) -> None:
     for _ in range(60):
         sim.request(limiter)
     await sim.run_until(2.25)
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=0))
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=0, reset_requests=60))
     await sim.run_until(8.0)
     assert busiest_second(sim) == 16  # the old limit's share, before the change
     assert busiest_second(sim, since=2.25 + EARLY) == 8  # every one sent after it
@@ -714,7 +718,11 @@ class Server:
         self.level = min(self.tpm, self.level + (self.sim.now - self.stamp) * self.tpm / 60)
         self.stamp = self.sim.now
         self.level -= tokens * self.factor
-        return RateLimitHeaders(limit_tokens=self.tpm, remaining_tokens=max(0, int(self.level)))
+        remaining = max(0, int(self.level))
+        reset = (self.tpm - remaining) * 60 / self.tpm
+        return RateLimitHeaders(
+            limit_tokens=self.tpm, remaining_tokens=remaining, reset_tokens=reset
+        )
 
 
 @pytest.mark.parametrize(("factor", "said"), [(0.85, "15 % fewer"), (1.14, "14 % more")])
@@ -748,7 +756,7 @@ async def test_calibration_converges_from_the_headers(sim: Sim, factor: float, s
 async def test_a_full_bucket_is_spent_fast_until_a_short_window_says_no(sim: Sim) -> None:
     """A full bucket in the headers goes at 3x the pace, until a sub-second 429 ends that."""
     limiter = exact(rpm=480, tpm=None)
-    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=480))
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=480, reset_requests=0))
     for _ in range(200):
         sim.request(limiter)
     await sim.run_until(1.0 - EARLY)

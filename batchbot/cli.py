@@ -708,6 +708,14 @@ def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Length of the sliding windows.",
 )
 @click.option(
+    "--dialect",
+    default="openai",
+    show_default=True,
+    type=click.Choice(["openai", "fixed-minute", "none"]),
+    help="Rate-limit headers: OpenAI's refilling buckets, per-minute counters with no reset "
+    "(as LiteLLM's proxy), or none at all (as vLLM).",
+)
+@click.option(
     "--batch-delay",
     default=0.0,
     show_default=True,
@@ -733,6 +741,7 @@ def fake_server_command(
     sliding_seconds: float,
     batch_delay: float,
     count: str,
+    dialect: str,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
     from batchbot.fake.server import serve
@@ -751,6 +760,7 @@ def fake_server_command(
         sliding_s=sliding_seconds,
         batch_delay_s=batch_delay,
         count=count,
+        dialect=dialect,
     )
 
 

@@ -4,7 +4,8 @@
     POST /_fake/limits  {"rpm": 500, "tpm": null}      as FakeServer.set_limits; also
                         "window_s", "windows" ("buckets" or "sliding"), "sliding_s",
                         "reported_rpm", "reported_tpm", "keep_usage",
-                        "count" ("exact", "chars" or "x1.15": how TPM is charged)
+                        "count" ("exact", "chars" or "x1.15": how TPM is charged),
+                        "dialect" ("openai", "fixed-minute" or "none": the headers)
     POST /_fake/spend   {"requests": 10, "tokens": 0}  as FakeServer.spend (another client)
     POST /_fake/reset                                  as FakeServer.reset
     GET  /_fake/stats                                  FakeStats as JSON (status keys as strings)
@@ -65,6 +66,7 @@ def control_routes(server: Controlled) -> list[web.RouteDef]:
                 reported_rpm=data.get("reported_rpm"),
                 reported_tpm=data.get("reported_tpm"),
                 keep_usage=bool(data.get("keep_usage")),
+                dialect=data.get("dialect"),
                 count=None if data.get("count") is None else str(data["count"]),
             )
         except (TypeError, ValueError) as exc:

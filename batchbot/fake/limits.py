@@ -21,15 +21,21 @@ Stricter than that, on request (for benchmarks and tests of a client's pacing):
 - `reported`: the limits the headers state, when they should differ from those enforced.
 - `spend()`: another client using the same key.
 - `RateLimits.changed()`: new limits that keep what was used of the old ones.
+- `dialect`: how the headers speak, and for `fixed-minute` how the limits are kept (see
+  `dialects`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from batchbot.fake import dialects
+from batchbot.fake.dialects import FixedWindow
 
 # With no limit configured the server still reports buckets, sized like usage tier 5 for
 # gpt-4o-mini, so clients that learn from headers see plausible numbers; it never refuses.
@@ -167,6 +173,7 @@ class RateLimits:
     1-second windows). `windows`: "buckets" (only those) or "sliding" (also no more than
     the share of the limit in any `sliding_s` seconds). `reported`: (rpm, tpm) for the
     headers to state instead of the real limits; None in it means "the real one".
+    `dialect`: see `dialects`; `wall` turns the minutes of a `fixed-minute` server.
     """
 
     def __init__(
@@ -179,6 +186,8 @@ class RateLimits:
         windows: str = "buckets",
         sliding_s: float = 1.0,
         reported: tuple[int | None, int | None] = (None, None),
+        dialect: str = dialects.OPENAI,
+        wall: Clock = time.time,
     ) -> None:
         for name, limit in (
             ("rpm", rpm),
@@ -196,8 +205,14 @@ class RateLimits:
         self.enforced = (rpm is not None, tpm is not None)
         self.window_s, self.windows, self.sliding_s = window_s, windows, sliding_s
         self.reported = reported
-        self.requests = Bucket(rpm if rpm is not None else UNLIMITED_RPM, clock, window_s)
-        self.tokens = Bucket(tpm if tpm is not None else UNLIMITED_TPM, clock, window_s)
+        self.dialect, self.wall = dialects.check_dialect(dialect), wall
+        rpm, tpm = rpm or UNLIMITED_RPM, tpm or UNLIMITED_TPM
+        self.requests: Bucket | FixedWindow
+        self.tokens: Bucket | FixedWindow
+        if dialect == dialects.FIXED_MINUTE:
+            self.requests, self.tokens = FixedWindow(rpm, wall), FixedWindow(tpm, wall)
+        else:
+            self.requests, self.tokens = Bucket(rpm, clock, window_s), Bucket(tpm, clock, window_s)
         self.sliding: tuple[SlidingWindow, SlidingWindow] | None = None
         if windows == "sliding":
             self.sliding = (
@@ -208,6 +223,7 @@ class RateLimits:
     def changed(self, rpm: int | None, tpm: int | None, clock: Clock, **options: Any) -> RateLimits:
         """New limits that still count what was used of these, as a limit lowered mid-run does."""
         keep = {"window_s": self.window_s, "windows": self.windows, "sliding_s": self.sliding_s}
+        keep |= {"dialect": self.dialect, "wall": self.wall}
         new = RateLimits(rpm, tpm, clock, **{**keep, **options})
         new.spend(round(self.requests.used), round(self.tokens.used), windows=False)
         if new.sliding and self.sliding and new.sliding_s == self.sliding_s:
@@ -250,14 +266,17 @@ class RateLimits:
 
     def headers(self) -> dict[str, str]:
         rpm, tpm = self.reported
-        return {
-            "x-ratelimit-limit-requests": str(rpm or self.requests.limit),
-            "x-ratelimit-limit-tokens": str(tpm or self.tokens.limit),
-            "x-ratelimit-remaining-requests": str(self.requests.remaining),
-            "x-ratelimit-remaining-tokens": str(self.tokens.remaining),
-            "x-ratelimit-reset-requests": format_duration(self.requests.until_full),
-            "x-ratelimit-reset-tokens": format_duration(self.tokens.until_full),
-        }
+        return dialects.render(
+            self.dialect,
+            {
+                "x-ratelimit-limit-requests": str(rpm or self.requests.limit),
+                "x-ratelimit-limit-tokens": str(tpm or self.tokens.limit),
+                "x-ratelimit-remaining-requests": str(self.requests.remaining),
+                "x-ratelimit-remaining-tokens": str(self.tokens.remaining),
+                "x-ratelimit-reset-requests": format_duration(self.requests.until_full),
+                "x-ratelimit-reset-tokens": format_duration(self.tokens.until_full),
+            },
+        )
 
 
 def format_duration(seconds: float) -> str:

@@ -39,6 +39,7 @@ from batchbot.fake import known
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
 from batchbot.fake.counting import check_count_mode
+from batchbot.fake.dialects import OPENAI, check_dialect
 from batchbot.fake.endpoints import KINDS, Kind
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
@@ -82,6 +83,7 @@ class FakeServer:
         window_s: float = 60.0,
         windows: str = "buckets",
         sliding_s: float = 1.0,
+        dialect: str = OPENAI,
         clock: Callable[[], float] = time.monotonic,
         batch_delay_s: float = 0.0,
         count: str = "exact",
@@ -90,8 +92,10 @@ class FakeServer:
 
         `window_s`: enforce the per-minute limits over windows this long (1 = limit/60 per
         second). `windows="sliding"`: also enforce them over every span of `sliding_s`
-        seconds (see `fake.limits`). `clock` drives the rate-limit buckets; tests pass one
-        they can wind forward.
+        seconds (see `fake.limits`). `dialect`: the rate-limit headers to send (see
+        `fake.dialects`). `clock` drives the rate-limit buckets; tests pass one they can wind
+        forward, which then also turns the minutes of a `fixed-minute` server (else the wall
+        clock does, as LiteLLM's).
         `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
         `count`: how a request is charged against tokens-per-minute: `exact`, `chars` or a
         factor like `x1.15` (see `fake.counting`); the usage it reports is always exact.
@@ -105,8 +109,10 @@ class FakeServer:
         self.retry_after_header = retry_after_header
         self._limits_at_start = (rpm, tpm)
         self._windows_at_start = (window_s, windows, sliding_s)
+        self._dialect_at_start = check_dialect(dialect)
         self._count_at_start = check_count_mode(count)
         self._clock = clock
+        self._wall = time.time if clock is time.monotonic else clock
         self._lock = threading.Lock()
         self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
         self._runner: web.AppRunner | None = None
@@ -141,21 +147,23 @@ class FakeServer:
         reported_tpm: int | None = None,
         keep_usage: bool = False,
         count: str | None = None,
+        dialect: str | None = None,
     ) -> None:
         """Replace the rate limits: full buckets of the new size, or (`keep_usage`) buckets
         that still count what was used of the old ones, as a limit lowered mid-run does.
 
-        `window_s`, `windows`, `sliding_s` None keep the current ones. `reported_*`: what
+        `window_s`, `windows`, `sliding_s`, `dialect` None keep the current ones. `reported_*`: what
         the headers should say instead of the real limits. `count` (None keeps it): how
         requests are charged.
         """
-        options: dict[str, Any] = {"reported": (reported_rpm, reported_tpm)}
+        options: dict[str, Any] = {"reported": (reported_rpm, reported_tpm), "wall": self._wall}
         mode = None if count is None else check_count_mode(count)
         with self._lock:
             self.count = mode or self.count
             options["window_s"] = window_s or self._limits.window_s
             options["windows"] = windows or self._limits.windows
             options["sliding_s"] = sliding_s or self._limits.sliding_s
+            options["dialect"] = dialect or self._limits.dialect
             if keep_usage:
                 self._limits = self._limits.changed(rpm, tpm, self._clock, **options)
             else:
@@ -177,6 +185,8 @@ class FakeServer:
                 window_s=window_s,
                 windows=windows,
                 sliding_s=sliding_s,
+                dialect=self._dialect_at_start,
+                wall=self._wall,
             )
             self.count = self._count_at_start
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0

@@ -92,7 +92,7 @@ async def test_no_headers_dialect_still_refuses():
 
 async def test_ten_second_windows_refuse_a_burst_the_minute_would_take():
     """Azure's way: 600 RPM held over 10 s windows lets 100 through at once, not 600."""
-    async with serving(rpm=600, window_s=10, clock=Clock()) as client:
+    async with serving(rpm=600, windows="sliding", sliding_s=10, clock=Clock()) as client:
         for _ in range(100):
             await client.chat.completions.create(model=MODEL, messages=HI)
         with pytest.raises(openai.RateLimitError):
@@ -135,22 +135,22 @@ RPM = 1200  # 20 a second: a short run, paced all the same
 
 
 @pytest.mark.parametrize(
-    ("dialect", "window_s", "spent", "note", "floor"),
+    ("dialect", "sliding_s", "spent", "note", "floor"),
     [
-        ("openai", 60.0, 0, None, 1.0),
+        ("openai", None, 0, None, 1.0),
         ("openai", 10.0, 0, None, 1.0),
-        ("fixed-minute", 60.0, 0, NOTES["fixed-minute"], 1.0),
+        ("fixed-minute", None, 0, NOTES["fixed-minute"], 1.0),
         # Another client spent half the minute: what is left is spread over what is left of
         # the minute, which at worst (the minute just begun) is about half the pace.
-        ("fixed-minute", 60.0, RPM // 2, NOTES["fixed-minute"], 0.45),
-        ("none", 60.0, 0, NOTES["none"], 1.0),
+        ("fixed-minute", None, RPM // 2, NOTES["fixed-minute"], 0.45),
+        ("none", None, 0, NOTES["none"], 1.0),
         ("none", 10.0, 0, NOTES["none"], 1.0),
     ],
     ids=["openai", "openai-10s", "fixed-minute", "fixed-minute-part-used", "none", "none-10s"],
 )
 def test_a_run_against_each_dialect(
     dialect: str,
-    window_s: float,
+    sliding_s: float | None,
     spent: int,
     note: str | None,
     floor: float,
@@ -160,7 +160,8 @@ def test_a_run_against_each_dialect(
     invoke: Callable[..., Result],
 ):
     """Every item answered, no 429, no slowing but for what is left, the inference said once."""
-    fake_api.set_limits(rpm=RPM, tpm=None, dialect=dialect, window_s=window_s)
+    windows = "sliding" if sliding_s else "buckets"
+    fake_api.set_limits(rpm=RPM, tpm=None, dialect=dialect, windows=windows, sliding_s=sliding_s)
     fake_api.spend(requests=spent)
     prompts = "\n".join(f"  - Question {i}?" for i in range(ITEMS))
     job = write_job("job.yaml", f"model: {MODEL}\nprompts:\n{prompts}\n")

@@ -122,8 +122,8 @@ def paces(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     seen: list[float] = []
     wait = Limiter.wait_for_capacity
 
-    async def spy(self: Limiter, tokens: int) -> None:
-        await wait(self, tokens)
+    async def spy(self: Limiter, *args: Any, **kwargs: Any) -> None:
+        await wait(self, *args, **kwargs)
         seen.append(self.pace)
 
     monkeypatch.setattr(Limiter, "wait_for_capacity", spy)

@@ -173,6 +173,12 @@ def test_responses_job_stores_text_finish_reason_and_usage(tmp_path, write_job, 
     body = json.loads(stored["talk"]["request"])
     assert body["instructions"] == "Answer in one sentence."
     assert [item["role"] for item in body["input"]] == ["user", "assistant", "user"]
+    exported = [json.loads(line) for line in invoke("export", str(job)).output.splitlines()]
+    assert [line["prompt"] for line in exported] == [
+        "What is a chatbot?",
+        "Tell me everything about API keys.",
+        "Bye",
+    ]
 
 
 def test_responses_batch_lines_pass_their_body_through(tmp_path, write_job, invoke, fake_api):

@@ -35,7 +35,7 @@ SOURCE_TABLE = "genai-prices"
 UNKNOWN_MODEL = (
     "no price known for model {model!r}{suggestion}: its requests are stored with cost_usd "
     "NULL. Add prices: {{{model}: {{input: ..., output: ...}}}} (USD per million tokens) to the "
-    "job or to a --prices file."
+    "job or to a --prices file (for an Azure deployment, price_as: the OpenAI model it serves)."
 )
 
 

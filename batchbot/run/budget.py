@@ -42,7 +42,8 @@ __all__ = [
 NO_PRICE = (
     "budget set but no price is known for model {model!r}{suggestion}, so its cost cannot be "
     "capped: "
-    "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file."
+    "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file "
+    "(for an Azure deployment, price_as: the OpenAI model it serves)."
 )
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
 STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining} not sent. {advice}"

@@ -137,7 +137,8 @@ def test_budget_with_an_unpriced_model_stops_before_sending(write_job, invoke, f
     assert result.output == (
         "Error: budget set but no price is known for model 'gpt-4o-mni' (did you mean "
         "'gpt-4o-mini'?), so its cost cannot be capped: add prices: {gpt-4o-mni: {input: ..., "
-        "output: ...}} to the job or a --prices file.\n"
+        "output: ...}} to the job or a --prices file (for an Azure deployment, price_as: the "
+        "OpenAI model it serves).\n"
     )
     assert fake_api.stats.requests == 0
     assert not Path("batchbot.db").exists()

@@ -27,7 +27,7 @@ from batchbot import endpoints, jsonbytes
 from batchbot.api.replies import Reply, reply_from
 from batchbot.endpoints import Azure
 
-__all__ = ["Azure", "ChatClient", "MalformedResponse", "Reply", "connection_failed"]
+__all__ = ["ChatClient", "MalformedResponse", "Reply", "connection_failed"]
 
 # Headers worth keeping with each attempt: what the server says about our limits.
 KEPT_HEADERS = (

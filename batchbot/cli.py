@@ -449,10 +449,10 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv"]),
+    type=click.Choice(["jsonl", "csv", "npy"]),
     default="jsonl",
     show_default=True,
-    help="JSON lines or CSV.",
+    help="JSON lines or CSV; npy: an embeddings job's vectors as one NumPy array (needs -o).",
 )
 @click.option(
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="File [stdout]."
@@ -467,12 +467,17 @@ def export_command(job: str, db_path: str, fmt: str, output: Any, history: bool)
     """Write the answers of JOB (a job file or a job's name), one per item of the job as it is
     now: id, prompt, answer, finish_reason, tokens, cost, error.
     """
-    from batchbot.reports.export import export_answers
+    from batchbot.reports.export import export_answers, export_vectors
     from batchbot.store.read import reading
 
+    if fmt == "npy" and output.name == "<stdout>":
+        raise click.UsageError("--format npy writes a binary file: give it with -o vectors.npy.")
     with _friendly_errors(), reading(db_path) as db:
         target = _export_target(db, job, db_path)
-        count = export_answers(db, target, output, fmt=fmt, history=history)
+        if fmt == "npy":
+            count = export_vectors(db, target, output.buffer, history=history)
+        else:
+            count = export_answers(db, target, output, fmt=fmt, history=history)
     if count == 0:
         click.echo(f"No answers for job {job!r} in {db_path}.", err=True)
 

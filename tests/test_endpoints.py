@@ -387,3 +387,37 @@ def test_report_by_endpoint_adds_up_to_the_total(write_job, invoke, fake_api):
     for column in ("requests", "prompt_tokens", "completion_tokens"):
         assert sum(row[column] for row in by_endpoint) == total[column]
     assert sum(row["cost_usd"] for row in by_endpoint) == pytest.approx(total["cost_usd"])
+
+
+def test_export_npy_writes_the_vectors_as_one_array(tmp_path, write_job, invoke, fake_api):
+    """`export --format npy` writes a (items, dimensions) <f4 array numpy.load would read."""
+    import ast
+
+    job = embed_job(write_job, 3, extra="name: vec\nparams: {dimensions: 8}\n")
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    assert invoke("export", "vec", "--format", "npy", "-o", "v.npy").exit_code == 0
+    data = (tmp_path / "v.npy").read_bytes()
+    assert data[:8] == b"\x93NUMPY\x01\x00"
+    length = int.from_bytes(data[8:10], "little")
+    assert (10 + length) % 64 == 0
+    header = ast.literal_eval(data[10 : 10 + length].decode("latin-1"))
+    assert header == {"descr": "<f4", "fortran_order": False, "shape": (3, 8)}
+    stored = rows(tmp_path / "batchbot.db", "select vector from requests order by id")
+    assert data[10 + length :] == b"".join(row["vector"] for row in stored)
+    refused = invoke("export", "vec", "--format", "npy")
+    assert refused.exit_code == 2
+    assert "give it with -o vectors.npy" in refused.output
+
+
+def test_export_npy_refuses_vectors_of_different_sizes(tmp_path, write_job, invoke, fake_api):
+    """One array needs one size: vectors of two sizes are refused with one line."""
+    lines = [
+        {"id": f"t{size}", "input": "text", "model": "text-embedding-3-small", "dimensions": size}
+        for size in (4, 8)
+    ]
+    job = write_job("mixed.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    run = invoke("run", str(job), "--endpoint", "/v1/embeddings", "--base-url", fake_api.url)
+    assert run.exit_code == 0, run.output
+    refused = invoke("export", "mixed", "--format", "npy", "-o", "v.npy")
+    assert refused.exit_code == 2
+    assert "different sizes (4, 8)" in refused.output

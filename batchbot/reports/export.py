@@ -15,13 +15,15 @@ import csv
 import json
 import sys
 from array import array
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
-from batchbot.errors import JobFileError
+from batchbot.errors import InputError, JobFileError
 from batchbot.jobs.job import Job, load_job
+from batchbot.reports.npy import write_npy
 from batchbot.reports.report import Database
 from batchbot.reports.table import render_table
 from batchbot.store.failures import failure_reasons, reasons_text
@@ -35,6 +37,10 @@ __all__ = [
     "render_runs",
 ]
 
+MIXED_SIZES = (
+    "the job's vectors have different sizes ({sizes}), and one .npy array needs one: export "
+    "them as JSONL"
+)
 RECENT_RUNS = """
 SELECT id AS run_id, job, status, started_at, finished_at, items, skipped, ok, truncated,
        failed, cost_usd
@@ -73,7 +79,9 @@ HISTORY = f"{ROW} WHERE job = :job ORDER BY id"
 NEWEST = f"""{ROW}
 WHERE id IN (SELECT max(id) FROM requests WHERE job = :job GROUP BY item_id) AND {ANSWERED}
 ORDER BY id"""
-LATEST_RUN = "SELECT job_path, settings FROM runs WHERE job = :job ORDER BY id DESC LIMIT 1"
+LATEST_RUN = (
+    "SELECT job_path, settings, endpoint FROM runs WHERE job = :job ORDER BY id DESC LIMIT 1"
+)
 JOB_NAMES = "SELECT DISTINCT job FROM runs UNION SELECT DISTINCT job FROM requests ORDER BY 1"
 
 
@@ -132,25 +140,28 @@ def job_names(db: Database) -> list[str]:
 
 
 def current_job(db: Database, job: Job | str) -> Job | None:
-    """The job as its latest run sent it: its file as it is now, with that run's --model.
+    """The job as its latest run sent it: its file as it is now, with that run's --model and
+    endpoint (a JSONL file's may come from --endpoint).
 
     A job name is looked up by its latest run's job file; None if there is none to read.
     """
     name = job.name if isinstance(job, Job) else job
     row = db.execute(LATEST_RUN, {"job": name}).fetchone()
-    path, settings = row if row else (None, None)
+    path, settings, endpoint = row if row else (None, None, None)
     if isinstance(job, str):
         if not path or not Path(path).is_file():
             return None
         try:
-            job = load_job(path)
+            job = load_job(path, endpoint=endpoint)
         except JobFileError:
             return None
         if job.name != name:
             return None
     model = json.loads(settings or "{}").get("model")
     if model and job.settings.model and model != job.settings.model:
-        return load_job(job.path, model=model)
+        return load_job(job.path, model=model, endpoint=endpoint)
+    if endpoint and endpoint != job.endpoint:
+        return load_job(job.path, endpoint=endpoint)
     return job
 
 
@@ -163,10 +174,9 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> Iterator[dict[str, 
         # Sums of floats carry noise (3.4649999999999995e-05); a pico-dollar is precise enough.
         if row["cost_usd"] is not None:
             row["cost_usd"] = round(row["cost_usd"], 12)
-        vector = row.pop("vector")
         answer = {column: row[column] for column in EXPORT_COLUMNS}
-        if vector is not None:
-            answer["vector"] = floats(vector)
+        if row["vector"] is not None:
+            answer["vector"] = row["vector"]  # raw bytes: each format writes them its own way
         yield answer
 
 
@@ -220,10 +230,31 @@ def export_answers(
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
         writer.writeheader()
     for row in _answers(db, job, history=history):
+        vector = row.pop("vector", None)
         if writer is not None:
-            row.pop("vector", None)
             writer.writerow(row)
         else:
+            if vector is not None:
+                row["vector"] = floats(vector)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+def export_vectors(db: Database, job: Job | str, out: BinaryIO, *, history: bool = False) -> int:
+    """Write a job's vectors as one (items, dimensions) float32 `.npy` array; returns the rows.
+
+    Rows come in the order `export_answers` writes them, so a JSONL export pairs them with ids.
+    The answers are read twice (to size the array, then to write it), never held in memory.
+    """
+    sizes = Counter(
+        len(row["vector"]) // 4 for row in _answers(db, job, history=history) if "vector" in row
+    )
+    if len(sizes) > 1:
+        raise InputError(MIXED_SIZES.format(sizes=", ".join(str(size) for size in sorted(sizes))))
+    if not sizes:
+        return 0
+    ((dimensions, rows),) = sizes.items()
+    vectors = (row["vector"] for row in _answers(db, job, history=history) if "vector" in row)
+    write_npy(out, rows, dimensions, vectors)
+    return rows

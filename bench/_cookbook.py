@@ -42,9 +42,14 @@ class _Tracker:
 
 
 async def run_cookbook(
-    url: str, bodies: list[dict[str, Any]], rpm: float, tpm: float
+    url: str, bodies: list[dict[str, Any]], rpm: float, tpm: float, *, give_up_s: float
 ) -> tuple[int, int]:
-    """Send `bodies` as the cookbook script would with these limits; (answered, failed)."""
+    """Send `bodies` as the cookbook script would with these limits; (answered, failed).
+
+    After `give_up_s` it stops, and what was not done is neither: under short windows its
+    15 s pauses can stretch a run of minutes to most of an hour.
+    """
+    give_up_at = time.monotonic() + give_up_s
     tracker = _Tracker(len(bodies))
     retries: asyncio.Queue[tuple[dict[str, Any], int, int]] = asyncio.Queue()
     pending = iter(bodies)
@@ -53,7 +58,7 @@ async def run_cookbook(
     headers = {"Authorization": "Bearer sk-bench"}
     async with aiohttp.ClientSession(headers=headers) as session:
         tasks = set()
-        while tracker.in_progress:
+        while tracker.in_progress and time.monotonic() < give_up_at:
             if upcoming is None:
                 if not retries.empty():
                     upcoming = retries.get_nowait()
@@ -73,7 +78,9 @@ async def run_cookbook(
             await asyncio.sleep(TURN_S)
             since_429 = time.monotonic() - tracker.last_429
             if since_429 < PAUSE_AFTER_429_S:
-                await asyncio.sleep(PAUSE_AFTER_429_S - since_429)
+                await asyncio.sleep(min(PAUSE_AFTER_429_S - since_429, give_up_at - now))
+        for task in tasks:
+            task.cancel()
     return tracker.answered, tracker.failed
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 WINDOW_S = 4.0  # how far back the header estimate looks
 MIN_SPAN_S = 2.0  # no estimate from a shorter span
 NEARLY_FULL = 0.9  # above this share of the limit left, the refill may have been capped
+RISES_AT_MOST = 1.5  # a per-minute bucket refills at limit/60 a second; allow for rounding
 MIN_OURS = 0.2  # no estimate unless we sent at least this share of the refill: too noisy
 SETTLE_S = 1.0  # a header estimate moves the ratio this fast (an average over ~1 s)
 LOWEST, HIGHEST = 0.5, 2.0  # beyond these it is not a way of counting, it is a fault
@@ -79,6 +80,7 @@ class ModelCount:
         self._off_since: float | None = None  # since when the ratio is notably off 1
         self.said = False
         self.moved_at = -math.inf  #: when a 429 last moved the ratio notably
+        self._headers_lie = False  # remaining rose faster than a per-minute bucket refills
 
     def sent(self, estimate: float) -> None:
         self._ours += estimate
@@ -96,11 +98,16 @@ class ModelCount:
 
     def observe(self, now: float, limit: int | None, remaining: int | None) -> None:
         """Take one response's token limit and remaining count."""
-        if not limit or remaining is None:
+        if not limit or remaining is None or self._headers_lie:
             return
         if limit != self._limit:  # another bucket: the old samples say nothing of it
             self._samples.clear()
             self._limit = limit
+        if self._samples and self._rose_too_fast(now, limit, remaining):
+            # Not a per-minute bucket (a gateway's, or a fake's 1-second one scaled up to a
+            # minute): its remaining says nothing about what it charged. Stop listening.
+            self._headers_lie = True
+            return
         self._samples.append(_Sample(now, remaining, self._ours))
         while len(self._samples) > 2 and self._samples[1].time <= now - WINDOW_S:
             self._samples.popleft()
@@ -115,6 +122,11 @@ class ModelCount:
         charged = refill - (remaining - first.remaining)
         weight = min(1.0, (now - self._previous(now)) / SETTLE_S)
         self.ratio = _clamp(self.ratio + (charged / ours - self.ratio) * weight)
+
+    def _rose_too_fast(self, now: float, limit: int, remaining: int) -> bool:
+        last = self._samples[-1]
+        refill = limit / 60 * (now - last.time)
+        return remaining - last.remaining > RISES_AT_MOST * refill + limit / 60
 
     def _previous(self, now: float) -> float:
         return self._samples[-2].time if len(self._samples) > 1 else now

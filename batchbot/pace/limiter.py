@@ -44,22 +44,19 @@ at the tier's pace for a whole answer's latency can spend seconds' worth of a sm
 in 429s. With `probe`, the first request goes alone; the rest wait for the server's first
 word (headers, or a 429), or `probe_wait_s` if none comes.
 
-Learning. `observe()` reads each response's x-ratelimit-* headers. A reported limit below ours
-is adopted at once; a higher one once the server has kept saying so for `raise_after_s`
-(a job that mixes models sees several limits, and then keeps the lowest). Each new pair of
-limits is announced once through `on_change`. Limits the user set themselves (`caps`) are
-a ceiling: the server may lower them, never raise them.
+Learning. `observe()` reads each response's x-ratelimit-* headers: the limits to follow
+(`learning`: lower at once, higher once they last, never above `caps`), each new pair
+announced once through `on_change`.
 
 Sharing. The `remaining` counts show what another client spending the same key leaves us
 (see `sharing`); while that is less than the whole limit, every request is charged
 proportionally more units, so the buckets keep their level and we aim at what is left, not
 at the limit. That estimate goes blind once the server's bucket is empty (the other client
-is refused too, so nothing of it is counted); there the 429s speak: `REPEATS` unexplained
-429s within `REPEAT_S` cut the pace by a fifth (at most once a second), and the pace creeps
-back by 5 % of the limit a second; fewer are jitter, and only lengthen the guard's slack.
-A 429 is explained, and counts for neither, when the limits changed in the second before
-it, when its "Requested N" moved the learned ratio (in the second before it), or when it
-ends a spell of spending the headroom.
+is refused too, so nothing of it is counted); there the 429s speak: repeated unexplained
+429s cut the pace (`learning.Backoff`); a lone one is jitter, and only lengthens the guard's
+slack. A 429 is explained, and counts for neither, when the limits changed in the second
+before it, when its "Requested N" moved the learned ratio (in the second before it), or
+when it ends a spell of spending the headroom.
 
 Dialects. What the `remaining` counts mean depends on the server (see `dialect`): OpenAI's
 refill, a gateway's fixed-minute counters do not, and some servers send none. Sharing,
@@ -77,7 +74,6 @@ import asyncio
 import contextlib
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterable
 
 from aiolimiter import AsyncLimiter
@@ -86,18 +82,14 @@ from batchbot.pace.calibration import Calibrated, Calibration, requested_in
 from batchbot.pace.dialect import OPENAI, HeaderReader
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.headroom import Headroom
+from batchbot.pace.learning import Backoff, LimitLearner
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
 from batchbot.pace.window import SendLog
 
 __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge"]
 
 KINDS = ("requests", "tokens")
-CUT = 0.8  # on repeated 429s not explained by a change of limits, aim this much lower
-CUT_EVERY_S = 1.0  # a burst of 429s from one moment is one cut
-REPEAT_S = 2.0  # unexplained 429s coming this close together...
-REPEATS = 3  # ...this many times over are no accident of timing: we go too fast
-RECOVER_PER_S = 0.05  # then creep back up by this share of the limit a second
-MIN_PACE = 0.05
+CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
 SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
 MAX_SLACK_S = 0.05  # ...up to this
@@ -176,18 +168,13 @@ class Limiter:
         self._probe_sent = False
         self._probe_wait_s = probe_wait_s
         self.latest: RateLimitHeaders | None = None  #: the last headers passed to observe()
-        self._raise_after_s = raise_after_s
-        configured = {"requests": rpm, "tokens": tpm}
-        self._caps = {kind: int(limit) for kind in caps if (limit := configured[kind]) is not None}
+        self._learner = LimitLearner(rpm, tpm, caps, raise_after_s)
         self._on_change = on_change
-        self._announced: set[tuple[float | None, float | None]] = {(rpm, tpm)}
-        self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
         self._reader = HeaderReader(wall_offset=wall_clock() - self._loop.time())
         self._on_dialect = on_dialect
         self.calibration = Calibration()  #: the server's count over ours, per model
-        self._cut, self._cut_at = 1.0, -math.inf  # the pace after the last cut, and when
+        self._backoff = Backoff()
         self._changed_at = -math.inf  # when the limits in force last changed
-        self._unexplained: deque[float] = deque()  # when 429s nothing explained came
 
     @property
     def rpm(self) -> float | None:
@@ -207,15 +194,11 @@ class Limiter:
         window = self._reader.window_share(self._loop.time(), aims)
         # A share just under 1 is the estimate's noise (it is clipped at 1 from above), not
         # another client: following it would only lose throughput.
-        return min(
-            self._recovered(), window, *(share if share < ALL_OF_IT else 1.0 for share in shares)
-        )
+        backoff = self._backoff.pace(self._loop.time())
+        return min(backoff, window, *(share if share < ALL_OF_IT else 1.0 for share in shares))
 
     def _limits(self) -> Iterable[tuple[str, float | None]]:
         return (("requests", self._rpm), ("tokens", self._tpm))
-
-    def _recovered(self) -> float:
-        return min(1.0, self._cut + RECOVER_PER_S * (self._loop.time() - self._cut_at))
 
     @property
     def concurrency(self) -> int:
@@ -324,15 +307,11 @@ class Limiter:
         recounted = count.refused(now, tokens, requested_in(message))
         if count.ratio > before:  # what is in the window was sent at the old count
             self._sent["tokens"].scale(count.ratio / before)
-        if recounted or self._spare.explains(now) or now - self._changed_at < CUT_EVERY_S:
+        if recounted or self._spare.explains(now) or now - self._changed_at < CHANGE_EXPLAINS_S:
             return
-        self._unexplained.append(now)
-        while self._unexplained[0] <= now - REPEAT_S:
-            self._unexplained.popleft()
-        if len(self._unexplained) >= REPEATS:
-            if now - self._cut_at >= CUT_EVERY_S:
-                self._cut, self._cut_at = max(MIN_PACE, self._recovered() * CUT), now
-        else:  # an accident of timing: allow more for the way to the server
+        shared = min(self._reader.bucket_shares(), default=1.0) < ALL_OF_IT
+        if not self._backoff.refused(now, self.pace, shared=shared):
+            # An accident of timing: allow a little more for the way to the server.
             self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
             for log in self._sent.values():
                 log.length_s = self._window_s + self._slack_s
@@ -343,18 +322,18 @@ class Limiter:
         self._heard.set()
         self.latest = headers
         before = (self._rpm, self._tpm)
-        if (rpm := self._follow("requests", headers.limit_requests, self._rpm)) is not None:
+        now = self._loop.time()
+        follow = self._learner.follow
+        if (rpm := follow(now, "requests", headers.limit_requests, self._rpm)) is not None:
             self._rpm = rpm
             self._requests = self._bucket(rpm)
-        if (tpm := self._follow("tokens", headers.limit_tokens, self._tpm)) is not None:
+        if (tpm := follow(now, "tokens", headers.limit_tokens, self._tpm)) is not None:
             self._tpm = tpm
             self._tokens = self._bucket(tpm)
         after = (self._rpm, self._tpm)
-        now = self._loop.time()
         if after != before:
             self._changed_at = now
-        if after != before and after not in self._announced:
-            self._announced.add(after)
+        if after != before and self._learner.is_new(after):
             self._say(LimitsChanged(*after, *before))
         note = self._reader.observe(now, headers, dict(self._limits()))
         if note is not None and self._on_dialect is not None:
@@ -370,22 +349,6 @@ class Limiter:
     def _say(self, notice: Notice) -> None:
         if self._on_change is not None:
             self._on_change(notice)
-
-    def _follow(self, kind: str, reported: int | None, current: float | None) -> int | None:
-        """The limit to adopt, if any: lower at once, higher once it has lasted a while."""
-        if reported is not None and kind in self._caps:
-            reported = min(reported, self._caps[kind])
-        if reported is None or reported <= 0 or reported == current:
-            self._higher_since.pop(kind, None)
-            return None
-        if current is None or reported < current:
-            self._higher_since.pop(kind, None)
-            return reported
-        since = self._higher_since.setdefault(kind, self._loop.time())
-        if self._loop.time() - since < self._raise_after_s:
-            return None
-        del self._higher_since[kind]
-        return reported
 
     def _repace(self) -> None:
         """New buckets for the pace of the moment: the headroom's burst began or ended."""

@@ -766,3 +766,37 @@ async def test_a_full_bucket_is_spent_fast_until_a_short_window_says_no(sim: Sim
     await sim.run_until(10.0)
     assert busiest_second(sim, since=2.5) == 8
     assert limiter.pace == 1.0  # ending the headroom is not a reason to slow down
+
+
+async def test_headers_that_rise_faster_than_a_minute_bucket_are_not_believed(sim: Sim) -> None:
+    """A bucket of one second's worth reported as a minute's says nothing of the server's count."""
+    limiter = exact(rpm=None, tpm=60_000)
+    level, stamp = 1000.0, 0.0  # 1,000 tokens, refilling in a second
+
+    async def client() -> None:
+        nonlocal level, stamp
+        while True:
+            for _ in range(8):
+                await limiter.wait_for_capacity(100, "m")
+                level = min(1000.0, level + (sim.now - stamp) * 1000) - 100
+                stamp = sim.now
+                remaining = max(0, int(level)) * 60  # reported as if it were a minute's
+                limiter.observe(
+                    RateLimitHeaders(limit_tokens=60_000, remaining_tokens=remaining), "m"
+                )
+            await asyncio.sleep(0.3)
+
+    sim.spawn(client())
+    await sim.run_until(10.0)
+    assert limiter.calibration["m"].ratio == 1.0
+
+
+async def test_with_another_client_on_the_key_one_429_cuts_the_pace(sim: Sim) -> None:
+    """Once another client is seen spending the key, a lone unexplained 429 is its doing."""
+    limiter = exact(rpm=480, tpm=None)
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=100, reset_requests=48))
+    await sim.run_until(4.0)
+    limiter.observe(RateLimitHeaders(limit_requests=480, remaining_requests=116, reset_requests=46))
+    assert limiter.pace == 0.5
+    limiter.refused(1, hint=0.02)
+    assert limiter.pace == 0.4

@@ -148,7 +148,7 @@ def test_export_npy_writes_the_vectors_as_one_array(tmp_path, write_job, invoke,
 
 
 def test_export_npy_refuses_vectors_of_different_sizes(tmp_path, write_job, invoke, fake_api):
-    """One array needs one size: vectors of two sizes are refused with one line."""
+    """Items asking for other sizes are not packed together, and one .npy array refuses them."""
     lines = [
         {"id": f"t{size}", "input": "text", "model": "text-embedding-3-small", "dimensions": size}
         for size in (4, 8)
@@ -156,6 +156,7 @@ def test_export_npy_refuses_vectors_of_different_sizes(tmp_path, write_job, invo
     job = write_job("mixed.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     run = invoke("run", str(job), "--endpoint", "/v1/embeddings", "--base-url", fake_api.url)
     assert run.exit_code == 0, run.output
+    assert fake_api.stats.requests == 2  # requests differing in more than their text: not packed
     refused = invoke("export", "mixed", "--format", "npy", "-o", "v.npy")
     assert refused.exit_code == 2
     assert "different sizes (4, 8)" in refused.output

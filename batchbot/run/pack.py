@@ -34,6 +34,8 @@ class Packer:
         if not self.enabled:
             return item
         shape = _without_input(item.body)
+        # A request of another shape ends the pack so far. The two never fill at once: after
+        # that flush `item` is alone, and a pack of one is flushed as soon as it is added.
         ready = self.flush() if shape != self._shape else None
         self._members.append(item)
         self._shape = shape

@@ -19,8 +19,9 @@ ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS)
 
 # Embedding items sent in one request by default (`pack:`); bench/pack.py measured it.
 DEFAULT_PACK = 100
-# The most inputs the API takes in one embeddings request.
+# The most inputs, and input tokens, the API takes in one embeddings request.
 MAX_PACK = 2048
+MAX_PACK_TOKENS = 300_000
 
 
 def path(endpoint: str) -> str:

@@ -189,3 +189,41 @@ def test_batch_mode_runs_an_embeddings_job(tmp_path, write_job, invoke, fake_api
         assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 0.01 / 1e6)
     (batch,) = rows(tmp_path / "batchbot.db", "select * from batches")
     assert batch["requests"] == 5
+
+
+def test_packs_stay_under_the_tokens_a_request_may_carry(
+    tmp_path, write_job, invoke, fake_api, monkeypatch
+):
+    """Packs end before the API's input tokens per request, which the fake refuses past."""
+    monkeypatch.setattr("batchbot.fake.endpoints.MAX_REQUEST_TOKENS", 300)
+    write_job("texts.csv", "id,text\n" + "".join(f"t{i},{'word ' * 40}{i}\n" for i in range(20)))
+    job = write_job(
+        "embed.yaml",
+        "endpoint: /v1/embeddings\nmodel: text-embedding-3-small\n"
+        "template: '{text}'\ninputs: texts.csv\n",
+    )
+    refused = invoke("run", str(job), "--base-url", fake_api.url)
+    assert refused.exit_code == 1
+    (error,) = {r["error"] for r in rows(tmp_path / "batchbot.db", "select error from requests")}
+    assert error.startswith("400: Requested ")
+    assert error.endswith("tokens, max 300 tokens per request")
+    monkeypatch.setattr("batchbot.run.pack.MAX_PACK_TOKENS", 300)
+    fake_api.reset()
+    answered = invoke("run", str(job), "--base-url", fake_api.url)
+    assert answered.exit_code == 0, answered.output
+    assert fake_api.stats.requests == 3  # 20 texts of 41 tokens: 7 + 7 + 6
+    stored = rows(tmp_path / "batchbot.db", "select status from requests")
+    assert [row["status"] for row in stored] == ["ok"] * 20
+
+
+def test_an_input_longer_than_the_model_takes_fails_its_pack(tmp_path, write_job, invoke, fake_api):
+    """An input over the model's 8,192 tokens is refused as the API refuses it."""
+    job = write_job(
+        "long.yaml",
+        f"endpoint: /v1/embeddings\nmodel: text-embedding-3-small\nprompts: ['{'word ' * 9000}']\n",
+    )
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 1
+    (row,) = rows(tmp_path / "batchbot.db", "select error, error_code from requests")
+    assert row["error_code"] == "context_length_exceeded"
+    assert "maximum context length is 8192 tokens, however you requested 9001" in row["error"]

@@ -288,7 +288,7 @@ class FakeBatches:
                     rpm=0,
                     hint=False,
                 )
-            if prompt > self.context_window:
+            if kind.windowed and prompt > self.context_window:
                 raise fake_errors.context_length_exceeded(self.context_window, prompt)
         except ApiError as error:
             response = {"status_code": error.status, "request_id": _id("req"), "body": error.body()}

@@ -229,8 +229,3 @@ def responses_input_tokens(model: str, body: Mapping[str, Any]) -> int:
     """The input_tokens the Responses API reports: its texts as chat messages."""
     messages = [{"role": "user", "content": text} for text in input_texts(body)]
     return prompt_tokens({"model": model, "messages": messages, "tools": body.get("tools")})
-
-
-def embedding_tokens(model: str, body: Mapping[str, Any]) -> int:
-    """The prompt_tokens an embeddings request reports: its texts' tokens, nothing around them."""
-    return sum(text_tokens(model, text) for text in input_texts(body))

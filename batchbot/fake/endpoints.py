@@ -24,12 +24,12 @@ import orjson
 from batchbot.fake import content
 from batchbot.fake import errors as chat_errors
 from batchbot.fake.counting import (
-    embedding_tokens,
     input_texts,
     prompt_tokens,
     rate_limit_tokens,
     reserved_completion,
     responses_input_tokens,
+    text_tokens,
 )
 from batchbot.fake.errors import ApiError, bad_json, is_reasoning_model
 
@@ -37,6 +37,8 @@ from batchbot.fake.errors import ApiError, bad_json, is_reasoning_model
 DIMENSIONS = {"text-embedding-3-large": 3072, "text-embedding-3-small": 1536}
 DEFAULT_DIMENSIONS = 1536
 MAX_INPUTS = 2048
+MAX_REQUEST_TOKENS = 300_000  # all of one embeddings request's inputs together
+MAX_INPUT_TOKENS = 8192  # one input: the embedding models' context window
 MIN_OUTPUT_TOKENS = 16
 INVALID_INPUT = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
 
@@ -87,6 +89,23 @@ def validate_embeddings(raw: object) -> dict[str, Any]:
     ):
         raise ApiError(400, INVALID_INPUT, param=None)
     return body
+
+
+def embedding_prompt(model: str, body: Mapping[str, Any]) -> int:
+    """The tokens an embeddings request bills, if each input and the whole are short enough."""
+    counts = [text_tokens(model, text) for text in input_texts(body)]
+    longest, total = max(counts, default=0), sum(counts)
+    if longest > MAX_INPUT_TOKENS:
+        message = (
+            f"This model's maximum context length is {MAX_INPUT_TOKENS} tokens, however you "
+            f"requested {longest} tokens ({longest} in your prompt; 0 for the completion). "
+            "Please reduce your prompt; or completion length."
+        )
+        raise ApiError(400, message, code="context_length_exceeded")
+    if total > MAX_REQUEST_TOKENS:
+        message = f"Requested {total} tokens, max {MAX_REQUEST_TOKENS} tokens per request"
+        raise ApiError(400, message, type="max_tokens_per_request", code="max_tokens_per_request")
+    return total
 
 
 def as_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -193,6 +212,8 @@ class Kind:
     # (the modes are chat's; other endpoints charge exactly their input plus their allowance).
     charge: Callable[[Mapping[str, Any], int, str], int]
     answer: Callable[[Mapping[str, Any], int], dict[str, Any]]
+    # Whether the whole input must fit the model's context window (embeddings: each input).
+    windowed: bool = True
 
 
 def _responses_charge(body: Mapping[str, Any], prompt: int, mode: str) -> int:
@@ -213,8 +234,9 @@ KINDS = {
     "embeddings": Kind(
         validate_embeddings,
         as_messages,
-        embedding_tokens,
+        embedding_prompt,
         lambda body, prompt, mode: prompt,
         embeddings,
+        windowed=False,
     ),
 }

@@ -338,7 +338,7 @@ class FakeServer:
             if error.status >= 500:  # a server error takes as long as an answer; refusals don't
                 await self._delay()
             raise error
-        if prompt > self.context_window:
+        if kind.windowed and prompt > self.context_window:
             raise fake_errors.context_length_exceeded(self.context_window, prompt)
         # Azure always says how long to wait; OpenAI only on some deployments.
         hint = azure or self.retry_after_header

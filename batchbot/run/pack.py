@@ -3,7 +3,8 @@
 An embeddings request takes up to 2,048 inputs, so `pack: 100` sends a hundred items as one
 request: a hundred times fewer requests against the requests-per-minute limit. Items are packed
 only after resume has skipped the answered ones, and only with neighbours whose requests are
-the same apart from their text (same model, same `dimensions`). The pack goes through the
+the same apart from their text (same model, same `dimensions`), and never past the API's
+300,000 input tokens a request: long texts make smaller packs. The pack goes through the
 limiter, budget and retry policy as one request; its answer is split back into one outcome per
 item. The API reports one usage for the whole request, so each item's share of the input
 tokens is its own count's share, rounded so the shares add up to the reported total.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from batchbot.endpoints import MAX_PACK_TOKENS
 from batchbot.jobs.job import Item, request_hash
 from batchbot.outcome import FAILED, Outcome, Usage
 from batchbot.pace.tokens import count_text
@@ -28,17 +30,22 @@ class Packer:
         self.size, self.enabled = size, enabled
         self._members: list[Item] = []
         self._shape: dict[str, Any] | None = None
+        self._tokens = 0
 
     def add(self, item: Item) -> Item | None:
         """The next request to send once `item` is added, if one is ready."""
         if not self.enabled:
             return item
         shape = _without_input(item.body)
-        # A request of another shape ends the pack so far. The two never fill at once: after
-        # that flush `item` is alone, and a pack of one is flushed as soon as it is added.
-        ready = self.flush() if shape != self._shape else None
+        tokens = _tokens(item)
+        # A request of another shape, or one the API would find too long, ends the pack so far.
+        # That and a full pack never come at once: after the flush `item` is alone, and a pack
+        # of one is flushed as soon as it is added.
+        too_long = self._tokens + tokens > MAX_PACK_TOKENS
+        ready = self.flush() if shape != self._shape or too_long else None
         self._members.append(item)
         self._shape = shape
+        self._tokens += tokens
         if len(self._members) >= self.size:
             return self.flush()
         return ready
@@ -46,6 +53,7 @@ class Packer:
     def flush(self) -> Item | None:
         """The items collected so far as one request, if there are any."""
         members, self._members, self._shape = tuple(self._members), [], None
+        self._tokens = 0
         return packed(members) if members else None
 
 
@@ -82,8 +90,7 @@ def unpack(outcome: Outcome) -> list[Outcome]:
 def _shares(outcome: Outcome, members: tuple[Item, ...]) -> list[int]:
     """The reported input tokens split in proportion to each text's own count."""
     total = outcome.usage.prompt_tokens if outcome.usage else 0
-    model = str(outcome.item.body.get("model", ""))
-    counts = [max(1, count_text(model, str(member.body["input"]))) for member in members]
+    counts = [max(1, _tokens(member)) for member in members]
     whole = sum(counts)
     exact = [total * count / whole for count in counts]
     shares = [int(value) for value in exact]
@@ -92,6 +99,10 @@ def _shares(outcome: Outcome, members: tuple[Item, ...]) -> list[int]:
     for index in by_remainder[: total - sum(shares)]:
         shares[index] += 1
     return shares
+
+
+def _tokens(item: Item) -> int:
+    return count_text(str(item.body.get("model", "")), str(item.body["input"]))
 
 
 def _without_input(body: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from batchbot.jobs.job import load_job
+from batchbot.pace.tokens import request_tokens
+
 JOBS = Path(__file__).resolve().parent.parent / "jobs"
 
 
@@ -50,6 +53,8 @@ def test_embeddings_example_stores_one_vector_per_item(tmp_path, invoke, fake_ap
         assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 0.02 / 1e6)
     total = sum(row["prompt_tokens"] for row in stored)
     assert total == fake_api.stats.tokens_charged  # the shares add up to what the API billed
+    charged = sum(request_tokens(i.body, "/v1/embeddings") for i in load_job("embed.yaml").items())
+    assert charged == total  # the limiter is charged what the API charges: the input tokens
     again = invoke("run", "embed.yaml", "--base-url", fake_api.url)
     assert again.exit_code == 0
     assert fake_api.stats.requests == 1
@@ -165,7 +170,6 @@ def test_export_npy_refuses_vectors_of_different_sizes(tmp_path, write_job, invo
 def test_dry_run_counts_packed_requests_against_rpm(write_job):
     """--dry-run's time for an embeddings job is its packed requests over the requests limit."""
     from batchbot.config import Flags, resolve_config
-    from batchbot.jobs.job import load_job
     from batchbot.run.estimate import estimate_job
 
     job = load_job(embed_job(write_job, 1000))

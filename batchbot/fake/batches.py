@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from batchbot.fake import errors as fake_errors
+from batchbot.fake import known
 from batchbot.fake.endpoints import KINDS
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, fault_error, find_marker
@@ -273,6 +274,8 @@ class FakeBatches:
                 raise ApiError(400, message, param="url")
             body = kind.validate(line.get("body"))
             model = body["model"]
+            if not known.is_known_model(endpoint, model):
+                raise fake_errors.model_not_found(model)
             prompt = kind.prompt(model, body)
             marked = find_marker(kind.messages(body))
             if marked is not None:

@@ -288,6 +288,17 @@ def test_error_file_lines_follow_the_policy(
         assert "rejected the key" in result.output
 
 
+def test_a_misspelt_model_is_refused_in_batches_too(tmp_path, write_job, run_batch, fake_api):
+    """The simulated Batch API refuses a model the API does not have, as chat requests are."""
+    job = write_job("nightly.yaml", FIVE.replace("gpt-4o-mini", "gpt-4o-mni"))
+    assert run_batch(job).exit_code == 0  # submitted
+    result = run_batch(job)
+    assert result.exit_code == 3, result.output
+    assert "The model 'gpt-4o-mni' does not exist" in result.output
+    stored = rows(tmp_path / "batchbot.db", "select status, error_code from requests")
+    assert {(r["status"], r["error_code"]) for r in stored} == {("pending", "model_not_found")}
+
+
 def test_transient_line_fails_after_max_attempts(tmp_path, write_job, run_batch, fake_api):
     """A line failing with 5xx is resubmitted until --max-attempts, then it is failed."""
     job = write_job("nightly.yaml", job_text("Broken [[fake:503]]?"))

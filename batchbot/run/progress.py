@@ -70,12 +70,17 @@ class RunStats(Tally):
         return " · ".join(parts)[:width]
 
     def _pace(self) -> str:
-        """Which limit holds the pace: the one the run uses the larger share of."""
-        requests, tokens = self.per_minute(self.requests), self.per_minute(self.charged_tokens)
+        """Which limit holds the pace: the one the run uses the larger share of.
+
+        The share counts tokens as the limiter charges them (prompt plus allowance); the
+        figure shown is the tokens answers really used, which is what the bill counts.
+        """
+        requests, charged = self.per_minute(self.requests), self.per_minute(self.charged_tokens)
         rpm_share = requests / self.rpm_limit if self.rpm_limit else 0.0
-        tpm_share = tokens / self.tpm_limit if self.tpm_limit else 0.0
+        tpm_share = charged / self.tpm_limit if self.tpm_limit else 0.0
         if self.tpm_limit and tpm_share >= rpm_share:
-            return f"TPM-bound {_short(tokens)}/{_short(self.tpm_limit)}"
+            used = self.per_minute(self.prompt_tokens + self.completion_tokens)
+            return f"TPM-bound {_short(used)}/{_short(self.tpm_limit)}"
         if self.rpm_limit:
             return f"RPM-bound {_short(requests)}/{_short(self.rpm_limit)}"
         return f"{_short(requests)} req/min"

@@ -14,7 +14,7 @@ def busy(**changes) -> RunStats:
     """A run one minute in: 412 of 1,000 done, TPM-bound, with a budget."""
     stats = RunStats(job="faq", total=1_000, started=time.monotonic() - 60)
     values = dict(
-        ok=400, truncated=3, failed=9, retrying=2, requests=200, charged_tokens=107_000,
+        ok=400, truncated=3, failed=9, retrying=2, requests=200, charged_tokens=150_000, prompt_tokens=60_000, completion_tokens=47_000,
         rpm_limit=500, tpm_limit=200_000, cost_usd=0.41, budget_left=1.59,
     ) | changes  # fmt: skip
     for name, value in values.items():
@@ -38,6 +38,7 @@ def test_everything_fits_in_80_columns():
     ("changes", "words"),
     [
         ({"charged_tokens": 20_000, "requests": 480}, "RPM-bound 480/500"),
+        ({"charged_tokens": 190_000}, "TPM-bound 107k/200k"),  # allowances charged, tokens used
         ({"rpm_limit": None, "tpm_limit": None}, "200 req/min"),
         ({"budget_left": None, "cost_usd": 12.5}, "$12.50 spent"),
         ({"budget_left": -0.01}, "$0.00 left"),

@@ -14,8 +14,9 @@ def busy(**changes) -> RunStats:
     """A run one minute in: 412 of 1,000 done, TPM-bound, with a budget."""
     stats = RunStats(job="faq", total=1_000, started=time.monotonic() - 60)
     values = dict(
-        ok=400, truncated=3, failed=9, retrying=2, requests=200, charged_tokens=150_000, prompt_tokens=60_000, completion_tokens=47_000,
-        rpm_limit=500, tpm_limit=200_000, cost_usd=0.41, budget_left=1.59,
+        ok=400, truncated=3, failed=9, retrying=2, requests=200, charged_tokens=150_000,
+        prompt_tokens=60_000, completion_tokens=47_000, rpm_limit=500, tpm_limit=200_000,
+        cost_usd=0.41, budget_left=1.59,
     ) | changes  # fmt: skip
     for name, value in values.items():
         setattr(stats, name, value)

@@ -45,6 +45,7 @@ JUMP = 0.05  # a count rising by more than this share of the limit is the window
 # Of what a window has left, keep this share of the limit unspent: answers in flight when a
 # count was taken are not in it yet.
 RESERVE = 0.005
+CONSISTENT_S = 1.0  # a fixed window's evidence must hold this long before it slows anything
 KINDS = ("requests", "tokens")
 
 
@@ -74,23 +75,51 @@ class _Count:
 
 
 class WindowShare:
-    """One fixed-window counter (requests or tokens): the share of the limit left for us."""
+    """One fixed-window counter (requests or tokens): the share of the limit left for us.
+
+    It acts only on evidence that holds for a counter that may not refill: within the
+    window, the count has fallen further than our own sends explain, so another client is
+    spending it. Until then a low count is ours alone (or a server that refills after all)
+    and changes nothing.
+    """
 
     def __init__(self) -> None:
         self._ours = 0.0
         self._last: _Count | None = None
+        self._first: _Count | None = None  # the window's first count
+        self._ours_before = 0.0  # what we had sent before the window began
+        self._shared_until = -math.inf  # the end of the window another client spends
 
     def sent(self, amount: float) -> None:
         """Count `amount` (1 request, or its tokens) that we let through."""
         self._ours += amount
 
-    def observe(self, now: float, remaining: int, limit: float | None, minutes: Minutes) -> None:
-        """Take one answer's remaining count; a jump up within a window means it turned."""
+    def observe(
+        self, now: float, remaining: int, limit: float | None, minutes: Minutes, *, stated: bool
+    ) -> None:
+        """Take one answer's remaining count out of `limit` (`stated` in its headers, or
+        only the limit in force); a jump up within a window means it turned."""
         last = self._last
         jump = max(1.0, JUMP * (limit or 0))
         if last is not None and now < last.end and remaining > last.remaining + jump:
             minutes.turned(now)
-        self._last = _Count(now, remaining, self._ours, minutes.end(now))
+        count = _Count(now, remaining, self._ours, minutes.end(now))
+        if last is None or last.end != count.end:  # a new window: our sends in it count from here
+            self._first, self._ours_before = count, last.ours if last is not None else 0.0
+        self._shared_until = count.end if self._shared(count, limit, stated) else -math.inf
+        self._last = count
+
+    def _shared(self, count: _Count, limit: float | None, stated: bool) -> bool:
+        """Whether, over a second or more of this window, the count has fallen at least as
+        fast as our sends, and by more than they explain since the window began."""
+        first = self._first or count
+        noise = max(2.0, RESERVE * (limit or 0))
+        since_first = first.remaining - count.remaining - (count.ours - first.ours)
+        if count.time - first.time < CONSISTENT_S or since_first < -noise:
+            return False  # too soon to tell, or it refills after all
+        if stated and limit:
+            return limit - count.remaining - (count.ours - self._ours_before) > noise
+        return since_first > noise
 
     def left(self, now: float, limit: float | None) -> float | None:
         """What the window has left for us now, bar a reserve; None if it has turned since."""
@@ -99,14 +128,19 @@ class WindowShare:
             return None
         return last.remaining - (self._ours - last.ours) - RESERVE * (limit or 0)
 
+    @property
+    def shared(self) -> bool:
+        """Whether another client is seen spending the current window."""
+        return self._last is not None and self._shared_until == self._last.end
+
     def share(self, now: float, limit: float | None, aim: float | None) -> float:
         """The share of `aim` (per minute) that spends what is left by the end of the window.
 
-        1 whenever what is left covers that pace: a count falling by our own sends alone
-        never slows a run aiming under the limit. 0 when the window is used up.
+        1 unless another client spends the window and what is left does not cover that
+        pace; 0 when the window is used up.
         """
         left = self.left(now, limit)
-        if left is None or not aim or self._last is None:
+        if left is None or not aim or self._last is None or not self.shared:
             return 1.0
         if left < 1:
             return 0.0
@@ -114,11 +148,12 @@ class WindowShare:
         return max(MIN_SHARE, min(1.0, per_second / (aim / 60)))
 
     def until_turn(self, now: float, limit: float | None) -> float:
-        """Seconds until the window turns if it has nothing left for us, else 0."""
+        """Seconds to hold because the count has nothing left for us: until the window turns
+        if it is seen to be a fixed one, else a second, to look again."""
         left = self.left(now, limit)
         if left is None or left >= 1 or self._last is None:
             return 0.0
-        return self._last.end - now
+        return self._last.end - now if self.shared else min(CONSISTENT_S, self._last.end - now)
 
 
 class HeaderReader:
@@ -163,7 +198,10 @@ class HeaderReader:
                 self._buckets[kind].observe(now, limit, remaining)
             elif dialect == FIXED_MINUTE and remaining is not None:
                 self._limits[kind] = limit or limits[kind]
-                self._windows[kind].observe(now, remaining, self._limits[kind], self._minutes)
+                window = self._windows[kind]
+                window.observe(
+                    now, remaining, self._limits[kind], self._minutes, stated=bool(limit)
+                )
         if dialect in NOTES and dialect not in self._said:
             self._said.add(dialect)
             return NOTES[dialect]

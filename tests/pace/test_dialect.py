@@ -140,11 +140,22 @@ def test_a_fixed_minute_count_read_as_a_bucket_is_a_phantom_client() -> None:
     for second in range(20):
         remaining = LIMIT - 1 - 9 * second  # we alone send 9 a second; nothing refills
         bucket.observe(float(second), LIMIT, remaining)
-        window.observe(float(second), remaining, LIMIT, minutes)
+        window.observe(float(second), remaining, LIMIT, minutes, stated=True)
         bucket.sent(9)
         window.sent(9)
     assert bucket.share == MIN_SHARE  # the refill arithmetic would crawl at 5 %
     assert window.share(19.5, LIMIT, aim=0.97 * LIMIT) == 1.0  # ample left: full pace
+
+
+def test_a_count_with_no_reset_that_refills_after_all_slows_nothing() -> None:
+    """A server that sends no reset yet refills (as some may): a low count alone is no reason."""
+    window, minutes = WindowShare(), Minutes(0.0)
+    for second in range(50):
+        remaining = 30 + second % 3  # we spend what refills, ten a second, near the bottom
+        window.observe(float(second), remaining, LIMIT, minutes, stated=True)
+        window.sent(10)
+    assert window.share(50.5, LIMIT, aim=0.99 * LIMIT) == 1.0
+    assert window.until_turn(50.5, LIMIT) == 0.0
 
 
 async def test_fresh_fixed_minute_runs_at_the_configured_pace(sim: Sim) -> None:

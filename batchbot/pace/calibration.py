@@ -80,7 +80,7 @@ class ModelCount:
         self._off_since: float | None = None  # since when the ratio is notably off 1
         self.said = False
         self.moved_at = -math.inf  #: when a 429 last moved the ratio notably
-        self._headers_lie = False  # remaining rose faster than a per-minute bucket refills
+        self.headers_lie = False  #: remaining rose faster than a per-minute bucket refills
 
     def sent(self, estimate: float) -> None:
         self._ours += estimate
@@ -98,7 +98,7 @@ class ModelCount:
 
     def observe(self, now: float, limit: int | None, remaining: int | None) -> None:
         """Take one response's token limit and remaining count."""
-        if not limit or remaining is None or self._headers_lie:
+        if not limit or remaining is None or self.headers_lie:
             return
         if limit != self._limit:  # another bucket: the old samples say nothing of it
             self._samples.clear()
@@ -106,7 +106,7 @@ class ModelCount:
         if self._samples and self._rose_too_fast(now, limit, remaining):
             # Not a per-minute bucket (a gateway's, or a fake's 1-second one scaled up to a
             # minute): its remaining says nothing about what it charged. Stop listening.
-            self._headers_lie = True
+            self.headers_lie = True
             return
         self._samples.append(_Sample(now, remaining, self._ours))
         while len(self._samples) > 2 and self._samples[1].time <= now - WINDOW_S:
@@ -155,6 +155,11 @@ class Calibration:
         if count is None:
             count = self._models[model] = ModelCount()
         return count
+
+    @property
+    def headers_lie(self) -> bool:
+        """Whether some model's remaining-tokens rose faster than a per-minute bucket can."""
+        return any(count.headers_lie for count in self._models.values())
 
     def charge(self, model: str | None, estimate: int) -> float:
         """What the server will count for a request we estimate at `estimate` tokens."""

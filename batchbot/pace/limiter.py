@@ -189,7 +189,9 @@ class Limiter:
     @property
     def pace(self) -> float:
         """The share of the limits we aim for: below 1 while another client spends the key."""
-        shares = self._reader.bucket_shares()
+        # Remaining counts that refill faster than a minute's bucket can say nothing of
+        # another client either (see `calibration`).
+        shares = [] if self.calibration.headers_lie else self._reader.bucket_shares()
         aims = {kind: self._aim(limit) if limit else None for kind, limit in self._limits()}
         window = self._reader.window_share(self._loop.time(), aims)
         # A share just under 1 is the estimate's noise (it is clipped at 1 from above), not

@@ -789,6 +789,7 @@ async def test_headers_that_rise_faster_than_a_minute_bucket_are_not_believed(si
     sim.spawn(client())
     await sim.run_until(10.0)
     assert limiter.calibration["m"].ratio == 1.0
+    assert limiter.pace == 1.0  # nor of another client: they only look like one
 
 
 async def test_with_another_client_on_the_key_one_429_cuts_the_pace(sim: Sim) -> None:

@@ -35,8 +35,9 @@ UNEXPECTED = (
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="batchbot")
 def cli() -> None:
-    """Run many prompts through the OpenAI Chat Completions API, at the rate limit, within
-    budget and resumable, with every answer and token count kept in SQLite.
+    """Run many prompts through the OpenAI API (chat, Responses, embeddings; Azure or any
+    compatible server) at the rate limit, within budget and resumable, with every answer,
+    vector and token count kept in SQLite.
 
     \b
     Try it with no key:   batchbot run jobs/faq.yaml --fake

@@ -410,3 +410,22 @@ def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
         "Expected a value <= 2, but got 5 instead."
     )
     assert hot["error_code"] == "decimal_above_max_value"
+
+
+def test_closing_line_of_the_example_job_fits_80_columns(invoke, fake_api):
+    """The quick start's closing line fits a terminal or a cron mail of 80 columns."""
+    example = Path(__file__).resolve().parents[1] / "jobs" / "faq.yaml"
+    result = invoke("run", str(example), "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    (closing,) = [line for line in result.output.splitlines() if " answered" in line]
+    assert closing.startswith("faq: 26 answered, 0 failed")
+    assert closing.endswith("· run 1")
+    assert len(closing) <= 80, closing
+
+
+def test_closing_line_names_a_database_other_than_the_default(write_job, invoke, fake_api):
+    """A run into another database says which one, so its rows can be found."""
+    job = write_job("support.yaml", FAQ)
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--db", "other.db")
+    assert result.exit_code == 0, result.output
+    assert "· run 1 in other.db" in result.output

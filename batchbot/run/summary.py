@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from batchbot.batch.summary import batch_summary_lines
+from batchbot.config import DEFAULT_DB
 from batchbot.errors import BudgetExhausted
 from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
@@ -24,7 +25,8 @@ def failure_lines(summary: RunSummary) -> list[str]:
 
 def summary_line(summary: RunSummary) -> str:
     s = summary
-    where = f"run {s.run_id} in {s.db_path}"
+    # The default database goes unnamed, so the line fits 80 columns (a cron mail, a terminal).
+    where = f"run {s.run_id}" if s.db_path == DEFAULT_DB else f"run {s.run_id} in {s.db_path}"
     if s.total == s.skipped:
         return f"{s.job}: nothing to send, all {items(s.total)} already answered ({where})."
     parts = [f"{s.answered:,} answered"]

@@ -4,6 +4,7 @@
     python bench/limits.py --quick         # the sliding-window scenarios, shorter, ~5 min
     python bench/limits.py --seconds 40 --only sliding-rpm,shared-key --no-tier1
     python bench/limits.py --client my_client.py   # also time your own client
+    python bench/limits.py --dialect none  # a server with no rate-limit headers (as vLLM)
 
 Each scenario runs batchbot, then a naive baseline - `AsyncOpenAI` with its own retries,
 `asyncio.gather` and a semaphore - then any client passed with --client (a file defining
@@ -62,6 +63,7 @@ MEASURE_FROM_S = 10
 TIER1_ITEMS, QUICK_TIER1_ITEMS = 2000, 600
 GIVE_UP_S, QUICK_GIVE_UP_S = 600.0, 240.0  # a tier-1 client still going is stopped then
 
+SERVER: dict[str, Any] = {"dialect": "openai"}  # the fake server's header dialect (--dialect)
 Client = Callable[[str, list[dict[str, Any]]], Awaitable[tuple[int, int]]]
 
 
@@ -221,6 +223,7 @@ async def run_one(
             "sliding_s": 1.0,
             "count": scenario.count,
         }
+        limits |= SERVER
         if scenario.reported:
             limits |= {"reported_rpm": scenario.reported[0], "reported_tpm": scenario.reported[1]}
         await control(http, base, "limits", limits)
@@ -390,7 +393,14 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated scenario names")
     parser.add_argument("--no-tier1", action="store_true", help="skip the tier-1 workload")
     parser.add_argument("--client", action="append", default=[], help="another client's .py file")
+    parser.add_argument(
+        "--dialect",
+        choices=("openai", "none"),
+        default="openai",
+        help="none: no rate-limit headers",
+    )
     args = parser.parse_args()
+    SERVER["dialect"] = args.dialect
     seconds = args.seconds or (15.0 if args.quick else 20.0)
     scenarios = [s for s in SCENARIOS if s.quick or not args.quick]
     if args.only:

@@ -1,0 +1,264 @@
+"""`batchbot run`: options -> Config -> run_job (or the dry-run estimate) -> closing lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchbot import modes
+from batchbot.cli.common import (
+    cli,
+    environment,
+    friendly_errors,
+    limit_options,
+    log,
+    log_options,
+    start_logging,
+)
+from batchbot.errors import EXIT_OK
+
+
+@cli.command(name="run")
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--fake", is_flag=True, help="Use the built-in simulated OpenAI API (no key, no cost)."
+)
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    help="Any OpenAI-compatible API, e.g. http://localhost:8000/v1.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    envvar="BATCHBOT_DB",
+    type=click.Path(dir_okay=False),
+    help="SQLite database for results  [default: batchbot.db]",
+)
+@click.option("--model", help="Model for every item (overrides the job file).")
+@click.option(
+    "--endpoint",
+    type=click.Choice(["/v1/chat/completions", "/v1/responses", "/v1/embeddings"]),
+    help="The API every item calls  [default: the job's endpoint:, else /v1/chat/completions]",
+)
+@click.option(
+    "--azure-endpoint",
+    envvar="AZURE_OPENAI_ENDPOINT",
+    help="Call Azure OpenAI at https://NAME.openai.azure.com (key: AZURE_OPENAI_API_KEY); "
+    "the job's model is the deployment.",
+)
+@click.option(
+    "--api-version",
+    envvar="OPENAI_API_VERSION",
+    help="Azure OpenAI api-version  [default: 2025-04-01-preview]",
+)
+@limit_options
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds before one request is abandoned and retried  [default: 120]",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    help="HTTP attempts per item for transient errors  [default: 6]",
+)
+@click.option(
+    "--grace",
+    "grace_s",
+    type=click.FloatRange(min=0),
+    help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
+)
+@click.option(
+    "--max-cost",
+    "max_cost_usd",
+    type=click.FloatRange(min=0),
+    help="Never spend more than this many USD in this run (overrides budget_usd).",
+)
+@click.option(
+    "--max-cost-per-day",
+    "max_cost_per_day_usd",
+    type=click.FloatRange(min=0),
+    help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    envvar="BATCHBOT_PRICES",
+    type=click.Path(dir_okay=False),
+    help="YAML/JSON file of prices {model: {input, output, cached_input}} in USD per MTok.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(modes.MODES),
+    help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
+    "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
+)
+@click.option(
+    "--wait", is_flag=True, help="Batch mode: keep polling until every batch is collected."
+)
+@click.option(
+    "--poll-interval",
+    "poll_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Batch mode with --wait: seconds before the first poll; the pauses grow from there  "
+    "[default: 30]",
+)
+@click.option(
+    "--batch-queue-tokens",
+    type=click.IntRange(min=1),
+    help="Batch mode: the org's enqueued-token limit per model (overrides the tier).",
+)
+@click.option(
+    "--deadline",
+    "deadline_minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the job, estimate tokens, cost and time; send nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the estimate as JSON.")
+@click.option(
+    "--outage-wait",
+    "outage_wait_s",
+    type=click.FloatRange(min=0),
+    help="Seconds to wait out a server that refuses every connection before stopping  "
+    "[default: 300]",
+)
+@click.option(
+    "--wait-lock",
+    is_flag=True,
+    help="If another run of this job is going, wait for it instead of exiting with code 4.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success; one line per problem.")
+@log_options
+def run_command(
+    job_file: Path,
+    *,
+    fake: bool,
+    dry_run: bool,
+    as_json: bool,
+    base_url: str | None,
+    db_path: str | None,
+    model: str | None,
+    endpoint: str | None,
+    quiet: bool,
+    verbose: bool,
+    log_file: Path | None,
+    log_format: str,
+    **limits: Any,
+) -> None:
+    """Send every unanswered prompt of JOB_FILE (.yaml or .jsonl) and store the answers.
+
+    Running the same job again sends only what is not answered yet: an interrupted run resumes,
+    and a changed prompt is a new request. With --mode batch a run submits batches and exits;
+    the next run (by hand or from cron) collects them, or --wait does both in one go.
+    """
+    from batchbot.config import Flags, resolve_config
+    from batchbot.jobs.job import load_job
+    from batchbot.run.progress import make_display
+    from batchbot.run.runner import run_job
+
+    if as_json and not dry_run:
+        raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
+    with friendly_errors():
+        start_logging(verbose, quiet, log_file, log_format)
+        job = load_job(job_file, model=model, endpoint=endpoint)
+        flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
+        config = resolve_config(job, flags, environment())
+        if dry_run:
+            _report_estimate(job, config, as_json=as_json)
+            return
+        report = None if quiet else click.echo
+        summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
+    _report_summary(summary, quiet=quiet)
+
+
+def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
+    from batchbot.run.estimate import estimate_job
+    from batchbot.run.runner import resolve_mode
+    from batchbot.summary import items
+
+    estimate = estimate_job(job, config)
+    choice = resolve_mode(job, config, estimate)
+    if as_json:
+        mode = {"mode": choice.mode, "mode_reason": choice.reason}
+        click.echo(json.dumps({**estimate.as_dict(), **mode}, indent=2))
+        return
+    limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
+    assumed = "".join(f"  assumed: {note}\n" for note in estimate.assumptions())
+    click.echo(
+        f"{estimate.job}: {items(estimate.items)}, "
+        f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
+        f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
+        f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
+        f"answers may use)\n"
+        f"{assumed}"
+        f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
+        f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
+        f"  time at {limits}: about {_duration(estimate.minutes)}\n"
+        f"  mode: {choice.mode} ({choice.reason})"
+    )
+    if choice.mode == modes.BATCH:
+        from batchbot.batch.summary import batch_plan_line
+
+        click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+    for warning in estimate.warnings():
+        click.echo(f"  warning: {warning}")
+    click.echo("Nothing was sent (dry run).")
+
+
+def _parts(tokens: Any) -> str:
+    """The prompt's parts; schema and files only when a job has them."""
+    parts = [f"text {tokens.text:,}", f"tools {tokens.tools:,}", f"images {tokens.images:,}"]
+    if tokens.schema:
+        parts.append(f"schema {tokens.schema:,}")
+    if tokens.files:
+        parts.append(f"audio and files {tokens.files:,}")
+    return f" ({', '.join(parts)})"
+
+
+def _unpriced(estimate: Any) -> str:
+    models = ", ".join(estimate.unpriced_models)
+    return f" (not counting {models}: no price)" if models else ""
+
+
+def _number(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:,.0f}"
+
+
+def _duration(minutes: float) -> str:
+    seconds = minutes * 60
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def _report_summary(summary: Any, *, quiet: bool) -> None:
+    """Print a run's closing lines (quiet: only when something is wrong) and exit with its code."""
+    from batchbot.logs import FILE_ONLY
+    from batchbot.run.summary import stop_line, summary_lines
+
+    code = summary.exit_code
+    text = "\n".join(summary_lines(summary))
+    if summary.stopped:
+        click.echo(f"batchbot: {stop_line(summary)}", err=True)
+        log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
+    for note in summary.notes if quiet else ():
+        click.echo(f"batchbot: {note}", err=True)
+    if not quiet or code != EXIT_OK:
+        click.echo(text, err=quiet)
+    level = logging.INFO if code == EXIT_OK else logging.WARNING
+    log.log(level, "%s (exit %d)", text, code, extra={FILE_ONLY: True, "exit_code": code})
+    sys.exit(code)

@@ -1,0 +1,209 @@
+"""`batchbot doctor`, `limits` and `fake-server`: checks, presets and the simulated API."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from batchbot.cli.common import cli, environment, fake_api, friendly_errors
+from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
+
+
+@cli.command(name="doctor")
+@click.option(
+    "--fake", is_flag=True, help="Check against the built-in simulated OpenAI API (no key)."
+)
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="The API to check  [default: OpenAI]")
+@click.option(
+    "--db",
+    "db_path",
+    envvar="BATCHBOT_DB",
+    default="batchbot.db",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The database runs will write to.",
+)
+@click.option("--model", default="gpt-4o-mini", show_default=True, help="Model to try.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the API's answer.",
+)
+def doctor_command(
+    fake: bool, base_url: str | None, db_path: Path, model: str, timeout_s: float
+) -> None:
+    """Check the key is set (never shown), the database is writable, the API answers and
+    what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
+    cent). Exit 0 if every check passes, 1 if not.
+    """
+    from batchbot.api.doctor import run_checks
+    from batchbot.config import checked_base_url
+
+    with friendly_errors(), fake_api(fake, base_url) as url:
+        base_url = checked_base_url(url)
+        shell_key = os.environ.get("OPENAI_API_KEY")
+        api_key = None if fake else environment().get("OPENAI_API_KEY") or None
+        checks = run_checks(
+            api_key=api_key,
+            key_source="environment" if shell_key else ".env",
+            base_url=base_url,
+            db_path=db_path,
+            model=model,
+            timeout_s=timeout_s,
+            key_needed="the simulated API (--fake) takes any key" if fake else None,
+        )
+    for check in checks:
+        click.echo(check.line())
+    sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
+
+
+LIMITS_NOTE = (
+    "Presets are only where a run starts: the limits the server reports in its x-ratelimit-*\n"
+    "headers win, and batchbot says so once when they differ. (default): the family does not\n"
+    "list that tier, so the default family's figures apply. Your own limits:\n"
+    "https://platform.openai.com/settings/organization/limits"
+)
+
+
+@cli.command(name="limits")
+@click.option("--model", help="Only this model's family (snapshots and fine-tunes included).")
+@click.option("--tier", help="Only this tier.")
+def limits_command(model: str | None, tier: str | None) -> None:
+    """Print the rate-limit presets: requests and tokens per minute by tier and model family.
+
+    The figures come from tiers.yaml (OpenAI's usage tiers and the tutorial's tiers); pick
+    one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
+    """
+    from batchbot.pace.tiers import preset_rows, unknown_model_note
+    from batchbot.reports.table import render_table
+
+    with friendly_errors():
+        rows = preset_rows(model, tier)
+        note = unknown_model_note(model) if model else None
+    if note:
+        click.echo(f"batchbot: {note}", err=True)
+    headings = ("family", "tier", "RPM", "TPM", "batch queue")
+    cells = [
+        (
+            row.family + (" (default)" if row.inherited else ""),
+            row.tier,
+            f"{row.limits.rpm:,}",
+            f"{row.limits.tpm:,}",
+            f"{row.limits.batch_queue_tokens:,}" if row.limits.batch_queue_tokens else "-",
+        )
+        for row in rows
+    ]
+    click.echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
+    click.echo(f"\n{LIMITS_NOTE}")
+
+
+def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from batchbot.fake.counting import check_count_mode
+
+    try:
+        return check_count_mode(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command(name="fake-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
+@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute before 429s.")
+@click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute before 429s.")
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Milliseconds each answer takes, as a real API's would.",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
+)
+@click.option(
+    "--windows",
+    type=click.Choice(["buckets", "sliding"]),
+    default="buckets",
+    show_default=True,
+    help="sliding: also enforce the limits over every span of --sliding-seconds, as a strict "
+    "server does.",
+)
+@click.option(
+    "--sliding-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60, min_open=True),
+    help="Length of the sliding windows.",
+)
+@click.option(
+    "--dialect",
+    default="openai",
+    show_default=True,
+    type=click.Choice(["openai", "fixed-minute", "none"]),
+    help="Rate-limit headers: OpenAI's refilling buckets, per-minute counters with no reset "
+    "(as LiteLLM's proxy), or none at all (as vLLM).",
+)
+@click.option(
+    "--batch-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds a Batch API batch stays in progress before it is answered.",
+)
+@click.option(
+    "--count",
+    default="exact",
+    show_default=True,
+    callback=_count_mode,
+    help="How a request is charged against --tpm: exact (the fake's own count), chars "
+    "(about 4 characters a token, as OpenAI's rate limiter estimates) or a factor like x1.15.",
+)
+def fake_server_command(
+    host: str,
+    port: int,
+    rpm: int | None,
+    tpm: int | None,
+    latency_ms: float,
+    fail_rate: float,
+    windows: str,
+    sliding_seconds: float,
+    batch_delay: float,
+    count: str,
+    dialect: str,
+) -> None:
+    """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
+    from batchbot.fake.server import serve
+
+    click.echo(
+        f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True
+    )
+    serve(
+        host=host,
+        port=port,
+        rpm=rpm,
+        tpm=tpm,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        windows=windows,
+        sliding_s=sliding_seconds,
+        batch_delay_s=batch_delay,
+        count=count,
+        dialect=dialect,
+    )

@@ -1,5 +1,6 @@
-"""batchbot: run many prompts through the OpenAI Chat Completions API, at the rate limit,
-within budget, resumable, with every answer and token count in SQLite.
+"""batchbot: run many prompts through the OpenAI API (chat, Responses, embeddings; Azure or
+any compatible server), at the rate limit, within budget, resumable, with every answer, vector
+and token count in SQLite.
 
 From Python (docs/library.md):
 

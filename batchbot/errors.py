@@ -14,6 +14,7 @@
     │   │   └── BudgetUnbounded             its cost has no bound (no price, no max_tokens)
     │   ├── ServerUnreachable               no connection for longer than --outage-wait
     │   ├── DatabaseBusy                    another program held the database's write lock
+    │   ├── WorkerDied                      sending an item died of an unexpected error (a bug)
     │   └── Interrupted                     SIGINT/SIGTERM; the next run resumes
     └── JobLocked                  exit 4   another run of the same job holds its lock
 
@@ -165,6 +166,24 @@ class DatabaseBusy(RunStopped):
             "shell or a tool in the middle of a write?): close it and run again; answers "
             "already saved are kept"
         )
+
+
+WORKER_DIED = (
+    "sending item {item} died of an unexpected error ({error}): the run stopped and the item "
+    "stays pending, so a rerun sends it again. Please report it, with the traceback that "
+    "--verbose or --log-file shows"
+)
+
+
+class WorkerDied(RunStopped):
+    """Raised when the task sending an item dies of anything but the run's own stop: an
+    exception no error policy expects (a bug) or a BaseException. Its item is left unwritten,
+    so it stays pending and a rerun sends it again."""
+
+    def __init__(self, item_id: str, error: BaseException) -> None:
+        self.item_id = item_id
+        described = type(error).__name__ + (f": {error}" if str(error) else "")
+        super().__init__(WORKER_DIED.format(item=item_id, error=redact_secrets(described)))
 
 
 class JobLocked(BatchbotError):

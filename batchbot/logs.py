@@ -1,6 +1,7 @@
 """Where the log goes: stderr for whoever watches, and a file for cron and log shippers.
 
-    stderr          warnings; every failed attempt and saved item too with --verbose
+    stderr          warnings; every failed attempt and saved item too with --verbose, and the
+                    traceback of a worker that died (the CLI says it in one line otherwise)
     --log-file F    appended to: run start and end, problems, and with --verbose every attempt
                     and saved item; `--log-format json` writes one JSON object a line
 
@@ -24,6 +25,9 @@ LOGGER = "batchbot"
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 FILE_ONLY = "file_only"  # extra={FILE_ONLY: True}: the CLI already printed it to stderr
 NOTICE = "notice"  # extra={NOTICE: True}: an INFO line worth showing on stderr, unless --quiet
+# extra={DETAIL: True}: a problem the CLI sums up in one line itself; the full record (say, a
+# traceback) goes to stderr only with --verbose, and to the log file always.
+DETAIL = "detail"
 NOISY = ("httpx", "httpcore", "openai", "aiohttp", "filelock")
 
 
@@ -49,7 +53,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and key not in (FILE_ONLY, NOTICE):
+            if key not in _STANDARD and key not in (FILE_ONLY, NOTICE, DETAIL):
                 data[key] = value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
@@ -57,7 +61,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class _ConsoleFilter(logging.Filter):
-    """stderr shows problems, notices unless quiet, everything when verbose; never FILE_ONLY."""
+    """stderr shows problems, notices unless quiet, everything when verbose; never FILE_ONLY,
+    and DETAIL only when verbose."""
 
     def __init__(self, *, quiet: bool, verbose: bool) -> None:
         super().__init__()
@@ -66,6 +71,8 @@ class _ConsoleFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, FILE_ONLY, False):
             return False
+        if getattr(record, DETAIL, False):
+            return self.verbose
         if self.verbose or record.levelno >= logging.WARNING:
             return True
         return not self.quiet and bool(getattr(record, NOTICE, False))

@@ -22,9 +22,9 @@ from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, packs
-from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable
+from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, WorkerDied
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
-from batchbot.logs import NOTICE
+from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
@@ -166,8 +166,22 @@ class Dispatcher:
     async def process(self, item: Item, reservation: Reservation | None = None) -> None:
         """One item, top to bottom: send it as the policy says, price it, write it, count it.
 
-        A packed request's outcome is split into its items' outcomes before pricing.
+        A packed request's outcome is split into its items' outcomes before pricing. A worker
+        that dies of anything but the run's own stop stops the run (WorkerDied) rather than
+        vanish: its item is left unwritten, so it stays pending for the next run.
         """
+        try:
+            await self._process(item, reservation)
+        except asyncio.CancelledError as exc:
+            if self._stopping():
+                raise
+            self._died(item, exc)
+        except BaseException as exc:  # a bug, or not even an Exception: never silently
+            self._died(item, exc)
+        finally:
+            self.limiter.leave()
+
+    async def _process(self, item: Item, reservation: Reservation | None) -> None:
         tries = Tries(item, self.job.endpoint)
         self.stats.in_flight += 1
         outcomes: list[Outcome] | None = None
@@ -175,6 +189,8 @@ class Dispatcher:
             outcome = await self._answer(tries)
             outcomes = [priced(part, self.pricer) for part in unpack(outcome)]
         except asyncio.CancelledError:
+            if not self._stopping():
+                raise  # not the run's stop: process() reports the death
             # Stopped before an answer came: keep what the attempts saw, leave it pending.
             outcome = tries.outcome(PENDING, error="stopped before answer")
             if tries.attempts:
@@ -191,8 +207,6 @@ class Dispatcher:
             failed = f"Could not write to {self.config.db_path}: {exc}"
             self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
             return
-        finally:
-            self.limiter.leave()
         for part in outcomes:
             self.stats.add(part)
         log.debug(
@@ -201,6 +215,21 @@ class Dispatcher:
             outcome.status,
             extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
         )
+
+    def _stopping(self) -> bool:
+        """Whether a cancellation is the run's own: a stop, or the event loop shutting down."""
+        task = asyncio.current_task()
+        return self.stop_event.is_set() or (task is not None and task.cancelling() > 0)
+
+    def _died(self, item: Item, error: BaseException) -> None:
+        """Stop the run for a worker that died: one line for the CLI, the traceback logged."""
+        log.error(
+            "the worker sending item %s died",
+            item.id,
+            exc_info=error,
+            extra={DETAIL: True, "run_id": self.run_id, "item_id": item.id},
+        )
+        self.stop(WorkerDied(item.id, error))
 
     async def _answer(self, tries: Tries) -> Outcome:
         """Try once; after a failure, the rest of the error policy; the outcome either way."""

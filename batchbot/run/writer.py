@@ -83,7 +83,7 @@ class ResultWriter:
             self._store.record_results(
                 self._run_id, self._job, self._mode, [outcome for outcome, _ in batch]
             )
-        except Exception as exc:
+        except BaseException as exc:  # whatever it is, the workers waiting for it are told
             for _, done in batch:
                 if not done.done():
                     done.set_exception(exc)

@@ -79,3 +79,48 @@ def test_rich_display_leaves_one_line_of_80_columns():
     assert len(lines) == 1
     assert lines[0].startswith("faq 412/1,000 · ok 403")
     assert len(lines[0]) <= WIDTH
+
+
+def started(seconds_ago: float, **values) -> RunStats:
+    """A run `seconds_ago` in, with these counters."""
+    stats = RunStats(job="faq", total=100_000, started=time.monotonic() - seconds_ago)
+    for name, value in values.items():
+        setattr(stats, name, value)
+    return stats
+
+
+TOKENS = {"prompt_tokens": 150_000, "completion_tokens": 30_000, "charged_tokens": 190_000}
+TOKENS |= {"requests": 100, "rpm_limit": 30_000, "tpm_limit": 200_000}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "values", "words"),
+    [
+        pytest.param(
+            25, {"requests": 29_000, "rpm_limit": 30_000}, "RPM 70k/30k (full bucket)", id="rpm"
+        ),
+        pytest.param(25, TOKENS, "TPM 432k/200k (full bucket)", id="tpm"),
+        pytest.param(
+            600, {"requests": 320_000, "rpm_limit": 30_000}, "RPM 32k/30k (full bucket)", id="later"
+        ),
+        pytest.param(
+            60, {"requests": 70_000, "rpm_limit": 30_000}, "RPM-bound 70k/30k", id="beyond-a-bucket"
+        ),
+    ],
+)
+def test_a_full_bucket_spent_at_the_start_is_not_shown_as_over_the_limit(seconds, values, words):
+    """The buckets start full: a rate since the start above the limit by at most one bucket
+    is marked as that bucket being spent; past even that, the rate is shown as it is."""
+    stats = started(seconds, ok=values["requests"], **values)
+    assert words in stats.line(200)
+    assert ("full bucket" in words) == ("-bound" not in stats.line(200))
+
+
+def test_a_full_bucket_line_fits_in_80_columns():
+    """Spending a full bucket, the line still fits 80 columns with the money in it."""
+    stats = started(25, ok=29_000, requests=29_000, rpm_limit=30_000, cost_usd=0.41)
+    stats.budget_left = 1.59
+    line = stats.line()
+    money = "$0.41 spent, $1.59 left"
+    assert line == f"29,000/100,000 · ok 29,000 · RPM 70k/30k (full bucket) · {money}"
+    assert len(line) <= WIDTH

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
+from golden import IMAGES, REQUESTS
 
 from batchbot.fake.counting import prompt_tokens, rate_limit_tokens
 from batchbot.fake.server import FakeServer
 
-GOLDEN = json.loads((Path(__file__).parent.parent / "data" / "token_counts.json").read_text())
-REQUESTS = [
-    pytest.param(case["body"], model, tokens, id=f"{case['name']}-{model}")
-    for case in GOLDEN["requests"]
-    for model, tokens in case["prompt_tokens"].items()
-]
-IMAGES = [
-    pytest.param(case, id=f"{case['model']}-{case['width']}x{case['height']}-{case['detail']}")
-    for case in GOLDEN["images"]
-]
 HI = [{"role": "user", "content": "What is a chatbot?"}]
 
 

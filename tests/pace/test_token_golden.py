@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from golden import GOLDEN, IMAGES, REQUESTS
 
 from batchbot.pace.tokens import count_request
-
-GOLDEN = json.loads((Path(__file__).parent.parent / "data" / "token_counts.json").read_text())
-REQUESTS = [
-    pytest.param(case["body"], model, tokens, id=f"{case['name']}-{model}")
-    for case in GOLDEN["requests"]
-    for model, tokens in case["prompt_tokens"].items()
-]
-IMAGES = [
-    pytest.param(case, id=f"{case['model']}-{case['width']}x{case['height']}-{case['detail']}")
-    for case in GOLDEN["images"]
-]
 
 
 def test_every_case_names_its_source():

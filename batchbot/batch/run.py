@@ -33,7 +33,7 @@ from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
-from batchbot.batch.summary import running_line
+from batchbot.batch.summary import Cancelled, running_line
 from batchbot.config import Config
 from batchbot.errors import RunStopped
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
@@ -71,6 +71,10 @@ DEFERRED = (
 )
 DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
+ENDED_WITH_FAKE = (
+    "submitted to the simulated API of a --fake run, which ended with that run; closed by "
+    "`batchbot cancel --fake`"
+)
 
 
 class BatchRun:
@@ -374,17 +378,38 @@ def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 
-async def cancel_open(job: str, store: Store, api: BatchApi) -> list[dict[str, Any]]:
-    """Ask the API to cancel every batch of `job` still in progress; the updated rows.
+async def cancel_open(job: str, store: Store, api: BatchApi | None) -> Cancelled:
+    """Cancel every batch of `job` still in progress: through `api`, or here with --fake.
 
-    A cancelled batch is collected by the next run like any other: what it answered is kept,
-    the rest goes back to pending.
+    A batch cancelled through the API is collected by the next run like any other: what it
+    answered is kept, the rest goes back to pending. A batch a `--fake` run submitted lived
+    on the simulated API inside that run and ended with it: no server knows it any more, so
+    with --fake (`api` None) its row is closed here and its items are pending again at once.
+    Each kind is left alone by the other's command.
     """
-    cancelled = []
+    here = api is None
+    of_fake_runs = store.fake_run_batches(job)
+    asked, ended, left = [], [], []
     for row in store.open_batches(job):
-        if not row["batch_id"] or row["status"] not in ALIVE - {"cancelling"}:
-            continue
-        batch = await api.cancel(row["batch_id"])
-        store.update_batch(row["id"], {"status": batch.status})
-        cancelled.append({**row, "status": batch.status})
-    return cancelled
+        if (row["id"] in of_fake_runs) != here:  # the other command's kind
+            if row["batch_id"] and row["status"] in ALIVE:
+                left.append(row)
+        elif api is None:
+            ended.append(_end_here(store, row))
+        elif row["batch_id"] and row["status"] in ALIVE - {"cancelling"}:
+            batch = await api.cancel(row["batch_id"])
+            store.update_batch(row["id"], {"status": batch.status})
+            asked.append({**row, "status": batch.status})
+    return Cancelled(fake=here, asked=tuple(asked), ended=tuple(ended), left=tuple(left))
+
+
+def _end_here(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    now = utc_now()
+    values = {
+        "status": "cancelled" if row["batch_id"] else "orphaned",
+        "error": ENDED_WITH_FAKE,
+        "finished_at": row["finished_at"] or now,
+        "collected_at": now,
+    }
+    store.update_batch(row["id"], values)
+    return {**row, **values}

@@ -1,8 +1,9 @@
-"""What a batch-mode run says when it ends, what --dry-run plans, and the `batches` table."""
+"""What a batch-mode run says when it ends, what --dry-run plans, what `cancel` did."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from batchbot.batch.files import MAX_REQUESTS
@@ -70,7 +71,56 @@ def batch_plan_line(to_send: int, prompt_tokens: int, config: Config) -> str:
 
 def running_line(row: Mapping[str, Any]) -> str:
     """One open batch: id, status and request counts as of the last poll."""
-    name = row["batch_id"] or f"{row['input_file_id'] or row['filename']} (no batch yet)"
+    name = _name(row)
     done = f"{row['completed'] or 0:,}/{row['requests'] or 0:,} done"
     failed = f", {row['failed']:,} failed" if row["failed"] else ""
     return f"{name}: {row['status']}, {done}{failed}"
+
+
+def _name(row: Mapping[str, Any]) -> str:
+    return str(row["batch_id"] or f"{row['input_file_id'] or row['filename']} (no batch yet)")
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """What `batchbot cancel` did with a job's open batches (rows as they stand afterwards)."""
+
+    fake: bool  # --fake: the simulated API's batches, not a real API's
+    asked: tuple[Mapping[str, Any], ...] = ()  # the API was asked to cancel them
+    ended: tuple[Mapping[str, Any], ...] = ()  # --fake runs' batches, closed here
+    left: tuple[Mapping[str, Any], ...] = ()  # the other kind, left alone (see `fake`)
+
+
+def cancel_lines(job: str, done: Cancelled) -> list[str]:
+    """What `batchbot cancel` says: each batch and what became of it, then what comes next."""
+    lines = [f"{row['batch_id']}: {row['status']}" for row in done.asked]
+    lines += [
+        f"{_name(row)}: {row['status']}; it ran on the simulated API of --fake run "
+        f"{row['run_id']}, which ended with that run"
+        for row in done.ended
+    ]
+    if done.fake:
+        lines += [
+            f"{row['batch_id']}: {row['status']}, left alone: it went to a real API, not to "
+            "--fake's; `batchbot cancel` without --fake cancels it"
+            for row in done.left
+        ]
+    else:
+        lines += [
+            f"{row['batch_id']}: left alone: it ran on the simulated API of --fake run "
+            f"{row['run_id']}, which ended with that run; `batchbot cancel --fake` closes it"
+            for row in done.left
+        ]
+    if done.asked:
+        cancelled = f"{job}: {len(done.asked)} batch(es) cancelled"
+        lines.append(f"{cancelled}; rerun the job to collect them.")
+    if done.ended:
+        held = sum(int(row["requests"] or 0) for row in done.ended)
+        lines.append(
+            f"{job}: {len(done.ended)} batch(es) of --fake runs marked cancelled here (the "
+            f"simulated API's batches end with its run); their {held:,} request(s) are pending "
+            "again, and the next run sends them."
+        )
+    if not (done.asked or done.ended or done.left):
+        lines.append(f"{job}: no batch in progress to cancel.")
+    return lines

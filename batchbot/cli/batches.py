@@ -43,8 +43,10 @@ def batches_cancel(job_file: Path, fake: bool, base_url: str | None, db_path: st
     """Cancel the running batches of JOB_FILE.
 
     The next `batchbot run` collects them: answers they already have are kept, the rest of
-    their items go back to pending and are submitted again.
+    their items go back to pending and are submitted again. With --fake: the batches of
+    --fake runs, which ended with their run, are marked cancelled here, their items pending.
     """
+    from batchbot.batch.summary import cancel_lines
     from batchbot.config import Flags, resolve_config
     from batchbot.jobs.job import load_job
     from batchbot.run.runner import cancel_batches
@@ -53,7 +55,5 @@ def batches_cancel(job_file: Path, fake: bool, base_url: str | None, db_path: st
         job = load_job(job_file)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake)
         config = resolve_config(job, flags, environment())
-        rows = cancel_batches(job, config)
-    for row in rows:
-        click.echo(f"{row['batch_id']}: {row['status']}")
-    click.echo(f"{job.name}: {len(rows)} batch(es) cancelled; rerun the job to collect them.")
+        cancelled = cancel_batches(job, config)
+    click.echo("\n".join(cancel_lines(job.name, cancelled)))

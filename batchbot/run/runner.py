@@ -10,12 +10,12 @@ import logging
 import signal
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
 
 from batchbot import modes
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.run import BatchRun, cancel_open
+from batchbot.batch.summary import Cancelled
 from batchbot.config import Config
 from batchbot.endpoints import CHAT
 from batchbot.errors import (
@@ -214,12 +214,23 @@ def _finish(store: Store, summary: RunSummary) -> RunSummary:
     return summary
 
 
-def cancel_batches(job: Job, config: Config) -> list[dict[str, Any]]:
-    """Cancel the job's batches still in progress; the rows as they stand afterwards."""
-    if not config.fake and not config.api_key:
+def cancel_batches(job: Job, config: Config) -> Cancelled:
+    """Cancel the job's batches still in progress (see `cancel_open`).
+
+    With --fake there is no server to ask: the batches of --fake runs ended with them and are
+    closed here, under the job's lock, so never those of a --fake run still going.
+    """
+    if config.fake:
+        with job_lock(config.db_path, job.name):
+            store = _open_store(config)
+            try:
+                return asyncio.run(cancel_open(job.name, store, None))
+            finally:
+                store.close()
+    if not config.api_key:
         raise MissingKeyError()
 
-    async def cancel() -> list[dict[str, Any]]:
+    async def cancel() -> Cancelled:
         store = _open_store(config)
         try:
             async with _api(config) as client:

@@ -313,6 +313,19 @@ class Store:
             )
         )
 
+    def fake_run_batches(self, job: str) -> set[int]:
+        """Row ids of this job's open batches that a `--fake` run submitted.
+
+        Such a batch lived on the simulated API inside that run's own process, so it ended
+        with the run, whatever its row still says.
+        """
+        rows = self.db.execute(
+            "SELECT b.id FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.job = ? "
+            "AND b.collected_at IS NULL AND json_extract(r.settings, '$.fake')",
+            (job,),
+        )
+        return {int(row[0]) for row in rows}
+
     def submission_state(
         self, job: str, item_id: str, request_hash: str
     ) -> tuple[str, int | None, bool] | None:

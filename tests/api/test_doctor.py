@@ -93,4 +93,4 @@ def test_cancel_with_fake_needs_no_key(write_job, invoke):
     job = write_job("job.yaml", "model: gpt-4o-mini\nmode: batch\nprompts: [one]\n")
     result = invoke("cancel", str(job), "--fake", key=None)
     assert result.exit_code == 0, result.output
-    assert result.output == "job: 0 batch(es) cancelled; rerun the job to collect them.\n"
+    assert result.output == "job: no batch in progress to cancel.\n"

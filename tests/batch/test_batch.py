@@ -12,10 +12,13 @@ import pytest
 from batchbot import modes
 from batchbot.batch import files as batch_files
 from batchbot.batch.files import Splitter
+from batchbot.batch.run import BatchRun
 from batchbot.config import Config
+from batchbot.errors import Interrupted
 from batchbot.fake.errors import ApiError
 from batchbot.jobs.job import Item, load_job, request_hash
 from batchbot.pace.tokens import prompt_tokens
+from batchbot.run.lock import job_lock
 from batchbot.run.runner import run_job_async
 from batchbot.store.store import Store
 
@@ -354,6 +357,83 @@ def test_cancel_then_collect_returns_items_to_pending(
     assert line.split("pending")[1].split()[:3] == ["5", "0", "0"]  # requests, done, failed
     again = run_batch(job)
     assert "submitted 5 requests in 1 batch(es)" in again.output
+
+
+def interrupt_while_waiting(monkeypatch) -> None:
+    """The first pause of --wait is cut short as Ctrl-C would: the run stops, batches open."""
+
+    async def ctrl_c(self, seconds):
+        self.stop(Interrupted("Interrupted"))
+
+    monkeypatch.setattr(BatchRun, "_pause", ctrl_c)
+
+
+def test_cancel_fake_closes_what_an_interrupted_fake_run_left(
+    tmp_path, write_job, invoke, monkeypatch
+):
+    """The simulated API's batches end with their run: `cancel --fake` marks them cancelled
+    here, not asking a new fake server about them; the items are pending and sent next run."""
+    job = write_job("nightly.yaml", FIVE)
+    db = tmp_path / "batchbot.db"
+    with monkeypatch.context() as patch:
+        interrupt_while_waiting(patch)
+        interrupted = invoke("run", str(job), "--fake", "--mode", "batch", key=None)
+    assert interrupted.exit_code == 3, interrupted.output
+    (row,) = rows(db, "select batch_id, status, collected_at from batches")
+    assert (row["status"], row["collected_at"]) == ("in_progress", None)
+    refused = invoke("run", str(job), "--fake", key=None)
+    assert refused.exit_code == 2
+    assert "not collected yet" in refused.output
+    with job_lock(db, "nightly"):  # a --fake run of the job still going owns its batches
+        assert invoke("cancel", str(job), "--fake", key=None).exit_code == 4
+
+    cancelled = invoke("cancel", str(job), "--fake", key=None)
+    assert cancelled.exit_code == 0, cancelled.output
+    assert cancelled.output.splitlines() == [
+        f"{row['batch_id']}: cancelled; it ran on the simulated API of --fake run 1, which "
+        "ended with that run",
+        "nightly: 1 batch(es) of --fake runs marked cancelled here (the simulated API's batches "
+        "end with its run); their 5 request(s) are pending again, and the next run sends them.",
+    ]
+    (closed,) = rows(db, "select status, collected_at, error from batches")
+    assert closed["status"] == "cancelled"
+    assert closed["collected_at"]
+    assert "--fake run" in closed["error"]
+    assert {r["status"] for r in rows(db, "select status from requests")} == {"pending"}
+    again = invoke("cancel", str(job), "--fake", key=None)
+    assert again.output == "nightly: no batch in progress to cancel.\n"
+
+    sync = invoke("run", str(job), "--fake", key=None)
+    assert sync.exit_code == 0, sync.output
+    assert "5 answered, 0 failed" in sync.output
+    assert {r["status"] for r in rows(db, "select status from requests")} == {"ok"}
+
+
+def test_cancel_with_and_without_fake_leave_the_other_kind_alone(
+    tmp_path, write_job, invoke, run_batch, batch_api, monkeypatch
+):
+    """`cancel --fake` never touches a batch at a real API; `cancel` never asks one about a
+    batch of a --fake run (and says which command closes it)."""
+    real_job = write_job("nightly.yaml", FIVE)
+    assert run_batch(real_job).exit_code == 0
+    (real,) = batch_api.batches.all()
+    kept = invoke("cancel", str(real_job), "--fake", key=None)
+    assert kept.exit_code == 0, kept.output
+    assert f"{real.id}: in_progress, left alone: it went to a real API" in kept.output
+    assert "no batch in progress" not in kept.output
+    assert batch_api.batches.all()[0].status == "in_progress"
+
+    fake_job = write_job("other.yaml", job_text("Hello?", name="other"))
+    with monkeypatch.context() as patch:
+        interrupt_while_waiting(patch)
+        assert invoke("run", str(fake_job), "--fake", "--mode", "batch").exit_code == 3
+    asked = invoke("cancel", str(fake_job), "--base-url", batch_api.url)
+    assert asked.exit_code == 0, asked.output
+    assert "left alone: it ran on the simulated API of --fake run 2" in asked.output
+    assert "`batchbot cancel --fake` closes it" in asked.output
+    assert len(batch_api.batches.all()) == 1
+    (row,) = rows(tmp_path / "batchbot.db", "select status from batches where job = 'other'")
+    assert row["status"] == "in_progress"
 
 
 # -- crashes ----------------------------------------------------------------------------------

@@ -180,10 +180,9 @@ class WorkerDied(RunStopped):
     exception no error policy expects (a bug) or a BaseException. Its item is left unwritten,
     so it stays pending and a rerun sends it again."""
 
-    def __init__(self, item_id: str, error: BaseException) -> None:
-        self.item_id = item_id
+    def __init__(self, item: str, error: BaseException) -> None:
         described = type(error).__name__ + (f": {error}" if str(error) else "")
-        super().__init__(WORKER_DIED.format(item=item_id, error=redact_secrets(described)))
+        super().__init__(WORKER_DIED.format(item=item, error=redact_secrets(described)))
 
 
 class JobLocked(BatchbotError):

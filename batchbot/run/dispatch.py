@@ -229,7 +229,8 @@ class Dispatcher:
             exc_info=error,
             extra={DETAIL: True, "run_id": self.run_id, "item_id": item.id},
         )
-        self.stop(WorkerDied(item.id, error))
+        more = len(item.members) - 1 if item.members else 0
+        self.stop(WorkerDied(item.id + (f" (and {more} packed with it)" if more else ""), error))
 
     async def _answer(self, tries: Tries) -> Outcome:
         """Try once; after a failure, the rest of the error policy; the outcome either way."""

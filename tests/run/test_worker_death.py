@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 
 import pytest
@@ -108,3 +109,26 @@ def test_verbose_shows_the_traceback(write_job, invoke, fake_api, monkeypatch):
     assert result.exit_code == 3, result.output
     assert "Traceback" in result.stderr
     assert "Bug: priced wrong" in result.stderr
+
+
+def test_a_dead_worker_of_a_packed_request_names_its_pack(
+    tmp_path, write_job, invoke, fake_api, monkeypatch
+):
+    """A packed embeddings request that dies leaves all its items pending, and says so."""
+    from batchbot.run import dispatch
+
+    def unpack(outcome):
+        raise Bug("unpacked wrong")
+
+    lines = [{"id": f"t{i}", "input": f"text {i}"} for i in range(3)]
+    model = {"model": "text-embedding-3-small"}
+    job = write_job("embed.jsonl", "".join(json.dumps(line | model) + "\n" for line in lines))
+    args = ["run", str(job), "--endpoint", "/v1/embeddings", "--base-url", fake_api.url]
+    with monkeypatch.context() as patched:
+        patched.setattr(dispatch, "unpack", unpack)
+        result = invoke(*args)
+    assert result.exit_code == 3, result.output
+    assert "sending item t0 (and 2 packed with it) died" in result.stderr
+    assert statuses(tmp_path / "batchbot.db") == {}
+    assert invoke(*args).exit_code == 0
+    assert set(statuses(tmp_path / "batchbot.db").values()) == {"ok"}

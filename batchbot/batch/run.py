@@ -72,9 +72,9 @@ DEFERRED = (
 DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
 ENDED_WITH_FAKE = (
-    "submitted to the simulated API of a --fake run, which ended with that run; closed by "
-    "`batchbot cancel --fake`"
+    "submitted to the simulated API of a --fake run, which ended with that run; closed by {by}"
 )
+CANCEL_FAKE = "`batchbot cancel --fake`"
 
 
 class BatchRun:
@@ -378,14 +378,17 @@ def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 
-async def cancel_open(job: str, store: Store, api: BatchApi | None) -> Cancelled:
+async def cancel_open(
+    job: str, store: Store, api: BatchApi | None, *, closed_by: str = CANCEL_FAKE
+) -> Cancelled:
     """Cancel every batch of `job` still in progress: through `api`, or here with --fake.
 
     A batch cancelled through the API is collected by the next run like any other: what it
     answered is kept, the rest goes back to pending. A batch a `--fake` run submitted lived
     on the simulated API inside that run and ended with it: no server knows it any more, so
-    with --fake (`api` None) its row is closed here and its items are pending again at once.
-    Each kind is left alone by the other's command.
+    with --fake (`api` None) its row is closed here and its items are pending again at once;
+    its error says it ended and what closed it (`closed_by`: this command, or a later --fake
+    run). Each kind is left alone by the other's command.
     """
     here = api is None
     of_fake_runs = store.fake_run_batches(job)
@@ -395,7 +398,7 @@ async def cancel_open(job: str, store: Store, api: BatchApi | None) -> Cancelled
             if row["batch_id"] and row["status"] in ALIVE:
                 left.append(row)
         elif api is None:
-            ended.append(_end_here(store, row))
+            ended.append(_end_here(store, row, closed_by))
         elif row["batch_id"] and row["status"] in ALIVE - {"cancelling"}:
             batch = await api.cancel(row["batch_id"])
             store.update_batch(row["id"], {"status": batch.status})
@@ -403,11 +406,11 @@ async def cancel_open(job: str, store: Store, api: BatchApi | None) -> Cancelled
     return Cancelled(fake=here, asked=tuple(asked), ended=tuple(ended), left=tuple(left))
 
 
-def _end_here(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+def _end_here(store: Store, row: dict[str, Any], closed_by: str) -> dict[str, Any]:
     now = utc_now()
     values = {
         "status": "cancelled" if row["batch_id"] else "orphaned",
-        "error": ENDED_WITH_FAKE,
+        "error": ENDED_WITH_FAKE.format(by=closed_by),
         "finished_at": row["finished_at"] or now,
         "collected_at": now,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,12 +115,17 @@ def cancel_lines(job: str, done: Cancelled) -> list[str]:
         cancelled = f"{job}: {len(done.asked)} batch(es) cancelled"
         lines.append(f"{cancelled}; rerun the job to collect them.")
     if done.ended:
-        held = sum(int(row["requests"] or 0) for row in done.ended)
-        lines.append(
-            f"{job}: {len(done.ended)} batch(es) of --fake runs marked cancelled here (the "
-            f"simulated API's batches end with its run); their {held:,} request(s) are pending "
-            "again, and the next run sends them."
-        )
+        lines.append(ended_line(job, done.ended, sender="the next run"))
     if not (done.asked or done.ended or done.left):
         lines.append(f"{job}: no batch in progress to cancel.")
     return lines
+
+
+def ended_line(job: str, ended: Sequence[Mapping[str, Any]], *, sender: str) -> str:
+    """The batches of --fake runs just closed, and that `sender` sends their items again."""
+    held = sum(int(row["requests"] or 0) for row in ended)
+    return (
+        f"{job}: {len(ended)} batch(es) of --fake runs marked cancelled here (the simulated "
+        f"API's batches end with its run); their {held:,} request(s) are pending again, and "
+        f"{sender} sends them."
+    )

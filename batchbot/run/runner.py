@@ -15,7 +15,7 @@ from batchbot import modes
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.run import BatchRun, cancel_open
-from batchbot.batch.summary import Cancelled
+from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
 from batchbot.endpoints import CHAT
 from batchbot.errors import (
@@ -28,6 +28,7 @@ from batchbot.errors import (
     not_a_database,
 )
 from batchbot.jobs.job import Job
+from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
 from batchbot.run import budget
 from batchbot.run.dispatch import Dispatcher
@@ -46,6 +47,7 @@ BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
     "run the same command again to collect them."
 )
+BY_A_LATER_RUN = "a later --fake run of the job"
 AZURE_BATCH = (
     "batchbot does not run Azure OpenAI's Batch API yet (it needs a global-batch deployment): "
     "run this job with --mode sync, or through OpenAI without --azure-endpoint."
@@ -109,11 +111,13 @@ async def run_job_async(
     total = job.validate(lambda count: display.checking(job.name, count))
     pricer = pricer_for(job, config)
     budget.check_priced(config, pricer)
-    choice = resolve_mode(job, config)
-    if choice.mode == modes.BATCH and config.azure is not None:
-        raise ConfigError(AZURE_BATCH)
     store = _open_store(config)
     try:
+        if config.fake:
+            await _close_ended(job, store)
+        choice = resolve_mode(job, config)
+        if choice.mode == modes.BATCH and config.azure is not None:
+            raise ConfigError(AZURE_BATCH)
         async with _api(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
@@ -203,6 +207,14 @@ async def _run_batches(
     with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
         summary = await run.run()
     return _finish(store, summary)
+
+
+async def _close_ended(job: Job, store: Store) -> None:
+    """Close, as `cancel --fake` does, the batches earlier --fake runs left open: their
+    simulated API ended with them, so no server knows them and their items are free again."""
+    ended = (await cancel_open(job.name, store, None, closed_by=BY_A_LATER_RUN)).ended
+    if ended:
+        log.info("%s", ended_line(job.name, ended, sender="this run"), extra={NOTICE: True})
 
 
 def _finish(store: Store, summary: RunSummary) -> RunSummary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -381,9 +382,6 @@ def test_cancel_fake_closes_what_an_interrupted_fake_run_left(
     assert interrupted.exit_code == 3, interrupted.output
     (row,) = rows(db, "select batch_id, status, collected_at from batches")
     assert (row["status"], row["collected_at"]) == ("in_progress", None)
-    refused = invoke("run", str(job), "--fake", key=None)
-    assert refused.exit_code == 2
-    assert "not collected yet" in refused.output
     with job_lock(db, "nightly"):  # a --fake run of the job still going owns its batches
         assert invoke("cancel", str(job), "--fake", key=None).exit_code == 4
 
@@ -407,6 +405,53 @@ def test_cancel_fake_closes_what_an_interrupted_fake_run_left(
     assert sync.exit_code == 0, sync.output
     assert "5 answered, 0 failed" in sync.output
     assert {r["status"] for r in rows(db, "select status from requests")} == {"ok"}
+
+
+@pytest.fixture
+def quick_fake_batches(monkeypatch):
+    """--fake's simulated batches finish at once and are polled at once (not after 2 s)."""
+    from batchbot import config as configs
+
+    resolve = configs.resolve_config
+
+    def quick(*args, **kwargs):
+        config = resolve(*args, **kwargs)
+        return dataclasses.replace(config, fake_batch_delay_s=0.0, poll_s=0.01)
+
+    monkeypatch.setattr(configs, "resolve_config", quick)
+
+
+@pytest.mark.parametrize(
+    ("mode", "sent_as"), [("batch", "batch"), ("sync", "sync"), ("auto", "sync")]
+)
+def test_a_fake_rerun_closes_what_an_interrupted_fake_run_left(
+    tmp_path, write_job, invoke, monkeypatch, quick_fake_batches, mode, sent_as
+):
+    """A --fake rerun closes the batches an interrupted --fake run left, as `cancel --fake`
+    does (no 404 from a server that never knew them), says so in one line, then sends their
+    items; `--mode auto` no longer counts them as batches to collect."""
+    job = write_job("nightly.yaml", FIVE)
+    db = tmp_path / "batchbot.db"
+    with monkeypatch.context() as patch:
+        interrupt_while_waiting(patch)
+        assert invoke("run", str(job), "--fake", "--mode", "batch", key=None).exit_code == 3
+
+    rerun = invoke("run", str(job), "--fake", "--mode", mode, key=None)
+    assert rerun.exit_code == 0, rerun.output
+    assert "404" not in rerun.output
+    assert [line for line in rerun.stderr.splitlines() if "--fake runs" in line] == [
+        "batchbot: nightly: 1 batch(es) of --fake runs marked cancelled here (the simulated API's "
+        "batches end with its run); their 5 request(s) are pending again, and this run sends them."
+    ]
+    closed = rows(db, "select status, collected_at, error from batches order by id")[0]
+    assert closed["status"] == "cancelled"
+    assert closed["collected_at"]
+    assert closed["error"].endswith("closed by a later --fake run of the job")
+    (run,) = rows(db, "select mode, status from runs where id = 2")
+    assert (run["mode"], run["status"]) == (sent_as, "done")
+    answers = rows(db, "select count(*) as n from answers")
+    assert answers == [{"n": 5}]
+    assert "--fake runs" not in invoke("run", str(job), "--fake", key=None).output
 
 
 def test_cancel_with_and_without_fake_leave_the_other_kind_alone(

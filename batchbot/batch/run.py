@@ -74,6 +74,10 @@ FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again
 ENDED_WITH_FAKE = (
     "submitted to the simulated API of a --fake run, which ended with that run; closed by {by}"
 )
+ENDS_WITH_RUN = (
+    "{job}: {count} batch(es) with {held:,} request(s) were still open on the simulated API, "
+    "which ends with this run: the next --fake run closes them and sends those requests again"
+)
 CANCEL_FAKE = "`batchbot cancel --fake`"
 
 
@@ -137,9 +141,20 @@ class BatchRun:
             submitted_batches=self.submitted_batches,
             collected_batches=self.collected_batches,
             late=self.late,
-            running=tuple(self.store.open_batches(self.job.name)),
+            running=self._running(),
             notes=tuple(self.notes),
         )
+
+    def _running(self) -> tuple[dict[str, Any], ...]:
+        """The job's batches still open, but for those on this --fake run's simulated API:
+        they end with it (the next --fake run closes them), so none of them is in progress."""
+        running = self.store.open_batches(self.job.name)
+        ending = self.store.fake_run_batches(self.job.name) if self.config.fake else set()
+        ended = [row for row in running if row["id"] in ending]
+        if ended:
+            held = sum(int(row["requests"] or 0) for row in ended)
+            self._note(ENDS_WITH_RUN.format(job=self.job.name, count=len(ended), held=held))
+        return tuple(row for row in running if row["id"] not in ending)
 
     async def _steps(self) -> None:
         await self.reconcile()

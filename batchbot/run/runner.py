@@ -48,6 +48,11 @@ BATCH_INTERRUPTED = (
     "run the same command again to collect them."
 )
 BY_A_LATER_RUN = "a later --fake run of the job"
+FAKE_BATCH_INTERRUPTED = (
+    "Interrupted: what was collected is saved; the simulated API's batches end with this run: "
+    "run the same command again to send what they held (or close them with `batchbot cancel "
+    "--fake`)."
+)
 AZURE_BATCH = (
     "batchbot does not run Azure OpenAI's Batch API yet (it needs a global-batch deployment): "
     "run this job with --mode sync, or through OpenAI without --azure-endpoint."
@@ -204,7 +209,8 @@ async def _run_batches(
     )
     report = report or (lambda line: None)
     run = BatchRun(job, config, store, client, run_id, pricer, total, report=report, sleep=sleep)
-    with _signals_stop(run.stop, enabled=handle_signals, message=BATCH_INTERRUPTED):
+    message = FAKE_BATCH_INTERRUPTED if config.fake else BATCH_INTERRUPTED
+    with _signals_stop(run.stop, enabled=handle_signals, message=message):
         summary = await run.run()
     return _finish(store, summary)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -452,6 +454,43 @@ def test_a_fake_rerun_closes_what_an_interrupted_fake_run_left(
     answers = rows(db, "select count(*) as n from answers")
     assert answers == [{"n": 5}]
     assert "--fake runs" not in invoke("run", str(job), "--fake", key=None).output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_says_fake_batches_end_with_the_run(
+    tmp_path, write_job, invoke, monkeypatch, quick_fake_batches, sig
+):
+    """Ctrl-C or SIGTERM on a --fake batch run says its batches end with it and what the next
+    run does, not that they keep running at OpenAI or are collected later."""
+    pause = BatchRun._pause
+
+    async def signalled(self, seconds):
+        os.kill(os.getpid(), sig)  # the run's own handler takes it, as from the terminal
+        await pause(self, seconds)
+
+    job = write_job("nightly.yaml", FIVE)
+    with monkeypatch.context() as patch:
+        patch.setattr(BatchRun, "_pause", signalled)
+        result = invoke("run", str(job), "--fake", "--mode", "batch", key=None)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines() == [
+        "batchbot: Interrupted: what was collected is saved; the simulated API's batches end with "
+        "this run: run the same command again to send what they held (or close them with "
+        "`batchbot cancel --fake`)."
+    ]
+    out = result.stdout.splitlines()
+    assert out[-3:-1] == [
+        "nightly: 1 batch(es) with 5 request(s) were still open on the simulated API, which ends "
+        "with this run: the next --fake run closes them and sends those requests again",
+        "nightly: submitted 5 requests in 1 batch(es) (Batch API, half price, results within 24 h)",
+    ]
+    assert "OpenAI" not in result.output
+    assert "collect them" not in result.output
+    (run,) = rows(tmp_path / "batchbot.db", "select status, exit_code from runs")
+    assert (run["status"], run["exit_code"]) == ("interrupted", 3)
+    rerun = invoke("run", str(job), "--fake", "--mode", "batch", key=None)
+    assert rerun.exit_code == 0, rerun.output
+    assert "collected 1 batch(es): 5 answered" in rerun.output
 
 
 def test_cancel_with_and_without_fake_leave_the_other_kind_alone(

@@ -15,6 +15,7 @@
     │   ├── ServerUnreachable               no connection for longer than --outage-wait
     │   ├── DatabaseBusy                    another program held the database's write lock
     │   ├── WorkerDied                      sending an item died of an unexpected error (a bug)
+    │   ├── FeedFailed                      reading the items failed mid-run (a changed file)
     │   └── Interrupted                     SIGINT/SIGTERM; the next run resumes
     └── JobLocked                  exit 4   another run of the same job holds its lock
 
@@ -183,6 +184,31 @@ class WorkerDied(RunStopped):
     def __init__(self, item: str, error: BaseException) -> None:
         described = type(error).__name__ + (f": {error}" if str(error) else "")
         super().__init__(WORKER_DIED.format(item=item, error=redact_secrets(described)))
+
+
+FEED_FAILED_INPUT = (
+    "{error} (found during the run: the file changed or became unreadable after it was "
+    "checked); the run stopped and answers already saved are kept: fix the file and run again"
+)
+FEED_FAILED = (
+    "reading the job's items failed ({error}): the run stopped and answers already saved are "
+    "kept, so a rerun resumes. If it happens again, please report it with the traceback that "
+    "--verbose or --log-file shows"
+)
+
+
+class FeedFailed(RunStopped):
+    """Raised when reading the job's items fails during a run, after every item was checked:
+    the job or inputs file changed or became unreadable meanwhile (the JobFileError's file,
+    line and reason are in the message), or something unexpected (a bug). Requests already
+    sent are finished and written; the items not sent stay pending for the next run."""
+
+    def __init__(self, error: BaseException) -> None:
+        if isinstance(error, JobFileError):
+            super().__init__(FEED_FAILED_INPUT.format(error=error))
+            return
+        described = type(error).__name__ + (f": {error}" if str(error) else "")
+        super().__init__(FEED_FAILED.format(error=redact_secrets(described)))
 
 
 class JobLocked(BatchbotError):

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import openai
@@ -35,8 +36,9 @@ from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
 from batchbot.batch.summary import Cancelled, running_line
 from batchbot.config import Config
-from batchbot.errors import RunStopped
+from batchbot.errors import FeedFailed, RunStopped
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
+from batchbot.logs import DETAIL
 from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import ANSWERED, Outcome, utc_now
@@ -44,6 +46,8 @@ from batchbot.pace import tiers
 from batchbot.pace.tokens import input_tokens
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary, Tally
+
+log = logging.getLogger("batchbot")
 
 ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
@@ -291,7 +295,7 @@ class BatchRun:
         """Split what is left to send into input files and turn each into a batch."""
         splitter = Splitter(self._queue, endpoint=self.job.endpoint)
         skipped = 0
-        for count, item in enumerate(self.job.items(), 1):
+        for count, item in enumerate(self._items(), 1):
             if count % YIELD_EVERY_ITEMS == 0:
                 await asyncio.sleep(0)
             if self.stop_event.is_set():
@@ -316,6 +320,14 @@ class BatchRun:
             self._note(DEFERRED.format(count=splitter.deferred), once=True)
         if splitter.too_big:
             self._note(TOO_BIG.format(count=splitter.too_big), once=True)
+
+    def _items(self) -> Iterator[Item]:
+        """The job's items. Reading them failing stops the run (FeedFailed, the traceback
+        logged): the batches submitted so far stand, the items not submitted stay pending."""
+        try:
+            yield from self.job.items()
+        except Exception as exc:
+            raise feed_failed(self.job.name, self.run_id, exc) from exc
 
     def _queue(self, model: str) -> tuple[int | None, int]:
         limit = self.config.batch_queue_tokens
@@ -391,6 +403,18 @@ def _safe(name: str) -> str:
 def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     listed = "; ".join(running_line(row) for row in rows)
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
+
+
+def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed:
+    """The stop for a run, sync or batch, whose items could not be read (or fed) to the end;
+    the traceback goes to the log (and to stderr with --verbose), the CLI says one line."""
+    log.error(
+        "reading the items of job %s failed",
+        job,
+        exc_info=error,
+        extra={DETAIL: True, "run_id": run_id},
+    )
+    return FeedFailed(error)
 
 
 async def cancel_open(

@@ -58,8 +58,9 @@ def read_text(path: Path, *, max_bytes: int | None = None, too_big: str = TOO_BI
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text with its newline) for every line, decoded one line at a time."""
     with open_binary(path) as file:
-        offset = 0
-        for number, raw in enumerate(iter(lambda: file.readline(MAX_LINE_BYTES + 1), b""), 1):
+        offset = number = 0
+        while raw := _readline(file, path, number + 1):
+            number += 1
             if len(raw) > MAX_LINE_BYTES:
                 raise JobFileError(path, LINE_TOO_LONG.format(limit=MAX_LINE_BYTES), line=number)
             try:
@@ -98,6 +99,18 @@ def _read(file: IO[bytes], path: Path, max_bytes: int | None = None) -> bytes:
         return file.read(-1 if max_bytes is None else max_bytes + 1)
     except OSError as exc:
         raise JobFileError(path, f"cannot be read: {exc.strerror}") from None
+
+
+def _readline(file: IO[bytes], path: Path, number: int) -> bytes:
+    """Line `number` (up to one byte past the limit); b"" at the end of the file.
+
+    A file that was readable when it was opened may fail later (a network share gone, a
+    failing disk): that is a JobFileError naming the line, as other problems with it are.
+    """
+    try:
+        return file.readline(MAX_LINE_BYTES + 1)
+    except OSError as exc:
+        raise JobFileError(path, f"cannot be read: {exc.strerror}", line=number) from None
 
 
 def _size(path: Path, read: int) -> int:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from batchbot import modes
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
-from batchbot.batch.run import BatchRun, cancel_open
+from batchbot.batch.run import BatchRun, cancel_open, feed_failed
 from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
 from batchbot.endpoints import CHAT
@@ -272,7 +272,7 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
     display.start(run.stats)
     ticker = asyncio.create_task(_tick(run, display))
     try:
-        await run.feed(run.job.items())
+        await _feed(run)
         await run.finish_in_flight()
         await run.writer.close()
     finally:
@@ -291,6 +291,15 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
         unpriced_models=tuple(sorted(run.pricer.unknown)),
         stopped=run.stopped,
     )
+
+
+async def _feed(run: Dispatcher) -> None:
+    """Feed the run every item. Reading them failing stops it as any stop does (FeedFailed):
+    what is in flight finishes and is written, the rest stays pending, the traceback is logged."""
+    try:
+        await run.feed(run.job.items())
+    except Exception as exc:
+        run.stop(feed_failed(run.job.name, run.run_id, exc))
 
 
 async def _tick(run: Dispatcher, display: Display) -> None:

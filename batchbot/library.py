@@ -29,8 +29,9 @@ def run_job(job: Job | str | Path, *, config: Config | None = None, **flags: Any
     """Send every unanswered item of `job` (a Job or a job file) and say what the run did.
 
     Blocks until the run ends. Raises an InputError (a bad job or setting, no key) before
-    anything is sent, and JobLocked while another run of the job is going. A run the API or a
-    budget stopped returns, with `stopped` set; `exit_code` is what the CLI would exit with.
+    anything is sent, and JobLocked while another run of the job is going. A run that stopped
+    early (the API, a budget, a dead worker, unreadable items, a signal: see RunStopped)
+    returns, with `stopped` set; `exit_code` is what the CLI would exit with.
     """
     job, config = _prepare(job, config, flags)
     # Signal handlers can only be set from the main thread (not, say, an Airflow worker's).

@@ -73,7 +73,7 @@ class RunSummary:
     cost_usd: float
     elapsed_s: float
     unpriced_models: tuple[str, ...] = ()
-    stopped: RunStopped | None = None
+    stopped: RunStopped | None = None  # why it stopped early (errors.py's RunStopped branch)
     # Batch mode only: what this invocation submitted and collected, and what is still open.
     submitted_batches: int = 0
     collected_batches: int = 0

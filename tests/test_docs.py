@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from batchbot import __version__
+from batchbot import __version__, errors
 from batchbot.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +16,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI_RUN = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CLI_REFERENCE = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+LIBRARY = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
 # What the pages say in prose: everything but the generated --help reference.
 PROSE = "".join(page.read_text(encoding="utf-8") for page in PAGES if page.name != "cli.md")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -107,6 +108,24 @@ def test_relative_link_resolves(page: str, target: str) -> None:
         assert anchor in _anchors(linked.read_text(encoding="utf-8")), (
             f"{page}: {target}: no such heading"
         )
+
+
+def _stops() -> list[str]:
+    """The reasons a run stops early: every subclass of RunStopped, however deep."""
+    found = [errors.RunStopped]
+    for kind in found:
+        found.extend(kind.__subclasses__())
+    return sorted(kind.__name__ for kind in found[1:])
+
+
+@pytest.mark.parametrize("name", _stops())
+def test_every_reason_a_run_stops_is_documented(name: str) -> None:
+    """errors.py's tree draws each RunStopped, and docs/library.md names it among what
+    `RunSummary.stopped` may be (a subclass may go under its parent's name there)."""
+    assert re.search(rf"── {name} ", errors.__doc__ or ""), f"draw {name} in errors.py's tree"
+    kind = getattr(errors, name)
+    names = [k.__name__ for k in kind.__mro__ if issubclass(k, errors.RunStopped)][:-1]
+    assert any(f"`{known}`" in LIBRARY for known in names), f"name {name} in docs/library.md"
 
 
 def test_index_lists_every_page() -> None:

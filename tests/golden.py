@@ -2,7 +2,8 @@
 
 Two counters are checked against it: batchbot's own estimate (tests/pace) and the fake
 server's, which counts on its own (tests/fake). Both take their cases from here, as pytest
-parameters; pytest's `pythonpath` (pyproject.toml) makes `import golden` work from any test.
+parameters, and a test that reshapes a whole case (the Responses API's) takes it from GOLDEN;
+pytest's `pythonpath` (pyproject.toml) makes `import golden` work from any test.
 """
 
 from __future__ import annotations

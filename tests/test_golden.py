@@ -35,3 +35,16 @@ def test_every_request_and_image_is_a_case():
     models = sum(len(case["prompt_tokens"]) for case in golden.GOLDEN["requests"])
     assert len(golden.REQUESTS) == models > 0
     assert len(golden.IMAGES) == len(golden.GOLDEN["images"]) > 0
+
+
+def test_every_test_takes_the_table_from_the_golden_module():
+    """No test reads the table file its own way; the one that needs a whole case takes it
+    from golden's GOLDEN, so a change to how the table loads reaches every user."""
+    name = golden.TABLE.name
+    readers = sorted(
+        str(path.relative_to(TESTS))
+        for path in TESTS.rglob("*.py")
+        if name in path.read_text(encoding="utf-8")
+    )
+    assert readers == ["golden.py"]
+    assert load(TESTS / "pace" / "test_responses_tokens.py").GOLDEN is golden.GOLDEN

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from golden import GOLDEN
 
 from batchbot.endpoints import RESPONSES
 from batchbot.pace.tokens import count_request
-
-GOLDEN = json.loads((Path(__file__).parent.parent / "data" / "token_counts.json").read_text())
 
 
 def test_cookbook_tool_example_in_responses_shape():

@@ -34,7 +34,7 @@ from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
-from batchbot.batch.summary import Cancelled, running_line
+from batchbot.batch.summary import running_line
 from batchbot.config import Config
 from batchbot.errors import FeedFailed, RunStopped
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
@@ -49,7 +49,6 @@ from batchbot.summary import RunSummary, Tally
 
 log = logging.getLogger("batchbot")
 
-ALIVE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 TERMINAL = frozenset({"completed", "expired", "cancelled", "failed"})
 WRITE_EVERY = 500
 POLL_GROWTH = 1.5
@@ -75,14 +74,10 @@ DEFERRED = (
 )
 DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the next run tries again"
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
-ENDED_WITH_FAKE = (
-    "submitted to the simulated API of a --fake run, which ended with that run; closed by {by}"
-)
 ENDS_WITH_RUN = (
     "{job}: {count} batch(es) with {held:,} request(s) were still open on the simulated API, "
     "which ends with this run: the next --fake run closes them and sends those requests again"
 )
-CANCEL_FAKE = "`batchbot cancel --fake`"
 
 
 class BatchRun:
@@ -415,43 +410,3 @@ def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed:
         extra={DETAIL: True, "run_id": run_id},
     )
     return FeedFailed(error)
-
-
-async def cancel_open(
-    job: str, store: Store, api: BatchApi | None, *, closed_by: str = CANCEL_FAKE
-) -> Cancelled:
-    """Cancel every batch of `job` still in progress: through `api`, or here with --fake.
-
-    A batch cancelled through the API is collected by the next run like any other: what it
-    answered is kept, the rest goes back to pending. A batch a `--fake` run submitted lived
-    on the simulated API inside that run and ended with it: no server knows it any more, so
-    with --fake (`api` None) its row is closed here and its items are pending again at once;
-    its error says it ended and what closed it (`closed_by`: this command, or a later --fake
-    run). Each kind is left alone by the other's command.
-    """
-    here = api is None
-    of_fake_runs = store.fake_run_batches(job)
-    asked, ended, left = [], [], []
-    for row in store.open_batches(job):
-        if (row["id"] in of_fake_runs) != here:  # the other command's kind
-            if row["batch_id"] and row["status"] in ALIVE:
-                left.append(row)
-        elif api is None:
-            ended.append(_end_here(store, row, closed_by))
-        elif row["batch_id"] and row["status"] in ALIVE - {"cancelling"}:
-            batch = await api.cancel(row["batch_id"])
-            store.update_batch(row["id"], {"status": batch.status})
-            asked.append({**row, "status": batch.status})
-    return Cancelled(fake=here, asked=tuple(asked), ended=tuple(ended), left=tuple(left))
-
-
-def _end_here(store: Store, row: dict[str, Any], closed_by: str) -> dict[str, Any]:
-    now = utc_now()
-    values = {
-        "status": "cancelled" if row["batch_id"] else "orphaned",
-        "error": ENDED_WITH_FAKE.format(by=closed_by),
-        "finished_at": row["finished_at"] or now,
-        "collected_at": now,
-    }
-    store.update_batch(row["id"], values)
-    return {**row, **values}

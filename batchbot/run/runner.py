@@ -8,16 +8,15 @@ import dataclasses
 import gc
 import logging
 import signal
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from batchbot import modes
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
-from batchbot.batch.run import BatchRun, cancel_open, feed_failed
+from batchbot.batch.cancel import cancel_open
+from batchbot.batch.run import BatchRun, feed_failed
 from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
-from batchbot.endpoints import CHAT
 from batchbot.errors import (
     AZURE_MISSING_KEY,
     MISSING_KEY,
@@ -25,12 +24,12 @@ from batchbot.errors import (
     Interrupted,
     MissingKeyError,
     RunStopped,
-    not_a_database,
 )
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
 from batchbot.run import budget
+from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
@@ -116,14 +115,14 @@ async def run_job_async(
     total = job.validate(lambda count: display.checking(job.name, count))
     pricer = pricer_for(job, config)
     budget.check_priced(config, pricer)
-    store = _open_store(config)
+    store = open_store(config)
     try:
         if config.fake:
             await _close_ended(job, store)
         choice = resolve_mode(job, config)
         if choice.mode == modes.BATCH and config.azure is not None:
             raise ConfigError(AZURE_BATCH)
-        async with _api(config, job.endpoint) as client:
+        async with connect(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
                     job,
@@ -174,7 +173,7 @@ def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> 
     estimate = estimate or estimate_job(job, config)
     open_batches = 0
     if config.db_path.exists():
-        store = _open_store(config)
+        store = open_store(config)
         try:
             open_batches = len(store.open_batches(job.name))
         finally:
@@ -240,7 +239,7 @@ def cancel_batches(job: Job, config: Config) -> Cancelled:
     """
     if config.fake:
         with job_lock(config.db_path, job.name):
-            store = _open_store(config)
+            store = open_store(config)
             try:
                 return asyncio.run(cancel_open(job.name, store, None))
             finally:
@@ -249,23 +248,15 @@ def cancel_batches(job: Job, config: Config) -> Cancelled:
         raise MissingKeyError()
 
     async def cancel() -> Cancelled:
-        store = _open_store(config)
+        store = open_store(config)
         try:
-            async with _api(config) as client:
+            async with connect(config) as client:
                 api = BatchApi(client.api, max_attempts=config.max_attempts)
                 return await cancel_open(job.name, store, api)
         finally:
             store.close()
 
     return asyncio.run(cancel())
-
-
-def _open_store(config: Config) -> Store:
-    """The store; a file that is not a usable database is a plain input error."""
-    try:
-        return Store.open(config.db_path)
-    except sqlite3.DatabaseError as exc:
-        raise not_a_database(config.db_path, exc) from None
 
 
 async def _execute(run: Dispatcher, display: Display) -> RunSummary:
@@ -315,44 +306,6 @@ def _current(run: Dispatcher) -> RunStats:
     if run.budget.enabled:
         stats.budget_left = run.budget.room + run.budget.reserved
     return stats
-
-
-@contextlib.asynccontextmanager
-async def _api(config: Config, endpoint: str = CHAT) -> AsyncIterator[ChatClient]:
-    """A client for the real API (OpenAI's or Azure's), or for the built-in fake one."""
-    server = None
-    base_url, api_key, azure = config.base_url, config.api_key, config.azure
-    if config.fake:
-        from batchbot.fake.errors import FAKE_KEY
-        from batchbot.fake.server import FakeServer
-
-        server = FakeServer(
-            rpm=_int(config.rpm),
-            tpm=_int(config.tpm),
-            latency_ms=config.fake_latency_ms,
-            batch_delay_s=config.fake_batch_delay_s,
-        )
-        await server.start()
-        base_url, api_key = server.url, FAKE_KEY
-        if azure is not None:  # the fake serves Azure's paths too
-            azure = dataclasses.replace(azure, endpoint=server.url.removesuffix("/v1"))
-    client = ChatClient(
-        api_key=api_key or "",
-        base_url=base_url,
-        timeout=config.timeout_s,
-        endpoint=endpoint,
-        azure=azure,
-    )
-    try:
-        yield client
-    finally:
-        await client.close()
-        if server:
-            await server.close()
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 @contextlib.contextmanager

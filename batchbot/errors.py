@@ -201,7 +201,8 @@ class FeedFailed(RunStopped):
     """Raised when reading the job's items fails during a run, after every item was checked:
     the job or inputs file changed or became unreadable meanwhile (the JobFileError's file,
     line and reason are in the message), or something unexpected (a bug). Requests already
-    sent are finished and written; the items not sent stay pending for the next run."""
+    sent are finished and written, batches already submitted stand; the items not sent stay
+    pending for the next run."""
 
     def __init__(self, error: BaseException) -> None:
         if isinstance(error, JobFileError):

@@ -33,6 +33,7 @@ NEARLY_FULL = 0.9  # above this share of the limit left, the refill may have bee
 RISES_AT_MOST = 1.5  # a per-minute bucket refills at limit/60 a second; allow for rounding
 MIN_OURS = 0.2  # no estimate unless we sent at least this share of the refill: too noisy
 SETTLE_S = 1.0  # a header estimate moves the ratio this fast (an average over ~1 s)
+NOISE = 0.02  # a ratio this little under 1 is charged as 1 (see `Calibration.charge`)
 LOWEST, HIGHEST = 0.5, 2.0  # beyond these it is not a way of counting, it is a fault
 NOTABLE = 0.05  # a ratio this far from 1 is said once; a 429 that moves it this far is explained
 SAY_AFTER_S = 4.0  # ...once it has held that long, so the figure said is a settled one
@@ -164,7 +165,10 @@ class Calibration:
     def charge(self, model: str | None, estimate: int) -> float:
         """What the server will count for a request we estimate at `estimate` tokens."""
         count = self._models.get(model)
-        return estimate * count.ratio if count is not None else float(estimate)
+        ratio = count.ratio if count is not None else 1.0
+        # A little under 1 is the header estimate's noise more often than a server counting
+        # less, and a window filled to the brim by the lower count overflows by the difference.
+        return estimate * (1.0 if 1 - NOISE < ratio < 1 else ratio)
 
 
 def _clamp(ratio: float) -> float:

@@ -1,15 +1,18 @@
-"""Headroom: a full bucket at the server, spent faster than the pace until short windows show.
+"""Headroom: what the server's per-minute buckets hold beyond the pace, spent faster than it.
 
-A run that starts after an idle spell finds the server's per-minute buckets full. Pacing from
-zero leaves that minute's worth unused; a server that enforces only per-minute buckets lets
-it through at once. When the headers say every bucket we pace is full, what is left (less a
-margin) is spent by pacing at `BURST` times the limit until it is gone; the window guard
-allows as much. How fast matters little: it saves the same time however fast it is spent,
-as long as the run is longer than that, and a slower burst sends fewer requests into a
-short window before the first 429 comes back. A server that also enforces short windows
-answers the burst with a 429 whose hint is under a second: from then on there is no
-headroom, for the whole run, and the 429s of that moment are explained, not a reason to
-slow down.
+A run that starts after an idle spell finds the server's buckets full, and a run paced a
+little under the limit - as every run with mixed request sizes is, since a sliding window
+cannot be packed to the brim - leaves the server's buckets filling slowly all along. Pacing
+alone never spends that; a server that enforces only per-minute buckets lets it through at
+once. So whenever the server's buckets, as the headers show them less what we sent since,
+hold more than `MARGIN` plus `AT_LEAST` seconds' worth, what is above the margin is spent by
+pacing at `BURST` times the limit until it is gone; the window guard allows as much. How
+fast matters little: it saves the same time however fast it is spent, and a slower burst
+sends fewer requests into a short window before the first 429 comes back.
+
+A server that also enforces short windows answers a burst with a 429 (with a hint under a
+second, if it says how long): from then on there is no headroom, for the whole run, and the
+429s of that moment are explained, not a reason to slow down.
 
 Pure arithmetic on the times it is given: no clock, no I/O.
 """
@@ -19,12 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from batchbot.pace.headers import RateLimitHeaders
-
 BURST = 3.0  # while there is headroom, send up to this many times the per-second share
-FULL = 0.97  # a bucket this full is one nobody has been spending
-SPEND = 0.95  # of what the headers say is left, spend this much at the burst pace
-EVERY_S = 60.0  # a full bucket is a full bucket again only after a minute
+MARGIN = 1.0  # seconds' worth of each limit left in the server's bucket, for what we missed
+AT_LEAST = 0.5  # seconds' worth above the margin before a burst is worth starting
 SHORT_HINT_S = 1.0  # a 429 hinting less than this comes from a window shorter than a minute
 EXPLAINS_S = 1.0  # 429s this soon after the headroom ended were sent at the burst pace
 
@@ -34,58 +34,58 @@ class Headroom:
 
     def __init__(self) -> None:
         self._credit: dict[str, float] = {}
-        self._found_at = -math.inf
+        self._refill: dict[str, float] = {}  # per second, while there is credit
+        self._stamp = 0.0  # when the credit was last brought up to date
         self._ended_at = -math.inf
-        self.short_windows = False  #: a 429 showed the server enforces sub-minute windows
+        self.short_windows = False  #: a 429 showed the server refuses bursts: no headroom
 
-    def find(
-        self, now: float, headers: RateLimitHeaders, paced: Mapping[str, float | None]
-    ) -> bool:
-        """Headers showing every paced kind's bucket full make what is left headroom; True
-        if that starts a burst."""
-        if self._credit or self.short_windows or now - self._found_at < EVERY_S:
+    def find(self, now: float, levels: Mapping[str, tuple[float, float] | None]) -> bool:
+        """Given each paced kind's (limit per minute, what the server's bucket holds now),
+        start a burst if every one holds enough beyond the margin; True if that started one.
+        A kind the headers did not report (None) means no burst."""
+        if self._credit or self.short_windows or not levels:
             return False
-        reported = {
-            "requests": (headers.limit_requests, headers.remaining_requests),
-            "tokens": (headers.limit_tokens, headers.remaining_tokens),
-        }
-        credit = {}
-        for kind, limit_in_force in paced.items():
-            limit, remaining = reported[kind]
-            if limit_in_force is None:
-                continue
-            if not limit or remaining is None or remaining < FULL * limit:
+        credit, refill = {}, {}
+        for kind, reported in levels.items():
+            if reported is None:
                 return False
-            credit[kind] = remaining * SPEND
-        if credit:
-            self._credit, self._found_at = credit, now
-        return bool(credit)
+            limit, level = reported
+            refill[kind] = limit / 60
+            if level < (MARGIN + AT_LEAST) * refill[kind]:
+                return False
+            credit[kind] = level - MARGIN * refill[kind]
+        self._credit, self._refill, self._stamp = credit, refill, now
+        return True
 
     @property
     def factor(self) -> float:
         """How many times the limit to pace at: `BURST` while there is headroom, else 1."""
         return BURST if self._credit else 1.0
 
-    def spend(self, units: Mapping[str, float]) -> bool:
-        """Count `units` sent at the burst pace; True when that used the headroom up."""
+    def spend(self, now: float, units: Mapping[str, float]) -> bool:
+        """Count `units` sent now; True when that used the headroom up. The server's bucket
+        refills meanwhile, so what is left is the credit, plus the refill, less what went."""
         if not self._credit:
             return False
+        elapsed, self._stamp = now - self._stamp, now
         for kind in self._credit:
-            # Of what goes at BURST times the limit, the server's refill covers 1/BURST.
-            self._credit[kind] -= units[kind] * (1 - 1 / BURST)
+            self._credit[kind] += self._refill[kind] * elapsed - units[kind]
         if min(self._credit.values()) > 0:
             return False
-        self._credit = {}
+        self._credit, self._ended_at = {}, now
         return True
 
     def refused(self, now: float, hint: float | None) -> bool:
-        """A 429 hinting `hint` seconds: True if it ends a burst (see `explains`)."""
-        if hint is not None and hint < SHORT_HINT_S and not self.short_windows:
-            self.short_windows = True
-            if self._credit:
-                self._credit, self._ended_at = {}, now
-                return True
-        return False
+        """A 429 hinting `hint` seconds: True if it ends a burst (see `explains`). A 429 in a
+        burst, or one hinting under a second, shows the server refuses bursts."""
+        short = hint is not None and hint < SHORT_HINT_S
+        if not (short or self._credit):
+            return False
+        self.short_windows = True
+        if not self._credit:
+            return False
+        self._credit, self._ended_at = {}, now
+        return True
 
     def explains(self, now: float) -> bool:
         """Whether a 429 now may be one sent at the burst pace just before it ended."""

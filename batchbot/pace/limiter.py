@@ -25,19 +25,23 @@ the ratio learned per model (`calibration`: from the "Requested N" of 429s and f
 remaining-tokens headers), said once through `on_change`. A request larger than the whole
 TPM could never be accepted by the server, so it is refused up front with `RequestTooLarge`.
 
-Order. Waiters pass the buckets one at a time, first come first served. aiolimiter wakes the
-smallest amount first, which would let a stream of small requests starve a large one; a
-single FIFO queue in front of the buckets costs no throughput, since the buckets drain at a
-fixed rate whoever waits on them.
+Order. Waiters pass the buckets one at a time, first come first served: aiolimiter wakes the
+smallest amount first, which would let a stream of small requests starve a large one. Past
+the buckets they wait in a pool for the guard, and there strict order would waste the window:
+a large request waiting for room leaves most of a second's share unused. So the first in the
+pool goes as soon as it fits, and a later one goes ahead of it when it fits now and still
+leaves room for the first when its turn comes (backfilling): the first is never delayed.
 
 Pauses. A 429 means the server's window is full for everyone, so `pause()` holds every waiter
 (and every newcomer) until its hint has passed; a second 429 can extend a pause, never
 shorten it. That is all a 429 costs: the guard already keeps the resumed flow within the
 window, so nothing more is held back.
 
-Headroom. When the headers say the server's buckets are full - a run that starts after an
-idle spell - what is left is spent faster than the pace until the server shows it enforces
-short windows (see `headroom`).
+Headroom. What the server's buckets hold beyond the pace - all of it, for a run that starts
+after an idle spell; what a run paced under the limit left unused, for one that has gone a
+while - is spent faster than the pace until the server shows it enforces short windows (see
+`headroom`). What they hold is read from the headers, less all that went since the request
+they answer (`Sent`, from `wait_for_capacity()`).
 
 Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
 at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
@@ -75,22 +79,23 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
 from batchbot.pace.calibration import Calibrated, Calibration, requested_in
 from batchbot.pace.dialect import OPENAI, HeaderReader
+from batchbot.pace.guard import Guard
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.headroom import Headroom
+from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.learning import Backoff, LimitLearner
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
-from batchbot.pace.window import SendLog
 
-__all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge"]
+__all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge", "Sent"]
 
-KINDS = ("requests", "tokens")
 CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
+FULL = 0.97  # a bucket this full is one nobody has been spending
 SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
 MAX_SLACK_S = 0.05  # ...up to this
 
@@ -153,11 +158,18 @@ class Limiter:
         self._window_s, self._slack_s = window_s, slack_s
         self._requests = self._bucket(rpm)
         self._tokens = self._bucket(tpm)
-        self._sent = {kind: SendLog(window_s + slack_s) for kind in KINDS}
+        self._guard = Guard(
+            window_s + slack_s,
+            share=self._share,
+            paused_until=lambda: self._paused_until,
+            on_sent=self._sent_now,
+        )
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight = 0
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
+        self._charged = {"requests": 0.0, "tokens": 0.0}  # all sent, as the server counts it
+        self._readings = 0  # headers read in OpenAI's dialect
         self._paused_until = -math.inf
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
         self._resumed.set()
@@ -233,8 +245,9 @@ class Limiter:
         self._in_flight -= 1
         self._slots.release()
 
-    async def wait_for_capacity(self, tokens: int, model: str | None = None) -> None:
-        """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`."""
+    async def wait_for_capacity(self, tokens: int, model: str | None = None) -> Sent:
+        """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`.
+        Pass what it returns to `observe()` with the answer's headers."""
         if tokens < 0:
             raise ValueError(f"tokens must not be negative, not {tokens}")
         if self._tpm is not None and tokens > self._tpm:
@@ -249,32 +262,28 @@ class Limiter:
             units = {"requests": scale, "tokens": charge * scale}
             await self._charge("requests", units["requests"])
             await self._charge("tokens", units["tokens"])
-            await self._wait_for_window(units)
-            now = self._loop.time()
-            for kind, amount in units.items():
-                self._sent[kind].add(now, amount)
-            if self._spare.spend(units):
-                self._repace()
-            self.calibration[model].sent(tokens)
-            self._reader.sent(1, charge)
+        now = await self._guard.through(units)
+        self.calibration[model].sent(tokens)
+        self._reader.sent(1, charge)
+        self._charged["requests"] += 1
+        self._charged["tokens"] += charge
+        return Sent(now, self._charged["requests"], self._charged["tokens"])
 
-    async def _wait_for_window(self, units: dict[str, float]) -> None:
-        """Until sending `units` keeps every span of the guard within its share, unpaused."""
-        while True:
-            # A 429 seen while we waited for the buckets holds us too.
-            await self._wait_out_pause()
-            now = self._loop.time()
-            delay = max(self._window_wait(now, kind, units[kind]) for kind in KINDS)
-            if delay <= 0:
-                return
-            await asyncio.sleep(delay)
+    def _sent_now(self, now: float, units: dict[str, float]) -> None:
+        """The guard let `units` go: count them against the headroom's burst."""
+        if self._spare.spend(now, units):
+            # Used up, not refused: the server has no short windows to fill, so what the
+            # burst sent in the last second holds the pace back only as much as a second
+            # at the pace would.
+            self._guard.scale(1 / BURST)
+            self._repace()
 
-    def _window_wait(self, now: float, kind: str, amount: float) -> float:
+    def _share(self, kind: str) -> float | None:
+        """How much of `kind` one guarded span may hold: the limit's share of `window_s`."""
         limit = self._limit(kind)
         if limit is None:
-            return 0.0
-        share = limit / 60 * self._window_s * self._spare.factor
-        return self._sent[kind].wait(now, amount, share)
+            return None
+        return limit / 60 * self._window_s * self._spare.factor
 
     def pause(self, seconds: float) -> None:
         """Hold every waiter for `seconds` from now; extends a longer pause, never shortens one."""
@@ -308,19 +317,21 @@ class Limiter:
         before = count.ratio
         recounted = count.refused(now, tokens, requested_in(message))
         if count.ratio > before:  # what is in the window was sent at the old count
-            self._sent["tokens"].scale(count.ratio / before)
+            self._guard.logs["tokens"].scale(count.ratio / before)
         if recounted or self._spare.explains(now) or now - self._changed_at < CHANGE_EXPLAINS_S:
             return
         shared = min(self._reader.bucket_shares(), default=1.0) < ALL_OF_IT
         if not self._backoff.refused(now, self.pace, shared=shared):
             # An accident of timing: allow a little more for the way to the server.
             self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
-            for log in self._sent.values():
-                log.length_s = self._window_s + self._slack_s
+            self._guard.length_s = self._window_s + self._slack_s
             self._repace()
 
-    def observe(self, headers: RateLimitHeaders, model: str | None = None) -> None:
-        """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them."""
+    def observe(
+        self, headers: RateLimitHeaders, model: str | None = None, sent: Sent | None = None
+    ) -> None:
+        """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them.
+        `sent`: what `wait_for_capacity()` returned for the request they answer."""
         self._heard.set()
         self.latest = headers
         before = (self._rpm, self._tpm)
@@ -345,8 +356,42 @@ class Limiter:
         count.observe(now, headers.limit_tokens, headers.remaining_tokens if refills else None)
         if count.worth_saying(now):
             self._say(Calibrated(model, count.ratio))
-        if refills and self._spare.find(now, headers, dict(self._limits())):
+        # Remaining counts that rise faster than a minute's bucket refills are not what
+        # the server's per-minute buckets hold (see `calibration`): no headroom in them,
+        # and it takes a second reading to see that.
+        self._readings += refills
+        trusted = self._readings > 1 and not self.calibration.headers_lie
+        if trusted and self._spare.find(now, self._levels(now, headers, sent)):
             self._repace()
+
+    def _levels(
+        self, now: float, headers: RateLimitHeaders, sent: Sent | None
+    ) -> dict[str, tuple[float, float] | None]:
+        """For each paced kind, (limit, what the server's bucket holds now, at least).
+
+        If the headers tell the bucket at the request's arrival, it has refilled since and
+        lost all we sent since; if they tell it as the answer left, what it holds now is
+        what they say (less the little on its way). Not knowing which, take the smaller.
+        """
+        reported = {
+            "requests": (headers.limit_requests, headers.remaining_requests),
+            "tokens": (headers.limit_tokens, headers.remaining_tokens),
+        }
+        levels: dict[str, tuple[float, float] | None] = {}
+        for kind, limit_in_force in self._limits():
+            if limit_in_force is None:
+                continue
+            limit, remaining = reported[kind]
+            if not limit or remaining is None:
+                levels[kind] = None
+                continue
+            if sent is None:  # nothing says what went since: only a full bucket is sure
+                levels[kind] = (limit, remaining) if remaining >= FULL * limit else None
+                continue
+            since = self._charged[kind] - (sent.requests if kind == "requests" else sent.tokens)
+            refilled = min(limit, remaining + limit / 60 * max(0.0, now - sent.at))
+            levels[kind] = (limit, min(remaining, refilled - since))
+        return levels
 
     def _say(self, notice: Notice) -> None:
         if self._on_change is not None:
@@ -414,6 +459,15 @@ class Limiter:
         """A fixed window with nothing left opens again when it turns, not before."""
         self.pause(self._reader.until_turn(self._loop.time()))
         await self._wait_out_pause()
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """When a request went, and all that had gone by then (it included), as the server counts."""
+
+    at: float
+    requests: float
+    tokens: float
 
 
 def _check_positive(name: str, value: float | None) -> None:

@@ -58,6 +58,21 @@ class SendLog:
                 return when + self.length_s - now
         return self._log[-1][0] + self.length_s - now
 
+    def total_at(self, now: float, then: float) -> float:
+        """What, of what was sent up to `now`, is still in the window at `then` (>= now)."""
+        self._expire(now)
+        total = self._total
+        for when, spent in self._log:
+            if when > then - self.length_s + EPSILON:
+                break
+            total -= spent
+        return total
+
+    def next_expiry(self, now: float) -> float | None:
+        """When the oldest entry leaves the window: the next time there is more room."""
+        self._expire(now)
+        return self._log[0][0] + self.length_s if self._log else None
+
     def _expire(self, now: float) -> None:
         while self._log and self._log[0][0] <= now - self.length_s + EPSILON:
             self._total -= self._log.popleft()[1]

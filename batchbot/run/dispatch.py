@@ -14,7 +14,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from batchbot import modes
 from batchbot.api import policy
@@ -38,6 +38,7 @@ from batchbot.run.tries import Tries, describe
 from batchbot.run.writer import ResultWriter
 from batchbot.store.store import Store
 
+T = TypeVar("T")
 log = logging.getLogger("batchbot")
 
 
@@ -308,13 +309,15 @@ class Dispatcher:
             self._after_error(exc, tries)
             raise
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
-        self.limiter.observe(parse_rate_limit_headers(reply.headers), _model(tries.item))
+        self.limiter.observe(
+            parse_rate_limit_headers(reply.headers), _model(tries.item), tries.sent
+        )
         return reply
 
     def _after_error(self, exc: Exception, tries: Tries) -> None:
         headers, model = policy.response_headers(exc), _model(tries.item)
         if headers:
-            self.limiter.observe(parse_rate_limit_headers(headers), model)
+            self.limiter.observe(parse_rate_limit_headers(headers), model, tries.sent)
         else:
             self.limiter.end_probe()
         if policy.is_rate_limited(exc):
@@ -339,9 +342,9 @@ class Dispatcher:
 
     async def _wait_turn(self, tries: Tries) -> None:
         wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item))
-        await self._cancellable(wait)
+        tries.sent = await self._cancellable(wait)
 
-    async def _cancellable(self, waiting: Awaitable[None]) -> None:
+    async def _cancellable(self, waiting: Awaitable[T]) -> T:
         """Await something that sends nothing; stop() may cancel it (and so the worker)."""
         task = asyncio.current_task()
         if self.stop_event.is_set() or task is None:
@@ -350,7 +353,7 @@ class Dispatcher:
             raise asyncio.CancelledError
         self.waiting.add(task)
         try:
-            await waiting
+            return await waiting
         finally:
             self.waiting.discard(task)
 

@@ -8,6 +8,7 @@ from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
 from batchbot.outcome import OK, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.pace.limiter import Sent
 from batchbot.pace.tokens import request_tokens
 
 
@@ -20,6 +21,7 @@ class Tries:
         self.created = utc_now()
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)
+        self.sent: Sent | None = None  # the limiter's word on the last attempt's turn
 
     def answered(self, reply: Reply, started_at: str, latency_ms: float, wait_s: float) -> None:
         self.attempts.append(

@@ -1,0 +1,143 @@
+"""The window guard: what passed the buckets waits here until every sliding span has room.
+
+A leaky bucket bounds the average, not the worst second (see `window`). So behind the
+buckets, requests wait in a pool until sending them keeps every span of the guard's length
+within its share of the limit, counted from a log of what was sent (`window.SendLog`).
+
+Strict order would waste the window: a large request waiting for room leaves most of a
+second's share unused. So the first in the pool goes as soon as it fits, and a later one goes
+ahead of it when it fits now and still leaves room for the first when its turn comes
+(backfilling, as batch schedulers do with one reservation): the first is never delayed, so a
+stream of small requests cannot starve a large one.
+
+It keeps no limits of its own: `share(kind)` says what a span may hold now (None: unlimited),
+`paused_until()` when a pause ends, and `on_sent(now, units)` hears of each request let go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from batchbot.pace.window import EPSILON, SendLog
+
+KINDS = ("requests", "tokens")
+Units = dict[str, float]
+
+
+class Guard:
+    """The pool of requests waiting for room, and the logs of what was sent, per kind."""
+
+    def __init__(
+        self,
+        length_s: float,
+        *,
+        share: Callable[[str], float | None],
+        paused_until: Callable[[], float],
+        on_sent: Callable[[float, Units], object],
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.logs = {kind: SendLog(length_s) for kind in KINDS}
+        self._share, self._paused_until, self._on_sent = share, paused_until, on_sent
+        self._pool: list[_Waiter] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def length_s(self) -> float:
+        return self.logs["requests"].length_s
+
+    @length_s.setter
+    def length_s(self, length_s: float) -> None:
+        for log in self.logs.values():
+            log.length_s = length_s
+
+    def scale(self, factor: float) -> None:
+        """Count everything in the logs `factor` times what it was."""
+        for log in self.logs.values():
+            log.scale(factor)
+
+    async def through(self, units: Units) -> float:
+        """Wait until `units` may go; when they went."""
+        now = self._loop.time()
+        if not self._pool and now >= self._paused_until() and self._earliest(now, units) <= now:
+            self._log(now, units)
+            return now
+        waiter = _Waiter(units, self._loop.create_future())
+        waiter.released.add_done_callback(self._abandoned)
+        self._pool.append(waiter)
+        self.dispatch()
+        return await waiter.released
+
+    def dispatch(self) -> None:
+        """Let go what fits now: the first waiter, and later ones that cannot delay it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self._loop.time()
+        if now < (resume := self._paused_until()):
+            self._wake_at(resume)
+            return
+        pool = [waiter for waiter in self._pool if not waiter.released.done()]
+        while pool and (first_at := self._earliest(now, pool[0].units)) <= now:
+            self._release(pool.pop(0), now)
+        if pool:
+            first = pool[0]
+            for waiter in list(pool[1:]):
+                if self._fits_beside(now, waiter.units, first.units, first_at):
+                    pool.remove(waiter)
+                    self._release(waiter, now)
+            # Room comes when the first fits, or when something leaves the window.
+            expiries = [log.next_expiry(now) for log in self.logs.values()]
+            self._wake_at(min([first_at, *(when for when in expiries if when is not None)]))
+        self._pool = pool
+
+    def _abandoned(self, released: asyncio.Future[float]) -> None:
+        """A waiter was cancelled (the run stops): the next may go sooner."""
+        if released.cancelled():
+            self.dispatch()
+
+    def _wake_at(self, when: float) -> None:
+        self._timer = self._loop.call_at(when, self.dispatch)
+
+    def _release(self, waiter: _Waiter, now: float) -> None:
+        self._log(now, waiter.units)
+        waiter.released.set_result(now)
+
+    def _log(self, now: float, units: Units) -> None:
+        for kind, amount in units.items():
+            self.logs[kind].add(now, amount)
+        # Now, not when the waiter wakes: the next one let go must see what this changed.
+        self._on_sent(now, units)
+
+    def _earliest(self, now: float, units: Units) -> float:
+        """The earliest time at which sending `units` keeps every span within its share."""
+        waits = [0.0]
+        for kind in KINDS:
+            share = self._share(kind)
+            if share is not None:
+                waits.append(self.logs[kind].wait(now, units[kind], share))
+        return now + max(waits)
+
+    def _fits_beside(self, now: float, units: Units, first: Units, first_at: float) -> bool:
+        """Whether `units` fit now and still leave room for `first` at `first_at`."""
+        for kind in KINDS:
+            share = self._share(kind)
+            if share is None:
+                continue
+            log, amount = self.logs[kind], units[kind]
+            if log.wait(now, amount, share) > 0:
+                return False
+            after = log.total_at(now, first_at) + min(first[kind], share) + amount
+            if after > share + EPSILON:
+                return False
+        return True
+
+
+class _Waiter:
+    """A request past the buckets, waiting for the guard to let it go."""
+
+    __slots__ = ("released", "units")
+
+    def __init__(self, units: Units, released: asyncio.Future[float]) -> None:
+        self.units = units
+        self.released = released

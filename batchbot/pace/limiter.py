@@ -357,12 +357,24 @@ class Limiter:
         if count.worth_saying(now):
             self._say(Calibrated(model, count.ratio))
         # Remaining counts that rise faster than a minute's bucket refills are not what
-        # the server's per-minute buckets hold (see `calibration`): no headroom in them,
-        # and it takes a second reading to see that.
+        # the server's per-minute buckets hold (see `calibration`): no headroom in them. It
+        # takes a second reading to see that, unless the first shows the buckets full.
         self._readings += refills
-        trusted = self._readings > 1 and not self.calibration.headers_lie
+        seen = refills and (self._readings > 1 or self._full(headers))
+        trusted = seen and not self.calibration.headers_lie
         if trusted and self._spare.find(now, self._levels(now, headers, sent)):
             self._repace()
+
+    def _full(self, headers: RateLimitHeaders) -> bool:
+        """Whether the headers show every paced bucket as full as nobody has been using it."""
+        reported = _reported(headers)
+        for kind, limit_in_force in self._limits():
+            limit, remaining = reported[kind]
+            if limit_in_force is None:
+                continue
+            if not limit or remaining is None or remaining < FULL * limit:
+                return False
+        return True
 
     def _levels(
         self, now: float, headers: RateLimitHeaders, sent: Sent | None
@@ -373,10 +385,7 @@ class Limiter:
         lost all we sent since; if they tell it as the answer left, what it holds now is
         what they say (less the little on its way). Not knowing which, take the smaller.
         """
-        reported = {
-            "requests": (headers.limit_requests, headers.remaining_requests),
-            "tokens": (headers.limit_tokens, headers.remaining_tokens),
-        }
+        reported = _reported(headers)
         levels: dict[str, tuple[float, float] | None] = {}
         for kind, limit_in_force in self._limits():
             if limit_in_force is None:
@@ -468,6 +477,14 @@ class Sent:
     at: float
     requests: float
     tokens: float
+
+
+def _reported(headers: RateLimitHeaders) -> dict[str, tuple[int | None, int | None]]:
+    """(limit, remaining) per kind, as the headers state them."""
+    return {
+        "requests": (headers.limit_requests, headers.remaining_requests),
+        "tokens": (headers.limit_tokens, headers.remaining_tokens),
+    }
 
 
 def _check_positive(name: str, value: float | None) -> None:

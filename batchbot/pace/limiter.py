@@ -34,8 +34,9 @@ leaves room for the first when its turn comes (backfilling): the first is never 
 
 Pauses. A 429 means the server's window is full for everyone, so `pause()` holds every waiter
 (and every newcomer) until its hint has passed; a second 429 can extend a pause, never
-shorten it. That is all a 429 costs: the guard already keeps the resumed flow within the
-window, so nothing more is held back.
+shorten it. The pace then goes on from the pause's end without catching up what the buckets
+saved meanwhile: the server's bucket is empty, and a catch-up burst would meet another 429.
+That is all a 429 costs: the guard keeps the resumed flow within the window.
 
 Headroom. What the server's buckets hold beyond the pace - all of it, for a run that starts
 after an idle spell; what a run paced under the limit left unused, for one that has gone a
@@ -170,6 +171,7 @@ class Limiter:
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
         self._charged = {"requests": 0.0, "tokens": 0.0}  # all sent, as the server counts it
         self._readings = 0  # headers read in OpenAI's dialect
+        self._from_zero = False
         self._paused_until = -math.inf
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
         self._resumed.set()
@@ -256,6 +258,10 @@ class Limiter:
             await self._wait_for_probe()
             await self._wait_out_pause()
             await self._wait_for_turn()
+            if self._from_zero:  # after a 429 the server's bucket is empty: no catching up
+                self._from_zero = False
+                for kind in ("requests", "tokens"):
+                    await self._charge(kind, self._capacity(kind))
             charge = self.calibration.charge(model, tokens)
             # Slowing down charges every unit more; the buckets keep their level and rate.
             scale = 1 / self.pace
@@ -313,6 +319,7 @@ class Limiter:
         self._reader.sent(-1, -self.calibration.charge(model, tokens))
         if self._spare.refused(now, hint):
             self._repace()
+        self._from_zero = True
         count = self.calibration[model]
         before = count.ratio
         recounted = count.refused(now, tokens, requested_in(message))

@@ -135,15 +135,21 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _non_negative(value: str | None) -> float | None:
-    """A finite float >= 0 from `value`, else None."""
+def _finite(value: str | None) -> float | None:
+    """A finite float from `value`, else None."""
     if value is None:
         return None
     try:
         number = float(value.strip())
     except ValueError:
         return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return number if math.isfinite(number) else None
+
+
+def _non_negative(value: str | None) -> float | None:
+    """A finite float >= 0 from `value`, else None."""
+    number = _finite(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _count(value: str | None) -> int | None:
@@ -155,13 +161,8 @@ def _count(value: str | None) -> int | None:
 def _remaining(value: str | None) -> int | None:
     """A remaining count; below zero (a gateway counting past a limit it does not enforce,
     as LiteLLM's proxy does) means none left."""
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return max(0, int(number)) if math.isfinite(number) else None
+    number = _finite(value)
+    return max(0, int(number)) if number is not None else None
 
 
 def _duration(value: str | None) -> float | None:

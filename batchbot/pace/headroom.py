@@ -43,7 +43,7 @@ class Headroom:
         """Given each paced kind's (limit per minute, what the server's bucket holds now),
         start a burst if every one holds enough beyond the margin; True if that started one.
         A kind the headers did not report (None) means no burst."""
-        if self._credit or self.short_windows or not levels:
+        if not (self.looking and levels):
             return False
         credit, refill = {}, {}
         for kind, reported in levels.items():
@@ -56,6 +56,11 @@ class Headroom:
             credit[kind] = level - MARGIN * refill[kind]
         self._credit, self._refill, self._stamp = credit, refill, now
         return True
+
+    @property
+    def looking(self) -> bool:
+        """Whether `find()` may start a burst: none going, and no short windows seen."""
+        return not (self._credit or self.short_windows)
 
     @property
     def factor(self) -> float:

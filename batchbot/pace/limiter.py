@@ -86,7 +86,7 @@ from aiolimiter import AsyncLimiter
 
 from batchbot.pace.calibration import Calibrated, Calibration, requested_in
 from batchbot.pace.dialect import OPENAI, HeaderReader
-from batchbot.pace.guard import Guard
+from batchbot.pace.guard import KINDS, Guard
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.learning import Backoff, LimitLearner
@@ -260,7 +260,7 @@ class Limiter:
             await self._wait_for_turn()
             if self._from_zero:  # after a 429 the server's bucket is empty: no catching up
                 self._from_zero = False
-                for kind in ("requests", "tokens"):
+                for kind in KINDS:
                     await self._charge(kind, self._capacity(kind))
             charge = self.calibration.charge(model, tokens)
             # Slowing down charges every unit more; the buckets keep their level and rate.
@@ -368,7 +368,7 @@ class Limiter:
         # takes a second reading to see that, unless the first shows the buckets full.
         self._readings += refills
         seen = refills and (self._readings > 1 or self._full(headers))
-        trusted = seen and not self.calibration.headers_lie
+        trusted = seen and self._spare.looking and not self.calibration.headers_lie
         if trusted and self._spare.find(now, self._levels(now, headers, sent)):
             self._repace()
 

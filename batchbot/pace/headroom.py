@@ -10,6 +10,11 @@ pacing at `BURST` times the limit until it is gone; the window guard allows as m
 fast matters little: it saves the same time however fast it is spent, and a slower burst
 sends fewer requests into a short window before the first 429 comes back.
 
+The margin is for the requests still to come: one as large as the margin must still find
+room in the server's bucket after a burst, when the pace alone refills it. Once every request
+the run will send is waiting (`last_call`) and the server's buckets hold all of them, there
+is nothing left to keep it for: the burst may spend everything, the margin too.
+
 A server that also enforces short windows answers a burst with a 429 (with a hint under a
 second, if it says how long): from then on there is no headroom, for the whole run, and the
 429s of that moment are explained, not a reason to slow down.
@@ -37,25 +42,42 @@ class Headroom:
         self._refill: dict[str, float] = {}  # per second, while there is credit
         self._stamp = 0.0  # when the credit was last brought up to date
         self._ended_at = -math.inf
+        self._all_in = False  # the credit is all the buckets hold: the run's last requests
         self.short_windows = False  #: a 429 showed the server refuses bursts: no headroom
 
-    def find(self, now: float, levels: Mapping[str, tuple[float, float] | None]) -> bool:
+    def find(
+        self,
+        now: float,
+        levels: Mapping[str, tuple[float, float] | None],
+        waiting: Mapping[str, float] | None = None,
+    ) -> bool:
         """Given each paced kind's (limit per minute, what the server's bucket holds now),
         start a burst if every one holds enough beyond the margin; True if that started one.
-        A kind the headers did not report (None) means no burst."""
-        if not (self.looking and levels):
+        A kind the headers did not report (None) means no burst. `waiting`: after the last
+        call, what the requests still to be sent add up to, per kind."""
+        reported = {kind: pair for kind, pair in levels.items() if pair is not None}
+        if not (self.looking and levels) or len(reported) < len(levels):
             return False
-        credit, refill = {}, {}
-        for kind, reported in levels.items():
-            if reported is None:
-                return False
-            limit, level = reported
-            refill[kind] = limit / 60
-            if level < (MARGIN + AT_LEAST) * refill[kind]:
-                return False
-            credit[kind] = level - MARGIN * refill[kind]
+        refill = {kind: limit / 60 for kind, (limit, _) in reported.items()}
+        level = {kind: amount for kind, (_, amount) in reported.items()}
+        if waiting is not None and _holds(level, waiting):
+            credit = level  # all that is left fits: keep nothing back
+        elif all(level[kind] >= (MARGIN + AT_LEAST) * refill[kind] for kind in level):
+            credit = {kind: level[kind] - MARGIN * refill[kind] for kind in level}
+        else:
+            return False
         self._credit, self._refill, self._stamp = credit, refill, now
+        self._all_in = credit is level
         return True
+
+    def last_call(self, waiting: Mapping[str, float]) -> None:
+        """In a burst, with `waiting` all the run has left to send: spend the margin too, once
+        the server's buckets hold all of it."""
+        if self._credit and not self._all_in:
+            margin = {kind: MARGIN * refill for kind, refill in self._refill.items()}
+            level = {kind: credit + margin[kind] for kind, credit in self._credit.items()}
+            if _holds(level, waiting):
+                self._credit, self._all_in = level, True
 
     @property
     def looking(self) -> bool:
@@ -95,3 +117,8 @@ class Headroom:
     def explains(self, now: float) -> bool:
         """Whether a 429 now may be one sent at the burst pace just before it ended."""
         return now - self._ended_at < EXPLAINS_S
+
+
+def _holds(level: Mapping[str, float], waiting: Mapping[str, float]) -> bool:
+    """Whether something waits, and every bucket's level covers what waits for it."""
+    return any(waiting.values()) and all(waiting.get(k, 0.0) <= v for k, v in level.items())

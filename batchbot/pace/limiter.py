@@ -42,7 +42,9 @@ Headroom. What the server's buckets hold beyond the pace - all of it, for a run 
 after an idle spell; what a run paced under the limit left unused, for one that has gone a
 while - is spent faster than the pace until the server shows it enforces short windows (see
 `headroom`). What they hold is read from the headers, less all that went since the request
-they answer (`Sent`, from `wait_for_capacity()`).
+they answer (`Sent`, from `wait_for_capacity()`). Once the run has asked for every request
+it will send (`last_call()`), what waits is all that is left: when the server's buckets hold
+all of it, the burst spends the margin kept for later requests too, and the run ends sooner.
 
 Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
 at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
@@ -171,6 +173,8 @@ class Limiter:
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
         self._charged = {"requests": 0.0, "tokens": 0.0}  # all sent, as the server counts it
         self._readings = 0  # headers read in OpenAI's dialect
+        self._waiting = {"requests": 0.0, "tokens": 0.0}  # in wait_for_capacity(), server units
+        self._last_call = False  # every request the run will send is waiting, or sent
         self._from_zero = False
         self._paused_until = -math.inf
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
@@ -254,6 +258,22 @@ class Limiter:
             raise ValueError(f"tokens must not be negative, not {tokens}")
         if self._tpm is not None and tokens > self._tpm:
             raise RequestTooLarge(tokens, self._tpm)
+        waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens)}
+        for kind in KINDS:
+            self._waiting[kind] += waiting[kind]
+        try:
+            now, charge = await self._turn(tokens, model)
+        finally:
+            for kind in KINDS:
+                self._waiting[kind] -= waiting[kind]
+        self.calibration[model].sent(tokens)
+        self._reader.sent(1, charge)
+        self._charged["requests"] += 1
+        self._charged["tokens"] += charge
+        return Sent(now, self._charged["requests"], self._charged["tokens"])
+
+    async def _turn(self, tokens: int, model: str | None) -> tuple[float, float]:
+        """Through the queue, the buckets and the guard: when it went, and its charge."""
         async with self._queue:
             await self._wait_for_probe()
             await self._wait_out_pause()
@@ -268,15 +288,25 @@ class Limiter:
             units = {"requests": scale, "tokens": charge * scale}
             await self._charge("requests", units["requests"])
             await self._charge("tokens", units["tokens"])
-        now = await self._guard.through(units)
-        self.calibration[model].sent(tokens)
-        self._reader.sent(1, charge)
-        self._charged["requests"] += 1
-        self._charged["tokens"] += charge
-        return Sent(now, self._charged["requests"], self._charged["tokens"])
+        return await self._guard.through(units), charge
+
+    def last_call(self) -> None:
+        """Every request the run will send has been asked for: what waits is all that is left.
+        The headroom need then keep nothing back for later ones (see `headroom`)."""
+        # From the loop's next turn: tasks just created to ask have not run yet.
+        self._loop.call_soon(self._hear_last_call)
+
+    def _hear_last_call(self) -> None:
+        self._last_call = True
+
+    def _left(self) -> dict[str, float] | None:
+        """After the last call, what is still to be sent (None before it)."""
+        return dict(self._waiting) if self._last_call else None
 
     def _sent_now(self, now: float, units: dict[str, float]) -> None:
         """The guard let `units` go: count them against the headroom's burst."""
+        if (left := self._left()) is not None:  # it still counts what is going now
+            self._spare.last_call(left)
         if self._spare.spend(now, units):
             # Used up, not refused: the server has no short windows to fill, so what the
             # burst sent in the last second holds the pace back only as much as a second
@@ -369,7 +399,7 @@ class Limiter:
         self._readings += refills
         seen = refills and (self._readings > 1 or self._full(headers))
         trusted = seen and self._spare.looking and not self.calibration.headers_lie
-        if trusted and self._spare.find(now, self._levels(now, headers, sent)):
+        if trusted and self._spare.find(now, self._levels(now, headers, sent), self._left()):
             self._repace()
 
     def _full(self, headers: RateLimitHeaders) -> bool:

@@ -133,6 +133,7 @@ class Dispatcher:
         request = self.packer.flush()
         if request is not None and not self.stop_event.is_set():
             await self._start(request)
+        self.limiter.last_call()  # every item has its worker: what waits is all that is left
 
     async def _start(self, item: Item) -> bool:
         """Send `item` once the budget and a slot allow; False: stop feeding."""

@@ -850,6 +850,38 @@ async def test_what_the_servers_bucket_holds_is_spent_down_to_the_margin(sim: Si
     assert server.level <= 1500 + 100
 
 
+@pytest.mark.parametrize("last_call", [False, True])
+async def test_the_last_requests_spend_the_margin_too(sim: Sim, last_call: bool) -> None:
+    """Once every request the run will send is waiting and the server's bucket holds them
+    all, the margin kept for later ones has no use: the run ends sooner, never overdrawn."""
+    limiter = exact(rpm=None, tpm=60_000)  # 1,000 tokens a second
+    server = Server(sim, 60_000, 1.0)
+    server.level = 10_000
+    lowest, done = math.inf, []
+
+    async def one() -> None:
+        nonlocal lowest
+        sent = await limiter.wait_for_capacity(100, "m")
+        headers = server.charge(100)
+        lowest = min(lowest, server.level)
+        await asyncio.sleep(0.25)  # the answer's latency
+        limiter.observe(headers, "m", sent)
+        done.append(sim.now)
+
+    for _ in range(150):  # 15,000 tokens: 10,000 in the bucket, 5 s of refill
+        sim.spawn(one())
+    if last_call:
+        limiter.last_call()
+    await sim.run_until(20.0)
+    assert len(done) == 150
+    assert lowest >= 0
+    if last_call:
+        assert max(done) < 5.75
+        assert server.level < 500  # as the last request left it
+    else:
+        assert max(done) > 5.9  # the last second's worth went at the pace
+
+
 async def test_a_429_in_a_burst_ends_the_headroom_for_the_run(sim: Sim) -> None:
     """Even with a long hint: a server that refuses a burst would refuse the next one too."""
     limiter = exact(rpm=480, tpm=None)

@@ -19,11 +19,15 @@ from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
 from batchbot.errors import (
     AZURE_MISSING_KEY,
+    EXIT_SOME_FAILED,
+    EXIT_STOPPED,
     MISSING_KEY,
+    BatchbotError,
     ConfigError,
     Interrupted,
     MissingKeyError,
     RunStopped,
+    redact_secrets,
 )
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
@@ -154,9 +158,13 @@ async def run_job_async(
                 total,
                 extra={"run_id": run_id, "job": job.name, "items": total},
             )
-            with _signals_stop(run.stop, enabled=handle_signals), _collector_frozen():
+            with (
+                _ends_its_row(store, run_id),
+                _signals_stop(run.stop, enabled=handle_signals),
+                _collector_frozen(),
+            ):
                 summary = await _execute(run, display)
-            summary = _finish(store, summary)
+                summary = _finish(store, summary)
             if summary.stopped:
                 log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
@@ -209,9 +217,11 @@ async def _run_batches(
     report = report or (lambda line: None)
     run = BatchRun(job, config, store, client, run_id, pricer, total, report=report, sleep=sleep)
     message = FAKE_BATCH_INTERRUPTED if config.fake else BATCH_INTERRUPTED
-    with _signals_stop(run.stop, enabled=handle_signals, message=message):
-        summary = await run.run()
-    return _finish(store, summary)
+    with (
+        _ends_its_row(store, run_id),
+        _signals_stop(run.stop, enabled=handle_signals, message=message),
+    ):
+        return _finish(store, await run.run())
 
 
 async def _close_ended(job: Job, store: Store) -> None:
@@ -229,6 +239,24 @@ def _finish(store: Store, summary: RunSummary) -> RunSummary:
         summary = dataclasses.replace(summary, failures=tuple(reasons))
     store.finish_run(summary.run_id, status=summary.status, totals=summary.totals())
     return summary
+
+
+@contextlib.contextmanager
+def _ends_its_row(store: Store, run_id: int) -> Iterator[None]:
+    """A run ended by an error of batchbot's own (a bug, say) still ends its row - with that
+    error and the exit code the command gives it - rather than stay "running" for ever."""
+    try:
+        yield
+    except BaseException as exc:
+        status, code = "stopped", EXIT_SOME_FAILED
+        if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+            status, code = "interrupted", EXIT_STOPPED
+        elif isinstance(exc, BatchbotError):
+            code = exc.exit_code
+        error = redact_secrets(f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(Exception):  # the database may be what failed
+            store.finish_run(run_id, status=status, totals={"error": error, "exit_code": code})
+        raise
 
 
 def cancel_batches(job: Job, config: Config) -> Cancelled:

@@ -862,10 +862,10 @@ async def test_the_last_requests_spend_the_margin_too(sim: Sim, last_call: bool)
     async def one() -> None:
         nonlocal lowest
         sent = await limiter.wait_for_capacity(100, "m")
-        headers = server.charge(100)
+        server.charge(100)
         lowest = min(lowest, server.level)
         await asyncio.sleep(0.25)  # the answer's latency
-        limiter.observe(headers, "m", sent)
+        limiter.observe(server.charge(0), "m", sent)  # the bucket as the answer leaves
         done.append(sim.now)
 
     for _ in range(150):  # 15,000 tokens: 10,000 in the bucket, 5 s of refill
@@ -880,6 +880,31 @@ async def test_the_last_requests_spend_the_margin_too(sim: Sim, last_call: bool)
         assert server.level < 500  # as the last request left it
     else:
         assert max(done) > 5.9  # the last second's worth went at the pace
+
+
+async def test_the_last_requests_never_overdraw_the_servers_bucket(sim: Sim) -> None:
+    """Large requests (0.9 s' worth each): the margin goes only once the bucket holds all that
+    waits; until then the next large one must still find room in it."""
+    limiter = exact(rpm=None, tpm=60_000)
+    server = Server(sim, 60_000, 1.0)
+    server.level = 10_000
+    lowest, done = math.inf, []
+
+    async def one() -> None:
+        nonlocal lowest
+        sent = await limiter.wait_for_capacity(900, "m")
+        server.charge(900)
+        lowest = min(lowest, server.level)
+        await asyncio.sleep(0.25)
+        limiter.observe(server.charge(0), "m", sent)
+        done.append(sim.now)
+
+    for _ in range(40):  # 36,000 tokens
+        sim.spawn(one())
+    limiter.last_call()
+    await sim.run_until(60.0)
+    assert len(done) == 40
+    assert lowest >= 0
 
 
 async def test_a_429_in_a_burst_ends_the_headroom_for_the_run(sim: Sim) -> None:

@@ -850,61 +850,54 @@ async def test_what_the_servers_bucket_holds_is_spent_down_to_the_margin(sim: Si
     assert server.level <= 1500 + 100
 
 
+class LastRequests:
+    """`count` requests of `tokens`, all asked for at once, against a server bucket holding
+    10,000 of 60,000 TPM; each answered 0.25 s after it arrived, with the bucket as it is
+    then. Records when each was answered, and the lowest the bucket went."""
+
+    def __init__(self, sim: Sim, tokens: int, count: int, *, last_call: bool = True) -> None:
+        self.limiter = exact(rpm=None, tpm=60_000)  # 1,000 tokens a second
+        self.server = Server(sim, 60_000, 1.0)
+        self.server.level = 10_000
+        self.sim, self.tokens = sim, tokens
+        self.lowest = math.inf
+        self.done: list[float] = []
+        for _ in range(count):
+            sim.spawn(self._one())
+        if last_call:
+            self.limiter.last_call()
+
+    async def _one(self) -> None:
+        sent = await self.limiter.wait_for_capacity(self.tokens, "m")
+        self.server.charge(self.tokens)
+        self.lowest = min(self.lowest, self.server.level)
+        await asyncio.sleep(0.25)
+        self.limiter.observe(self.server.charge(0), "m", sent)
+        self.done.append(self.sim.now)
+
+
 @pytest.mark.parametrize("last_call", [False, True])
 async def test_the_last_requests_spend_the_margin_too(sim: Sim, last_call: bool) -> None:
     """Once every request the run will send is waiting and the server's bucket holds them
     all, the margin kept for later ones has no use: the run ends sooner, never overdrawn."""
-    limiter = exact(rpm=None, tpm=60_000)  # 1,000 tokens a second
-    server = Server(sim, 60_000, 1.0)
-    server.level = 10_000
-    lowest, done = math.inf, []
-
-    async def one() -> None:
-        nonlocal lowest
-        sent = await limiter.wait_for_capacity(100, "m")
-        server.charge(100)
-        lowest = min(lowest, server.level)
-        await asyncio.sleep(0.25)  # the answer's latency
-        limiter.observe(server.charge(0), "m", sent)  # the bucket as the answer leaves
-        done.append(sim.now)
-
-    for _ in range(150):  # 15,000 tokens: 10,000 in the bucket, 5 s of refill
-        sim.spawn(one())
-    if last_call:
-        limiter.last_call()
+    run = LastRequests(sim, 100, 150, last_call=last_call)  # 10,000 in the bucket, 5 s refill
     await sim.run_until(20.0)
-    assert len(done) == 150
-    assert lowest >= 0
+    assert len(run.done) == 150
+    assert run.lowest >= 0
     if last_call:
-        assert max(done) < 5.75
-        assert server.level < 500  # as the last request left it
+        assert max(run.done) < 5.75
+        assert run.server.level < 500  # as the last request left it
     else:
-        assert max(done) > 5.9  # the last second's worth went at the pace
+        assert max(run.done) > 5.9  # the last second's worth went at the pace
 
 
 async def test_the_last_requests_never_overdraw_the_servers_bucket(sim: Sim) -> None:
     """Large requests (0.9 s' worth each): the margin goes only once the bucket holds all that
     waits; until then the next large one must still find room in it."""
-    limiter = exact(rpm=None, tpm=60_000)
-    server = Server(sim, 60_000, 1.0)
-    server.level = 10_000
-    lowest, done = math.inf, []
-
-    async def one() -> None:
-        nonlocal lowest
-        sent = await limiter.wait_for_capacity(900, "m")
-        server.charge(900)
-        lowest = min(lowest, server.level)
-        await asyncio.sleep(0.25)
-        limiter.observe(server.charge(0), "m", sent)
-        done.append(sim.now)
-
-    for _ in range(40):  # 36,000 tokens
-        sim.spawn(one())
-    limiter.last_call()
+    run = LastRequests(sim, 900, 40)
     await sim.run_until(60.0)
-    assert len(done) == 40
-    assert lowest >= 0
+    assert len(run.done) == 40
+    assert run.lowest >= 0
 
 
 async def test_a_429_in_a_burst_ends_the_headroom_for_the_run(sim: Sim) -> None:

@@ -76,7 +76,7 @@ DOWNLOAD_FAILED = "could not download the results of {batch_id} ({error}); the n
 FAILED_BATCH = "batch {batch_id} failed: {errors}; its items are submitted again next run"
 ENDS_WITH_RUN = (
     "{job}: {count} batch(es) with {held:,} request(s) were still open on the simulated API, "
-    "which ends with this run: the next --fake run closes them and sends those requests again"
+    "which ends with this run: the next run closes them and sends those requests again"
 )
 
 
@@ -146,7 +146,7 @@ class BatchRun:
 
     def _running(self) -> tuple[dict[str, Any], ...]:
         """The job's batches still open, but for those on this --fake run's simulated API:
-        they end with it (the next --fake run closes them), so none of them is in progress."""
+        they end with it (the next run closes them), so none of them is in progress."""
         running = self.store.open_batches(self.job.name)
         ending = self.store.fake_run_batches(self.job.name) if self.config.fake else set()
         ended = [row for row in running if row["id"] in ending]

@@ -50,7 +50,7 @@ BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved and submitted batches keep running at OpenAI; "
     "run the same command again to collect them."
 )
-BY_A_LATER_RUN = "a later --fake run of the job"
+BY_A_LATER_RUN = "a later run of the job"
 FAKE_BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved; the simulated API's batches end with this run: "
     "run the same command again to send what they held (or close them with `batchbot cancel "
@@ -121,8 +121,7 @@ async def run_job_async(
     budget.check_priced(config, pricer)
     store = open_store(config)
     try:
-        if config.fake:
-            await _close_ended(job, store)
+        await _close_ended(job, store)
         choice = resolve_mode(job, config)
         if choice.mode == modes.BATCH and config.azure is not None:
             raise ConfigError(AZURE_BATCH)
@@ -226,7 +225,8 @@ async def _run_batches(
 
 async def _close_ended(job: Job, store: Store) -> None:
     """Close, as `cancel --fake` does, the batches earlier --fake runs left open: their
-    simulated API ended with them, so no server knows them and their items are free again."""
+    simulated API ended with them, so no server - the real API least of all - knows them,
+    and their items are free again."""
     ended = (await cancel_open(job.name, store, None, closed_by=BY_A_LATER_RUN)).ended
     if ended:
         log.info("%s", ended_line(job.name, ended, sender="this run"), extra={NOTICE: True})

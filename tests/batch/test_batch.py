@@ -424,21 +424,30 @@ def quick_fake_batches(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("mode", "sent_as"), [("batch", "batch"), ("sync", "sync"), ("auto", "sync")]
+    ("mode", "sent_as", "real"),
+    [
+        ("batch", "batch", False),
+        ("batch", "batch", True),
+        ("sync", "sync", False),
+        ("auto", "sync", False),
+        ("sync", "sync", True),
+        ("auto", "sync", True),
+    ],
 )
-def test_a_fake_rerun_closes_what_an_interrupted_fake_run_left(
-    tmp_path, write_job, invoke, monkeypatch, quick_fake_batches, mode, sent_as
+def test_a_rerun_closes_what_an_interrupted_fake_run_left(
+    tmp_path, write_job, invoke, monkeypatch, quick_fake_batches, fake_api, mode, sent_as, real
 ):
-    """A --fake rerun closes the batches an interrupted --fake run left, as `cancel --fake`
-    does (no 404 from a server that never knew them), says so in one line, then sends their
-    items; `--mode auto` no longer counts them as batches to collect."""
+    """A rerun, --fake or at a real API, closes the batches an interrupted --fake run left, as
+    `cancel --fake` does (no 404 from a server that never knew them), says so in one line,
+    then sends their items; `--mode auto` no longer counts them as batches to collect."""
     job = write_job("nightly.yaml", FIVE)
     db = tmp_path / "batchbot.db"
     with monkeypatch.context() as patch:
         interrupt_while_waiting(patch)
         assert invoke("run", str(job), "--fake", "--mode", "batch", key=None).exit_code == 3
 
-    rerun = invoke("run", str(job), "--fake", "--mode", mode, key=None)
+    api = ["--base-url", fake_api.url, "--wait"] if real else ["--fake"]
+    rerun = invoke("run", str(job), *api, "--mode", mode, key="sk-test" if real else None)
     assert rerun.exit_code == 0, rerun.output
     assert "404" not in rerun.output
     assert [line for line in rerun.stderr.splitlines() if "--fake runs" in line] == [
@@ -448,12 +457,14 @@ def test_a_fake_rerun_closes_what_an_interrupted_fake_run_left(
     closed = rows(db, "select status, collected_at, error from batches order by id")[0]
     assert closed["status"] == "cancelled"
     assert closed["collected_at"]
-    assert closed["error"].endswith("closed by a later --fake run of the job")
+    assert closed["error"].endswith("closed by a later run of the job")
     (run,) = rows(db, "select mode, status from runs where id = 2")
     assert (run["mode"], run["status"]) == (sent_as, "done")
     answers = rows(db, "select count(*) as n from answers")
     assert answers == [{"n": 5}]
-    assert "--fake runs" not in invoke("run", str(job), "--fake", key=None).output
+    assert (
+        "--fake runs" not in invoke("run", str(job), *api, key="sk-test" if real else None).output
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -481,7 +492,7 @@ def test_a_signal_says_fake_batches_end_with_the_run(
     out = result.stdout.splitlines()
     assert out[-3:-1] == [
         "nightly: 1 batch(es) with 5 request(s) were still open on the simulated API, which ends "
-        "with this run: the next --fake run closes them and sends those requests again",
+        "with this run: the next run closes them and sends those requests again",
         "nightly: submitted 5 requests in 1 batch(es) (Batch API, half price, results within 24 h)",
     ]
     assert "OpenAI" not in result.output

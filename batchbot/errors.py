@@ -37,6 +37,11 @@ def redact_secrets(text: str) -> str:
     return _KEY_LIKE.sub("sk-***", text)
 
 
+def described(error: BaseException) -> str:
+    """`Type: message` (the type alone when it says nothing), anything key-shaped redacted."""
+    return redact_secrets(type(error).__name__ + (f": {error}" if str(error) else ""))
+
+
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -182,8 +187,7 @@ class WorkerDied(RunStopped):
     so it stays pending and a rerun sends it again."""
 
     def __init__(self, item: str, error: BaseException) -> None:
-        described = type(error).__name__ + (f": {error}" if str(error) else "")
-        super().__init__(WORKER_DIED.format(item=item, error=redact_secrets(described)))
+        super().__init__(WORKER_DIED.format(item=item, error=described(error)))
 
 
 FEED_FAILED_INPUT = (
@@ -208,8 +212,7 @@ class FeedFailed(RunStopped):
         if isinstance(error, JobFileError):
             super().__init__(FEED_FAILED_INPUT.format(error=error))
             return
-        described = type(error).__name__ + (f": {error}" if str(error) else "")
-        super().__init__(FEED_FAILED.format(error=redact_secrets(described)))
+        super().__init__(FEED_FAILED.format(error=described(error)))
 
 
 class JobLocked(BatchbotError):

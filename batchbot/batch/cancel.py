@@ -1,6 +1,6 @@
 """`batchbot cancel`: the job's batches still in progress, cancelled through the API, or closed
 here when they belonged to a `--fake` run (whose simulated API ended with it), which is also
-the first thing a `--fake` run does with those its predecessors left."""
+the first thing every run does with those a `--fake` run left."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ async def cancel_open(
     answered is kept, the rest goes back to pending. A batch a `--fake` run submitted lived
     on the simulated API inside that run and ended with it: no server knows it any more, so
     with --fake (`api` None) its row is closed here and its items are pending again at once;
-    its error says it ended and what closed it (`closed_by`: this command, or a later --fake
-    run). Each kind is left alone by the other's command.
+    its error says it ended and what closed it (`closed_by`: this command, or a later run).
+    Each kind is left alone by the other's command.
     """
     here = api is None
     of_fake_runs = store.fake_run_batches(job)

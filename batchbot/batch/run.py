@@ -34,7 +34,7 @@ from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
-from batchbot.batch.summary import running_line
+from batchbot.batch.summary import held, running_line
 from batchbot.config import Config
 from batchbot.errors import FeedFailed, RunStopped
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
@@ -151,8 +151,8 @@ class BatchRun:
         ending = self.store.fake_run_batches(self.job.name) if self.config.fake else set()
         ended = [row for row in running if row["id"] in ending]
         if ended:
-            held = sum(int(row["requests"] or 0) for row in ended)
-            self._note(ENDS_WITH_RUN.format(job=self.job.name, count=len(ended), held=held))
+            count, requests = len(ended), held(ended)
+            self._note(ENDS_WITH_RUN.format(job=self.job.name, count=count, held=requests))
         return tuple(row for row in running if row["id"] not in ending)
 
     async def _steps(self) -> None:

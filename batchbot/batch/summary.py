@@ -42,8 +42,8 @@ def batch_summary_lines(summary: RunSummary) -> list[str]:
     if s.late:
         lines.append(f"{s.job}: {s.late:,} batch answers for items already answered were not kept")
     if s.running:
-        held = sum(int(row["requests"] or 0) for row in s.running)
-        lines.append(f"{s.job}: {len(s.running):,} batch(es) with {held:,} requests in progress:")
+        count, requests = len(s.running), held(s.running)
+        lines.append(f"{s.job}: {count:,} batch(es) with {requests:,} requests in progress:")
         lines.extend(f"  {running_line(row)}" for row in s.running)
         lines.append(COLLECT_HINT)
     elif not (s.collected_batches or s.submitted_batches):
@@ -123,9 +123,13 @@ def cancel_lines(job: str, done: Cancelled) -> list[str]:
 
 def ended_line(job: str, ended: Sequence[Mapping[str, Any]], *, sender: str) -> str:
     """The batches of --fake runs just closed, and that `sender` sends their items again."""
-    held = sum(int(row["requests"] or 0) for row in ended)
     return (
         f"{job}: {len(ended)} batch(es) of --fake runs marked cancelled here (the simulated "
-        f"API's batches end with its run); their {held:,} request(s) are pending again, and "
+        f"API's batches end with its run); their {held(ended):,} request(s) are pending again, and "
         f"{sender} sends them."
     )
+
+
+def held(rows: Sequence[Mapping[str, Any]]) -> int:
+    """How many requests these batches hold."""
+    return sum(int(row["requests"] or 0) for row in rows)

@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping
 
 BURST = 3.0  # while there is headroom, send up to this many times the per-second share
-MARGIN = 1.0  # seconds' worth of each limit left in the server's bucket, for what we missed
+MARGIN = 1.0  # seconds' worth of each limit kept in the server's bucket for what comes next
 AT_LEAST = 0.5  # seconds' worth above the margin before a burst is worth starting
 SHORT_HINT_S = 1.0  # a 429 hinting less than this comes from a window shorter than a minute
 EXPLAINS_S = 1.0  # 429s this soon after the headroom ended were sent at the burst pace
@@ -60,14 +60,14 @@ class Headroom:
             return False
         refill = {kind: limit / 60 for kind, (limit, _) in reported.items()}
         level = {kind: amount for kind, (_, amount) in reported.items()}
-        if waiting is not None and _holds(level, waiting):
+        all_in = waiting is not None and _holds(level, waiting)
+        if all_in:
             credit = level  # all that is left fits: keep nothing back
         elif all(level[kind] >= (MARGIN + AT_LEAST) * refill[kind] for kind in level):
             credit = {kind: level[kind] - MARGIN * refill[kind] for kind in level}
         else:
             return False
-        self._credit, self._refill, self._stamp = credit, refill, now
-        self._all_in = credit is level
+        self._credit, self._refill, self._stamp, self._all_in = credit, refill, now, all_in
         return True
 
     def last_call(self, waiting: Mapping[str, float]) -> None:

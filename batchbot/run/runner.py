@@ -27,7 +27,7 @@ from batchbot.errors import (
     Interrupted,
     MissingKeyError,
     RunStopped,
-    redact_secrets,
+    described,
 )
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
@@ -253,9 +253,9 @@ def _ends_its_row(store: Store, run_id: int) -> Iterator[None]:
             status, code = "interrupted", EXIT_STOPPED
         elif isinstance(exc, BatchbotError):
             code = exc.exit_code
-        error = redact_secrets(f"{type(exc).__name__}: {exc}")
+        totals = {"error": described(exc), "exit_code": code}
         with contextlib.suppress(Exception):  # the database may be what failed
-            store.finish_run(run_id, status=status, totals={"error": error, "exit_code": code})
+            store.finish_run(run_id, status=status, totals=totals)
         raise
 
 

@@ -138,6 +138,27 @@ def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
 )
 @click.option(
+    "--invalid-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of structured answers (JSON schema, tool calls) that do not validate.",
+)
+@click.option(
+    "--refusal-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of requests the model refuses.",
+)
+@click.option(
+    "--length-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of answers cut off at max_tokens (finish_reason length).",
+)
+@click.option(
     "--windows",
     type=click.Choice(["buckets", "sliding"]),
     default="buckets",
@@ -187,10 +208,15 @@ def fake_server_command(
     batch_delay: float,
     count: str,
     dialect: str,
+    invalid_rate: float,
+    refusal_rate: float,
+    length_rate: float,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
     from batchbot.fake.server import serve
 
+    if invalid_rate + refusal_rate + length_rate > 1:
+        raise click.UsageError("--invalid-rate, --refusal-rate and --length-rate add up past 1.")
     click.echo(
         f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True
     )
@@ -206,4 +232,7 @@ def fake_server_command(
         batch_delay_s=batch_delay,
         count=count,
         dialect=dialect,
+        invalid=invalid_rate,
+        refusal=refusal_rate,
+        length=length_rate,
     )

@@ -9,13 +9,15 @@ A batch is `in_progress` for `delay_s` seconds after it is created, then every l
 at once, as its endpoint would answer it (same content, same usage, same error bodies;
 `[[fake:FAULT]]` markers fail their line). Successes go to the output file, failures to the
 error file, as `{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}`
-lines. `finish_now()` ends every batch's wait. A test makes the next batch expire with
+lines; the server's answer quirks apply to them too (`fake.quirks`). `finish_now()` ends every
+batch's wait. A test makes the next batch expire with
 `expire_next(completed=k)`: only its first k lines are answered, the rest land in the error
 file as `batch_expired`. A cancelled batch's unanswered lines land there as `batch_cancelled`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -33,6 +35,7 @@ from batchbot.fake.endpoints import KINDS
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, fault_error, find_marker
 from batchbot.fake.files import FakeFiles
+from batchbot.fake.quirks import AnswerQuirks
 
 # The endpoints the Batch API runs, and the kind of request each line of such a batch is.
 BATCH_ENDPOINTS = {
@@ -99,8 +102,10 @@ class FakeBatches:
         delay_s: float = 0.0,
         context_window: int = 128_000,
         clock: Callable[[], float] = time.monotonic,
+        quirks: AnswerQuirks | None = None,
     ) -> None:
         self.files, self.delay_s, self.context_window = files, delay_s, context_window
+        self.quirks = quirks or AnswerQuirks()
         self._clock = clock
         self._lock = threading.Lock()
         self.clear()
@@ -296,7 +301,8 @@ class FakeBatches:
         except ApiError as error:
             response = {"status_code": error.status, "request_id": _id("req"), "body": error.body()}
             return False, _result_line(line, response, None)
-        answer = kind.answer(body, prompt)
+        digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
+        answer = kind.answer(body, prompt, self.quirks.pick(digest.digest(), kind.messages(body)))
         response = {"status_code": 200, "request_id": _id("req"), "body": answer}
         return True, _result_line(line, response, None)
 

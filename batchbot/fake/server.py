@@ -9,10 +9,12 @@ same way) and fails on demand: see `fake_faults` for faults and `[[fake:FAULT]]`
     ...
     server.stop()
 
-A test thread may call `inject`, `set_limits`, `spend`, `reset`, `stats` and `timeline` while
+A test thread may call `inject`, `set_limits`, `set_answers`, `spend`, `reset`, `stats` and
+`timeline` while
 the server thread serves: all mutable state sits behind one lock, never held across an await.
 Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
-`POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`, `GET /_fake/timeline`.
+`POST /_fake/answers`, `POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`,
+`GET /_fake/timeline`.
 
 It also serves Azure OpenAI's paths, as Azure answers them (fake.azure).
 """
@@ -45,6 +47,7 @@ from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
 from batchbot.fake.limits import RateLimits
+from batchbot.fake.quirks import AnswerQuirks
 
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
 SHUTDOWN_SECONDS = 2.0
@@ -87,6 +90,9 @@ class FakeServer:
         clock: Callable[[], float] = time.monotonic,
         batch_delay_s: float = 0.0,
         count: str = "exact",
+        invalid: float = 0.0,
+        refusal: float = 0.0,
+        length: float = 0.0,
     ) -> None:
         """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
 
@@ -99,9 +105,14 @@ class FakeServer:
         `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
         `count`: how a request is charged against tokens-per-minute: `exact`, `chars` or a
         factor like `x1.15` (see `fake.counting`); the usage it reports is always exact.
+        `invalid`, `refusal`, `length`: the shares of requests answered with invalid JSON,
+        refused or cut off (see `fake.quirks`).
         """
         self.files = FakeFiles()
-        self.batches = FakeBatches(self.files, delay_s=batch_delay_s, context_window=context_window)
+        self.quirks = AnswerQuirks(invalid=invalid, refusal=refusal, length=length)
+        self.batches = FakeBatches(
+            self.files, delay_s=batch_delay_s, context_window=context_window, quirks=self.quirks
+        )
         self.host, self.port = host, port
         self.latency_ms = latency_ms
         self.context_window = context_window
@@ -169,6 +180,18 @@ class FakeServer:
             else:
                 self._limits = RateLimits(rpm, tpm, self._clock, **options)
 
+    def set_answers(
+        self,
+        *,
+        invalid: float | None = None,
+        refusal: float | None = None,
+        length: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """The shares of requests answered with invalid JSON, refused or cut off (None keeps
+        one); `seed` picks another set of requests (see `fake.quirks`)."""
+        self.quirks.set(invalid=invalid, refusal=refusal, length=length, seed=seed)
+
     def spend(self, *, requests: int = 0, tokens: int = 0) -> None:
         """Spend the key's budget as another client would (for a shared-key benchmark)."""
         with self._lock:
@@ -196,6 +219,7 @@ class FakeServer:
             self._timeline: list[list[int]] = []
         self.batches.clear()
         self.files.clear()
+        self.quirks.reset()
 
     @property
     def stats(self) -> FakeStats:
@@ -343,7 +367,7 @@ class FakeServer:
         # Azure always says how long to wait; OpenAI only on some deployments.
         hint = azure or self.retry_after_header
         self._admit(model, kind.charge(body, prompt, self.count), hint=hint)
-        payload = kind.answer(body, prompt)
+        payload = kind.answer(body, prompt, self.quirks.pick(digest.digest(), messages))
         await self._delay()
         with self._lock:
             self._answered += 1
@@ -391,7 +415,7 @@ class FakeServer:
         """The faults that break the connection or the body rather than send an error."""
         if fault == "malformed":
             await self._delay()
-            whole = orjson.dumps(kind.answer(body, prompt))
+            whole = orjson.dumps(kind.answer(body, prompt, None))
             return self._reply(200, whole[: len(whole) // 2], started)
         if fault == "hang" and self._released is not None:
             with contextlib.suppress(TimeoutError):

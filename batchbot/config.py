@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from batchbot import modes
+from batchbot.answers.reask import DEFAULT_MAX_REASKS, ReaskPolicy
 from batchbot.endpoints import Azure
 from batchbot.errors import ConfigError, redact_secrets
-from batchbot.jobs.job import Job
+from batchbot.jobs.job import Job, JobSettings
+from batchbot.jobs.settings import KEEP, RETRY
 from batchbot.pace import tiers
 
 T = TypeVar("T")
@@ -35,6 +37,10 @@ FAKE_POLL_S = 0.5
 FAKE_BATCH_DELAY_S = 2.0
 # An Azure OpenAI api-version serving chat, embeddings and Responses.
 DEFAULT_API_VERSION = "2025-04-01-preview"
+NO_CAP = (
+    "on_length: retry asks again with twice the max_tokens, up to a cap: add max_tokens_cap: "
+    "to the job (or pass --max-tokens-cap)."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,10 @@ class Config:
     wait_lock: bool = False
     outage_wait_s: float = DEFAULT_OUTAGE_WAIT_S
     azure: Azure | None = None
+    on_invalid: str = KEEP  # keep / retry: re-ask an answer that does not follow its schema
+    max_reasks: int = DEFAULT_MAX_REASKS  # ... at most this many times an item
+    on_length: str = KEEP  # keep / retry: re-ask a cut-off answer with twice the max_tokens
+    max_tokens_cap: int | None = None  # ... up to this many
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
@@ -76,6 +86,15 @@ class Config:
         values["api_key_set"] = self.api_key is not None
         values["azure"] = vars_of(self.azure)
         return values
+
+    def reask_policy(self) -> ReaskPolicy:
+        """What the run asks again about (answers.reask)."""
+        return ReaskPolicy(
+            on_invalid=self.on_invalid == RETRY,
+            max_reasks=self.max_reasks,
+            on_length=self.on_length == RETRY,
+            max_tokens_cap=self.max_tokens_cap,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +124,10 @@ class Flags:
     outage_wait_s: float | None = None
     azure_endpoint: str | None = None
     api_version: str | None = None
+    on_invalid: str | None = None
+    max_reasks: int | None = None
+    on_length: str | None = None
+    max_tokens_cap: int | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -144,7 +167,22 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         poll_s=_first(flags.poll_s, FAKE_POLL_S if flags.fake else DEFAULT_POLL_S),
         wait_lock=flags.wait_lock,
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
+        **_reasks(flags, settings),
     )
+
+
+def _reasks(flags: Flags, settings: JobSettings) -> dict[str, Any]:
+    """The re-ask policy: flags over the job file; on_length: retry needs its cap."""
+    on_length = _first(flags.on_length, settings.on_length, KEEP)
+    cap = _maybe(flags.max_tokens_cap, settings.max_tokens_cap)
+    if on_length == RETRY and cap is None:
+        raise ConfigError(NO_CAP)
+    return {
+        "on_invalid": _first(flags.on_invalid, settings.on_invalid, KEEP),
+        "max_reasks": _first(flags.max_reasks, settings.max_reasks, DEFAULT_MAX_REASKS),
+        "on_length": on_length,
+        "max_tokens_cap": cap,
+    }
 
 
 def _azure(flags: Flags, env: Mapping[str, str]) -> Azure | None:

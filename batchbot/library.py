@@ -1,4 +1,5 @@
-"""batchbot from Python: load a job, run it, read what it cost. `batchbot` re-exports these.
+"""batchbot from Python: load a job, run it, read its answers and what they cost. `batchbot`
+re-exports these.
 
 Settings resolve as on the command line: the job file's first, then the environment's
 (OPENAI_API_KEY, OPENAI_BASE_URL, BATCHBOT_DB, BATCHBOT_PRICES), then the keyword arguments,
@@ -9,19 +10,24 @@ which are `batchbot run`'s options by their Python names (`db_path`, `fake`, `mo
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batchbot.config import DEFAULT_DB, Config, Flags, resolve_config
-from batchbot.jobs.job import Job, load_job
+from batchbot.jobs.job import JSONL_SUFFIXES, YAML_SUFFIXES, Job, load_job
+from batchbot.reports.export import answer_rows, current_job
 from batchbot.run import runner
 from batchbot.run.lock import job_lock
-from batchbot.store.read import open_reader
+from batchbot.store.read import open_reader, reading
 from batchbot.summary import RunSummary
 
+JOBS = YAML_SUFFIXES + JSONL_SUFFIXES  # what names a job file rather than a job
 BOTH = "give the settings either as config= or as keyword arguments, not both"
 
 
@@ -55,6 +61,62 @@ def open_store(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
     tables; close it when done.
     """
     return open_reader(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One item's answer, as `read_answers` gives it.
+
+    `parsed` is the structured answer once it validated: an instance of the job's Pydantic
+    model when its `schema:` names one, else plain JSON values (a dict, mostly); None when the
+    answer is not structured, or invalid (`validation_error` says why) or refused (`refusal`).
+    """
+
+    id: str
+    status: str  # ok, truncated, invalid or refused
+    answer: str | None  # the text, or a tool call's arguments when there is none
+    parsed: Any
+    prompt: str
+    finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    refusal: str | None = None
+    validation_error: str | None = None
+    reasks: int = 0
+    cost_usd: float | None = None
+    choices: list[dict[str, Any]] = field(default_factory=list)  # every choice of `n` > 1
+
+
+def read_answers(job: Job | str | Path, *, db_path: str | Path = DEFAULT_DB) -> Iterator[Answer]:
+    """The answer to each item of `job` (a Job, a job file, or a job's name) as it is now, as
+    `batchbot export` writes them: one per item that has one, in the job's order."""
+    if not isinstance(job, Job) and (Path(job).is_file() or Path(job).suffix in JOBS):
+        job = load_job(Path(job))
+    with reading(db_path) as db:
+        target = current_job(db, job if isinstance(job, Job) else str(job)) or str(job)
+        schema = target.settings.schema if isinstance(target, Job) else None
+        model = schema.model if schema else None
+        for row in answer_rows(db, target):
+            yield _answer(row, model)
+
+
+def _answer(row: dict[str, Any], model: Any) -> Answer:
+    parsed = json.loads(row["parsed"]) if row["parsed"] else None
+    if model is not None and parsed is not None:
+        parsed = model.model_validate(parsed)
+    return Answer(
+        id=row["id"],
+        status=row["status"],
+        answer=row["answer"],
+        parsed=parsed,
+        prompt=row["prompt"],
+        finish_reason=row["finish_reason"],
+        tool_calls=json.loads(row["tool_calls"] or "[]"),
+        refusal=row["refusal"],
+        validation_error=row["validation_error"],
+        reasks=row["reasks"] or 0,
+        cost_usd=row["cost_usd"],
+        choices=row.get("choices", []),
+    )
 
 
 def _prepare(

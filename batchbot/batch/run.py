@@ -29,6 +29,8 @@ from typing import Any
 import openai
 import orjson
 
+from batchbot.answers.asking import Asking
+from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi, describe, refusal
@@ -41,7 +43,7 @@ from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL
 from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
-from batchbot.outcome import ANSWERED, Outcome, utc_now
+from batchbot.outcome import SETTLED, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.tokens import input_tokens
 from batchbot.store.store import Store
@@ -113,6 +115,9 @@ class BatchRun:
         self.skipped = self.late = 0
         self.submitted_batches = self.submitted_items = self.collected_batches = 0
         self._files = 0
+        self.asking = Asking(job, store, config.reask_policy())
+        self._reasking: set[str] = set()  # items the files being filled ask again about
+        self._reask_failed: set[str] = set()  # re-asks of this invocation that got no answer
 
     def stop(self, reason: RunStopped) -> None:
         """Stop after the step under way (each step is committed before the next begins)."""
@@ -262,24 +267,34 @@ class BatchRun:
         if found.collected:
             return None
         item = Item(custom_id, json.loads(found.request), found.request_hash, 0)
-        if self.store.is_answered(self.job.name, item.id, item.request_hash):
-            self.late += 1
-            return None
+        ask = None
+        if found.status in SETTLED:  # answered meanwhile, or a re-ask about its answer
+            ask = self.asking.waited_for(item)
+            if ask is None:
+                self.late += 1
+                return None
+            if ask.previous.run_id == self.run_id:
+                self.tally.count(ask.previous.status, -1)  # counted again with this result
         result = read_line(
             line,
             item,
             attempts_before=found.attempts,
             max_attempts=self.config.max_attempts,
             endpoint=self.job.endpoint,
+            ask=ask,
         )
         if result.stop is not None:
             self.stop(result.stop)
+        if result.outcome.keeps_answer:
+            self._reask_failed.add(item.id)
         return result.outcome
 
     def _write(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
-        outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
+        outcomes = [
+            self.asking.check(priced(outcome, self.pricer, batch=True)) for outcome in outcomes
+        ]
         self.store.record_results(self.run_id, self.job.name, BATCH, outcomes)
         for outcome in outcomes:
             self.tally.add(outcome)
@@ -298,12 +313,16 @@ class BatchRun:
             state = self.store.submission_state(self.job.name, item.id, item.request_hash)
             if state is not None:
                 status, run_id, in_open_batch = state
-                if status in ANSWERED:
-                    skipped += 1
-                    continue
                 if in_open_batch:
                     continue
-                if run_id == self.run_id:
+                if status in SETTLED:
+                    ask = self._again(item, status)
+                    if ask is None:
+                        skipped += 1
+                        continue
+                    self._reasking.add(item.id)  # its answer's re-ask goes in the next file
+                    item = Item(item.id, ask.body, item.request_hash, item.line)
+                elif run_id == self.run_id:
                     continue  # sent or collected by this invocation: the next one retries
             tokens = input_tokens(item.body, self.job.endpoint)
             for full in splitter.add(item, tokens):
@@ -315,6 +334,10 @@ class BatchRun:
             self._note(DEFERRED.format(count=splitter.deferred), once=True)
         if splitter.too_big:
             self._note(TOO_BIG.format(count=splitter.too_big), once=True)
+
+    def _again(self, item: Item, status: str) -> Reask | None:
+        """The re-ask about an answered item, unless one already got no answer this time."""
+        return None if item.id in self._reask_failed else self.asking.again(item, status)
 
     def _items(self) -> Iterator[Item]:
         """The job's items. Reading them failing stops the run (FeedFailed, the traceback
@@ -348,13 +371,16 @@ class BatchRun:
         except RunStopped as exc:  # refused: no file exists, nothing is held
             self._close_refused(row, exc)
             raise
+        reasks = {item.id for item in input_file.items if item.id in self._reasking}
         self.store.record_upload(
             row,
             input_file_id=file_id,
             job=self.job.name,
             run_id=self.run_id,
             items=input_file.items,
+            reasks=reasks,
         )
+        self._reasking -= reasks
         try:
             metadata = {"batchbot_job": self.job.name[:512], "batchbot_file": filename}
             batch = await self.api.create(file_id, metadata)

@@ -31,10 +31,14 @@ def batch_summary_lines(summary: RunSummary) -> list[str]:
         collected = f"{s.answered:,} answered"
         if s.truncated:
             collected += f" ({s.truncated:,} cut off at max_tokens)"
+        collected += f", {s.invalid:,} invalid" if s.invalid else ""
+        collected += f", {s.refused:,} refused" if s.refused else ""
         collected += f", {s.failed:,} failed"
         if s.requeued:
             collected += f", {s.requeued:,} back to pending (resubmitted by the next run)"
         tokens = s.prompt_tokens + s.completion_tokens
+        if s.reasks:
+            collected += f" · {s.reasks:,} re-asks (${s.reask_cost_usd:,.4f})"
         lines.append(
             f"{s.job}: collected {s.collected_batches:,} batch(es): {collected} · {tokens:,} tokens"
             f" · {cost_text(s.cost_usd, s.unpriced_models)}"

@@ -96,7 +96,7 @@ def _day(value: Any) -> str | None:
 def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> None:
     """Recent runs, newest first: status, items, ok/failed, cost and duration."""
 
-    from batchbot.reports.export import recent_runs, render_runs
+    from batchbot.reports.runs import recent_runs, render_runs
     from batchbot.store.read import reading
 
     with friendly_errors(), reading(db_path) as db:

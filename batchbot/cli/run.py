@@ -22,6 +22,11 @@ from batchbot.cli.common import (
 )
 from batchbot.errors import EXIT_OK
 
+REASKS_NOT_COUNTED = (
+    "re-asks (on_invalid, on_length) are not in these figures: each costs about what its item "
+    "does, a longer answer's up to its larger max_tokens; a budget holds them too"
+)
+
 
 @cli.command(name="run")
 @click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
@@ -86,6 +91,30 @@ from batchbot.errors import EXIT_OK
     "max_cost_per_day_usd",
     type=click.FloatRange(min=0),
     help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
+)
+@click.option(
+    "--on-invalid",
+    type=click.Choice(["keep", "retry"]),
+    help="An answer that does not follow its schema: keep it (status invalid) or re-ask with "
+    "the validation error  [default: the job's on_invalid:, else keep]",
+)
+@click.option(
+    "--max-reasks",
+    type=click.IntRange(min=1),
+    help="With --on-invalid retry: re-asks per item at most  [default: the job's max_reasks:, "
+    "else 2]",
+)
+@click.option(
+    "--on-length",
+    type=click.Choice(["keep", "retry"]),
+    help="An answer cut off at max_tokens: keep it (status truncated) or re-ask with twice the "
+    "max_tokens, up to --max-tokens-cap  [default: the job's on_length:, else keep]",
+)
+@click.option(
+    "--max-tokens-cap",
+    type=click.IntRange(min=1),
+    help="With --on-length retry: the most max_tokens a re-ask may ask for (overrides "
+    "max_tokens_cap).",
 )
 @click.option(
     "--prices",
@@ -214,6 +243,8 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
         click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     for warning in estimate.warnings():
         click.echo(f"  warning: {warning}")
+    if config.reask_policy().enabled:
+        click.echo(f"  note: {REASKS_NOT_COUNTED}")
     click.echo("Nothing was sent (dry run).")
 
 

@@ -22,8 +22,12 @@ from batchbot.jobs.fields import (
     want_number,
     want_text,
 )
+from batchbot.jobs.schema import JobSchema
 
 MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
+# What to do with an invalid or cut-off answer: keep it as it is, or ask again.
+KEEP, RETRY = "keep", "retry"
+ON_ANSWER = (KEEP, RETRY)
 LIMIT_KEYS = ("concurrency", "rpm", "tpm")
 PRICE_KEYS = ("cached_input", "input", "output")
 REQUIRED_PRICES = ("input", "output")
@@ -60,6 +64,11 @@ class JobSettings:
     endpoint: str | None = None
     pack: int | None = None  # embedding items a request: None is the default
     price_as: str | None = None  # the OpenAI model whose price applies (an Azure deployment)
+    schema: JobSchema | None = None  # structured outputs: what every answer must follow
+    on_invalid: str | None = None  # keep / retry: re-ask an answer that does not validate
+    max_reasks: int | None = None  # re-asks of an invalid answer, per item
+    on_length: str | None = None  # keep / retry: re-ask a cut-off answer with more tokens
+    max_tokens_cap: int | None = None  # the most max_tokens an on_length re-ask may ask for
 
 
 def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
@@ -80,7 +89,15 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         ),
         pack=_optional(doc, "pack", where, _pack),
         price_as=_optional(doc, "price_as", where, want_text),
+        on_invalid=_optional(doc, "on_invalid", where, _on_answer),
+        max_reasks=_optional(doc, "max_reasks", where, want_count),
+        on_length=_optional(doc, "on_length", where, _on_answer),
+        max_tokens_cap=_optional(doc, "max_tokens_cap", where, want_count),
     )
+
+
+def _on_answer(value: object, where: Where, *parts: str | int) -> str:
+    return want_choice(value, ON_ANSWER, where, *parts)
 
 
 def _pack(value: object, where: Where, *parts: str | int) -> int:

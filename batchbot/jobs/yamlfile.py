@@ -15,6 +15,7 @@ import datetime
 import math
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -49,6 +50,7 @@ from batchbot.jobs.fields import (
 )
 from batchbot.jobs.inputs import check_template, resolve_inputs, template_source
 from batchbot.jobs.params import PARAMETERS
+from batchbot.jobs.schema import parse_schema, schema_params
 from batchbot.jobs.settings import JobSettings, parse_settings
 from batchbot.jobs.text import read_text
 
@@ -58,14 +60,19 @@ JOB_KEYS = (
     "endpoint",
     "inputs",
     "limits",
+    "max_reasks",
+    "max_tokens_cap",
     "mode",
     "model",
     "name",
+    "on_invalid",
+    "on_length",
     "pack",
     "params",
     "price_as",
     "prices",
     "prompts",
+    "schema",
     "system",
     "template",
     "tier",
@@ -135,6 +142,10 @@ def load_yaml_job(
     endpoint = endpoint or settings.endpoint or CHAT
     settings = dataclasses.replace(settings, endpoint=endpoint)
     _check_endpoint_settings(settings, where)
+    if doc.get("schema") is not None:
+        schema = parse_schema(doc["schema"], where, name, "schema")
+        params = schema_params(schema, endpoint, settings.params, where)
+        settings = dataclasses.replace(settings, schema=schema, params=MappingProxyType(params))
     model = model or settings.model
     if model is None:
         raise JobFileError(path, NO_MODEL, field="model")

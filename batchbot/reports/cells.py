@@ -13,21 +13,27 @@ TABLE_HEADINGS: Mapping[str, str] = {
     "requests": "requests",
     "answered": "answered",
     "truncated": "cut off",
+    "invalid": "invalid",
+    "refused": "refused",
     "failed": "failed",
     "prompt_tokens": "prompt",
     "cached_tokens": "cached",
     "completion_tokens": "completion",
     "reasoning_tokens": "reasoning",
     "cost_usd": "cost USD",
+    "reasks": "re-asks",
+    "reask_cost_usd": "re-asks USD",
     "avg_latency_ms": "avg ms",
 }
+# Columns a table shows only when some row has one: most jobs have no schema and no re-asks.
+ONLY_WHEN_USED = ("invalid", "refused", "reasks", "reask_cost_usd")
 
 
 def cell(column: str, value: Any) -> str:
     """One value as the table shows it."""
     if value is None:
         return "-"
-    if column == "cost_usd":
+    if column in ("cost_usd", "reask_cost_usd"):
         return f"{value:,.4f}"
     if column == "avg_latency_ms":
         return f"{value:,.0f}"

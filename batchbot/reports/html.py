@@ -2,7 +2,8 @@
 
 What a spender looks for, top to bottom: the totals; where and when from (the database, the
 time the page was made); spend over time, stacked by model; spend by job; what an answered
-item cost, by job and model; what failed or was cut off, and why; then the report's table.
+item cost, by job and model; what failed, was cut off, invalid or refused, and why, and what
+asking again cost; then the report's table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Page:
     by_job: Sequence[tuple[str, float]] = ()
     by_job_model: Sequence[dict[str, Any]] = ()
     failures: Sequence[tuple[str, int]] = field(default_factory=tuple)
+    invalid: Sequence[tuple[str, int]] = field(default_factory=tuple)  # why answers were invalid
 
 
 def render_html(page: Page) -> str:
@@ -58,7 +60,7 @@ def render_html(page: Page) -> str:
             page.by_day_model, models, title="spend by day and model")),
         ("Spend by job", "by-job", svg_bars(page.by_job, title="spend by job")),
         ("Cost per answered item", "per-item", _per_item(page.by_job_model)),
-        ("Failures and cut-off answers", "problems", _problems(page)),
+        ("Failures, cut-off, invalid and refused answers", "problems", _problems(page)),
         ("Details", "details", _table(page.rows)),
     ]  # fmt: skip
     body = "".join(
@@ -111,19 +113,25 @@ def _per_item(rows: Sequence[dict[str, Any]]) -> str:
     return _table(shown, headings={"per_answer": "USD per answered item"})
 
 
+PROBLEMS = ("truncated", "invalid", "refused", "failed", "reasks", "reask_cost_usd")
+
+
 def _problems(page: Page) -> str:
     rows = [
-        {k: row[k] for k in ("job", "model", "requests", "answered", "truncated", "failed")}
+        {k: row[k] for k in ("job", "model", "requests", "answered", *PROBLEMS)}
         for row in page.by_job_model
-        if row["failed"] or row["truncated"]
+        if any(row[k] for k in PROBLEMS)
     ]
     if not rows:
-        return "<p>Nothing failed and no answer was cut off.</p>"
-    reasons = "".join(
-        f"<li><b>{count:,} ×</b> {escape(message)}</li>" for message, count in page.failures
-    )
-    why = f"<p>Why items failed, commonest first:</p><ul>{reasons}</ul>" if reasons else ""
+        return "<p>Nothing failed, and every answer was whole and valid.</p>"
+    why = _reasons("Why items failed", page.failures)
+    why += _reasons("Why answers were invalid", page.invalid)
     return _table(rows) + why
+
+
+def _reasons(title: str, reasons: Sequence[tuple[str, int]]) -> str:
+    items = "".join(f"<li><b>{count:,} ×</b> {escape(message)}</li>" for message, count in reasons)
+    return f"<p>{escape(title)}, commonest first:</p><ul>{items}</ul>" if items else ""
 
 
 def _table(rows: Sequence[dict[str, Any]], headings: dict[str, str] | None = None) -> str:
@@ -156,7 +164,10 @@ def _totals(total: dict[str, Any] | None) -> str:
         "answered": f"{answered:,}",
         "USD per answered item": f"${cost / answered:,.6f}" if cost and answered else "-",
         "cut off": f"{total['truncated']:,}",
+        "invalid": f"{total['invalid']:,}",
+        "refused": f"{total['refused']:,}",
         "failed": f"{total['failed']:,}",
+        "asked again": f"{total['reasks']:,} (${total['reask_cost_usd'] or 0:,.4f})",
         "tokens": f"{total['prompt_tokens'] + total['completion_tokens']:,}",
     }
     return (

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from batchbot.outcome import utc_now
 from batchbot.reports import table
-from batchbot.reports.cells import TABLE_HEADINGS, cell
+from batchbot.reports.cells import ONLY_WHEN_USED, TABLE_HEADINGS, cell
 from batchbot.reports.html import Page, render_html
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
@@ -62,6 +62,8 @@ SUMS: Mapping[str, str] = {
     "requests": "sum(requests)",
     "answered": "sum(answered)",
     "truncated": "sum(truncated)",  # of the answered, those cut off at max_tokens
+    "invalid": "sum(invalid)",  # answers that do not follow the item's schema
+    "refused": "sum(refused)",
     "failed": "sum(failed)",
     "prompt_tokens": "sum(prompt_tokens)",
     "cached_tokens": "sum(cached_tokens)",
@@ -69,6 +71,8 @@ SUMS: Mapping[str, str] = {
     "reasoning_tokens": "sum(reasoning_tokens)",
     # NULL when nothing in the group had a price; nano-dollars back to dollars.
     "cost_usd": "CASE WHEN sum(priced) = 0 THEN NULL ELSE round(sum(cost_nanousd) / 1e9, 9) END",
+    "reasks": "sum(reasks)",  # answers asked again (on_invalid, on_length)
+    "reask_cost_usd": "round(sum(reask_cost_nanousd) / 1e9, 9)",  # what they cost, in cost_usd
     "avg_latency_ms": "round(sum(latency_us) / 1000.0 / nullif(sum(timed), 0), 1)",
 }
 FILTERS: Mapping[str, str] = {
@@ -137,7 +141,7 @@ def render_table(rows: Sequence[Row]) -> str:
     """A plain-text table, numbers right-aligned, with a total line when there are groups."""
     if not rows:
         return "No requests match.\n"
-    columns = list(rows[0])
+    columns = [c for c in rows[0] if c not in ONLY_WHEN_USED or any(row[c] for row in rows)]
     headings = [TABLE_HEADINGS.get(c, c) for c in columns]
     body = [[cell(c, row[c]) for c in columns] for row in rows]
     numeric = {i for i, c in enumerate(columns) if c in SUMS}
@@ -199,6 +203,7 @@ class Report:
     total: Row | None
     by_day: list[tuple[str, float]]
     failures: list[Reason] = field(default_factory=list)
+    invalid: list[Reason] = field(default_factory=list)  # why answers were invalid
     source: str = ""
     generated_at: str = ""
     by_day_model: list[tuple[str, str, float]] = field(default_factory=list)
@@ -214,10 +219,16 @@ def build_report(
     rows = spend_report(db, query)
     totals = rows if not query.by else spend_report(db, ReportQuery((), *_filters(query)))
     total = totals[0] if totals else None
-    failures = []
+    failures, invalid = [], []
     if total and total["failed"]:
         failures = failure_reasons(db, job=query.job, since=query.since, until=query.until)
-    report = Report(query, rows, total, cost_by(db, "day", query), failures, source, utc_now())
+    if total and total["invalid"]:
+        invalid = failure_reasons(
+            db, job=query.job, since=query.since, until=query.until, status="invalid"
+        )
+    report = Report(
+        query, rows, total, cost_by(db, "day", query), failures, invalid, source, utc_now()
+    )
     if not detail:
         return report
     day_model = spend_report(db, ReportQuery(("day", "model"), *_filters(query)))
@@ -251,6 +262,7 @@ def render(report: Report, fmt: str) -> str:
                 report.by_job,
                 report.by_job_model,
                 report.failures,
+                report.invalid,
             )
         )
     text = render_table(report.rows)
@@ -259,7 +271,21 @@ def render(report: Report, fmt: str) -> str:
     if report.failures:
         text += "\nWhy items failed (commonest first)\n"
         text += "".join(f"  {line}\n" for line in reasons_text(report.failures))
+    if report.invalid:
+        text += "\nWhy answers were invalid (commonest first)\n"
+        text += "".join(f"  {line}\n" for line in reasons_text(report.invalid))
+    if report.total and report.total["reasks"]:
+        text += "\n" + reasks_line(report.total) + "\n"
     return text
+
+
+def reasks_line(total: Row) -> str:
+    """What asking again did: `48 answers asked again (on_invalid, on_length): $0.0021 of $0.31`."""
+    cost, of = total["reask_cost_usd"] or 0.0, total["cost_usd"] or 0.0
+    return (
+        f"{total['reasks']:,} answers asked again (on_invalid, on_length): "
+        f"${cost:,.4f} of the ${of:,.4f} spent"
+    )
 
 
 def _title(query: ReportQuery) -> str:

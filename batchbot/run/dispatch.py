@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from batchbot import modes
+from batchbot.answers.asking import SKIP, Asking
+from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
@@ -96,6 +98,7 @@ class Dispatcher:
         self.grace_s = config.grace_s
         self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
         self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
+        self.asking = Asking(job, store, config.reask_policy())
         self._outage_reported = False
 
     def _limits_changed(self, change: Notice) -> None:
@@ -124,8 +127,13 @@ class Dispatcher:
                 return
             if count % YIELD_EVERY_ITEMS == 0:
                 await asyncio.sleep(0)  # let signals and the display in during long skips
-            if resuming and self.store.is_answered(self.job.name, item.id, item.request_hash):
+            ask = self.asking.stored(item) if resuming else None
+            if ask is SKIP:
                 self.stats.skipped += 1
+                continue
+            if isinstance(ask, Reask):
+                if not await self._start(item, ask):
+                    return
                 continue
             request = self.packer.add(item)
             if request is not None and not await self._start(request):
@@ -135,15 +143,15 @@ class Dispatcher:
             await self._start(request)
         self.limiter.last_call()  # every item has its worker: what waits is all that is left
 
-    async def _start(self, item: Item) -> bool:
-        """Send `item` once the budget and a slot allow; False: stop feeding."""
-        reservation = await self._reserve(item)
+    async def _start(self, item: Item, ask: Reask | None = None) -> bool:
+        """Send `item` (or re-ask it) once the budget and a slot allow; False: stop feeding."""
+        reservation = await self._reserve(item, ask.body if ask else item.body)
         if reservation is None:
             return False
         if not await self._take_slot():
             self.budget.settle(reservation, 0.0)
             return False
-        task = asyncio.create_task(self.process(item, reservation))
+        task = asyncio.create_task(self.process(item, reservation, ask))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -165,15 +173,18 @@ class Dispatcher:
 
     # -- one item ---------------------------------------------------------------------------
 
-    async def process(self, item: Item, reservation: Reservation | None = None) -> None:
-        """One item, top to bottom: send it as the policy says, price it, write it, count it.
+    async def process(
+        self, item: Item, reservation: Reservation | None = None, ask: Reask | None = None
+    ) -> None:
+        """One item, top to bottom: send it as the policy says, price and check its answer,
+        write it, count it; ask again while the job's re-ask policy says so.
 
         A packed request's outcome is split into its items' outcomes before pricing. A worker
         that dies of anything but the run's own stop stops the run (WorkerDied) rather than
         vanish: its item is left unwritten, so it stays pending for the next run.
         """
         try:
-            await self._process(item, reservation)
+            await self._process(item, reservation, ask)
         except asyncio.CancelledError as exc:
             if self._stopping():
                 raise
@@ -183,13 +194,31 @@ class Dispatcher:
         finally:
             self.limiter.leave()
 
-    async def _process(self, item: Item, reservation: Reservation | None) -> None:
-        tries = Tries(item, self.job.endpoint)
+    async def _process(
+        self, item: Item, reservation: Reservation | None, ask: Reask | None
+    ) -> None:
+        while True:
+            tries = Tries(item, self.job.endpoint, ask)
+            outcomes = await self._ask(tries, reservation)
+            if outcomes is None:
+                return
+            ask = self.asking.next(ask, outcomes)
+            if not await self._write(item, outcomes, final=ask is None) or ask is None:
+                return
+            stopped = self.stop_event.is_set()
+            reservation = None if stopped else await self._reserve(item, ask.body)
+            if reservation is None:
+                self.stats.count(outcomes[0].status)  # no re-ask: the item keeps this answer
+                return
+
+    async def _ask(self, tries: Tries, reservation: Reservation | None) -> list[Outcome] | None:
+        """Send, price and check one ask; None if the run stopped first (what its attempts saw
+        is written, the item left as it was)."""
         self.stats.in_flight += 1
         outcomes: list[Outcome] | None = None
         try:
             outcome = await self._answer(tries)
-            outcomes = [priced(part, self.pricer) for part in unpack(outcome)]
+            outcomes = [self.asking.check(priced(part, self.pricer)) for part in unpack(outcome)]
         except asyncio.CancelledError:
             if not self._stopping():
                 raise  # not the run's stop: process() reports the death
@@ -198,25 +227,34 @@ class Dispatcher:
             if tries.attempts:
                 for part in unpack(outcome):
                     self.writer.submit(part)
-            return
+            return None
         finally:
             self.stats.in_flight -= 1
             if reservation is not None:
                 self._settle(reservation, outcomes)
+        return outcomes
+
+    async def _write(self, item: Item, outcomes: list[Outcome], *, final: bool) -> bool:
+        """Write an ask's outcomes and count them (a re-ask to come counts the item itself)."""
         try:
             await self.writer.write_all(outcomes)
         except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
             failed = f"Could not write to {self.config.db_path}: {exc}"
             self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
-            return
+            return False
         for part in outcomes:
-            self.stats.add(part)
+            if final:
+                self.stats.add(part)
+            else:
+                self.stats.spend(part)
+        status = outcomes[0].status
         log.debug(
             "saved %s: %s",
             item.id,
-            outcome.status,
-            extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
+            status,
+            extra={"run_id": self.run_id, "item_id": item.id, "status": status},
         )
+        return True
 
     def _stopping(self) -> bool:
         """Whether a cancellation is the run's own: a stop, or the event loop shutting down."""
@@ -304,7 +342,7 @@ class Dispatcher:
         self.stats.requests += 1
         self.stats.charged_tokens += tries.tokens
         try:
-            reply = await self.client.complete(tries.item.body)
+            reply = await self.client.complete(tries.body)
         except Exception as exc:
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
             self._after_error(exc, tries)
@@ -375,11 +413,12 @@ class Dispatcher:
         cost = sum(outcome.cost_usd or 0.0 for outcome in outcomes or ())
         self.budget.settle(reservation, cost)
 
-    async def _reserve(self, item: Item) -> Reservation | None:
-        """Hold the item's worst-case cost once the budget has room; None: do not send."""
+    async def _reserve(self, item: Item, body: dict[str, Any]) -> Reservation | None:
+        """Hold the worst-case cost of sending `body` for `item` once the budget has room;
+        None: do not send."""
         if not self.budget.enabled:
             return await self.budget.reserve(0.0)
-        worst = self._worst_case(item)
+        worst = self._worst_case(item, body)
         if worst is None:
             return None
         waiting = asyncio.ensure_future(self.budget.reserve(worst))
@@ -397,10 +436,10 @@ class Dispatcher:
             return None
         return reservation
 
-    def _worst_case(self, item: Item) -> float | None:
-        """The most `item` may cost; None (and the run stops) when that has no known bound."""
+    def _worst_case(self, item: Item, body: dict[str, Any]) -> float | None:
+        """The most `body` may cost; None (and the run stops) when that has no known bound."""
         try:
-            return budgets.worst_case(item.id, item.body, self.pricer, endpoint=self.job.endpoint)
+            return budgets.worst_case(item.id, body, self.pricer, endpoint=self.job.endpoint)
         except BudgetExhausted as exc:
             self.stop(exc)
             return None

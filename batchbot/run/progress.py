@@ -42,7 +42,7 @@ class RunStats(Tally):
 
     @property
     def done(self) -> int:
-        return self.ok + self.truncated + self.failed
+        return self.ok + self.truncated + self.invalid + self.refused + self.failed
 
     @property
     def to_send(self) -> int:
@@ -59,6 +59,9 @@ class RunStats(Tally):
         """The run at a glance, at most `width` characters: the least needed parts go first."""
         parts = [f"{self.done:,}/{self.to_send:,}", f"ok {self.ok + self.truncated:,}"]
         parts += [f"{self.truncated:,} cut off"] if self.truncated else []
+        parts += [f"{self.invalid:,} invalid"] if self.invalid else []
+        parts += [f"{self.refused:,} refused"] if self.refused else []
+        parts += [f"{self.reasks:,} re-asked"] if self.reasks else []
         parts += [f"{self.failed:,} failed"] if self.failed else []
         parts += [f"{self.retrying:,} retrying"] if self.retrying else []
         droppable = [self._pace(), self._money(), self._eta()]

@@ -29,10 +29,7 @@ def summary_line(summary: RunSummary) -> str:
     where = f"run {s.run_id}" if s.db_path == DEFAULT_DB else f"run {s.run_id} in {s.db_path}"
     if s.total == s.skipped:
         return f"{s.job}: nothing to send, all {items(s.total)} already answered ({where})."
-    parts = [f"{s.answered:,} answered"]
-    if s.truncated:
-        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
-    parts.append(f"{s.failed:,} failed")
+    parts = [*answer_parts(s), f"{s.failed:,} failed"]
     if s.skipped:
         parts.append(f"{s.skipped:,} already answered")
     if s.unsent:
@@ -40,7 +37,19 @@ def summary_line(summary: RunSummary) -> str:
     tokens = s.prompt_tokens + s.completion_tokens
     cost = cost_text(s.cost_usd, s.unpriced_models)
     figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"
+    if s.reasks:
+        figures = f"{s.reasks:,} re-asks (${s.reask_cost_usd:,.4f}) · {figures}"
     return f"{s.job}: {', '.join(parts)} · {figures} · {where}"
+
+
+def answer_parts(s: RunSummary) -> list[str]:
+    """`950 answered (3 cut off at max_tokens)`, `5 invalid`, `2 refused`: what came back."""
+    parts = [f"{s.answered:,} answered"]
+    if s.truncated:
+        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
+    parts += [f"{s.invalid:,} invalid"] if s.invalid else []
+    parts += [f"{s.refused:,} refused"] if s.refused else []
+    return parts
 
 
 def stop_line(summary: RunSummary) -> str:

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from batchbot.answers.reask import Reask, allowance
 from batchbot.api import policy
 from batchbot.api.client import Reply, error_name, kept_headers
+from batchbot.api.replies import answered
 from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
-from batchbot.outcome import OK, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.outcome import Attempt, Outcome, utc_now
 from batchbot.pace.limiter import Sent
 from batchbot.pace.tokens import request_tokens
 
 
 class Tries:
-    """What one item's attempts saw so far; the dispatcher adds to it as it sends."""
+    """What one ask of an item saw so far (the first, or a re-ask); the dispatcher adds to it
+    as it sends."""
 
-    def __init__(self, item: Item, endpoint: str = CHAT) -> None:
+    def __init__(self, item: Item, endpoint: str = CHAT, ask: Reask | None = None) -> None:
         self.item = item
-        self.tokens = request_tokens(item.body, endpoint)
+        self.ask = ask
+        self.body: dict[str, Any] = ask.body if ask else item.body
+        self.max_tokens = ask.max_tokens if ask else allowance(item.body, endpoint)
+        self.tokens = request_tokens(self.body, endpoint)
         self.created = utc_now()
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)
@@ -32,6 +40,7 @@ class Tries:
                 wait_s * 1000,
                 status_code=200,
                 ratelimit=reply.headers,
+                reask=self.ask.reason if self.ask else None,
             )
         )
 
@@ -47,12 +56,23 @@ class Tries:
                 error_code=str(code) if code else error_name(exc),
                 error=describe(exc),
                 ratelimit=kept_headers(policy.response_headers(exc)),
+                reask=self.ask.reason if self.ask else None,
             )
         )
 
     def reply(self, reply: Reply) -> Outcome:
-        """The outcome of an answer: ok, or truncated when it was cut off at max_tokens."""
-        return self.outcome(TRUNCATED if reply.finish_reason == "length" else OK, reply=reply)
+        """The outcome of an answer: ok, or truncated when it was cut off at max_tokens
+        (answers.check says whether it is refused or invalid)."""
+        return answered(
+            self.item,
+            reply,
+            created_at=self.created,
+            attempts=tuple(self.attempts),
+            latency_ms=self.attempts[-1].latency_ms if self.attempts else None,
+            max_tokens=self.max_tokens,
+            reask=self.ask.reason if self.ask else None,
+            before=self.ask.previous.totals if self.ask else None,
+        )
 
     def error(self, status: str, exc: Exception) -> Outcome:
         """The outcome of the error the last attempt ended with."""
@@ -61,28 +81,21 @@ class Tries:
         return self.outcome(status, error=describe(exc), error_code=error_code)
 
     def outcome(
-        self,
-        status: str,
-        *,
-        reply: Reply | None = None,
-        error: str | None = None,
-        error_code: str | None = None,
+        self, status: str, *, error: str | None = None, error_code: str | None = None
     ) -> Outcome:
+        """An outcome with no answer. A re-ask's keeps the item's answer (and its status):
+        only its attempts are written."""
+        if self.ask is not None:
+            status = self.ask.previous.status
         return Outcome(
             item=self.item,
             status=status,
             created_at=self.created,
             finished_at=utc_now(),
             attempts=tuple(self.attempts),
-            content=reply.content if reply else None,
-            finish_reason=reply.finish_reason if reply else None,
-            usage=reply.usage if reply else None,
-            latency_ms=self.attempts[-1].latency_ms if self.attempts and reply else None,
             error=error,
             error_code=error_code,
-            response_model=reply.model if reply else None,
-            vectors=reply.vectors if reply else (),
-            response_status=reply.status if reply else None,
+            reask=self.ask.reason if self.ask else None,
         )
 
 

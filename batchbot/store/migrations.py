@@ -284,3 +284,92 @@ def m005_views(db: Database) -> None:
         "UPDATE runs SET exit_code = CASE status WHEN 'done' THEN 0 WHEN 'failed' THEN 1 END "
         "WHERE exit_code IS NULL AND status IN ('done', 'failed')"
     )
+
+
+# m006: the whole answer. Tool calls (JSON: [{id, name, arguments}], arguments as the API sent
+# them), a refusal, the answer's other output items, the parsed JSON of a structured answer
+# and why it did not validate; every choice of `n` in `choices`; re-asks and what they cost.
+SPEND_SUMS_M006 = (
+    *SPEND_SUMS_M005,
+    ("invalid", "{row}.status = 'invalid'"),
+    ("refused", "{row}.status = 'refused'"),
+    ("reasks", "coalesce({row}.reasks, 0)"),
+    ("reask_cost_nanousd", "coalesce(CAST(round({row}.reask_cost_usd * 1e9) AS INTEGER), 0)"),
+)
+# A tool call's arguments are the answer when there is no text: one call's, or every call.
+ANSWER = (
+    "coalesce(content, CASE json_array_length(tool_calls) WHEN 1 "
+    "THEN json_extract(tool_calls, '$[0].arguments') ELSE tool_calls END)"
+)
+VIEWS_M006 = {
+    "answers": f"""
+SELECT job, item_id, model, {PROMPT} AS prompt, {ANSWER} AS answer, parsed, refusal,
+       finish_reason, status, validation_error, reasks, prompt_tokens, completion_tokens,
+       total_tokens, cost_usd, finished_at, run_id
+FROM requests
+WHERE {NEWEST} AND status IN ('ok', 'truncated', 'invalid', 'refused')""",
+    "daily_spend": """
+SELECT day, job, model, sum(requests) AS requests, sum(answered) AS answered,
+       sum(truncated) AS truncated, sum(invalid) AS invalid, sum(refused) AS refused,
+       sum(failed) AS failed, sum(prompt_tokens) AS prompt_tokens,
+       sum(completion_tokens) AS completion_tokens, round(sum(cost_nanousd) / 1e9, 9) AS cost_usd,
+       sum(reasks) AS reasks, round(sum(reask_cost_nanousd) / 1e9, 9) AS reask_cost_usd
+FROM spend
+GROUP BY day, job, model""",
+}
+
+
+@migrations(name="m006_whole_answers")
+def m006_whole_answers(db: Database) -> None:
+    requests = db.table("requests")
+    for name, kind in (
+        ("tool_calls", str),
+        ("refusal", str),
+        ("output_items", str),  # JSON: what else the answer held (Responses' output items)
+        ("parsed", str),  # JSON: the structured answer, once it validated
+        ("validation_error", str),
+        ("max_tokens", int),  # the completion allowance the answer was asked with
+        ("reask_cost_usd", float),  # what the re-asks cost, inside cost_usd
+    ):
+        requests.add_column(name, kind)
+    requests.add_column("reasks", int, not_null_default=0)
+    attempts = db.table("attempts")
+    # Why an attempt was made (a re-ask for `invalid` or `length`), and what its answer cost.
+    for name, kind in (
+        ("reask", str),
+        ("finish_reason", str),
+        ("prompt_tokens", int),
+        ("completion_tokens", int),
+        ("cost_usd", float),
+    ):
+        attempts.add_column(name, kind)
+    # Every choice of a request that asked for several (`n`); its cost is the request's.
+    db.table("choices").create(
+        {
+            "id": int,
+            "request_id": int,
+            "choice_index": int,
+            "status": str,
+            "content": str,
+            "finish_reason": str,
+            "refusal": str,
+            "tool_calls": str,
+            "parsed": str,
+            "validation_error": str,
+        },
+        pk="id",
+        foreign_keys=[("request_id", "requests", "id")],
+    )
+    db.table("choices").create_index(["request_id", "choice_index"], unique=True)
+    runs = db.table("runs")
+    for name, kind in (("invalid", int), ("refused", int), ("reasks", int)):
+        runs.add_column(name, kind)
+    runs.add_column("reask_cost_usd", float)
+    for name, _ in SPEND_SUMS_M006[len(SPEND_SUMS_M005) :]:
+        db.execute(f"ALTER TABLE spend ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.executescript(_spend_triggers(SPEND_SUMS_M006))
+    for name, sql in VIEWS_M006.items():
+        db.execute(f"DROP VIEW {name}")
+        db.create_view(name, sql.strip())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,18 @@ from tenacity import retry_if_exception, stop_after_delay, wait_fixed
 
 from batchbot.errors import DatabaseBusy
 from batchbot.jsonbytes import dumps_text
-from batchbot.outcome import ANSWERED, Outcome, utc_now
+from batchbot.outcome import (
+    INVALID,
+    REFUSED,
+    SETTLED,
+    Choice,
+    LastAnswer,
+    Outcome,
+    ToolCall,
+    Totals,
+    Usage,
+    utc_now,
+)
 from batchbot.store import BUSY_TIMEOUT_MS
 from batchbot.store.migrations import migrations
 from batchbot.version import __version__
@@ -33,12 +44,15 @@ INSERT INTO requests (
     job, item_id, request_hash, run_id, mode, model, request, status, content, finish_reason,
     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
     cost_usd, price, latency_ms, attempts, error, error_code, response_model, created_at,
-    finished_at, vector, dimensions, response_status
+    finished_at, vector, dimensions, response_status, tool_calls, refusal, output_items,
+    parsed, validation_error, max_tokens, reasks, reask_cost_usd
 ) VALUES (
     :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
     :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
     :total_tokens, :cost_usd, :price, :latency_ms, :attempts, :error, :error_code,
-    :response_model, :created_at, :finished_at, :vector, :dimensions, :response_status
+    :response_model, :created_at, :finished_at, :vector, :dimensions, :response_status,
+    :tool_calls, :refusal, :output_items, :parsed, :validation_error, :max_tokens, :reasks,
+    :reask_cost_usd
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
@@ -51,18 +65,34 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     error = excluded.error, error_code = excluded.error_code,
     response_model = excluded.response_model, finished_at = excluded.finished_at,
     vector = excluded.vector, dimensions = excluded.dimensions,
-    response_status = excluded.response_status
+    response_status = excluded.response_status, tool_calls = excluded.tool_calls,
+    refusal = excluded.refusal, output_items = excluded.output_items,
+    parsed = excluded.parsed, validation_error = excluded.validation_error,
+    max_tokens = excluded.max_tokens, reasks = excluded.reasks,
+    reask_cost_usd = excluded.reask_cost_usd
+"""
+
+# A re-ask that got no answer: the item keeps the answer it has; only its attempts are new.
+MORE_ATTEMPTS = """
+UPDATE requests SET attempts = attempts + ?
+WHERE job = ? AND item_id = ? AND request_hash = ?
+"""
+
+REQUEST_ID = "(SELECT id FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?)"
+DELETE_CHOICES = f"DELETE FROM choices WHERE request_id = {REQUEST_ID}"
+INSERT_CHOICE = f"""
+INSERT INTO choices (
+    request_id, choice_index, status, content, finish_reason, refusal, tool_calls, parsed,
+    validation_error
+) VALUES ({REQUEST_ID}, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # The request is found by its key, so a batch of results is two executemany calls.
-INSERT_ATTEMPT = """
+INSERT_ATTEMPT = f"""
 INSERT INTO attempts (
     request_id, run_id, number, started_at, status_code, error_code, error, wait_before_ms,
-    latency_ms, ratelimit
-) VALUES (
-    (SELECT id FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?),
-    ?, ?, ?, ?, ?, ?, ?, ?, ?
-)
+    latency_ms, ratelimit, reask, finish_reason, prompt_tokens, completion_tokens, cost_usd
+) VALUES ({REQUEST_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # An item submitted in a batch: pending, linked to its input file until the results are in.
@@ -80,6 +110,12 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     batch_input_file_id = excluded.batch_input_file_id
 """
 
+# An item asked again in a batch keeps its answer until the batch's result replaces it.
+REASK_PENDING = """
+UPDATE requests SET batch_input_file_id = ?, batch_id = NULL, finished_at = NULL
+WHERE job = ? AND item_id = ? AND request_hash = ?
+"""
+
 # Where an item stands for the Batch API: answered, waiting in a batch, or touched by this run.
 SUBMISSION_STATE = """
 SELECT r.status, r.run_id, b.id IS NOT NULL AND b.collected_at IS NULL
@@ -89,10 +125,25 @@ WHERE r.job = ? AND r.item_id = ? AND r.request_hash = ?
 
 IS_ANSWERED = """
 SELECT 1 FROM requests
-WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
+WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?, ?, ?)
 """
 
-HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?) LIMIT 1"
+HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?, ?, ?) LIMIT 1"
+
+STATUS = "SELECT status FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?"
+
+LAST_ANSWER = """
+SELECT id, status, content, tool_calls, validation_error, max_tokens, cost_usd, reasks,
+       reask_cost_usd, prompt_tokens, completion_tokens, total_tokens, cached_tokens,
+       reasoning_tokens, run_id
+FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?
+"""
+
+# Re-asks because an answer was invalid that got an answer (an answered attempt has usage).
+INVALID_REASKS = """
+SELECT count(*) FROM attempts
+WHERE request_id = ? AND reask = 'invalid' AND prompt_tokens IS NOT NULL
+"""
 
 SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
 
@@ -158,12 +209,14 @@ def write_transaction(db: Database) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class BatchItem:
-    """An item as a batch holds it: its request, earlier attempts, whether its result is in."""
+    """An item as a batch holds it: its request, earlier attempts, whether its result is in,
+    and its status (an answer it has while a re-ask waits in the batch)."""
 
     request_hash: str
     request: str
     attempts: int
     collected: bool
+    status: str
 
 
 class Store:
@@ -226,12 +279,12 @@ class Store:
 
     def is_answered(self, job: str, item_id: str, request_hash: str) -> bool:
         """Whether this exact request of this job already has an answer (resume and cache)."""
-        row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *ANSWERED)).fetchone()
+        row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *SETTLED)).fetchone()
         return row is not None
 
     def has_answers(self, job: str) -> bool:
         """Whether any request of this job has an answer."""
-        row = self.db.execute(HAS_ANSWERS, (job, *ANSWERED)).fetchone()
+        row = self.db.execute(HAS_ANSWERS, (job, *SETTLED)).fetchone()
         return row is not None
 
     def spent_today(self, job: str) -> float:
@@ -245,18 +298,50 @@ class Store:
         return None if mean is None else float(mean)
 
     def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
-        """Write outcomes and their attempts in one transaction."""
+        """Write outcomes, their choices and their attempts in one transaction.
+
+        An outcome that keeps the item's answer (a re-ask that got none) adds its attempts only.
+        """
+        answers = [outcome for outcome in outcomes if not outcome.keeps_answer]
+        kept = [outcome for outcome in outcomes if outcome.keeps_answer]
+        several = [outcome for outcome in answers if outcome.choices]
         # Plain executemany: sqlite-utils' helpers inspect the table on every call, which
         # costs more than the insert itself at hundreds of results a second.
         with write_transaction(self.db):
             conn = self.db.conn
             conn.executemany(
-                UPSERT_REQUEST, [_request_row(run_id, job, mode, outcome) for outcome in outcomes]
+                UPSERT_REQUEST, [_request_row(run_id, job, mode, outcome) for outcome in answers]
             )
+            conn.executemany(MORE_ATTEMPTS, [(len(o.attempts), *_key(job, o)) for o in kept])
+            if several:
+                conn.executemany(DELETE_CHOICES, [_key(job, outcome) for outcome in several])
+                conn.executemany(
+                    INSERT_CHOICE,
+                    [row for outcome in several for row in _choice_rows(job, outcome)],
+                )
             conn.executemany(
                 INSERT_ATTEMPT,
                 [row for outcome in outcomes for row in _attempt_rows(run_id, job, outcome)],
             )
+
+    def last_answer(self, job: str, item_id: str, request_hash: str) -> LastAnswer | None:
+        """The item's stored answer, as asking again needs it; None if it has none."""
+        row = self.db.execute(LAST_ANSWER, (job, item_id, request_hash)).fetchone()
+        if row is None or row[1] not in SETTLED:
+            return None
+        (request_id, status, content, calls, error, max_tokens, cost, reasks, reask_cost) = row[:9]
+        (invalid_reasks,) = self.db.execute(INVALID_REASKS, (request_id,)).fetchone()
+        usage = None if row[9] is None else Usage(*row[9:14])
+        totals = Totals(usage, cost, reasks or 0, reask_cost or 0.0)
+        tool_calls = tuple(ToolCall(**call) for call in json.loads(calls or "[]"))
+        return LastAnswer(
+            status, content, tool_calls, error, max_tokens, invalid_reasks, totals, row[14]
+        )
+
+    def answer_status(self, job: str, item_id: str, request_hash: str) -> str | None:
+        """The status of this exact request of this job, if it has a row."""
+        row = self.db.execute(STATUS, (job, item_id, request_hash)).fetchone()
+        return None if row is None else str(row[0])
 
     # -- Batch API ---------------------------------------------------------------------------
 
@@ -268,15 +353,29 @@ class Store:
             return int(table.last_rowid or 0)
 
     def record_upload(
-        self, row: int, *, input_file_id: str, job: str, run_id: int, items: Sequence[Item]
+        self,
+        row: int,
+        *,
+        input_file_id: str,
+        job: str,
+        run_id: int,
+        items: Sequence[Item],
+        reasks: Collection[str] = (),
     ) -> None:
-        """The file is uploaded: its items are pending in it, so no other batch takes them."""
+        """The file is uploaded: its items are pending in it, so no other batch takes them.
+
+        Items in `reasks` ask again about an answer they keep meanwhile: their row, its run
+        and its request stay as they are, waiting for the batch (no `finished_at`).
+        """
         created = utc_now()
         with write_transaction(self.db):
             self.db.table("batches").update(
                 row, {"status": "uploaded", "input_file_id": input_file_id}
             )
             for item in items:
+                if item.id in reasks:
+                    self.db.execute(REASK_PENDING, (input_file_id, job, item.id, item.request_hash))
+                    continue
                 self.db.execute(
                     UPSERT_BATCH_PENDING,
                     {
@@ -346,36 +445,72 @@ class Store:
     def batch_item(self, job: str, input_file_id: str, item_id: str) -> BatchItem | None:
         """The item `item_id` as submitted in this input file, or None if it was not."""
         row = self.db.execute(
-            "SELECT request_hash, request, attempts, finished_at FROM requests "
+            "SELECT request_hash, request, attempts, finished_at, status FROM requests "
             "WHERE job = ? AND item_id = ? AND batch_input_file_id = ?",
             (job, item_id, input_file_id),
         ).fetchone()
         if row is None:
             return None
-        return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None)
+        return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None, row[4])
+
+
+def _key(job: str, outcome: Outcome) -> tuple[str, str, str]:
+    return job, outcome.item.id, outcome.item.request_hash
 
 
 def _attempt_rows(run_id: int, job: str, outcome: Outcome) -> Iterator[tuple[Any, ...]]:
-    item = outcome.item
-    for attempt in outcome.attempts:
+    last = len(outcome.attempts) - 1
+    for n, attempt in enumerate(outcome.attempts):
+        # The last attempt of an answer is the one that got it: its figures are the answer's.
+        answer = n == last and outcome.usage is not None
+        usage = outcome.usage if answer else None
+        error_code, error = attempt.error_code, attempt.error
+        if answer and outcome.status in (INVALID, REFUSED):
+            error_code, error = outcome.status, outcome.validation_error or outcome.refusal
         yield (
-            job,
-            item.id,
-            item.request_hash,
+            *_key(job, outcome),
             run_id,
             attempt.number,
             attempt.started_at,
             attempt.status_code,
-            attempt.error_code,
-            attempt.error,
+            error_code,
+            error,
             attempt.wait_before_ms,
             attempt.latency_ms,
             dumps_text(dict(attempt.ratelimit)) if attempt.ratelimit else None,
+            attempt.reask,
+            outcome.finish_reason if answer else None,
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
+            outcome.cost_usd if answer else None,
         )
 
 
+def _choice_rows(job: str, outcome: Outcome) -> Iterator[tuple[Any, ...]]:
+    for choice in outcome.choices:
+        yield (
+            *_key(job, outcome),
+            choice.index,
+            choice.status,
+            choice.content,
+            choice.finish_reason,
+            choice.refusal,
+            _calls(choice),
+            choice.parsed,
+            choice.validation_error,
+        )
+
+
+def _calls(answer: Outcome | Choice) -> str | None:
+    """Tool calls as the `tool_calls` column holds them: JSON, or NULL when there are none."""
+    if not answer.tool_calls:
+        return None
+    return dumps_text([call.as_json() for call in answer.tool_calls])
+
+
 def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str, Any]:
-    item, usage = outcome.item, outcome.usage
+    item, totals = outcome.item, outcome.totals
+    usage = totals.usage
     vector = outcome.vectors[0] if outcome.vectors else None
     return {
         "job": job,
@@ -393,7 +528,7 @@ def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str
         "completion_tokens": usage.completion_tokens if usage else None,
         "reasoning_tokens": usage.reasoning_tokens if usage else None,
         "total_tokens": usage.total_tokens if usage else None,
-        "cost_usd": outcome.cost_usd,
+        "cost_usd": totals.cost_usd,
         "price": outcome.price,
         "latency_ms": outcome.latency_ms,
         "attempts": len(outcome.attempts),
@@ -405,4 +540,12 @@ def _request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str
         "vector": vector,
         "dimensions": len(vector) // 4 if vector is not None else None,
         "response_status": outcome.response_status,
+        "tool_calls": _calls(outcome),
+        "refusal": outcome.refusal,
+        "output_items": dumps_text(list(outcome.output_items)) if outcome.output_items else None,
+        "parsed": outcome.parsed,
+        "validation_error": outcome.validation_error,
+        "max_tokens": outcome.max_tokens,
+        "reasks": totals.reasks,
+        "reask_cost_usd": totals.reask_cost_usd if totals.reasks else None,
     }

@@ -228,8 +228,9 @@ YAML_HINT = (
     "or '?' or ',' inside {...} or [...]"
 )
 JOB_KEYS = (
-    "budget_usd, budget_usd_per_day, endpoint, inputs, limits, mode, model, name, pack, params, "
-    "price_as, prices, prompts, system, template, tier"
+    "budget_usd, budget_usd_per_day, endpoint, inputs, limits, max_reasks, max_tokens_cap, mode, "
+    "model, name, on_invalid, on_length, pack, params, price_as, prices, prompts, schema, system, "
+    "template, tier"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"

@@ -71,12 +71,16 @@ def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cos
         "requests": requests,
         "answered": answered,
         "truncated": cut,
+        "invalid": 0,
+        "refused": 0,
         "failed": failed,
         "prompt_tokens": prompt,
         "cached_tokens": cached,
         "completion_tokens": completion,
         "reasoning_tokens": reasoning,
         "cost_usd": cost,
+        "reasks": 0,
+        "reask_cost_usd": 0.0,
         "avg_latency_ms": latency,
     }
 
@@ -155,10 +159,10 @@ Why items failed (commonest first)
   1 × no error message
 """
 CSV = """\
-run_id,requests,answered,truncated,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,avg_latency_ms
-1,1,1,0,0,100,0,50,0,4.5e-05,200.0
-2,2,2,0,0,320,100,140,0,0.00015,350.0
-3,3,2,1,1,1010,0,505,256,0.0033,550.0
+run_id,requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms
+1,1,1,0,0,0,0,100,0,50,0,4.5e-05,0,0.0,200.0
+2,2,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0
+3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0
 """
 
 
@@ -266,10 +270,11 @@ def test_export_jsonl_and_csv(seeded, invoke, tmp_path):
     out = tmp_path / "labels.csv"
     assert invoke("export", "labels", "--format", "csv", "-o", str(out), "--all").exit_code == 0
     assert out.read_text().splitlines() == [
-        "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd,error",
-        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,",
-        "y,Q y,Y,length,truncated,my-model,10,5,,",
-        "z,Q z,,,failed,gpt-4o-mini,,,,",
+        "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd,error,"
+        "validation_error,refusal,reasks",
+        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,,,,0",
+        "y,Q y,Y,length,truncated,my-model,10,5,,,,,0",
+        "z,Q z,,,failed,gpt-4o-mini,,,,,,,0",
     ]
 
 
@@ -345,7 +350,8 @@ def test_html_report_renders_in_chromium(seeded, invoke, tmp_path):
     assert f"From {seeded.resolve()}, generated 20" in html
     for part in (
         "Spend over time, by model", "Spend by job", "Cost per answered item",
-        "USD per answered item", "Failures and cut-off answers", "<b>1 ×</b> no error message",
+        "USD per answered item", "Failures, cut-off, invalid and refused answers",
+        "<b>1 ×</b> no error message",
     ):  # fmt: skip
         assert part in html
     shot = tmp_path / "shot.png"

@@ -363,3 +363,20 @@ def test_the_dry_run_counts_the_schema_and_says_re_asks_are_extra(write_job, inv
     assert result.exit_code == 0, result.output
     assert ", schema " in result.output
     assert "note: re-asks (on_invalid, on_length) are not in these figures" in result.output
+
+
+def test_the_extraction_example_runs_with_fake(tmp_path, invoke):
+    """jobs/extract.yaml runs as a new user would run it, and exports a column per field."""
+    examples = Path(__file__).resolve().parents[1] / "jobs"
+    for name in ("extract.yaml", "support_tickets.csv"):
+        (tmp_path / name).write_bytes((examples / name).read_bytes())
+    result = invoke("run", "extract.yaml", "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    stored = rows(tmp_path / "batchbot.db", "select status, parsed, request from requests")
+    assert len(stored) == 12
+    schema = json.loads(stored[0]["request"])["response_format"]["json_schema"]["schema"]
+    for row in stored:
+        assert row["status"] == "ok"
+        jsonschema.validate(json.loads(row["parsed"]), schema)
+    header = invoke("export", "support-tickets", "--format", "csv").stdout.splitlines()[0]
+    assert header.endswith(",reasks,customer,email,category,urgency,summary,needs_human")

@@ -6,7 +6,7 @@
                         "reported_rpm", "reported_tpm", "keep_usage",
                         "count" ("exact", "chars" or "x1.15": how TPM is charged),
                         "dialect" ("openai", "fixed-minute" or "none": the headers)
-    POST /_fake/answers {"invalid": 0.1, "length": 0.05}  as FakeServer.set_answers: the
+    POST /_fake/answers {"invalid": 0.1, "length": 0.05}  as FakeServer.quirks.set: the
                         shares of requests answered with invalid JSON, refused ("refusal")
                         or cut off ("length"); "seed" picks other requests
     POST /_fake/spend   {"requests": 10, "tokens": 0}  as FakeServer.spend (another client)
@@ -28,6 +28,7 @@ from aiohttp import web
 
 from batchbot.fake import errors as fake_errors
 from batchbot.fake.faults import check_fault
+from batchbot.fake.quirks import AnswerQuirks
 
 ANSWER_KEYS = ("invalid", "refusal", "length", "seed")
 
@@ -40,7 +41,7 @@ class Controlled(Protocol):
     @property
     def set_limits(self) -> Callable[..., None]: ...
     @property
-    def set_answers(self) -> Callable[..., None]: ...
+    def quirks(self) -> AnswerQuirks: ...
     @property
     def spend(self) -> Callable[..., None]: ...
     @property
@@ -83,7 +84,7 @@ def control_routes(server: Controlled) -> list[web.RouteDef]:
     async def answers(request: web.Request) -> web.Response:
         data = await _json_object(request)
         try:
-            server.set_answers(**{key: data[key] for key in ANSWER_KEYS if key in data})
+            server.quirks.set(**{key: data[key] for key in ANSWER_KEYS if key in data})
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})

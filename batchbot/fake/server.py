@@ -9,7 +9,7 @@ same way) and fails on demand: see `fake_faults` for faults and `[[fake:FAULT]]`
     ...
     server.stop()
 
-A test thread may call `inject`, `set_limits`, `set_answers`, `spend`, `reset`, `stats` and
+A test thread may call `inject`, `set_limits`, `quirks.set`, `spend`, `reset`, `stats` and
 `timeline` while
 the server thread serves: all mutable state sits behind one lock, never held across an await.
 Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
@@ -179,18 +179,6 @@ class FakeServer:
                 self._limits = self._limits.changed(rpm, tpm, self._clock, **options)
             else:
                 self._limits = RateLimits(rpm, tpm, self._clock, **options)
-
-    def set_answers(
-        self,
-        *,
-        invalid: float | None = None,
-        refusal: float | None = None,
-        length: float | None = None,
-        seed: int | None = None,
-    ) -> None:
-        """The shares of requests answered with invalid JSON, refused or cut off (None keeps
-        one); `seed` picks another set of requests (see `fake.quirks`)."""
-        self.quirks.set(invalid=invalid, refusal=refusal, length=length, seed=seed)
 
     def spend(self, *, requests: int = 0, tokens: int = 0) -> None:
         """Spend the key's budget as another client would (for a shared-key benchmark)."""

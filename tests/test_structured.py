@@ -185,7 +185,7 @@ def test_a_schema_job_with_wrong_answers_ends_valid_or_marked_within_budget(
     assert "answers asked again" in invoke("report", "--html", "page.html").stdout
     assert "asked again" in (tmp_path / "page.html").read_text()
     runs = invoke("runs").stdout
-    assert "stopped: budget reached" in runs
+    assert "why: budget reached" in runs
     assert "re-asks ($" in runs
 
     csv_rows = invoke("export", str(thousand), "--format", "csv").stdout.splitlines()

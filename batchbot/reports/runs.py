@@ -61,7 +61,7 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     for run, line in zip(runs, lines[1:], strict=True):
         out.append(line)
         if run["status"] in STOPPED and run["error"]:
-            out.extend(f"{INDENT}{status}: {why}" for status, why in _why_stopped(run))
+            out.append(f"{INDENT}why: {_one_line(run['error'])}")
         answers = _answers_line(run)
         out.extend([f"{INDENT}{answers}"] if answers else [])
         reasons = [(f["error"], f["count"]) for f in run["failures"]]
@@ -69,9 +69,9 @@ def render_runs(runs: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _why_stopped(run: dict[str, Any]) -> list[tuple[str, str]]:
-    (line,) = reasons_text([(run["error"], 1)], width=200)
-    return [(run["status"], line.removeprefix("1 × "))]
+def _one_line(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _answers_line(run: dict[str, Any]) -> str:

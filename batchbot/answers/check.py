@@ -42,6 +42,8 @@ class Checker:
         if outcome.status not in ANSWERED or outcome.vectors:
             return outcome
         spec = output_schema(outcome.item.body, self.endpoint)
+        if spec is None and not outcome.refusal and not outcome.choices:
+            return outcome  # the common case: plain text, already ok or truncated
         choices = [self._choice(choice, spec) for choice in outcome.all_choices()]
         several = len(choices) > 1
         errors = [

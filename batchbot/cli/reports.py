@@ -62,15 +62,18 @@ def report_command(
     batchbot report --by job,model --json
     """
     from batchbot.reports.report import ReportQuery, build_report, render
+    from batchbot.run.stale import close_abandoned
     from batchbot.store.read import reading
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are two formats: choose one.")
     query = ReportQuery(by, job, _day(since), _day(until))
-    with friendly_errors(), reading(db_path) as db:
-        report = build_report(
-            db, query, detail=bool(html_file), source=str(Path(db_path).resolve())
-        )
+    with friendly_errors():
+        close_abandoned(Path(db_path))
+        with reading(db_path) as db:
+            report = build_report(
+                db, query, detail=bool(html_file), source=str(Path(db_path).resolve())
+            )
     if html_file:
         Path(html_file).write_text(render(report, "html"), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)
@@ -94,13 +97,18 @@ def _day(value: Any) -> str | None:
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
 def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> None:
-    """Recent runs, newest first: status, items, ok/failed, cost and duration."""
+    """Recent runs, newest first: status, items, ok/failed, cost and duration.
 
+    A run whose process is gone (kill -9, a crash) is listed as crashed, never as running.
+    """
     from batchbot.reports.export import recent_runs, render_runs
+    from batchbot.run.stale import close_abandoned
     from batchbot.store.read import reading
 
-    with friendly_errors(), reading(db_path) as db:
-        runs = recent_runs(db, job=job, limit=limit)
+    with friendly_errors():
+        close_abandoned(Path(db_path))
+        with reading(db_path) as db:
+            runs = recent_runs(db, job=job, limit=limit)
     click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=as_json)
 
 

@@ -96,6 +96,26 @@ HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?) LIMIT 1
 
 SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
 
+# A run whose process died without closing its row: what it wrote (from the rollup), then its
+# status, error and last sign of life (its last answer, else its start).
+CRASHED_TOTALS = """
+UPDATE runs SET ok = s.answered - s.truncated, truncated = s.truncated, failed = s.failed,
+    prompt_tokens = s.prompt_tokens, completion_tokens = s.completion_tokens,
+    cost_usd = s.nanousd / 1e9
+FROM (
+    SELECT run_id, sum(answered) AS answered, sum(truncated) AS truncated,
+        sum(failed) AS failed, sum(prompt_tokens) AS prompt_tokens,
+        sum(completion_tokens) AS completion_tokens, sum(cost_nanousd) AS nanousd
+    FROM spend WHERE job = :job GROUP BY run_id
+) AS s
+WHERE runs.id = s.run_id AND runs.job = :job AND runs.status = 'running'
+"""
+CRASHED = """
+UPDATE runs SET status = 'crashed', error = :error, finished_at = coalesce(
+    (SELECT max(finished_at) FROM requests WHERE run_id = runs.id), started_at)
+WHERE job = :job AND status = 'running'
+"""
+
 AVERAGE_COMPLETION = """
 SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE job = ?
 """
@@ -223,6 +243,14 @@ class Store:
             self.db.table("runs").update(
                 run_id, {"status": status, "finished_at": utc_now(), **totals}
             )
+
+    def close_crashed_runs(self, job: str, *, error: str) -> int:
+        """Rows of `job` still `running` become `crashed`, with `error`, what they wrote and
+        their last answer's time. Only for the holder of the job's lock: no run of it is alive
+        then. Returns how many rows were closed."""
+        with write_transaction(self.db):
+            self.db.execute(CRASHED_TOTALS, {"job": job})
+            return int(self.db.execute(CRASHED, {"job": job, "error": error}).rowcount)
 
     def is_answered(self, job: str, item_id: str, request_hash: str) -> bool:
         """Whether this exact request of this job already has an answer (resume and cache)."""

@@ -58,9 +58,9 @@ def test_results_are_committed_in_batches(
     commits: list[int] = []
     record = Store.record_results
 
-    def counting(self: Store, run_id: int, job: str, mode: str, outcomes: list) -> None:  # type: ignore[type-arg]
+    def counting(self: Store, run_id: int, job: str, mode: str, outcomes: list, **kw) -> None:  # type: ignore[type-arg]
         commits.append(len(outcomes))
-        record(self, run_id, job, mode, outcomes)
+        record(self, run_id, job, mode, outcomes, **kw)
 
     monkeypatch.setattr(Store, "record_results", counting)
     job = write_job("many.jsonl", batch_lines(300))

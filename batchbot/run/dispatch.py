@@ -185,6 +185,8 @@ class Dispatcher:
 
     async def _process(self, item: Item, reservation: Reservation | None) -> None:
         tries = Tries(item, self.job.endpoint)
+        if reservation is not None and self.budget.enabled:
+            tries.worst_usd = reservation.worst_usd
         self.stats.in_flight += 1
         outcomes: list[Outcome] | None = None
         try:
@@ -193,21 +195,22 @@ class Dispatcher:
         except asyncio.CancelledError:
             if not self._stopping():
                 raise  # not the run's stop: process() reports the death
-            # Stopped before an answer came: keep what the attempts saw, leave it pending.
+            # Stopped before an answer came: keep what the attempts saw, leave it pending. A
+            # request cut off on the wire may still be billed: its reservation stays.
             outcome = tries.outcome(PENDING, error="stopped before answer")
-            if tries.attempts:
-                for part in unpack(outcome):
-                    self.writer.submit(part)
+            for part in unpack(outcome) if tries.attempts else ():
+                self.writer.submit(part)
+            if tries.held is not None and not tries.on_wire:
+                self.writer.submit(None, release=tries.held)
             return
         finally:
             self.stats.in_flight -= 1
             if reservation is not None:
                 self._settle(reservation, outcomes)
         try:
-            await self.writer.write_all(outcomes)
-        except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
-            failed = f"Could not write to {self.config.db_path}: {exc}"
-            self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
+            await self.writer.write_all(outcomes, release=tries.held)
+        except Exception as exc:
+            self._write_failed(exc)
             return
         for part in outcomes:
             self.stats.add(part)
@@ -217,6 +220,12 @@ class Dispatcher:
             outcome.status,
             extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
         )
+
+    def _write_failed(self, exc: Exception) -> None:
+        """The database refused a write: stop (a RunStopped, the database stayed locked, says
+        why itself)."""
+        failed = f"Could not write to {self.config.db_path}: {exc}"
+        self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
 
     def _stopping(self) -> bool:
         """Whether a cancellation is the run's own: a stop, or the event loop shutting down."""
@@ -300,15 +309,19 @@ class Dispatcher:
 
     async def _send(self, tries: Tries, wait_s: float) -> Reply:
         """One HTTP request, recorded as an attempt; its rate-limit news goes to the limiter."""
+        self._hold(tries)
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
         self.stats.charged_tokens += tries.tokens
+        tries.on_wire = True
         try:
             reply = await self.client.complete(tries.item.body)
         except Exception as exc:
+            tries.on_wire = False
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
             self._after_error(exc, tries)
             raise
+        tries.on_wire = False
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
         self.limiter.observe(
             parse_rate_limit_headers(reply.headers), _model(tries.item), tries.sent
@@ -370,6 +383,21 @@ class Dispatcher:
         log.debug("still no connection; next try in %.1f s", probe_in)
 
     # -- money ------------------------------------------------------------------------------
+
+    def _hold(self, tries: Tries) -> None:
+        """Commit the item's reservation before its first request leaves, so a run killed
+        with it on the wire leaves it for the next run to count (budget.py). A database that
+        refuses stops the run, and this item is not sent."""
+        if tries.worst_usd is None or tries.held is not None:
+            return
+        item = tries.item
+        try:
+            tries.held = self.store.reserve(
+                self.run_id, self.job.name, item.id, _model(item), tries.worst_usd
+            )
+        except Exception as exc:
+            self._write_failed(exc)
+            raise asyncio.CancelledError from exc  # the run's stop: the item stays pending
 
     def _settle(self, reservation: Reservation, outcomes: list[Outcome] | None) -> None:
         cost = sum(outcome.cost_usd or 0.0 for outcome in outcomes or ())

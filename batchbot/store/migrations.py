@@ -284,3 +284,26 @@ def m005_views(db: Database) -> None:
         "UPDATE runs SET exit_code = CASE status WHEN 'done' THEN 0 WHEN 'failed' THEN 1 END "
         "WHERE exit_code IS NULL AND status IN ('done', 'failed')"
     )
+
+
+@migrations(name="m006_reservations")
+def m006_reservations(db: Database) -> None:
+    # A request's worst-case cost under a budget, committed before the request is sent and
+    # deleted in the transaction that writes its result. A run killed with requests on the
+    # wire leaves their rows behind: the server may have billed them, so later runs count
+    # them as spent (at their worst case, on the day they were sent) and reports say so.
+    db.table("reservations").create(
+        {
+            "id": int,
+            "run_id": int,
+            "job": str,
+            "item_id": str,
+            "model": str,
+            "worst_usd": float,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"job", "item_id", "worst_usd", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("reservations").create_index(["job", "created_at"])

@@ -95,6 +95,16 @@ WHERE job = ? AND item_id = ? AND request_hash = ? AND status IN (?, ?)
 HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?) LIMIT 1"
 
 SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
+# Requests a run reserved and never wrote a result for: sent, perhaps billed, cost unknown.
+RESERVED_ON_DAY = """
+SELECT coalesce(sum(worst_usd), 0) FROM reservations
+WHERE job = ? AND created_at >= ? AND created_at < ?
+"""
+RESERVE = """
+INSERT INTO reservations (run_id, job, item_id, model, worst_usd, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+RELEASE = "DELETE FROM reservations WHERE id = ?"
 
 # A run whose process died without closing its row: what it wrote (from the rollup), then its
 # status, error and last sign of life (its last answer, else its start).
@@ -263,17 +273,37 @@ class Store:
         return row is not None
 
     def spent_today(self, job: str) -> float:
-        """USD this job's requests cost today (UTC), over every run (from the spend rollup)."""
-        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
-        return int(nanousd) / 1e9
+        """USD this job's requests cost today (UTC), over every run (from the spend rollup),
+        plus the worst case of every reservation left today: requests that were sent but
+        whose result no run wrote (it was killed), which the server may have billed."""
+        today = utc_now()[:10]
+        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, today)).fetchone()
+        (reserved,) = self.db.execute(RESERVED_ON_DAY, (job, today, f"{today}~")).fetchone()
+        return int(nanousd) / 1e9 + float(reserved)
+
+    def reserve(self, run_id: int, job: str, item_id: str, model: str | None, usd: float) -> int:
+        """Commit a request's worst-case cost before it is sent; returns the row to release
+        with its result (`record_results`)."""
+        with write_transaction(self.db):
+            cursor = self.db.execute(RESERVE, (run_id, job, item_id, model, usd, utc_now()))
+            return int(cursor.lastrowid or 0)
 
     def average_completion(self, job: str) -> float | None:
         """Mean completion tokens of this job's answers so far (None before the first)."""
         (mean,) = self.db.execute(AVERAGE_COMPLETION, (job,)).fetchone()
         return None if mean is None else float(mean)
 
-    def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
-        """Write outcomes and their attempts in one transaction."""
+    def record_results(
+        self,
+        run_id: int,
+        job: str,
+        mode: str,
+        outcomes: Sequence[Outcome],
+        *,
+        released: Sequence[int] = (),
+    ) -> None:
+        """Write outcomes and their attempts, and delete the `released` reservations, in one
+        transaction."""
         # Plain executemany: sqlite-utils' helpers inspect the table on every call, which
         # costs more than the insert itself at hundreds of results a second.
         with write_transaction(self.db):
@@ -285,6 +315,7 @@ class Store:
                 INSERT_ATTEMPT,
                 [row for outcome in outcomes for row in _attempt_rows(run_id, job, outcome)],
             )
+            conn.executemany(RELEASE, [(row,) for row in released])
 
     # -- Batch API ---------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ which is what the database and logs see.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,16 @@ FAKE_POLL_S = 0.5
 FAKE_BATCH_DELAY_S = 2.0
 # An Azure OpenAI api-version serving chat, embeddings and Responses.
 DEFAULT_API_VERSION = "2025-04-01-preview"
+NOT_HTTP = (
+    "base URL {url!r} is not an http(s) URL: give one like https://api.openai.com/v1 or "
+    "http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
+)
+CREDENTIALS = (
+    "base URL {url!r} has a user name or password in it: remove them and give the key as "
+    "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and never stored. "
+    "Nothing was sent."
+)
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +178,17 @@ def _mode_from(flags: Flags, job_mode: str | None) -> str:
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:
+    """The base URL to call; None with --fake, which serves its own (and keeps none)."""
     url = flags.base_url or env.get("OPENAI_BASE_URL") or None
-    return url if flags.fake else checked_base_url(url)  # --fake serves its own
+    return None if flags.fake else checked_base_url(url)
 
 
 def checked_base_url(url: str | None) -> str | None:
-    """`url` if it can be an API's base URL (http or https, a host, a valid port)."""
+    """`url` if it can be an API's base URL (http or https, a host, a valid port) and holds
+    no credentials, which would be sent beside the key and stored with the run."""
     if url is None:
         return None
+    shown = masked_url(url)
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -182,11 +196,15 @@ def checked_base_url(url: str | None) -> str | None:
     except ValueError:
         valid = False
     if not valid:
-        raise ConfigError(
-            f"base URL {redact_secrets(url)!r} is not an http(s) URL: give one like "
-            "https://api.openai.com/v1 or http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
-        )
+        raise ConfigError(NOT_HTTP.format(url=shown))
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(CREDENTIALS.format(url=shown))
     return url
+
+
+def masked_url(url: str) -> str:
+    """`url` with any user name and password (and anything key-shaped) replaced by `***`."""
+    return redact_secrets(_USERINFO.sub("***@", url))
 
 
 def _maybe(*values: T | None) -> T | None:

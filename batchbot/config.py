@@ -17,6 +17,7 @@ from batchbot import modes
 from batchbot.endpoints import Azure
 from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job
+from batchbot.jobs.numbers import SETTINGS, checked
 from batchbot.pace import tiers
 
 T = TypeVar("T")
@@ -127,7 +128,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     rpm = _first(flags.rpm, settings.limits.rpm, preset.rpm)
     tpm = _first(flags.tpm, settings.limits.tpm, preset.tpm)
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
-    _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
+    given = {name: getattr(flags, name) for name in SETTINGS if hasattr(flags, name)}
+    _check_numbers({**given, "rpm": rpm, "tpm": tpm, "concurrency": concurrency})
     azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
@@ -227,10 +229,16 @@ def _first(*values: T | None) -> T:
     raise AssertionError("the last value is a default and never None")
 
 
-def _check_positive(**values: float | None) -> None:
+def _check_numbers(values: Mapping[str, float | None]) -> None:
+    """Every numeric setting in its range (`jobs.numbers.SETTINGS`): the command line's types
+    check them already, this is for callers of the library."""
     for name, value in values.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"{name} must be greater than 0 (got {value}).")
+        if value is None:
+            continue
+        try:
+            checked(value, SETTINGS[name])
+        except ValueError as exc:
+            raise ConfigError(f"{name} {exc}.") from None
 
 
 def _first_model(job: Job) -> str | None:

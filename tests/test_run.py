@@ -443,11 +443,12 @@ def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatc
 def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
     tmp_path, write_job, invoke, fake_api
 ):
-    """temperature 5 is a 400 from the API: that item fails at once with the API's message
-    (once, without the client's "Error code" prefix) and the others are answered."""
+    """A temperature a reasoning model does not take is a 400 from the API: that item fails
+    at once with the API's message (once, without the client's "Error code" prefix) and the
+    others are answered."""
     job = write_job(
         "job.yaml",
-        "model: gpt-4o-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 5}}\n"
+        "model: o3-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 0.5}}\n"
         "  - {id: fine, user: hi}\n",
     )
     result = invoke("run", str(job), "--base-url", fake_api.url)
@@ -455,10 +456,10 @@ def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
     fine, hot = rows(tmp_path / "batchbot.db", "select * from requests order by item_id")
     assert (hot["status"], hot["attempts"], fine["status"]) == ("failed", 1, "ok")
     assert hot["error"] == (
-        "400: Invalid 'temperature': decimal above maximum value. "
-        "Expected a value <= 2, but got 5 instead."
+        "400: Unsupported value: 'temperature' does not support 0.5 with this model. "
+        "Only the default (1) value is supported."
     )
-    assert hot["error_code"] == "decimal_above_max_value"
+    assert hot["error_code"] == "unsupported_value"
 
 
 def test_closing_line_of_the_example_job_fits_80_columns(invoke, fake_api):

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from batchbot.cli.common import cli, db_option, friendly_errors
+from batchbot.cli.common import Number, cli, db_option, friendly_errors
+from batchbot.jobs.numbers import COUNT
 
 
 def _split_by(
@@ -92,7 +93,7 @@ def _day(value: Any) -> str | None:
     "--limit",
     default=20,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=Number(COUNT),
     help="How many runs to list, newest first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")

@@ -18,6 +18,7 @@ from batchbot.cli.common import (
     limit_options,
     log,
     log_options,
+    setting,
     start_logging,
 )
 from batchbot.errors import EXIT_OK
@@ -61,30 +62,30 @@ from batchbot.errors import EXIT_OK
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("timeout_s"),
     help="Seconds before one request is abandoned and retried  [default: 120]",
 )
 @click.option(
     "--max-attempts",
-    type=click.IntRange(min=1),
+    type=setting("max_attempts"),
     help="HTTP attempts per item for transient errors  [default: 6]",
 )
 @click.option(
     "--grace",
     "grace_s",
-    type=click.FloatRange(min=0),
+    type=setting("grace_s"),
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
 @click.option(
     "--max-cost",
     "max_cost_usd",
-    type=click.FloatRange(min=0),
+    type=setting("max_cost_usd"),
     help="Never spend more than this many USD in this run (overrides budget_usd).",
 )
 @click.option(
     "--max-cost-per-day",
     "max_cost_per_day_usd",
-    type=click.FloatRange(min=0),
+    type=setting("max_cost_per_day_usd"),
     help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
 )
 @click.option(
@@ -106,19 +107,19 @@ from batchbot.errors import EXIT_OK
 @click.option(
     "--poll-interval",
     "poll_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("poll_s"),
     help="Batch mode with --wait: seconds before the first poll; the pauses grow from there  "
     "[default: 30]",
 )
 @click.option(
     "--batch-queue-tokens",
-    type=click.IntRange(min=1),
+    type=setting("batch_queue_tokens"),
     help="Batch mode: the org's enqueued-token limit per model (overrides the tier).",
 )
 @click.option(
     "--deadline",
     "deadline_minutes",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("deadline_minutes"),
     help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
 )
 @click.option(
@@ -130,7 +131,7 @@ from batchbot.errors import EXIT_OK
 @click.option(
     "--outage-wait",
     "outage_wait_s",
-    type=click.FloatRange(min=0),
+    type=setting("outage_wait_s"),
     help="Seconds to wait out a server that refuses every connection before stopping  "
     "[default: 300]",
 )

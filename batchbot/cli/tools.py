@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from batchbot.cli.common import cli, environment, fake_api, friendly_errors
+from batchbot.cli.common import cli, environment, fake_api, friendly_errors, setting
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 
 
@@ -32,7 +32,7 @@ from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
     "timeout_s",
     default=20.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("timeout_s"),
     help="Seconds to wait for the API's answer.",
 )
 def doctor_command(

@@ -11,17 +11,10 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from batchbot import modes
-from batchbot.endpoints import ENDPOINTS, MAX_PACK
+from batchbot.endpoints import ENDPOINTS
 from batchbot.jobs.bodies import check_params
-from batchbot.jobs.fields import (
-    Where,
-    check_keys,
-    want_choice,
-    want_count,
-    want_mapping,
-    want_number,
-    want_text,
-)
+from batchbot.jobs.fields import Where, check_keys, want_choice, want_mapping, want_text
+from batchbot.jobs.numbers import COUNT, MONEY, PACK, RATE, want
 
 MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
 LIMIT_KEYS = ("concurrency", "rpm", "tpm")
@@ -84,10 +77,7 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
 
 
 def _pack(value: object, where: Where, *parts: str | int) -> int:
-    pack = want_count(value, where, *parts)
-    if pack > MAX_PACK:
-        raise where.error(f"must be at most {MAX_PACK}, the API's most inputs a request", *parts)
-    return pack
+    return int(want(value, PACK, where, *parts))
 
 
 def _optional(doc: Mapping[str, Any], key: str, where: Where, check: Callable[..., T]) -> T | None:
@@ -96,7 +86,7 @@ def _optional(doc: Mapping[str, Any], key: str, where: Where, check: Callable[..
 
 
 def _money(value: object, where: Where, *parts: str | int) -> float:
-    return want_number(value, where, *parts, positive=False)
+    return float(want(value, MONEY, where, *parts))
 
 
 def parse_limits(value: object, where: Where, *parts: str | int) -> Limits:
@@ -105,11 +95,11 @@ def parse_limits(value: object, where: Where, *parts: str | int) -> Limits:
     check_keys(limits, LIMIT_KEYS, where, *parts)
     rpm, tpm, concurrency = (limits.get(key) for key in ("rpm", "tpm", "concurrency"))
     return Limits(
-        rpm=None if rpm is None else want_number(rpm, where, *parts, "rpm", positive=True),
-        tpm=None if tpm is None else want_number(tpm, where, *parts, "tpm", positive=True),
+        rpm=None if rpm is None else float(want(rpm, RATE, where, *parts, "rpm")),
+        tpm=None if tpm is None else float(want(tpm, RATE, where, *parts, "tpm")),
         concurrency=None
         if concurrency is None
-        else want_count(concurrency, where, *parts, "concurrency"),
+        else int(want(concurrency, COUNT, where, *parts, "concurrency")),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BatchbotError, redact_secrets
+from batchbot.inert import printable
 from batchbot.jobs.numbers import SETTINGS, Range, checked
 from batchbot.version import __version__
 
@@ -184,10 +185,16 @@ def friendly_errors() -> Iterator[None]:
         )
 
 
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print `text` with nothing in it a terminal would act on (see `batchbot.inert`): the
+    one way commands print, since job names, ids and the API's words may carry anything."""
+    click.echo(printable(text), err=err, nl=nl)
+
+
 def fail(message: str, exit_code: int) -> NoReturn:
     from batchbot.logs import FILE_ONLY
 
-    click.echo(f"Error: {message}", err=True)
+    echo(f"Error: {message}", err=True)
     if log.handlers:  # only `run` sets up logging; elsewhere Python would print this twice
         extra = {FILE_ONLY: True, "exit_code": exit_code}
         log.error("%s (exit %d)", message, exit_code, extra=extra)

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from batchbot.cli.common import Number, cli, db_option, friendly_errors
+from batchbot.cli.common import Number, cli, db_option, echo, friendly_errors
+from batchbot.inert import inert_json
 from batchbot.jobs.numbers import COUNT
 
 
@@ -77,8 +78,8 @@ def report_command(
             )
     if html_file:
         Path(html_file).write_text(render(report, "html"), encoding="utf-8")
-        click.echo(f"wrote {html_file}", err=True)
-    click.echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
+        echo(f"wrote {html_file}", err=True)
+    echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 
 def _day(value: Any) -> str | None:
@@ -110,7 +111,7 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
         close_abandoned(Path(db_path))
         with reading(db_path) as db:
             runs = recent_runs(db, job=job, limit=limit)
-    click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=as_json)
+    echo(inert_json(json.dumps(runs, indent=2)) if as_json else render_runs(runs), nl=as_json)
 
 
 @cli.command(name="export")
@@ -149,7 +150,7 @@ def export_command(job: str, db_path: str, fmt: str, output: Any, history: bool)
         else:
             count = export_answers(db, target, output, fmt=fmt, history=history)
     if count == 0:
-        click.echo(f"No answers for job {job!r} in {db_path}.", err=True)
+        echo(f"No answers for job {job!r} in {db_path}.", err=True)
 
 
 def _export_target(db: Any, job: str, db_path: str) -> Any:
@@ -169,7 +170,7 @@ def _export_target(db: Any, job: str, db_path: str) -> Any:
         )
     found = current_job(db, job)
     if found is None:
-        click.echo(
+        echo(
             f"batchbot: the job file of {job!r} cannot be read: exporting the newest answer "
             "of every item ever sent; give the job file for the job as it is now.",
             err=True,

@@ -13,6 +13,7 @@ import click
 from batchbot import modes
 from batchbot.cli.common import (
     cli,
+    echo,
     environment,
     friendly_errors,
     limit_options,
@@ -22,6 +23,7 @@ from batchbot.cli.common import (
     start_logging,
 )
 from batchbot.errors import EXIT_OK
+from batchbot.inert import inert_json
 
 
 @cli.command(name="run")
@@ -179,7 +181,7 @@ def run_command(
         if dry_run:
             _report_estimate(job, config, as_json=as_json)
             return
-        report = None if quiet else click.echo
+        report = None if quiet else echo
         summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
     _report_summary(summary, quiet=quiet)
 
@@ -193,11 +195,11 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     choice = resolve_mode(job, config, estimate)
     if as_json:
         mode = {"mode": choice.mode, "mode_reason": choice.reason}
-        click.echo(json.dumps({**estimate.as_dict(), **mode}, indent=2))
+        echo(inert_json(json.dumps({**estimate.as_dict(), **mode}, indent=2)))
         return
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
     assumed = "".join(f"  assumed: {note}\n" for note in estimate.assumptions())
-    click.echo(
+    echo(
         f"{estimate.job}: {items(estimate.items)}, "
         f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
         f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
@@ -212,10 +214,10 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     if choice.mode == modes.BATCH:
         from batchbot.batch.summary import batch_plan_line
 
-        click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+        echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     for warning in estimate.warnings():
-        click.echo(f"  warning: {warning}")
-    click.echo("Nothing was sent (dry run).")
+        echo(f"  warning: {warning}")
+    echo("Nothing was sent (dry run).")
 
 
 def _parts(tokens: Any) -> str:
@@ -254,12 +256,12 @@ def _report_summary(summary: Any, *, quiet: bool) -> None:
     code = summary.exit_code
     text = "\n".join(summary_lines(summary))
     if summary.stopped:
-        click.echo(f"batchbot: {stop_line(summary)}", err=True)
+        echo(f"batchbot: {stop_line(summary)}", err=True)
         log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
     for note in summary.notes if quiet else ():
-        click.echo(f"batchbot: {note}", err=True)
+        echo(f"batchbot: {note}", err=True)
     if not quiet or code != EXIT_OK:
-        click.echo(text, err=quiet)
+        echo(text, err=quiet)
     level = logging.INFO if code == EXIT_OK else logging.WARNING
     log.log(level, "%s (exit %d)", text, code, extra={FILE_ONLY: True, "exit_code": code})
     sys.exit(code)

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from batchbot.errors import InputError, JobFileError
+from batchbot.inert import inert_json
 from batchbot.jobs.job import Job, load_job
+from batchbot.reports.cells import csv_cell
 from batchbot.reports.npy import write_npy
 from batchbot.reports.report import Database
 from batchbot.reports.table import render_table
@@ -232,11 +234,11 @@ def export_answers(
     for row in _answers(db, job, history=history):
         vector = row.pop("vector", None)
         if writer is not None:
-            writer.writerow(row)
+            writer.writerow({key: csv_cell(value) for key, value in row.items()})
         else:
             if vector is not None:
                 row["vector"] = floats(vector)
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(inert_json(json.dumps(row, ensure_ascii=False)) + "\n")
         count += 1
     return count
 

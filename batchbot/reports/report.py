@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batchbot.inert import inert_json
 from batchbot.outcome import utc_now
 from batchbot.reports import table
-from batchbot.reports.cells import TABLE_HEADINGS, cell
+from batchbot.reports.cells import TABLE_HEADINGS, cell, csv_cell
 from batchbot.reports.html import Page, render_html
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
@@ -163,7 +164,7 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 def render_json(rows: Sequence[Row]) -> str:
-    return json.dumps(list(rows), indent=2) + "\n"
+    return inert_json(json.dumps(list(rows), indent=2)) + "\n"
 
 
 def render_csv(rows: Sequence[Row]) -> str:
@@ -172,7 +173,7 @@ def render_csv(rows: Sequence[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     return out.getvalue()
 
 

@@ -17,7 +17,7 @@ from batchbot import modes
 from batchbot.endpoints import Azure
 from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job
-from batchbot.jobs.numbers import SETTINGS, checked
+from batchbot.jobs.values import SETTINGS, checked
 from batchbot.pace import tiers
 
 T = TypeVar("T")
@@ -230,7 +230,7 @@ def _first(*values: T | None) -> T:
 
 
 def _check_numbers(values: Mapping[str, float | None]) -> None:
-    """Every numeric setting in its range (`jobs.numbers.SETTINGS`): the command line's types
+    """Every numeric setting in its range (`jobs.values.SETTINGS`): the command line's types
     check them already, this is for callers of the library."""
     for name, value in values.items():
         if value is None:

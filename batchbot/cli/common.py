@@ -18,7 +18,7 @@ import click
 
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BatchbotError, redact_secrets
 from batchbot.inert import printable
-from batchbot.jobs.numbers import SETTINGS, Range, checked
+from batchbot.jobs.values import SETTINGS, Range, checked
 from batchbot.version import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -47,7 +47,7 @@ def cli() -> None:
 
 
 class Number(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.3 on
-    """A number within one of `jobs.numbers`' ranges; NaN, infinities and values out of range
+    """A number within one of `jobs.values`' ranges; NaN, infinities and values out of range
     are usage errors (exit 2) that say what is allowed."""
 
     def __init__(self, allowed: Range) -> None:
@@ -67,7 +67,7 @@ class Number(click.ParamType):  # type: ignore[type-arg]  # generic only from cl
 
 
 def setting(name: str) -> Number:
-    """The type of the run setting `name` (a Config field), from `jobs.numbers.SETTINGS`."""
+    """The type of the run setting `name` (a Config field), from `jobs.values.SETTINGS`."""
     return Number(SETTINGS[name])
 
 

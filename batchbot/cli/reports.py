@@ -10,7 +10,7 @@ import click
 
 from batchbot.cli.common import Number, cli, db_option, echo, friendly_errors
 from batchbot.inert import inert_json
-from batchbot.jobs.numbers import COUNT
+from batchbot.jobs.values import COUNT
 
 
 def _split_by(

@@ -17,7 +17,7 @@ from typing import Any
 
 from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
 from batchbot.jobs.fields import Where, describe, want_choice, want_list, want_mapping, want_text
-from batchbot.jobs.numbers import check_parameters
+from batchbot.jobs.values import check_parameters
 
 ROLES = ("assistant", "developer", "system", "tool", "user")
 # A conversation that opens with one of these already has its instructions.

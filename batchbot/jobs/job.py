@@ -27,8 +27,8 @@ from batchbot.errors import ConfigError, JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource
 from batchbot.jobs.fields import FieldPath, render_path
 from batchbot.jobs.jsonl import jsonl_source
-from batchbot.jobs.numbers import parameter_problem
 from batchbot.jobs.settings import JobSettings, Limits
+from batchbot.jobs.values import parameter_problem
 from batchbot.jobs.yamlfile import load_yaml_job
 
 __all__ = ["Item", "Job", "JobSettings", "Limits", "load_job", "request_hash"]

@@ -21,8 +21,8 @@ from batchbot.endpoints import CHAT, EMBEDDINGS, ENDPOINTS
 from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource, check_messages, make_body
 from batchbot.jobs.fields import Where, check_id, check_keys, want_list, want_mapping, want_text
-from batchbot.jobs.numbers import check_parameters
 from batchbot.jobs.text import iter_lines, open_binary, parse_json_line
+from batchbot.jobs.values import check_parameters
 
 BATCH_KEYS = ("body", "custom_id", "method", "url")
 NO_REQUESTS = "no requests: add one JSON request a line"

@@ -14,7 +14,7 @@ from batchbot import modes
 from batchbot.endpoints import ENDPOINTS
 from batchbot.jobs.bodies import check_params
 from batchbot.jobs.fields import Where, check_keys, want_choice, want_mapping, want_text
-from batchbot.jobs.numbers import COUNT, MONEY, PACK, RATE, want
+from batchbot.jobs.values import COUNT, MONEY, PACK, RATE, want
 
 MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
 LIMIT_KEYS = ("concurrency", "rpm", "tpm")

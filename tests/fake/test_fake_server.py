@@ -413,6 +413,15 @@ INVALID_BODIES = [
     ({"model": M, "messages": HI, "frequency_penalty": 2.5}, "frequency_penalty",
      "decimal_above_max_value"),
     ({"model": M, "messages": HI, "temperature": "0.2"}, "temperature", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": 0.5}, "tools", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [7]}, "tools[0]", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [{"type": "function", "function": 5}]},
+     "tools[0].function", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [{"type": "function", "function": {"name": "f",
+      "parameters": {"properties": {"a": 1}}}}]}, "tools[0].function.parameters.properties.a",
+     "invalid_type"),
+    ({"model": M, "messages": HI, "response_format": {"type": "json_schema", "json_schema": 5}},
+     "response_format.json_schema", "invalid_type"),
 ]  # fmt: skip
 
 

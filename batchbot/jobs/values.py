@@ -1,15 +1,18 @@
-"""Every number a job or a run's settings may hold: its type and range, checked by Pydantic.
+"""Every number a job or a run's settings may hold, and the request parameters batchbot reads
+itself: their types and ranges, checked by Pydantic.
 
-One table per kind of number, so a range is written once:
+One table per kind, so a range is written once:
 
-    PARAMETERS   request parameters, as the API takes them (`max_tokens`, `temperature`, ...)
+    PARAMETERS   numeric request parameters, as the API takes them (`max_tokens`, `n`, ...)
+    SHAPES       the structured ones batchbot counts tokens of (`tools`, `response_format`)
     SETTINGS     a run's numeric flags (`--rpm`, `--max-cost`, ...), by their Python names
     RATE, COUNT, MONEY, PACK   the job file's own numbers (limits, budgets, pack, prices)
 
-A number the API would refuse (a negative `max_tokens`, `n: 1e308`, a `temperature` of 5) is
-refused here, before anything is sent, with what is allowed: `must be a whole number from 1
-to 128, not the number 1e+308`. Wrong types count as out of range: `'abc'`, `{a: 1}`, `true`,
-and a decimal where the API wants a whole number, as the API itself refuses them.
+A value the API would refuse (a negative `max_tokens`, `n: 1e308`, a `temperature` of 5,
+`tools: 0.5`) is refused here, before anything is sent, with what is allowed: `must be a
+whole number from 1 to 128, not the number 1e+308`. Wrong types count as out of range:
+`'abc'`, `{a: 1}`, `true`, and a decimal where the API wants a whole number, as the API itself
+refuses them.
 """
 
 from __future__ import annotations
@@ -106,6 +109,29 @@ PARAMETERS: Mapping[str, Range] = {
     "dimensions": TOKENS,
 }
 LOGIT_BIAS = "a mapping of token ids to numbers from -100 to 100"
+# What each structured parameter (or a part of one) must be, by its field path; a list's
+# items by the list's name.
+SHAPES: Mapping[FieldPath, str] = {
+    ("logit_bias",): LOGIT_BIAS,
+    ("tools",): "a list of tools like [{type: function, function: {name: ...}}]",
+    ("functions",): "a list of functions like [{name: ..., parameters: {...}}]",
+    ("response_format",): "a mapping like {type: json_object}",
+    ("response_format", "type"): "text: text, json_object or json_schema",
+    ("response_format", "json_schema"): "a mapping like {name: ..., schema: {...}}",
+}
+ITEMS: Mapping[str, str] = {
+    "tools": "a mapping like {type: function, function: {name: ...}}",
+    "functions": "a mapping like {name: ..., parameters: {...}}",
+}
+
+
+class _ResponseFormat(BaseModel):
+    """`response_format` as far as batchbot reads it (tools.schema_tokens)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    type: str
+    json_schema: dict[str, Any] | None = None
+
 
 RATE = Range(low=0, low_open=True)
 COUNT = Range(whole=True, low=1, high=INT32)
@@ -148,27 +174,44 @@ def _parameters_model() -> type[BaseModel]:
     }
     mapping: Any = dict  # of a type made at run time, which no static annotation can name
     fields["logit_bias"] = (mapping[str, BIAS.annotation()] | None, None)
+    fields["tools"] = fields["functions"] = (list[dict[str, Any]] | None, None)
+    fields["response_format"] = (_ResponseFormat | None, None)
     config = ConfigDict(extra="ignore", strict=True)
-    return create_model("RequestNumbers", __config__=config, **fields)
+    return create_model("RequestValues", __config__=config, **fields)
 
 
 _PARAMETERS_MODEL = _parameters_model()
 
 
 def parameter_problem(params: Mapping[str, Any]) -> tuple[FieldPath, str] | None:
-    """The first number in a request's parameters the API would refuse: where it is (its
+    """The first value in a request's parameters the API would refuse: where it is (its
     field path) and what is wrong; None when every one is fine."""
     try:
         _PARAMETERS_MODEL.model_validate(dict(params))
     except ValidationError as exc:
         error = exc.errors()[0]
-        path = tuple(error["loc"])
+        path: FieldPath = tuple(error["loc"])
         name = str(path[0])
-        if name == "logit_bias" and len(path) == 1:
-            return path, f"must be {LOGIT_BIAS}, not {describe(error['input'])}"
-        allowed = BIAS if name == "logit_bias" else PARAMETERS[name]
-        return path, f"must be {allowed.words}, not {describe(error['input'])}"
+        if name in PARAMETERS:
+            words = PARAMETERS[name].words
+        elif name == "logit_bias" and len(path) > 1:
+            words = BIAS.words
+        elif name in ITEMS and len(path) > 1:
+            words, path = ITEMS[name], path[:2]
+        else:  # the shape, or a part of it, as its table entry says
+            words = SHAPES.get(path[:2]) or SHAPES[path[:1]]
+            path = path[:2] if path[:2] in SHAPES else path[:1]
+        if error["type"] == "missing":
+            return path, f"is missing: add it, {words}"
+        return path, f"must be {words}, not {describe(_at(params, path))}"
     return None
+
+
+def _at(params: Mapping[str, Any], path: FieldPath) -> Any:
+    value: Any = params
+    for key in path:
+        value = value[key]
+    return value
 
 
 def want(value: object, allowed: Range, where: Where, *parts: str | int) -> Any:

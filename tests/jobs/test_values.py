@@ -1,6 +1,7 @@
-"""Every number in a job, and every numeric flag: the wrong type or range is exit 2 and one
-line naming the file, line and field (or the flag) and what is allowed, before anything is
-sent, whatever the job's format and whether the run is a dry run or a real one."""
+"""Every number in a job, every numeric flag, and the request parameters batchbot reads: the
+wrong type or range is exit 2 and one line naming the file, line and field (or the flag) and
+what is allowed, before anything is sent, whatever the job's format and whether the run is a
+dry run or a real one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from batchbot.config import Flags, resolve_config
 from batchbot.errors import ConfigError
 from batchbot.jobs.job import load_job
-from batchbot.jobs.numbers import PARAMETERS, Range, checked, parameter_problem
+from batchbot.jobs.values import PARAMETERS, Range, checked, parameter_problem
 
 TOKENS = "must be a whole number from 1 to 2,147,483,647"
 
@@ -132,6 +133,27 @@ BAD = {
         "job.yaml",
         f"{EMBED}\nparams: {{dimensions: 0}}\nprompts: [hi]\n",
         f"params.dimensions: {TOKENS}, not the number 0",
+    ),
+    "tools": (
+        "job.jsonl",
+        jsonl(tools=0.5),
+        "job.jsonl:1: tools: must be a list of tools like [{type: function, function: {name: "
+        "...}}], not the number 0.5",
+    ),
+    "a tool": (
+        "job.yaml",
+        yaml_params("{tools: [{type: function, function: {name: f}}, 7]}"),
+        "params.tools[1]: must be a mapping like {type: function, function: {name: ...}}",
+    ),
+    "response format": (
+        "job.yaml",
+        yaml_params("{response_format: {type: json_schema, json_schema: 5}}"),
+        "params.response_format.json_schema: must be a mapping like {name: ..., schema: {...}}",
+    ),
+    "response format type": (
+        "job.jsonl",
+        jsonl(response_format={}),
+        "response_format.type: is missing: add it, text: text, json_object or json_schema",
     ),
     "budget": (
         "job.yaml",

@@ -538,17 +538,22 @@ class Crash(Exception):
     """Stands for the process dying at that point (kill -9, a power cut)."""
 
 
-def test_crash_between_upload_and_create(tmp_path, write_job, run_batch, fake_api, monkeypatch):
-    """An upload with no batch is reported as an orphan file and its items go out exactly once."""
-    job = write_job("nightly.yaml", FIVE)
+def crash_before_create(run_batch, job: Path, monkeypatch) -> None:
+    """Run `job` in batch mode, dying between the upload of its file and the batch's create."""
 
     async def crash(self, **kwargs):
-        raise Crash  # the process dies between the upload and the create
+        raise Crash
 
     with monkeypatch.context() as patch:
         patch.setattr(openai.resources.batches.AsyncBatches, "create", crash)
         with pytest.raises(Crash):
             run_batch(job)
+
+
+def test_crash_between_upload_and_create(tmp_path, write_job, run_batch, fake_api, monkeypatch):
+    """An upload with no batch is reported as an orphan file and its items go out exactly once."""
+    job = write_job("nightly.yaml", FIVE)
+    crash_before_create(run_batch, job, monkeypatch)
     assert fake_api.files.count("batch") == 1
     assert fake_api.batches.created == 0
     (orphan,) = rows(tmp_path / "batchbot.db", "select * from batches")
@@ -609,14 +614,7 @@ def test_a_server_that_cannot_list_batches_degrades(
     db = tmp_path / "batchbot.db"
     assert run_batch(write_job("nightly.yaml", _questions("First"))).exit_code == 0
     job = write_job("nightly.yaml", _questions("First", "Second"))
-
-    async def crash(self, **kwargs):
-        raise Crash  # the process dies between the upload and the create
-
-    with monkeypatch.context() as patch:
-        patch.setattr(openai.resources.batches.AsyncBatches, "create", crash)
-        with pytest.raises(Crash):
-            run_batch(job)
+    crash_before_create(run_batch, job, monkeypatch)
     (unknown,) = rows(db, "select input_file_id from batches where batch_id is null")
 
     batch_api.batches.list_status = status

@@ -116,7 +116,7 @@ SHAPES: Mapping[FieldPath, str] = {
     ("tools",): "a list of tools like [{type: function, function: {name: ...}}]",
     ("functions",): "a list of functions like [{name: ..., parameters: {...}}]",
     ("response_format",): "a mapping like {type: json_object}",
-    ("response_format", "type"): "text: text, json_object or json_schema",
+    ("response_format", "type"): "text naming the format (text, json_object or json_schema)",
     ("response_format", "json_schema"): "a mapping like {name: ..., schema: {...}}",
 }
 ITEMS: Mapping[str, str] = {
@@ -137,19 +137,20 @@ RATE = Range(low=0, low_open=True)
 COUNT = Range(whole=True, low=1, high=INT32)
 MONEY = Range(low=0)
 PACK = Range(whole=True, low=1, high=MAX_PACK)  # the API's most inputs a request
-SECONDS = Range(low=0, high=1_000_000)
+LONGEST_S = 1_000_000  # eleven days and a half: any wait longer is a typo
+SECONDS = Range(low=0, high=LONGEST_S)
 SETTINGS: Mapping[str, Range] = {
     "rpm": RATE,
     "tpm": RATE,
     "concurrency": COUNT,
-    "timeout_s": Range(low=0, low_open=True, high=1_000_000),
+    "timeout_s": Range(low=0, low_open=True, high=LONGEST_S),
     "max_attempts": Range(whole=True, low=1, high=1000),
     "grace_s": SECONDS,
     "max_cost_usd": MONEY,
     "max_cost_per_day_usd": MONEY,
     "batch_queue_tokens": Range(whole=True, low=1, high=INT64),
     "deadline_minutes": Range(low=0, low_open=True, high=1e9),
-    "poll_s": Range(low=0, low_open=True, high=1_000_000),
+    "poll_s": Range(low=0, low_open=True, high=LONGEST_S),
     "outage_wait_s": SECONDS,
 }
 

@@ -41,6 +41,11 @@ from batchbot.store.store import Store
 T = TypeVar("T")
 log = logging.getLogger("batchbot")
 
+LEFT_ON_THE_WIRE = (
+    "{count} request(s) of this job were on the wire today when a run was killed: their cost "
+    "is unknown, so today's budget counts them at their worst case, ${usd:,.4f}"
+)
+
 
 class Dispatcher:
     """One invocation's state: the limiter, the writer, counters and the stop switch."""
@@ -67,7 +72,7 @@ class Dispatcher:
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
-            spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
+            spent_today=self._spent_today() if config.max_cost_per_day_usd is not None else 0.0,
         )
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
         self.preset = tiers.limits_for(config.tier, config.model or "")
@@ -97,6 +102,13 @@ class Dispatcher:
         self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
         self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
         self._outage_reported = False
+
+    def _spent_today(self) -> float:
+        """What the job spent today, saying so when killed runs left requests on the wire."""
+        left, worst_usd = self.store.left_today(self.job.name)
+        if left:
+            log.info(LEFT_ON_THE_WIRE.format(count=left, usd=worst_usd), extra={NOTICE: True})
+        return self.store.spent_today(self.job.name)
 
     def _limits_changed(self, change: Notice) -> None:
         from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)

@@ -97,7 +97,7 @@ HAS_ANSWERS = "SELECT 1 FROM requests WHERE job = ? AND status IN (?, ?) LIMIT 1
 SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
 # Requests a run reserved and never wrote a result for: sent, perhaps billed, cost unknown.
 RESERVED_ON_DAY = """
-SELECT coalesce(sum(worst_usd), 0) FROM reservations
+SELECT count(*), coalesce(sum(worst_usd), 0) FROM reservations
 WHERE job = ? AND created_at >= ? AND created_at < ?
 """
 RESERVE = """
@@ -274,12 +274,17 @@ class Store:
 
     def spent_today(self, job: str) -> float:
         """USD this job's requests cost today (UTC), over every run (from the spend rollup),
-        plus the worst case of every reservation left today: requests that were sent but
-        whose result no run wrote (it was killed), which the server may have billed."""
+        plus the worst case of what killed runs left on the wire today (`left_today`)."""
+        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
+        return int(nanousd) / 1e9 + self.left_today(job)[1]
+
+    def left_today(self, job: str) -> tuple[int, float]:
+        """Requests this job's runs reserved today and never wrote a result for (a run was
+        killed with them on the wire, so the server may have billed them): how many, and
+        their worst case in USD. Call it before this run reserves anything."""
         today = utc_now()[:10]
-        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, today)).fetchone()
-        (reserved,) = self.db.execute(RESERVED_ON_DAY, (job, today, f"{today}~")).fetchone()
-        return int(nanousd) / 1e9 + float(reserved)
+        count, usd = self.db.execute(RESERVED_ON_DAY, (job, today, f"{today}~")).fetchone()
+        return int(count), float(usd)
 
     def reserve(self, run_id: int, job: str, item_id: str, model: str | None, usd: float) -> int:
         """Commit a request's worst-case cost before it is sent; returns the row to release

@@ -153,7 +153,7 @@ BAD = {
     "response format type": (
         "job.jsonl",
         jsonl(response_format={}),
-        "response_format.type: is missing: add it, text: text, json_object or json_schema",
+        "response_format.type: is missing: add it, text naming the format (text, json_object",
     ),
     "budget": (
         "job.yaml",

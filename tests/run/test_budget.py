@@ -149,6 +149,7 @@ def test_what_a_dead_run_left_reserved_counts_as_spent_today(tmp_path, write_job
     store.close()
     result = invoke("run", str(job), "--base-url", fake_api.url)
     assert result.exit_code == 3, result.output
+    assert "1 request(s) of this job were on the wire today when a run was killed" in result.output
     assert "($0.90 spent earlier)" in result.output
     assert fake_api.stats.requests == 0  # one item's worst case is more than the $0.10 left
     report = invoke("report")

@@ -6,6 +6,7 @@ which is what the database and logs see.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,7 @@ from batchbot.endpoints import Azure
 from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import KEEP, RETRY
+from batchbot.jobs.values import SETTINGS, checked
 from batchbot.pace import tiers
 
 T = TypeVar("T")
@@ -41,6 +43,16 @@ NO_CAP = (
     "on_length: retry asks again with twice the max_tokens, up to a cap: add max_tokens_cap: "
     "to the job (or pass --max-tokens-cap)."
 )
+NOT_HTTP = (
+    "base URL {url!r} is not an http(s) URL: give one like https://api.openai.com/v1 or "
+    "http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
+)
+CREDENTIALS = (
+    "base URL {url!r} has a user name or password in it: remove them and give the key as "
+    "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and never stored. "
+    "Nothing was sent."
+)
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +151,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     rpm = _first(flags.rpm, settings.limits.rpm, preset.rpm)
     tpm = _first(flags.tpm, settings.limits.tpm, preset.tpm)
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
-    _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
+    given = {name: getattr(flags, name) for name in SETTINGS if hasattr(flags, name)}
+    _check_numbers({**given, "rpm": rpm, "tpm": tpm, "concurrency": concurrency})
     azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
@@ -205,14 +218,17 @@ def _mode_from(flags: Flags, job_mode: str | None) -> str:
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:
+    """The base URL to call; None with --fake, which serves its own (and keeps none)."""
     url = flags.base_url or env.get("OPENAI_BASE_URL") or None
-    return url if flags.fake else checked_base_url(url)  # --fake serves its own
+    return None if flags.fake else checked_base_url(url)
 
 
 def checked_base_url(url: str | None) -> str | None:
-    """`url` if it can be an API's base URL (http or https, a host, a valid port)."""
+    """`url` if it can be an API's base URL (http or https, a host, a valid port) and holds
+    no credentials, which would be sent beside the key and stored with the run."""
     if url is None:
         return None
+    shown = masked_url(url)
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -220,11 +236,15 @@ def checked_base_url(url: str | None) -> str | None:
     except ValueError:
         valid = False
     if not valid:
-        raise ConfigError(
-            f"base URL {redact_secrets(url)!r} is not an http(s) URL: give one like "
-            "https://api.openai.com/v1 or http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
-        )
+        raise ConfigError(NOT_HTTP.format(url=shown))
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(CREDENTIALS.format(url=shown))
     return url
+
+
+def masked_url(url: str) -> str:
+    """`url` with any user name and password (and anything key-shaped) replaced by `***`."""
+    return redact_secrets(_USERINFO.sub("***@", url))
 
 
 def _maybe(*values: T | None) -> T | None:
@@ -247,10 +267,16 @@ def _first(*values: T | None) -> T:
     raise AssertionError("the last value is a default and never None")
 
 
-def _check_positive(**values: float | None) -> None:
+def _check_numbers(values: Mapping[str, float | None]) -> None:
+    """Every numeric setting in its range (`jobs.values.SETTINGS`): the command line's types
+    check them already, this is for callers of the library."""
     for name, value in values.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"{name} must be greater than 0 (got {value}).")
+        if value is None:
+            continue
+        try:
+            checked(value, SETTINGS[name])
+        except ValueError as exc:
+            raise ConfigError(f"{name} {exc}.") from None
 
 
 def _first_model(job: Job) -> str | None:

@@ -384,6 +384,55 @@ def test_bad_base_url_is_one_line_before_anything(tmp_path, write_job, invoke, u
     assert not (tmp_path / "batchbot.db").exists()
 
 
+SECRET = "sk-proj-hunter2hunter2"
+CREDENTIALED = {
+    "user and password": (f"http://user:{SECRET}@127.0.0.1:9/v1", "http://***@127.0.0.1:9/v1"),
+    "password only": (f"https://:{SECRET}@api.example.com/v1", "https://***@api.example.com/v1"),
+    "user only": (f"https://{SECRET}@api.example.com/v1", "https://***@api.example.com/v1"),
+}
+
+
+def _files_holding(directory: Path, secret: str) -> list[str]:
+    return [
+        str(path)
+        for path in directory.rglob("*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
+
+
+@pytest.mark.parametrize(("url", "shown"), CREDENTIALED.values(), ids=CREDENTIALED.keys())
+@pytest.mark.parametrize("given_as", ["--base-url", "OPENAI_BASE_URL", "--azure-endpoint"])
+def test_a_url_with_credentials_is_refused_before_sending(
+    tmp_path, write_job, invoke, monkeypatch, url, shown, given_as
+):
+    """A user name or password in the URL: exit 2, the URL shown masked, nothing on disk."""
+    job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    args = ["run", str(job), "--log-file", "run.log"]
+    if given_as.startswith("--"):
+        args += [given_as, url]
+    else:
+        monkeypatch.setenv(given_as, url)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"Error: base URL {shown!r} has a user name or password in it: remove them and give "
+        "the key as OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and "
+        "never stored. Nothing was sent.\n"
+    )
+    assert not (tmp_path / "batchbot.db").exists()
+    assert _files_holding(tmp_path, SECRET) == []
+
+
+def test_a_credentialed_url_beside_fake_is_neither_used_nor_kept(tmp_path, write_job, invoke):
+    """--fake uses no base URL, so a credentialed one is dropped, not stored with the run."""
+    job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    url = CREDENTIALED["user and password"][0]
+    result = invoke("run", str(job), "--fake", "--base-url", url, "--log-file", "run.log")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "batchbot.db").exists()
+    assert _files_holding(tmp_path, SECRET) == []
+
+
 def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatch):
     """--fake serves its own API, so a leftover OPENAI_BASE_URL does not stop it."""
     monkeypatch.setenv("OPENAI_BASE_URL", "notaurl")
@@ -394,11 +443,12 @@ def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatc
 def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
     tmp_path, write_job, invoke, fake_api
 ):
-    """temperature 5 is a 400 from the API: that item fails at once with the API's message
-    (once, without the client's "Error code" prefix) and the others are answered."""
+    """A temperature a reasoning model does not take is a 400 from the API: that item fails
+    at once with the API's message (once, without the client's "Error code" prefix) and the
+    others are answered."""
     job = write_job(
         "job.yaml",
-        "model: gpt-4o-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 5}}\n"
+        "model: o3-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 0.5}}\n"
         "  - {id: fine, user: hi}\n",
     )
     result = invoke("run", str(job), "--base-url", fake_api.url)
@@ -406,10 +456,10 @@ def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
     fine, hot = rows(tmp_path / "batchbot.db", "select * from requests order by item_id")
     assert (hot["status"], hot["attempts"], fine["status"]) == ("failed", 1, "ok")
     assert hot["error"] == (
-        "400: Invalid 'temperature': decimal above maximum value. "
-        "Expected a value <= 2, but got 5 instead."
+        "400: Unsupported value: 'temperature' does not support 0.5 with this model. "
+        "Only the default (1) value is supported."
     )
-    assert hot["error_code"] == "decimal_above_max_value"
+    assert hot["error_code"] == "unsupported_value"
 
 
 def test_closing_line_of_the_example_job_fits_80_columns(invoke, fake_api):

@@ -33,7 +33,7 @@ from batchbot.answers.asking import Asking
 from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient
-from batchbot.batch.api import BatchApi, describe, refusal
+from batchbot.batch.api import BatchApi, Unchecked, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
 from batchbot.batch.summary import held, running_line
@@ -66,6 +66,16 @@ ORPHAN_FILE = (
     "unused: delete it under Storage > Files or with the Files API"
 )
 ADOPTED = "found batch {batch_id} created from {file_id} by an interrupted run; tracking it"
+UNCHECKED = (
+    "could not check whether a batch was created from input file {file_id} ({requests:,} "
+    "requests) before a run stopped: {reason}. Its items stay held, so they are not paid for "
+    "twice; the next run checks again"
+)
+CREATE_UNCHECKED = (
+    "creating a batch from {file_id} failed and listing batches cannot tell whether it was "
+    "made anyway ({reason}): its {requests:,} requests stay held, not sent twice; the next run "
+    "checks again"
+)
 TOO_BIG = (
     "{count:,} item(s) need more prompt tokens than the whole batch queue of their model "
     "allows: send them with --mode sync"
@@ -185,6 +195,12 @@ class BatchRun:
                 self._give_up(row, UPLOAD_INTERRUPTED.format(filename=row["filename"]))
                 continue
             found = await self.api.find(row["input_file_id"], since=row["created_at"])
+            if isinstance(found, Unchecked):
+                file_id, requests = row["input_file_id"], row["requests"]
+                self._note(
+                    UNCHECKED.format(file_id=file_id, requests=requests, reason=found.reason)
+                )
+                continue
             if found is None:
                 self._give_up(
                     row, ORPHAN_FILE.format(file_id=row["input_file_id"], requests=row["requests"])
@@ -387,6 +403,12 @@ class BatchRun:
         except RunStopped as exc:  # refused: the items are free again, the file unused
             self._close_refused(row, exc)
             raise
+        if isinstance(batch, Unchecked):  # the row stays uploaded: the next run looks again
+            requests = len(input_file.items)
+            self._note(
+                CREATE_UNCHECKED.format(file_id=file_id, requests=requests, reason=batch.reason)
+            )
+            return
         self.store.record_batch_created(row, batch_id=batch.id, status=batch.status)
         self.submitted_batches += 1
         self.submitted_items += len(input_file.items)

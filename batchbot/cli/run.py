@@ -13,14 +13,17 @@ import click
 from batchbot import modes
 from batchbot.cli.common import (
     cli,
+    echo,
     environment,
     friendly_errors,
     limit_options,
     log,
     log_options,
+    setting,
     start_logging,
 )
 from batchbot.errors import EXIT_OK
+from batchbot.inert import inert_json
 
 REASKS_NOT_COUNTED = (
     "re-asks (on_invalid, on_length) are not in these figures: each costs about what its item "
@@ -66,30 +69,30 @@ REASKS_NOT_COUNTED = (
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("timeout_s"),
     help="Seconds before one request is abandoned and retried  [default: 120]",
 )
 @click.option(
     "--max-attempts",
-    type=click.IntRange(min=1),
+    type=setting("max_attempts"),
     help="HTTP attempts per item for transient errors  [default: 6]",
 )
 @click.option(
     "--grace",
     "grace_s",
-    type=click.FloatRange(min=0),
+    type=setting("grace_s"),
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
 @click.option(
     "--max-cost",
     "max_cost_usd",
-    type=click.FloatRange(min=0),
+    type=setting("max_cost_usd"),
     help="Never spend more than this many USD in this run (overrides budget_usd).",
 )
 @click.option(
     "--max-cost-per-day",
     "max_cost_per_day_usd",
-    type=click.FloatRange(min=0),
+    type=setting("max_cost_per_day_usd"),
     help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
 )
 @click.option(
@@ -100,7 +103,7 @@ REASKS_NOT_COUNTED = (
 )
 @click.option(
     "--max-reasks",
-    type=click.IntRange(min=1),
+    type=setting("max_reasks"),
     help="With --on-invalid retry: re-asks per item at most  [default: the job's max_reasks:, "
     "else 2]",
 )
@@ -112,7 +115,7 @@ REASKS_NOT_COUNTED = (
 )
 @click.option(
     "--max-tokens-cap",
-    type=click.IntRange(min=1),
+    type=setting("max_tokens_cap"),
     help="With --on-length retry: the most max_tokens a re-ask may ask for (overrides "
     "max_tokens_cap).",
 )
@@ -135,19 +138,19 @@ REASKS_NOT_COUNTED = (
 @click.option(
     "--poll-interval",
     "poll_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("poll_s"),
     help="Batch mode with --wait: seconds before the first poll; the pauses grow from there  "
     "[default: 30]",
 )
 @click.option(
     "--batch-queue-tokens",
-    type=click.IntRange(min=1),
+    type=setting("batch_queue_tokens"),
     help="Batch mode: the org's enqueued-token limit per model (overrides the tier).",
 )
 @click.option(
     "--deadline",
     "deadline_minutes",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("deadline_minutes"),
     help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
 )
 @click.option(
@@ -159,7 +162,7 @@ REASKS_NOT_COUNTED = (
 @click.option(
     "--outage-wait",
     "outage_wait_s",
-    type=click.FloatRange(min=0),
+    type=setting("outage_wait_s"),
     help="Seconds to wait out a server that refuses every connection before stopping  "
     "[default: 300]",
 )
@@ -207,7 +210,7 @@ def run_command(
         if dry_run:
             _report_estimate(job, config, as_json=as_json)
             return
-        report = None if quiet else click.echo
+        report = None if quiet else echo
         summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
     _report_summary(summary, quiet=quiet)
 
@@ -221,11 +224,11 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     choice = resolve_mode(job, config, estimate)
     if as_json:
         mode = {"mode": choice.mode, "mode_reason": choice.reason}
-        click.echo(json.dumps({**estimate.as_dict(), **mode}, indent=2))
+        echo(inert_json(json.dumps({**estimate.as_dict(), **mode}, indent=2)))
         return
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
     assumed = "".join(f"  assumed: {note}\n" for note in estimate.assumptions())
-    click.echo(
+    echo(
         f"{estimate.job}: {items(estimate.items)}, "
         f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
         f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
@@ -240,12 +243,12 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     if choice.mode == modes.BATCH:
         from batchbot.batch.summary import batch_plan_line
 
-        click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+        echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     for warning in estimate.warnings():
-        click.echo(f"  warning: {warning}")
+        echo(f"  warning: {warning}")
     if config.reask_policy().enabled:
-        click.echo(f"  note: {REASKS_NOT_COUNTED}")
-    click.echo("Nothing was sent (dry run).")
+        echo(f"  note: {REASKS_NOT_COUNTED}")
+    echo("Nothing was sent (dry run).")
 
 
 def _parts(tokens: Any) -> str:
@@ -284,12 +287,12 @@ def _report_summary(summary: Any, *, quiet: bool) -> None:
     code = summary.exit_code
     text = "\n".join(summary_lines(summary))
     if summary.stopped:
-        click.echo(f"batchbot: {stop_line(summary)}", err=True)
+        echo(f"batchbot: {stop_line(summary)}", err=True)
         log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
     for note in summary.notes if quiet else ():
-        click.echo(f"batchbot: {note}", err=True)
+        echo(f"batchbot: {note}", err=True)
     if not quiet or code != EXIT_OK:
-        click.echo(text, err=quiet)
+        echo(text, err=quiet)
     level = logging.INFO if code == EXIT_OK else logging.WARNING
     log.log(level, "%s (exit %d)", text, code, extra={FILE_ONLY: True, "exit_code": code})
     sys.exit(code)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from batchbot.cli.common import cli, environment, fake_api, friendly_errors
+from batchbot.cli.common import cli, echo, environment, fake_api, friendly_errors, setting
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 
 
@@ -32,7 +32,7 @@ from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
     "timeout_s",
     default=20.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("timeout_s"),
     help="Seconds to wait for the API's answer.",
 )
 def doctor_command(
@@ -59,7 +59,7 @@ def doctor_command(
             key_needed="the simulated API (--fake) takes any key" if fake else None,
         )
     for check in checks:
-        click.echo(check.line())
+        echo(check.line())
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
 
 
@@ -87,7 +87,7 @@ def limits_command(model: str | None, tier: str | None) -> None:
         rows = preset_rows(model, tier)
         note = unknown_model_note(model) if model else None
     if note:
-        click.echo(f"batchbot: {note}", err=True)
+        echo(f"batchbot: {note}", err=True)
     headings = ("family", "tier", "RPM", "TPM", "batch queue")
     cells = [
         (
@@ -99,8 +99,8 @@ def limits_command(model: str | None, tier: str | None) -> None:
         )
         for row in rows
     ]
-    click.echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
-    click.echo(f"\n{LIMITS_NOTE}")
+    echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
+    echo(f"\n{LIMITS_NOTE}")
 
 
 def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -217,9 +217,7 @@ def fake_server_command(
 
     if invalid_rate + refusal_rate + length_rate > 1:
         raise click.UsageError("--invalid-rate, --refusal-rate and --length-rate add up past 1.")
-    click.echo(
-        f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True
-    )
+    echo(f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True)
     serve(
         host=host,
         port=port,

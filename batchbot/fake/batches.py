@@ -115,6 +115,9 @@ class FakeBatches:
             self._batches: dict[str, FakeBatch] = {}
             self._expire: deque[int] = deque()
             self.created = 0
+            # Answer GET /v1/batches with this status instead: 404 as a gateway without the
+            # route, 500 or 503 as a failing one. None: list as the API does.
+            self.list_status: int | None = None
 
     def expire_next(self, *, completed: int) -> None:
         """The next batch created answers only its first `completed` lines, then expires."""
@@ -178,6 +181,13 @@ class FakeBatches:
         return web.json_response(batch.object())
 
     async def _list(self, request: web.Request) -> web.Response:
+        if self.list_status is not None:
+            error = (
+                fake_errors.not_found_route(request.method, request.path)
+                if self.list_status == 404
+                else fake_errors.server_error(self.list_status)
+            )
+            return web.json_response(error.body(), status=error.status)
         limit = int(request.query.get("limit", "20"))
         after = request.query.get("after")
         with self._lock:

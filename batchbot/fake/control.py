@@ -11,7 +11,8 @@
                         or cut off ("length"); "seed" picks other requests
     POST /_fake/spend   {"requests": 10, "tokens": 0}  as FakeServer.spend (another client)
     POST /_fake/reset                                  as FakeServer.reset
-    GET  /_fake/stats                                  FakeStats as JSON (status keys as strings)
+    GET  /_fake/stats                                  FakeStats as JSON (status keys as strings),
+                        "billed" included: tokens billed by model, killed clients' too
     GET  /_fake/timeline                               [[requests, tokens], ...] per second
 
 Any other path answers the API's own 404, so a client with a wrong base URL learns it at once.

@@ -71,6 +71,7 @@ def validate_responses(raw: object) -> dict[str, Any]:
             f"{MIN_OUTPUT_TOKENS}, but got {limit} instead."
         )
         raise ApiError(400, message, param="max_output_tokens", code="integer_below_min_value")
+    chat_errors.check_tools(body)
     return body
 
 

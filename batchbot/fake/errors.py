@@ -205,6 +205,44 @@ def _check_positive(body: Mapping[str, Any], param: str) -> None:
         raise ApiError(400, message, param=param, code="integer_below_min_value")
 
 
+def check_tools(body: Mapping[str, Any]) -> None:
+    """`tools` (or `functions`) and `response_format` shaped as the API insists, as far as
+    the fake reads them: lists of objects, each function an object, its schema objects."""
+    for param in ("tools", "functions"):
+        tools = body.get(param)
+        if tools is None:
+            continue
+        if not isinstance(tools, list):
+            raise _invalid_type(param, "an array", tools)
+        for index, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise _invalid_type(f"{param}[{index}]", "an object", tool)
+            function = tool.get("function", tool) if param == "tools" else tool
+            where = f"{param}[{index}].function" if "function" in tool else f"{param}[{index}]"
+            if not isinstance(function, dict):
+                raise _invalid_type(where, "an object", function)
+            _check_objects(function, where, "parameters", "properties")
+    response_format = body.get("response_format")
+    if response_format is not None:
+        if not isinstance(response_format, dict):
+            raise _invalid_type("response_format", "an object", response_format)
+        _check_objects(response_format, "response_format", "json_schema", "schema")
+
+
+def _check_objects(value: dict[str, Any], where: str, *path: str) -> None:
+    """Each of `path`, where present, an object: `parameters`, then its `properties`, ..."""
+    for key in path:
+        if key not in value or value[key] is None:
+            return
+        where, value = f"{where}.{key}", value[key]
+        if not isinstance(value, dict):
+            raise _invalid_type(where, "an object", value)
+    if path and path[-1] == "properties":
+        for name, spec in value.items():
+            if not isinstance(spec, dict):
+                raise _invalid_type(f"{where}.{name}", "an object", spec)
+
+
 def _check_reasoning_params(body: Mapping[str, Any]) -> None:
     if body.get("max_tokens") is not None:
         message = (
@@ -248,6 +286,7 @@ def validate(body: object) -> dict[str, Any]:
         _check_positive(body, param)
     for param, (low, high) in DECIMAL_RANGES.items():
         _check_decimal(body, param, low, high)
+    check_tools(body)
     if (body.get("n") or 1) > MAX_CHOICES:
         text = f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}."
         raise ApiError(400, text, param="n", code="integer_above_max_value")

@@ -62,6 +62,10 @@ class FakeStats:
     by_status: dict[int, int]  # HTTP statuses sent (a malformed 200 counts; resets and hangs don't)
     duplicates: int  # answers to a body that had already been answered: resent work
     tokens_charged: int  # charged against tokens-per-minute, as the counting mode says
+    # What the provider would bill, by model: {"requests", "input_tokens", "output_tokens"}
+    # of every answer made, counted as it is made, so a client killed while it waits for the
+    # answer still pays for it, as with the real API.
+    billed: dict[str, dict[str, int]]
 
 
 class FakeServer:
@@ -201,6 +205,7 @@ class FakeServer:
             )
             self.count = self._count_at_start
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
+            self._billed: dict[str, Counter[str]] = {}
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()
             self._started = self._clock()
@@ -218,6 +223,7 @@ class FakeServer:
                 by_status=dict(self._statuses),
                 duplicates=self._duplicates,
                 tokens_charged=self._tokens_charged,
+                billed={model: dict(usage) for model, usage in self._billed.items()},
             )
 
     def timeline(self) -> list[list[int]]:
@@ -356,6 +362,7 @@ class FakeServer:
         hint = azure or self.retry_after_header
         self._admit(model, kind.charge(body, prompt, self.count), hint=hint)
         payload = kind.answer(body, prompt, self.quirks.pick(digest.digest(), messages))
+        self._bill(model, payload)
         await self._delay()
         with self._lock:
             self._answered += 1
@@ -386,6 +393,14 @@ class FakeServer:
                 return
         message = refusal.message(model)
         raise fake_errors.rate_limited(message, refusal.kind, refusal.wait, hint=hint)
+
+    def _bill(self, model: str, payload: Mapping[str, Any]) -> None:
+        usage = payload.get("usage") or {}
+        with self._lock:
+            bill = self._billed.setdefault(model, Counter())
+            bill["requests"] += 1
+            bill["input_tokens"] += usage.get("prompt_tokens", usage.get("input_tokens", 0))
+            bill["output_tokens"] += usage.get("completion_tokens", usage.get("output_tokens", 0))
 
     async def _delay(self) -> None:
         if self.latency_ms > 0:

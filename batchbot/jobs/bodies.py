@@ -17,6 +17,7 @@ from typing import Any
 
 from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
 from batchbot.jobs.fields import Where, describe, want_choice, want_list, want_mapping, want_text
+from batchbot.jobs.values import check_parameters
 
 ROLES = ("assistant", "developer", "system", "tool", "user")
 # A conversation that opens with one of these already has its instructions.
@@ -109,13 +110,15 @@ def check_message(value: object, where: Where, *parts: str | int) -> None:
 
 
 def check_params(value: object, where: Where, *parts: str | int) -> dict[str, Any]:
-    """Chat Completions parameters to pass through; `model` and `messages` have their own keys."""
+    """Parameters to pass through, every number in range; `model` and `messages` have their
+    own keys."""
     params = want_mapping(value, where, *parts)
     for name in RESERVED:
         if name in params:
             raise where.error(
                 f"is not a parameter: write {name}: outside params", *parts, name, key=True
             )
+    check_parameters(params, where, *parts)
     return params
 
 

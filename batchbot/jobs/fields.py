@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -109,25 +108,6 @@ def want_list(value: object, where: Where, *parts: str | int) -> list[Any]:
     """The value if it is a list."""
     if not isinstance(value, list):
         raise where.error(f"must be a list, not {describe(value)}", *parts)
-    return value
-
-
-def want_number(value: object, where: Where, *parts: str | int, positive: bool) -> float:
-    """The value as a float if it is a finite number, > 0 if `positive`, else >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise where.error(f"must be a number, not {describe(value)}", *parts)
-    if value < 0 or (positive and value == 0):
-        wanted = "greater than 0" if positive else "0 or more"
-        raise where.error(f"must be {wanted}, not {value}", *parts)
-    return float(value)
-
-
-def want_count(value: object, where: Where, *parts: str | int) -> int:
-    """The value if it is a whole number of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise where.error(f"must be a whole number, not {describe(value)}", *parts)
-    if value < 1:
-        raise where.error(f"must be 1 or more, not {value}", *parts)
     return value
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ from typing import Any
 from batchbot.endpoints import CHAT
 from batchbot.errors import ConfigError, JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource
+from batchbot.jobs.fields import FieldPath, render_path
 from batchbot.jobs.jsonl import jsonl_source
 from batchbot.jobs.settings import JobSettings, Limits
+from batchbot.jobs.values import parameter_problem
 from batchbot.jobs.yamlfile import load_yaml_job
 
 __all__ = ["Item", "Job", "JobSettings", "Limits", "load_job", "request_hash"]
@@ -43,6 +46,7 @@ SURROGATE = "contains an unpaired surrogate escape (\\ud800-\\udfff): the API ca
 OWN_OPTION = {"model": "pass the model with --model", "messages": "messages come from the job"}
 DUPLICATE_ID = "duplicate id {id!r}: line {first} has it too; give each item its own id"
 DUPLICATE_REQUEST = "the same request as line {first}: remove one, or give each an id"
+INFINITE = "is too large a number (it reads as infinity): no API takes it; use a smaller one"
 # The canonical JSON a request hash is taken of; changing it changes every stored hash.
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -113,6 +117,10 @@ def load_job(
     for name in RESERVED:
         if name in overrides:
             raise ConfigError(f"params cannot set {name!r}: {OWN_OPTION[name]}")
+    problem = parameter_problem(overrides)
+    if problem is not None:
+        where, message = problem
+        raise ConfigError(f"params: {render_path(where)} {message}")
     suffix = path.suffix.lower()
     if suffix in YAML_SUFFIXES:
         name, settings, source = load_yaml_job(
@@ -135,8 +143,29 @@ def _item(draft: Draft) -> Item:
         digest = request_hash(draft.body)
     except UnicodeEncodeError:
         raise JobFileError(draft.path, SURROGATE, line=draft.line) from None
+    except ValueError:  # JSON's 1e400 is read as infinity, which JSON cannot write
+        field = render_path(_infinite(draft.body) or ())
+        raise JobFileError(draft.path, INFINITE, line=draft.line, field=field or None) from None
     item_id = digest[:ID_LENGTH] if draft.id is None else draft.id
     return Item(item_id, draft.body, digest, draft.line)
+
+
+def _infinite(value: object, path: FieldPath = ()) -> FieldPath | None:
+    """Where in `value` the first infinite or NaN number is, if anywhere."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in children:
+        found = _infinite(child, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 class _SeenIds:

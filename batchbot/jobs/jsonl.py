@@ -22,6 +22,7 @@ from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource, check_messages, make_body
 from batchbot.jobs.fields import Where, check_id, check_keys, want_list, want_mapping, want_text
 from batchbot.jobs.text import iter_lines, open_binary, parse_json_line
+from batchbot.jobs.values import check_parameters
 
 BATCH_KEYS = ("body", "custom_id", "method", "url")
 NO_REQUESTS = "no requests: add one JSON request a line"
@@ -103,6 +104,7 @@ class _Lines:
     def _draft(
         self, item_id: str | None, request: dict[str, Any], where: Where, prefix: tuple[str, ...]
     ) -> Draft:
+        check_parameters(request, where, *prefix)
         messages: list[Any] = []
         if self.endpoint == CHAT:
             if "messages" not in request:

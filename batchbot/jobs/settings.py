@@ -11,18 +11,11 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from batchbot import modes
-from batchbot.endpoints import ENDPOINTS, MAX_PACK
+from batchbot.endpoints import ENDPOINTS
 from batchbot.jobs.bodies import check_params
-from batchbot.jobs.fields import (
-    Where,
-    check_keys,
-    want_choice,
-    want_count,
-    want_mapping,
-    want_number,
-    want_text,
-)
+from batchbot.jobs.fields import Where, check_keys, want_choice, want_mapping, want_text
 from batchbot.jobs.schema import JobSchema
+from batchbot.jobs.values import COUNT, MONEY, PACK, RATE, REASKS, TOKENS, Range, want
 
 MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
 # What to do with an invalid or cut-off answer: keep it as it is, or ask again.
@@ -87,12 +80,12 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         endpoint=_optional(
             doc, "endpoint", where, lambda v, w, *p: want_choice(v, ENDPOINTS, w, *p)
         ),
-        pack=_optional(doc, "pack", where, _pack),
+        pack=_optional(doc, "pack", where, _whole(PACK)),
         price_as=_optional(doc, "price_as", where, want_text),
         on_invalid=_optional(doc, "on_invalid", where, _on_answer),
-        max_reasks=_optional(doc, "max_reasks", where, want_count),
+        max_reasks=_optional(doc, "max_reasks", where, _whole(REASKS)),
         on_length=_optional(doc, "on_length", where, _on_answer),
-        max_tokens_cap=_optional(doc, "max_tokens_cap", where, want_count),
+        max_tokens_cap=_optional(doc, "max_tokens_cap", where, _whole(TOKENS)),
     )
 
 
@@ -100,11 +93,9 @@ def _on_answer(value: object, where: Where, *parts: str | int) -> str:
     return want_choice(value, ON_ANSWER, where, *parts)
 
 
-def _pack(value: object, where: Where, *parts: str | int) -> int:
-    pack = want_count(value, where, *parts)
-    if pack > MAX_PACK:
-        raise where.error(f"must be at most {MAX_PACK}, the API's most inputs a request", *parts)
-    return pack
+def _whole(allowed: Range) -> Callable[..., int]:
+    """A check for a whole number in `allowed` (`pack`, `max_reasks`, `max_tokens_cap`)."""
+    return lambda value, where, *parts: int(want(value, allowed, where, *parts))
 
 
 def _optional(doc: Mapping[str, Any], key: str, where: Where, check: Callable[..., T]) -> T | None:
@@ -113,7 +104,7 @@ def _optional(doc: Mapping[str, Any], key: str, where: Where, check: Callable[..
 
 
 def _money(value: object, where: Where, *parts: str | int) -> float:
-    return want_number(value, where, *parts, positive=False)
+    return float(want(value, MONEY, where, *parts))
 
 
 def parse_limits(value: object, where: Where, *parts: str | int) -> Limits:
@@ -122,11 +113,11 @@ def parse_limits(value: object, where: Where, *parts: str | int) -> Limits:
     check_keys(limits, LIMIT_KEYS, where, *parts)
     rpm, tpm, concurrency = (limits.get(key) for key in ("rpm", "tpm", "concurrency"))
     return Limits(
-        rpm=None if rpm is None else want_number(rpm, where, *parts, "rpm", positive=True),
-        tpm=None if tpm is None else want_number(tpm, where, *parts, "tpm", positive=True),
+        rpm=None if rpm is None else float(want(rpm, RATE, where, *parts, "rpm")),
+        tpm=None if tpm is None else float(want(tpm, RATE, where, *parts, "tpm")),
         concurrency=None
         if concurrency is None
-        else want_count(concurrency, where, *parts, "concurrency"),
+        else int(want(concurrency, COUNT, where, *parts, "concurrency")),
     )
 
 

@@ -1,9 +1,14 @@
-"""How one value of a spend report reads in a table cell, text or HTML."""
+"""How one value of a spend report or an export reads in a table cell, text, HTML or CSV."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from batchbot.inert import printable
+
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 TABLE_HEADINGS: Mapping[str, str] = {
     "job": "job",
@@ -40,3 +45,12 @@ def cell(column: str, value: Any) -> str:
     if isinstance(value, int) and column != "run_id":
         return f"{value:,}"
     return str(value)
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as it is: text stripped of control characters and, when it
+    would start a formula, opened with a quote (OWASP); numbers and empty cells as they are."""
+    if not isinstance(value, str):
+        return value
+    text = printable(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

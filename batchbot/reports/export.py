@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from batchbot.errors import InputError, JobFileError
+from batchbot.inert import inert_json
 from batchbot.jobs.job import Job, load_job
+from batchbot.reports.cells import csv_cell
 from batchbot.reports.npy import write_npy
 from batchbot.reports.report import Database
 from batchbot.reports.structured import answer_text, field_columns, field_values
@@ -185,13 +187,14 @@ def export_answers(
     if fmt == "csv":
         first = next(rows, None)
         fields = field_columns(first["request_json"], EXPORT_COLUMNS) if first else {}
-        writer = csv.DictWriter(
-            out, fieldnames=[*EXPORT_COLUMNS, *fields.values()], lineterminator="\n"
-        )
-        writer.writeheader()
+        names = [*EXPORT_COLUMNS, *fields.values()]
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+        # A schema's field names come from the job: the header is neutralised like any cell.
+        writer.writerow({name: csv_cell(name) for name in names})
         for row in chain([first] if first else [], rows):
             cells = {column: row[column] for column in EXPORT_COLUMNS}
-            writer.writerow({**cells, **field_values(row["parsed"], fields)})
+            cells.update(field_values(row["parsed"], fields))
+            writer.writerow({column: csv_cell(value) for column, value in cells.items()})
             count += 1
         return count
     for row in rows:
@@ -201,7 +204,7 @@ def export_answers(
             row[column] = json.loads(row[column]) if row[column] else None
         if vector is not None:
             row["vector"] = floats(vector)
-        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.write(inert_json(json.dumps(row, ensure_ascii=False)) + "\n")
         count += 1
     return count
 

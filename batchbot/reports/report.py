@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batchbot.inert import inert_json
 from batchbot.outcome import utc_now
 from batchbot.reports import table
-from batchbot.reports.cells import ONLY_WHEN_USED, TABLE_HEADINGS, cell
+from batchbot.reports.cells import ONLY_WHEN_USED, TABLE_HEADINGS, cell, csv_cell
 from batchbot.reports.html import Page, render_html
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
@@ -80,6 +81,24 @@ FILTERS: Mapping[str, str] = {
     "since": "day >= :since",
     "until": "day <= :until",
 }
+
+# Reservations a run left when it died (budget.py): sent, maybe billed, never written.
+UNRECORDED = """
+SELECT count(*) AS requests, coalesce(sum(r.worst_usd), 0) AS worst_usd
+FROM reservations r JOIN runs ON runs.id = r.run_id
+WHERE runs.status != 'running'
+"""
+UNRECORDED_FILTERS: Mapping[str, str] = {
+    "job": "r.job = :job",
+    "since": "substr(r.created_at, 1, 10) >= :since",
+    "until": "substr(r.created_at, 1, 10) <= :until",
+}
+UNRECORDED_NOTE = (
+    "\nIn flight when a run died: {requests} request(s) whose answers were never written, "
+    "so their cost is unknown (the server may have billed them). They are not in the sums "
+    "above; budgets count them at their worst case, ${worst_usd:,.4f}. See "
+    "docs/costs-and-reports.md to clear them once the bill is checked.\n"
+)
 
 Row = dict[str, Any]
 
@@ -149,7 +168,7 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 def render_json(rows: Sequence[Row]) -> str:
-    return json.dumps(list(rows), indent=2) + "\n"
+    return inert_json(json.dumps(list(rows), indent=2)) + "\n"
 
 
 def render_csv(rows: Sequence[Row]) -> str:
@@ -158,7 +177,7 @@ def render_csv(rows: Sequence[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     return out.getvalue()
 
 
@@ -209,6 +228,7 @@ class Report:
     by_day_model: list[tuple[str, str, float]] = field(default_factory=list)
     by_job: list[tuple[str, float]] = field(default_factory=list)
     by_job_model: list[Row] = field(default_factory=list)
+    unrecorded: Row | None = None  # requests in flight when a run died (UNRECORDED)
 
 
 def build_report(
@@ -229,6 +249,7 @@ def build_report(
     report = Report(
         query, rows, total, cost_by(db, "day", query), failures, invalid, source, utc_now()
     )
+    report = dataclasses.replace(report, unrecorded=unrecorded(db, query))
     if not detail:
         return report
     day_model = spend_report(db, ReportQuery(("day", "model"), *_filters(query)))
@@ -238,6 +259,14 @@ def build_report(
         by_job=cost_by(db, "job", query),
         by_job_model=spend_report(db, ReportQuery(("job", "model"), *_filters(query))),
     )
+
+
+def unrecorded(db: Database, query: ReportQuery) -> Row | None:
+    """Requests that runs since dead left reserved: how many, and their worst case in USD."""
+    where = [UNRECORDED_FILTERS[name] for name in FILTERS if getattr(query, name) is not None]
+    sql = UNRECORDED + "".join(f" AND {condition}" for condition in where)
+    requests, worst_usd = db.execute(sql, query.params()).fetchone()
+    return {"requests": requests, "worst_usd": worst_usd} if requests else None
 
 
 def _filters(query: ReportQuery) -> tuple[str | None, str | None, str | None]:
@@ -276,6 +305,8 @@ def render(report: Report, fmt: str) -> str:
         text += "".join(f"  {line}\n" for line in reasons_text(report.invalid))
     if report.total and report.total["reasks"]:
         text += "\n" + reasks_line(report.total) + "\n"
+    if report.unrecorded:
+        text += UNRECORDED_NOTE.format(**report.unrecorded)
     return text
 
 

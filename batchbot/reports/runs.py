@@ -25,8 +25,9 @@ RUN_HEADINGS = (
 RUN_NUMERIC = frozenset({0, 4, 5, 6, 7, 8})
 RUN_WIDTHS = (5, 16, 11, 19, 7, 7, 6, 10, 8)  # fixed, so runs line up from one listing to the next
 INDENT = " " * 7
-# Statuses of a run that ended before every item was tried; `runs.error` says why.
-STOPPED = ("stopped", "interrupted")
+# Statuses of a run that ended before every item was tried; `runs.error` says why (for a
+# crashed one: that its process died unannounced, and when that was found).
+STOPPED = ("stopped", "interrupted", "crashed")
 
 
 def recent_runs(db: Database, *, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:

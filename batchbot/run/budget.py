@@ -12,6 +12,13 @@ still does not fit, the budget is exhausted and the run stops.
 Two caps may apply: the run's (`--max-cost`, `budget_usd`) and the job's daily one
 (`--max-cost-per-day`, `budget_usd_per_day`), which starts from what the job already spent
 today (UTC) in earlier runs. The smaller room wins.
+
+The reservation is also committed to the database before the request leaves (the
+`reservations` table), and deleted in the transaction that writes its result. A run killed
+with requests on the wire never learns what they cost, but the server may well have billed
+them: their rows stay, and every later run counts them as spent today at their worst case
+(`Store.spent_today`), so the daily cap holds in what the provider bills. A request cut off
+on the wire by a stop keeps its row for the same reason.
 """
 
 from __future__ import annotations

@@ -43,6 +43,11 @@ from batchbot.store.store import Store
 T = TypeVar("T")
 log = logging.getLogger("batchbot")
 
+LEFT_ON_THE_WIRE = (
+    "{count} request(s) of this job were on the wire today when a run was killed: their cost "
+    "is unknown, so today's budget counts them at their worst case, ${usd:,.4f}"
+)
+
 
 class Dispatcher:
     """One invocation's state: the limiter, the writer, counters and the stop switch."""
@@ -69,7 +74,7 @@ class Dispatcher:
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
-            spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
+            spent_today=self._spent_today() if config.max_cost_per_day_usd is not None else 0.0,
         )
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
         self.preset = tiers.limits_for(config.tier, config.model or "")
@@ -100,6 +105,13 @@ class Dispatcher:
         self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
         self.asking = Asking(job, store, config.reask_policy())
         self._outage_reported = False
+
+    def _spent_today(self) -> float:
+        """What the job spent today, saying so when killed runs left requests on the wire."""
+        left, worst_usd = self.store.left_today(self.job.name)
+        if left:
+            log.info(LEFT_ON_THE_WIRE.format(count=left, usd=worst_usd), extra={NOTICE: True})
+        return self.store.spent_today(self.job.name)
 
     def _limits_changed(self, change: Notice) -> None:
         from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
@@ -199,11 +211,14 @@ class Dispatcher:
     ) -> None:
         while True:
             tries = Tries(item, self.job.endpoint, ask)
+            if reservation is not None and self.budget.enabled:
+                tries.worst_usd = reservation.worst_usd  # each ask holds its own row
             outcomes = await self._ask(tries, reservation)
             if outcomes is None:
                 return
             ask = self.asking.next(ask, outcomes)
-            if not await self._write(item, outcomes, final=ask is None) or ask is None:
+            written = await self._write(item, outcomes, release=tries.held, final=ask is None)
+            if not written or ask is None:
                 return
             stopped = self.stop_event.is_set()
             reservation = None if stopped else await self._reserve(item, ask.body)
@@ -222,11 +237,13 @@ class Dispatcher:
         except asyncio.CancelledError:
             if not self._stopping():
                 raise  # not the run's stop: process() reports the death
-            # Stopped before an answer came: keep what the attempts saw, leave it pending.
+            # Stopped before an answer came: keep what the attempts saw, leave it pending. A
+            # request cut off on the wire may still be billed: its reservation stays.
             outcome = tries.outcome(PENDING, error="stopped before answer")
-            if tries.attempts:
-                for part in unpack(outcome):
-                    self.writer.submit(part)
+            for part in unpack(outcome) if tries.attempts else ():
+                self.writer.submit(part)
+            if tries.held is not None and not tries.on_wire:
+                self.writer.submit(None, release=tries.held)
             return None
         finally:
             self.stats.in_flight -= 1
@@ -234,13 +251,15 @@ class Dispatcher:
                 self._settle(reservation, outcomes)
         return outcomes
 
-    async def _write(self, item: Item, outcomes: list[Outcome], *, final: bool) -> bool:
-        """Write an ask's outcomes and count them (a re-ask to come counts the item itself)."""
+    async def _write(
+        self, item: Item, outcomes: list[Outcome], *, release: int | None, final: bool
+    ) -> bool:
+        """Write an ask's outcomes, releasing its reservation row with them, and count them
+        (a re-ask to come counts the item itself)."""
         try:
-            await self.writer.write_all(outcomes)
-        except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
-            failed = f"Could not write to {self.config.db_path}: {exc}"
-            self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
+            await self.writer.write_all(outcomes, release=release)
+        except Exception as exc:
+            self._write_failed(exc)
             return False
         for part in outcomes:
             if final:
@@ -255,6 +274,12 @@ class Dispatcher:
             extra={"run_id": self.run_id, "item_id": item.id, "status": status},
         )
         return True
+
+    def _write_failed(self, exc: Exception) -> None:
+        """The database refused a write: stop (a RunStopped, the database stayed locked, says
+        why itself)."""
+        failed = f"Could not write to {self.config.db_path}: {exc}"
+        self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
 
     def _stopping(self) -> bool:
         """Whether a cancellation is the run's own: a stop, or the event loop shutting down."""
@@ -338,15 +363,19 @@ class Dispatcher:
 
     async def _send(self, tries: Tries, wait_s: float) -> Reply:
         """One HTTP request, recorded as an attempt; its rate-limit news goes to the limiter."""
+        self._hold(tries)
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
         self.stats.charged_tokens += tries.tokens
+        tries.on_wire = True
         try:
             reply = await self.client.complete(tries.body)
         except Exception as exc:
+            tries.on_wire = False
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
             self._after_error(exc, tries)
             raise
+        tries.on_wire = False
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
         self.limiter.observe(
             parse_rate_limit_headers(reply.headers), _model(tries.item), tries.sent
@@ -408,6 +437,21 @@ class Dispatcher:
         log.debug("still no connection; next try in %.1f s", probe_in)
 
     # -- money ------------------------------------------------------------------------------
+
+    def _hold(self, tries: Tries) -> None:
+        """Commit the item's reservation before its first request leaves, so a run killed
+        with it on the wire leaves it for the next run to count (budget.py). A database that
+        refuses stops the run, and this item is not sent."""
+        if tries.worst_usd is None or tries.held is not None:
+            return
+        item = tries.item
+        try:
+            tries.held = self.store.reserve(
+                self.run_id, self.job.name, item.id, _model(item), tries.worst_usd
+            )
+        except Exception as exc:
+            self._write_failed(exc)
+            raise asyncio.CancelledError from exc  # the run's stop: the item stays pending
 
     def _settle(self, reservation: Reservation, outcomes: list[Outcome] | None) -> None:
         cost = sum(outcome.cost_usd or 0.0 for outcome in outcomes or ())

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
+from batchbot.inert import printable
 from batchbot.summary import Tally, items
 
 PLAIN_EVERY_S = 10.0
@@ -189,7 +190,7 @@ class PlainLines:
             self._print(f"{stats.job}: {stats.line(WIDTH - len(stats.job) - 2)}")
 
     def _print(self, text: str) -> None:
-        print(text, file=self._stream, flush=True)
+        print(printable(text), file=self._stream, flush=True)
 
 
 class RichBar:
@@ -211,13 +212,13 @@ class RichBar:
     def checking(self, job: str, count: int) -> None:
         # Redrawn by rich's own thread, so the count moves while the check holds this one.
         self._progress.update(
-            self._task, description=job, detail=f"checking the job file: {items(count)}"
+            self._task, description=_shown(job), detail=f"checking the job file: {items(count)}"
         )
         self._progress.start()
 
     def start(self, stats: RunStats) -> None:
         self._job = stats.job
-        self._progress.update(self._task, description=stats.job, detail="")
+        self._progress.update(self._task, description=_shown(stats.job), detail="")
         self._progress.start_task(self._task)
         self._progress.start()
 
@@ -226,13 +227,20 @@ class RichBar:
 
     def stop(self, stats: RunStats) -> None:
         self._progress.stop()
-        self._console.print(f"[bold]{stats.job}[/bold] {self._line(stats)}", highlight=False)
+        self._console.print(
+            f"[bold]{_shown(stats.job)}[/bold] {self._line(stats)}", highlight=False
+        )
 
     def _line(self, stats: RunStats) -> str:
-        from rich.markup import escape
-
         width = min(self._console.width, WIDTH) - len(stats.job) - 1
-        return escape(stats.line(width))
+        return _shown(stats.line(width))
+
+
+def _shown(text: str) -> str:
+    """Text as rich should print it: no control characters, and its [brackets] not markup."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 def make_display(*, quiet: bool, stream: TextIO | None = None) -> Display:

@@ -38,6 +38,7 @@ from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display, RunStats, Silent
+from batchbot.run.stale import close_crashed
 from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary
@@ -121,6 +122,7 @@ async def run_job_async(
     budget.check_priced(config, pricer)
     store = open_store(config)
     try:
+        close_crashed(store, job.name)
         await _close_ended(job, store)
         choice = resolve_mode(job, config)
         if choice.mode == modes.BATCH and config.azure is not None:

@@ -30,6 +30,11 @@ class Tries:
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)
         self.sent: Sent | None = None  # the limiter's word on the last attempt's turn
+        # Under a budget: the item's worst case, and its reservation row once committed.
+        self.worst_usd: float | None = None
+        self.held: int | None = None
+        # A request is out and not answered yet: cut off now, it may still be billed.
+        self.on_wire = False
 
     def answered(self, reply: Reply, started_at: str, latency_ms: float, wait_s: float) -> None:
         self.attempts.append(

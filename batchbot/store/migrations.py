@@ -286,10 +286,33 @@ def m005_views(db: Database) -> None:
     )
 
 
-# m006: the whole answer. Tool calls (JSON: [{id, name, arguments}], arguments as the API sent
+@migrations(name="m006_reservations")
+def m006_reservations(db: Database) -> None:
+    # A request's worst-case cost under a budget, committed before the request is sent and
+    # deleted in the transaction that writes its result. A run killed with requests on the
+    # wire leaves their rows behind: the server may have billed them, so later runs count
+    # them as spent (at their worst case, on the day they were sent) and reports say so.
+    db.table("reservations").create(
+        {
+            "id": int,
+            "run_id": int,
+            "job": str,
+            "item_id": str,
+            "model": str,
+            "worst_usd": float,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"job", "item_id", "worst_usd", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("reservations").create_index(["job", "created_at"])
+
+
+# m007: the whole answer. Tool calls (JSON: [{id, name, arguments}], arguments as the API sent
 # them), a refusal, the answer's other output items, the parsed JSON of a structured answer
 # and why it did not validate; every choice of `n` in `choices`; re-asks and what they cost.
-SPEND_SUMS_M006 = (
+SPEND_SUMS_M007 = (
     *SPEND_SUMS_M005,
     ("invalid", "{row}.status = 'invalid'"),
     ("refused", "{row}.status = 'refused'"),
@@ -301,7 +324,7 @@ ANSWER = (
     "coalesce(content, CASE json_array_length(tool_calls) WHEN 1 "
     "THEN json_extract(tool_calls, '$[0].arguments') ELSE tool_calls END)"
 )
-VIEWS_M006 = {
+VIEWS_M007 = {
     "answers": f"""
 SELECT job, item_id, model, {PROMPT} AS prompt, {ANSWER} AS answer, parsed, refusal,
        finish_reason, status, validation_error, reasks, prompt_tokens, completion_tokens,
@@ -319,8 +342,8 @@ GROUP BY day, job, model""",
 }
 
 
-@migrations(name="m006_whole_answers")
-def m006_whole_answers(db: Database) -> None:
+@migrations(name="m007_whole_answers")
+def m007_whole_answers(db: Database) -> None:
     requests = db.table("requests")
     for name, kind in (
         ("tool_calls", str),
@@ -365,11 +388,11 @@ def m006_whole_answers(db: Database) -> None:
     for name, kind in (("invalid", int), ("refused", int), ("reasks", int)):
         runs.add_column(name, kind)
     runs.add_column("reask_cost_usd", float)
-    for name, _ in SPEND_SUMS_M006[len(SPEND_SUMS_M005) :]:
+    for name, _ in SPEND_SUMS_M007[len(SPEND_SUMS_M005) :]:
         db.execute(f"ALTER TABLE spend ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
     for trigger in ("spend_insert", "spend_delete", "spend_update"):
         db.execute(f"DROP TRIGGER {trigger}")
-    db.executescript(_spend_triggers(SPEND_SUMS_M006))
-    for name, sql in VIEWS_M006.items():
+    db.executescript(_spend_triggers(SPEND_SUMS_M007))
+    for name, sql in VIEWS_M007.items():
         db.execute(f"DROP VIEW {name}")
         db.create_view(name, sql.strip())

@@ -87,6 +87,39 @@ WHERE request_id = ? AND reask = 'invalid' AND prompt_tokens IS NOT NULL
 """
 
 SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? AND day = ?"
+# Requests a run reserved and never wrote a result for: sent, perhaps billed, cost unknown.
+RESERVED_ON_DAY = """
+SELECT count(*), coalesce(sum(worst_usd), 0) FROM reservations
+WHERE job = ? AND created_at >= ? AND created_at < ?
+"""
+RESERVE = """
+INSERT INTO reservations (run_id, job, item_id, model, worst_usd, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+RELEASE = "DELETE FROM reservations WHERE id = ?"
+
+# A run whose process died without closing its row: what it wrote (from the rollup), then its
+# status, error and last sign of life (its last answer, else its start).
+CRASHED_TOTALS = """
+UPDATE runs SET ok = s.answered - s.truncated, truncated = s.truncated, failed = s.failed,
+    invalid = s.invalid, refused = s.refused, prompt_tokens = s.prompt_tokens,
+    completion_tokens = s.completion_tokens, cost_usd = s.nanousd / 1e9, reasks = s.reasks,
+    reask_cost_usd = s.reask_nanousd / 1e9
+FROM (
+    SELECT run_id, sum(answered) AS answered, sum(truncated) AS truncated,
+        sum(failed) AS failed, sum(invalid) AS invalid, sum(refused) AS refused,
+        sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,
+        sum(cost_nanousd) AS nanousd, sum(reasks) AS reasks,
+        sum(reask_cost_nanousd) AS reask_nanousd
+    FROM spend WHERE job = :job GROUP BY run_id
+) AS s
+WHERE runs.id = s.run_id AND runs.job = :job AND runs.status = 'running'
+"""
+CRASHED = """
+UPDATE runs SET status = 'crashed', error = :error, finished_at = coalesce(
+    (SELECT max(finished_at) FROM requests WHERE run_id = runs.id), started_at)
+WHERE job = :job AND status = 'running'
+"""
 
 AVERAGE_COMPLETION = """
 SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE job = ?
@@ -218,6 +251,14 @@ class Store:
                 run_id, {"status": status, "finished_at": utc_now(), **totals}
             )
 
+    def close_crashed_runs(self, job: str, *, error: str) -> int:
+        """Rows of `job` still `running` become `crashed`, with `error`, what they wrote and
+        their last answer's time. Only for the holder of the job's lock: no run of it is alive
+        then. Returns how many rows were closed."""
+        with write_transaction(self.db):
+            self.db.execute(CRASHED_TOTALS, {"job": job})
+            return int(self.db.execute(CRASHED, {"job": job, "error": error}).rowcount)
+
     def is_answered(self, job: str, item_id: str, request_hash: str) -> bool:
         """Whether this exact request of this job already has an answer (resume and cache)."""
         row = self.db.execute(IS_ANSWERED, (job, item_id, request_hash, *SETTLED)).fetchone()
@@ -229,17 +270,42 @@ class Store:
         return row is not None
 
     def spent_today(self, job: str) -> float:
-        """USD this job's requests cost today (UTC), over every run (from the spend rollup)."""
+        """USD this job's requests cost today (UTC), over every run (from the spend rollup),
+        plus the worst case of what killed runs left on the wire today (`left_today`)."""
         (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
-        return int(nanousd) / 1e9
+        return int(nanousd) / 1e9 + self.left_today(job)[1]
+
+    def left_today(self, job: str) -> tuple[int, float]:
+        """Requests this job's runs reserved today and never wrote a result for (a run was
+        killed with them on the wire, so the server may have billed them): how many, and
+        their worst case in USD. Call it before this run reserves anything."""
+        today = utc_now()[:10]
+        count, usd = self.db.execute(RESERVED_ON_DAY, (job, today, f"{today}~")).fetchone()
+        return int(count), float(usd)
+
+    def reserve(self, run_id: int, job: str, item_id: str, model: str | None, usd: float) -> int:
+        """Commit a request's worst-case cost before it is sent; returns the row to release
+        with its result (`record_results`)."""
+        with write_transaction(self.db):
+            cursor = self.db.execute(RESERVE, (run_id, job, item_id, model, usd, utc_now()))
+            return int(cursor.lastrowid or 0)
 
     def average_completion(self, job: str) -> float | None:
         """Mean completion tokens of this job's answers so far (None before the first)."""
         (mean,) = self.db.execute(AVERAGE_COMPLETION, (job,)).fetchone()
         return None if mean is None else float(mean)
 
-    def record_results(self, run_id: int, job: str, mode: str, outcomes: Sequence[Outcome]) -> None:
-        """Write outcomes, their choices and their attempts in one transaction.
+    def record_results(
+        self,
+        run_id: int,
+        job: str,
+        mode: str,
+        outcomes: Sequence[Outcome],
+        *,
+        released: Sequence[int] = (),
+    ) -> None:
+        """Write outcomes, their choices and their attempts, and delete the `released`
+        reservations, in one transaction.
 
         An outcome that keeps the item's answer (a re-ask that got none) adds its attempts only.
         """
@@ -265,6 +331,7 @@ class Store:
                 writes.INSERT_ATTEMPT,
                 [row for outcome in outcomes for row in writes.attempt_rows(run_id, job, outcome)],
             )
+            conn.executemany(RELEASE, [(row,) for row in released])
 
     def last_answer(self, job: str, item_id: str, request_hash: str) -> LastAnswer | None:
         """The item's stored answer, as asking again needs it; None if it has none."""

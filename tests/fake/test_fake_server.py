@@ -413,6 +413,15 @@ INVALID_BODIES = [
     ({"model": M, "messages": HI, "frequency_penalty": 2.5}, "frequency_penalty",
      "decimal_above_max_value"),
     ({"model": M, "messages": HI, "temperature": "0.2"}, "temperature", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": 0.5}, "tools", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [7]}, "tools[0]", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [{"type": "function", "function": 5}]},
+     "tools[0].function", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [{"type": "function", "function": {"name": "f",
+      "parameters": {"properties": {"a": 1}}}}]}, "tools[0].function.parameters.properties.a",
+     "invalid_type"),
+    ({"model": M, "messages": HI, "response_format": {"type": "json_schema", "json_schema": 5}},
+     "response_format.json_schema", "invalid_type"),
 ]  # fmt: skip
 
 
@@ -689,6 +698,34 @@ async def test_stats_count_requests_answers_and_duplicates(fake_api, client):
         stats.answered = 0  # type: ignore[misc]
 
 
+async def test_billed_counts_every_answer_made_even_for_a_client_gone(fake_api, client):
+    """billed sums the usage of every answer made, by model, a timed-out client's included."""
+    first = await client.chat.completions.create(model=MODEL, messages=ask("A"), max_tokens=30)
+    fake_api.latency_ms = 2000.0
+    try:
+        with pytest.raises(openai.APITimeoutError):
+            await client.with_options(timeout=0.3).chat.completions.create(
+                model=MODEL, messages=ask("A"), max_tokens=30
+            )  # the same answer, made and billed, never received
+    finally:
+        fake_api.latency_ms = 0.0
+    with contextlib.suppress(openai.InternalServerError):
+        await client.chat.completions.create(model=MODEL, messages=ask("boom [[fake:500]]"))
+    assert first.usage is not None
+    billed = fake_api.stats.billed
+    for _ in range(100):  # let the abandoned answer end inside this test
+        if fake_api.stats.answered == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert billed == {
+        MODEL: {
+            "requests": 2,
+            "input_tokens": 2 * first.usage.prompt_tokens,
+            "output_tokens": 2 * first.usage.completion_tokens,
+        }
+    }
+
+
 async def test_control_routes_drive_the_server_over_http(fake_api, client):
     """Another process can queue faults, set limits, read stats and reset over HTTP."""
     base = fake_api.url.removesuffix("/v1")
@@ -704,6 +741,7 @@ async def test_control_routes_drive_the_server_over_http(fake_api, client):
                 "by_status": {"503": 1},
                 "duplicates": 0,
                 "tokens_charged": 0,
+                "billed": {},
             }
         async with http.post(f"{base}/_fake/limits", json={"rpm": 1}) as r:
             assert r.status == 200

@@ -395,17 +395,18 @@ BAD = {
     "limits out of range": (
         {"job.yaml": "model: m\nlimits: {rpm: 0}\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:15: limits.rpm: must be greater than 0, not 0",
+        "job.yaml:2:15: limits.rpm: must be a number greater than 0, not the number 0",
     ),
     "concurrency not whole": (
         {"job.yaml": "model: m\nlimits:\n  concurrency: 2.5\nprompts: [Hi]\n"},
         None,
-        "job.yaml:3:16: limits.concurrency: must be a whole number, not the number 2.5",
+        "job.yaml:3:16: limits.concurrency: must be a whole number from 1 to 2,147,483,647, not "
+        "the number 2.5",
     ),
     "budget as text": (
         {"job.yaml": "model: m\nbudget_usd: $2\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:13: budget_usd: must be a number, not text",
+        "job.yaml:2:13: budget_usd: must be a number of 0 or more, not text",
     ),
     "unknown mode": (
         {"job.yaml": "model: m\nmode: batched\nprompts: [Hi]\n"},
@@ -420,7 +421,7 @@ BAD = {
     "negative price": (
         {"job.yaml": "model: m\nprices: {m: {input: -1, output: 1}}\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:21: prices.m.input: must be 0 or more, not -1",
+        "job.yaml:2:21: prices.m.input: must be a number of 0 or more, not the number -1",
     ),
     # prompts
     "no prompts at all": (

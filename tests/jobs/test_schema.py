@@ -140,7 +140,11 @@ BAD = {
         "on_invalid: retyr",
         "where.yaml:2:13: on_invalid: 'retyr' is not one of keep, retry; did you mean 'retry'?",
     ),
-    "a zero cap": ("max_tokens_cap: 0", "where.yaml:2:17: max_tokens_cap: must be 1 or more"),
+    "a zero cap": (
+        "max_tokens_cap: 0",
+        "where.yaml:2:17: max_tokens_cap: must be a whole number from 1 to 2,147,483,647, not "
+        "the number 0",
+    ),
 }
 
 

@@ -240,17 +240,17 @@ def test_runs_lists_newest_first(seeded, invoke):
 
 def test_failures_are_explained_everywhere(write_job, invoke, fake_api):
     """Why items failed is in the --quiet summary, `runs`, `report`, `export --all` and runs.exit_code."""
-    job = write_job("temp3.yaml", "model: gpt-4o-mini\nparams: {temperature: 3}\nprompts: [a, b]\n")
+    job = write_job("temp3.yaml", "model: o3-mini\nparams: {temperature: 0.5}\nprompts: [a, b]\n")
     result = invoke("run", str(job), "--base-url", fake_api.url, "--quiet")
     assert result.exit_code == 1
-    why = "2 × 400: Invalid 'temperature': decimal above maximum value. Expected a value <= 2"
+    why = "2 × 400: Unsupported value: 'temperature' does not support 0.5 with this model."
     assert result.output.splitlines()[1].startswith(f"  failed: {why}")
     assert f"       failed: {why}" in invoke("runs").output
     assert f"\nWhy items failed (commonest first)\n  {why}" in invoke("report").output
     (run,) = json.loads(invoke("runs", "--json").output)
     assert run["failures"][0]["count"] == 2
     rows = [json.loads(line) for line in invoke("export", "temp3", "--all").stdout.splitlines()]
-    assert [r["error"][:40] for r in rows] == ["400: Invalid 'temperature': decimal abov"] * 2
+    assert [r["error"][:40] for r in rows] == ["400: Unsupported value: 'temperature' do"] * 2
     store = Store.open("batchbot.db")
     assert store.db.execute("select exit_code from runs").fetchall() == [(1,)]
     store.close()

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batchbot.api.client import ChatClient
 from batchbot.run.budget import Budget
+from batchbot.store.store import Store
 
 
 async def test_reserve_waits_for_in_flight_then_gives_up():
@@ -115,6 +117,44 @@ def test_daily_budget_across_runs(tmp_path, write_job, invoke, fake_api):
     assert "(or wait for tomorrow's, from 00:00 UTC)" in result.output
     total, _ = _spent(tmp_path / "batchbot.db")
     assert spent_first < total <= 1.0 + 1e-9
+
+
+def test_reservations_are_committed_before_sending_and_gone_with_the_answers(
+    tmp_path, write_job, invoke, fake_api, monkeypatch
+):
+    """Each request's worst case is in the database when it leaves; none is left after."""
+    job = _job(write_job, "j.yaml", 5, budget="budget_usd: 100")
+    seen: list[int] = []
+    complete = ChatClient.complete
+
+    async def sending(self, body):
+        with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+            seen.append(conn.execute("select count(*) from reservations").fetchone()[0])
+        return await complete(self, body)
+
+    monkeypatch.setattr(ChatClient, "complete", sending)
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert seen == [1] * 5  # another process reads it: it is committed
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        assert conn.execute("select count(*) from reservations").fetchone() == (0,)
+
+
+def test_what_a_dead_run_left_reserved_counts_as_spent_today(tmp_path, write_job, invoke, fake_api):
+    """Reservations a killed run left count against the day's budget at their worst case."""
+    job = _job(write_job, "j.yaml", 3, budget="budget_usd_per_day: 1.0")
+    store = Store.open(tmp_path / "batchbot.db")
+    dead = store.start_run(job="j", job_path=str(job), mode="sync", settings={})
+    store.reserve(dead, "j", "q0", "gpt-4o-mini", 0.9)
+    store.close()
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 3, result.output
+    assert "1 request(s) of this job were on the wire today when a run was killed" in result.output
+    assert "($0.90 spent earlier)" in result.output
+    assert fake_api.stats.requests == 0  # one item's worst case is more than the $0.10 left
+    report = invoke("report")
+    assert "In flight when a run died: 1 request(s)" in report.output
+    assert "$0.9000" in report.output
 
 
 def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from batchbot.fake.server import FakeServer
+from batchbot.store.store import Store
 
 ITEMS = 60
 CONCURRENCY = 4
@@ -180,6 +181,42 @@ def test_daily_cap_holds_in_what_the_server_billed_across_kills(tmp_path, thinki
     assert f"${worst:,.4f}" in report.output
 
 
+def test_a_re_ask_killed_on_the_wire_is_counted_at_its_worst_case(tmp_path, invoke):
+    """kill -9 while an invalid answer's re-ask is on the wire: its reservation was committed
+    before it left, so today's spend counts at least what the server billed, and says so."""
+    server = FakeServer(latency_ms=1000).start_in_thread()
+    try:
+        schema = "{type: object, properties: {name: {type: string}}, required: [name]}"
+        job = tmp_path / "job.yaml"
+        job.write_text(
+            f"model: gpt-4o-mini\nparams: {{max_tokens: 100}}\nschema: {schema}\n"
+            "on_invalid: retry\nprompts:\n  - {id: bad, user: 'Dana [[fake:invalid]]'}\n"
+        )
+        day = ["--max-cost-per-day", "1.0"]
+        proc = start_run(job, server.url, tmp_path, tmp_path / "run.jsonl", *day)
+        deadline = time.monotonic() + 30
+        while server.stats.requests < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)  # the first answer is written; the re-ask is out
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert server.stats.requests == 2
+        db = tmp_path / "batchbot.db"
+        with sqlite3.connect(db) as conn:
+            held = conn.execute("select item_id, worst_usd from reservations").fetchall()
+            (status,) = conn.execute("select status from requests").fetchone()
+        assert [item for item, _ in held] == ["bad"]  # the re-ask's; the first was released
+        assert status == "invalid"  # the first answer, written before the re-ask left
+        store = Store.open(db)
+        try:
+            assert store.spent_today("job") >= billed_usd(server) > 0
+        finally:
+            store.close()
+        rerun = invoke("run", str(job), "--base-url", server.url, *day, "--max-reasks", "1")
+        assert "1 request(s) of this job were on the wire today" in rerun.output
+    finally:
+        server.stop()
+
+
 # -- runs killed mid-way are not "running" for ever -------------------------------------------
 
 
@@ -210,6 +247,9 @@ def test_runs_shows_no_running_row_for_a_process_that_is_gone(tmp_path, slow_api
     assert "found at 20" in error
     assert finished >= dead["started_at"]
     assert dead["ok"] == len(answered_ids(tmp_path / "batchbot.db"))
+    listed = invoke("runs").output.splitlines()
+    assert "crashed" in listed[1]
+    assert listed[2].strip().startswith("why: the run's process ended without closing it")
 
 
 def test_the_next_run_closes_what_a_killed_run_left(tmp_path, slow_api, invoke):

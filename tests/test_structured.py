@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from batchbot import read_answers
+from batchbot.api.client import ChatClient
 from batchbot.fake.counting import text_tokens
 
 CONTACT = {
@@ -315,6 +316,47 @@ def test_a_rerun_asks_again_what_the_policy_now_says_to(tmp_path, thousand, invo
     (kept,) = rows(db, "select sum(cost_usd) as usd from requests")
     assert kept["usd"] == pytest.approx(after["usd"])
     assert kept["usd"] > before["usd"]
+
+
+def test_each_re_ask_holds_its_own_durable_reservation(
+    tmp_path, write_job, invoke, fake_api, monkeypatch
+):
+    """Under a daily budget every ask, first or re-ask, has its worst case committed to
+    `reservations` while it is on the wire (a longer re-ask a larger one); none is left after."""
+    job = write_job(
+        "held.yaml",
+        f"model: gpt-4o-mini\nparams: {{max_tokens: 50}}\nschema: {json.dumps(CONTACT)}\n"
+        "on_invalid: retry\nmax_reasks: 2\non_length: retry\nmax_tokens_cap: 200\n"
+        "budget_usd_per_day: 1.0\nprompts:\n"
+        "  - {id: bad, user: 'Dana [[fake:invalid]]'}\n"
+        "  - {id: long, user: 'Gus [[fake:length]]'}\n",
+    )
+    db = tmp_path / "batchbot.db"
+    seen: list[tuple[str, int, list[tuple[str, float]]]] = []
+    complete = ChatClient.complete
+
+    async def sending(self, body):
+        item = "bad" if "Dana" in body["messages"][0]["content"] else "long"
+        with sqlite3.connect(db) as conn:  # another connection sees only what is committed
+            held = conn.execute("select item_id, worst_usd from reservations").fetchall()
+        seen.append((item, body["max_tokens"], held))
+        return await complete(self, body)
+
+    monkeypatch.setattr(ChatClient, "complete", sending)
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--concurrency", "1")
+    assert result.exit_code == 1, result.output  # bad ends invalid
+    asks = {item: [s for s in seen if s[0] == item] for item in ("bad", "long")}
+    assert len(asks["bad"]) == 3  # the first ask and max_reasks re-asks
+    assert [tokens for _, tokens, _ in asks["long"]] == [50, 100, 200]  # doubled up to the cap
+    for item, _, held in seen:
+        assert [row[0] for row in held] == [item]  # its own row, and only its own, on the wire
+    long_worst = [held[0][1] for _, _, held in asks["long"]]
+    assert long_worst == sorted(long_worst)
+    assert len(set(long_worst)) == 3  # each re-ask reserves its own, larger worst case
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from reservations").fetchone() == (0,)
+        (reasks,) = conn.execute("select count(*) from attempts where reask is not null").fetchone()
+    assert reasks == len(seen) - 2
 
 
 def test_on_length_retry_needs_a_cap(write_job, invoke):

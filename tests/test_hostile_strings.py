@@ -175,3 +175,33 @@ def test_the_html_report_escapes_what_a_job_names(tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;faq" in page
     assert "<script>alert" not in page
     assert "<b>faq" not in page
+
+
+def test_schema_field_columns_never_start_a_formula(write_job, invoke, fake_api):
+    """A schema's fields in a CSV export, values and the headers named after them, are
+    neutralised like every other text cell."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "formula": {"type": "string", "enum": ['=HYPERLINK("http://evil","x")']},
+            "@sum": {"type": "string", "enum": ["-2+3"]},
+            "title": {"type": "string", "enum": ["\x1b]0;PWNED\x07fine"]},
+        },
+        "required": ["formula", "@sum", "title"],
+        "additionalProperties": False,
+    }
+    job = write_job(
+        "fields.yaml",
+        f"model: gpt-4o-mini\nparams: {{max_tokens: 100}}\nschema: {json.dumps(schema)}\n"
+        "prompts: [one, two]\n",
+    )
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    exported = invoke("export", str(job), "--format", "csv").stdout
+    header, *rows = list(csv.reader(io.StringIO(exported)))
+    assert header[-3:] == ["formula", "'@sum", "title"]
+    assert rows
+    for row in rows:
+        assert row[-3:] == ['\'=HYPERLINK("http://evil","x")', "'-2+3", "fine"]
+    for cell in [*header, *(cell for row in rows for cell in row)]:
+        assert not cell.startswith(("=", "+", "-", "@")), cell
+    assert_inert(exported.encode(), "the CSV export")

@@ -111,6 +111,24 @@ def test_n_choices_are_all_answered_and_all_counted(client):
     assert answer.usage.completion_tokens == sum(text_tokens("gpt-4o-mini", t) for t in texts)
 
 
+def test_the_bill_counts_every_call_of_every_choice(client, fake_api):
+    """n: 3 with a forced tool: the fake bills the prompt once and the arguments of all three
+    choices' calls, as its usage says."""
+    forced = {"type": "function", "function": TOOL_NAME}
+    answer = chat(client, n=3, tools=[TOOL], tool_choice=forced)
+    arguments = [c.message.tool_calls[0].function.arguments for c in answer.choices]
+    completion = sum(text_tokens("gpt-4o-mini", text) for text in arguments)
+    assert len(set(arguments)) > 1  # three calls, not one thrice
+    assert answer.usage.completion_tokens == completion
+    assert fake_api.stats.billed == {
+        "gpt-4o-mini": {
+            "requests": 1,
+            "input_tokens": answer.usage.prompt_tokens,
+            "output_tokens": completion,
+        }
+    }
+
+
 @pytest.mark.parametrize(
     ("schema", "message"),
     [

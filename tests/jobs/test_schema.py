@@ -140,10 +140,30 @@ BAD = {
         "on_invalid: retyr",
         "where.yaml:2:13: on_invalid: 'retyr' is not one of keep, retry; did you mean 'retry'?",
     ),
+    "a misspelt length policy": (
+        "on_length: grow",
+        "where.yaml:2:12: on_length: 'grow' is not one of keep, retry",
+    ),
     "a zero cap": (
         "max_tokens_cap: 0",
         "where.yaml:2:17: max_tokens_cap: must be a whole number from 1 to 2,147,483,647, not "
         "the number 0",
+    ),
+    "a cap in text": (
+        "max_tokens_cap: lots",
+        "where.yaml:2:17: max_tokens_cap: must be a whole number from 1 to 2,147,483,647",
+    ),
+    "a fractional cap": (
+        "max_tokens_cap: 1.5",
+        "where.yaml:2:17: max_tokens_cap: must be a whole number",
+    ),
+    "no re-asks": (
+        "max_reasks: 0",
+        "where.yaml:2:13: max_reasks: must be a whole number from 1 to 100, not the number 0",
+    ),
+    "too many re-asks": (
+        "max_reasks: 1e9",
+        "where.yaml:2:13: max_reasks: must be a whole number from 1 to 100",
     ),
 }
 

@@ -185,6 +185,17 @@ BAD = {
         f"{EMBED}\npack: 5000\nprompts: [hi]\n",
         "pack: must be a whole number from 1 to 2,048, not the number 5000",
     ),
+    "re-asks": (
+        "job.yaml",
+        yaml_job("on_invalid: retry", "max_reasks: 0"),
+        "job.yaml:3:13: max_reasks: must be a whole number from 1 to 100, not the number 0",
+    ),
+    "tokens cap": (
+        "job.yaml",
+        yaml_job("on_length: retry", "max_tokens_cap: 15000000000"),
+        "job.yaml:3:17: max_tokens_cap: must be a whole number from 1 to 2,147,483,647, not "
+        "the number 15000000000",
+    ),
 }
 
 
@@ -219,6 +230,8 @@ FLAGS = {
     "--deadline": ("0", "must be a number greater than 0"),
     "--poll-interval": ("abc", "'abc' is not a number greater than 0"),
     "--outage-wait": ("-inf", "must be a number from 0 to 1,000,000, not the number -inf"),
+    "--max-reasks": ("0", "must be a whole number from 1 to 100, not the number 0"),
+    "--max-tokens-cap": ("1e9", "'1e9' is not a whole number from 1 to 2,147,483,647"),
 }
 
 
@@ -247,6 +260,8 @@ def test_library_settings_are_checked_too(write_job):
         ConfigError, match="max_cost_usd must be a number of 0 or more, not the number nan"
     ):
         resolve_config(job, Flags(max_cost_usd=float("nan")), {})
+    with pytest.raises(ConfigError, match="max_reasks must be a whole number from 1 to 100"):
+        resolve_config(job, Flags(max_reasks=101), {})
     with pytest.raises(ConfigError, match=r"params: max_tokens must be a whole number"):
         load_job(job.path, params={"max_tokens": "300"})
 

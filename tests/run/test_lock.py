@@ -266,9 +266,14 @@ def test_the_lock_follows_the_database_file(tmp_path, write_job, invoke, fake_ap
     assert lock_path(Path(other), "faq") == lock_path(tmp_path / "data" / "c.db", "faq")
 
 
+# Long enough (about 3 s at 100 ms an answer, 8 at once) that the second run, a new process,
+# starts while the first still holds the lock, even on a busy machine.
+ITEMS_LONG = 250
+
+
 def test_two_runs_through_a_symlinked_database(tmp_path, slow_api):
     """A run through a symlink to the database of a run going exits 4; nothing is paid twice."""
-    prompts = "".join(f"  - question {i}?\n" for i in range(100))
+    prompts = "".join(f"  - question {i}?\n" for i in range(ITEMS_LONG))
     (tmp_path / "faq.yaml").write_text(f"model: gpt-4o-mini\nprompts:\n{prompts}")
     (tmp_path / "link.db").symlink_to(tmp_path / "c.db")
     first = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--db", "c.db")
@@ -281,7 +286,7 @@ def test_two_runs_through_a_symlinked_database(tmp_path, slow_api):
     assert second.returncode == EXIT_LOCKED, out + err
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
-    assert slow_api.stats.answered == 100
+    assert slow_api.stats.answered == ITEMS_LONG
     assert slow_api.stats.duplicates == 0
 
 

@@ -7,7 +7,6 @@ counting from 0. Messages say what to write instead.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from batchbot.errors import JobFileError
+from batchbot.spelling import closest
 
 FieldPath = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -150,26 +150,18 @@ def check_keys(
         raise where.error(message, *parts, key, key=True)
 
 
-SIMILAR = 0.6  # difflib's own cutoff for a close match
-
-
 def _closest(word: str, keys: list[str], parameters: list[str]) -> str | None:
-    """The key or parameter `word` is nearest to, by spelling: `'template'`, `params: {...}`."""
-    key = max(((_likeness(word, k), repr(k)) for k in keys), default=(0.0, ""))
-    parameter = max(
-        ((_likeness(word, p), f"params: {{{p}: ...}}") for p in parameters), default=(0.0, "")
-    )
-    best = parameter if parameter[0] > key[0] else key  # a tie goes to the key
-    return best[1] if best[0] >= SIMILAR else None
-
-
-def _likeness(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a, b).ratio()
+    """The key or parameter `word` is nearest to, by spelling: `'template'`, `params: {...}`;
+    a key wins a tie."""
+    name = closest(word, [*keys, *parameters])
+    if name is None:
+        return None
+    return repr(name) if name in keys else f"params: {{{name}: ...}}"
 
 
 def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(word, options)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def check_id(value: object, where: Where, *parts: str | int) -> str:

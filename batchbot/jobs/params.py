@@ -7,10 +7,10 @@ endpoint: a new endpoint adds its own.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
 from batchbot.endpoints import CHAT
+from batchbot.spelling import closest
 
 __all__ = ["PARAMETERS", "suggestion", "unknown_parameters"]
 
@@ -38,5 +38,4 @@ def unknown_parameters(body: Mapping[str, object], endpoint: str = CHAT) -> list
 
 def suggestion(name: str, endpoint: str = CHAT) -> str | None:
     """The parameter of `endpoint` that `name` is most likely a typo of."""
-    close = difflib.get_close_matches(name, sorted(PARAMETERS.get(endpoint, ())), n=1)
-    return close[0] if close else None
+    return closest(name, sorted(PARAMETERS.get(endpoint, ())))

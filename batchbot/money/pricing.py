@@ -12,7 +12,6 @@ the cached-input price, and completion tokens, reasoning ones included, at the o
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import re
@@ -24,6 +23,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from batchbot.outcome import Outcome, Usage
+from batchbot.spelling import closest
 
 log = logging.getLogger("batchbot")
 
@@ -174,8 +174,8 @@ def table_price(model: str) -> Price | None:
 
 def did_you_mean(model: str) -> str:
     """` (did you mean 'gpt-4o-mini'?)` for a model close to one OpenAI has, else ''."""
-    close = difflib.get_close_matches(model, _openai_models(), n=1, cutoff=0.8)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(model, _openai_models(), most=2)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 @cache

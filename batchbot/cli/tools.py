@@ -217,8 +217,8 @@ def fake_server_command(
 
     if invalid_rate + refusal_rate + length_rate > 1:
         raise click.UsageError("--invalid-rate, --refusal-rate and --length-rate add up past 1.")
-    echo(f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True)
     serve(
+        on_ready=lambda url: echo(f"fake OpenAI API on {url} (any key works); Ctrl-C stops it"),
         host=host,
         port=port,
         rpm=rpm,

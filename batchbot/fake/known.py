@@ -37,6 +37,10 @@ CHAT_MODELS = frozenset(
     }
 )  # fmt: skip
 MODELS: Mapping[str, frozenset[str]] = {CHAT: CHAT_MODELS}
+# Embeddings models: their vectors' sizes are in `endpoints.DIMENSIONS`.
+EMBEDDING_MODELS = frozenset(
+    {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
+)
 # What may follow a base name: a date or a 4-digit snapshot, a variant such as `search-preview`.
 SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
 
@@ -45,6 +49,11 @@ def unknown_parameters(endpoint: str, body: Mapping[str, object]) -> list[str]:
     """The body's fields that `endpoint` does not take, in the body's order."""
     known = PARAMETERS[endpoint]
     return [name for name in body if name not in known]
+
+
+def serves(model: str) -> bool:
+    """Whether the server has `model` at all, as `GET /v1/models/{model}` says."""
+    return model in EMBEDDING_MODELS or is_known_model(CHAT, model)
 
 
 def is_known_model(endpoint: str, model: str) -> bool:

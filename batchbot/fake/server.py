@@ -47,6 +47,7 @@ from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
 from batchbot.fake.limits import RateLimits
+from batchbot.fake.models import model_routes
 from batchbot.fake.quirks import AnswerQuirks
 
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
@@ -241,6 +242,7 @@ class FakeServer:
         for path, kind in fake_azure.ROUTES:
             app.router.add_post(path, self._route(kind, azure=fake_azure.is_azure(path)))
         app.router.add_routes([*self.files.routes(), *self.batches.routes()])
+        app.router.add_routes(model_routes(self._authorize))
         app.router.add_routes(control_routes(self))
         # No access log: it would cost more than answering does.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)

@@ -29,6 +29,7 @@ from batchbot.summary import RunSummary
 
 JOBS = YAML_SUFFIXES + JSONL_SUFFIXES  # what names a job file rather than a job
 BOTH = "give the settings either as config= or as keyword arguments, not both"
+LOADED = "allow_params is read with the job file: pass it to load_job(path, allow_params=...)"
 
 
 def run_job(job: Job | str | Path, *, config: Config | None = None, **flags: Any) -> RunSummary:
@@ -122,8 +123,11 @@ def _answer(row: dict[str, Any], model: Any) -> Answer:
 def _prepare(
     job: Job | str | Path, config: Config | None, flags: dict[str, Any]
 ) -> tuple[Job, Config]:
+    allow_params = flags.pop("allow_params", ())
     if not isinstance(job, Job):
-        job = load_job(Path(job), model=flags.get("model"))
+        job = load_job(Path(job), model=flags.get("model"), allow_params=allow_params)
+    elif allow_params:
+        raise TypeError(LOADED)
     if config is None:
         config = resolve_config(job, Flags(**flags), os.environ)
     elif flags:

@@ -157,7 +157,7 @@ def test_azure_key_is_required(write_job, invoke, azure_api, monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "wrong-azure-key")
     job = write_job("azure.yaml", "model: my-deployment\nprompts: [Hi]\n")
     result = invoke("run", str(job), key=None)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     assert "wrong-azure-key" not in result.output
     assert azure_api.stats.by_status == {401: 1}
 

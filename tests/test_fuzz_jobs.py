@@ -255,9 +255,12 @@ def test_a_mutated_job_runs_or_says_why(tmp_path_factory, invoke, fake_api, job,
         assert "Traceback" not in result.output
         assert "unexpected error" not in result.output, result.output
         assert "please report it" not in result.output.lower(), result.output
-        if result.exit_code == 2:
-            assert result.output.startswith("Error: "), result.output
-            assert len(result.output.strip().splitlines()) == 1, result.output
+        if result.exit_code == 2:  # the job must change: never advice to resume
+            assert "resume" not in result.output, result.output
+            if result.output.startswith("Error: "):  # before anything was sent
+                assert len(result.output.strip().splitlines()) == 1, result.output
+            else:  # a run that met it (the server refused the model): one line says why
+                assert "\nbatchbot: " in result.output, result.output
 
 
 @pytest.mark.parametrize("seed", [*YAML_SEEDS, *JSONL_SEEDS])

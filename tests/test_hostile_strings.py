@@ -80,12 +80,12 @@ def test_no_escape_or_bel_reaches_a_terminal_or_a_log(tmp_path):
 
 
 def test_an_error_quoting_a_hostile_model_is_inert(tmp_path):
-    """A model name with escapes, refused by the API: the stop line and log are inert too."""
+    """A model name with escapes, refused by the API: the error line and log are inert too."""
     job = JOB.replace("model: gpt-4o-mini", 'model: "gpt\\e]0;PWNED\\a-4o"')
     (tmp_path / "job.yaml").write_text(job, encoding="utf-8")
     result = batchbot(tmp_path, "run", "job.yaml", "--fake", "--log-file", "run.log")
-    assert result.returncode == 3, result.stderr
-    assert b"The model 'gpt" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert b"the API has no model 'gpt" in result.stderr
     assert_inert(result.stdout + result.stderr, "the run's output")
     assert_inert((tmp_path / "run.log").read_bytes(), "run.log")
 

@@ -35,6 +35,7 @@ from tenacity.wait import wait_base
 from batchbot import errors
 from batchbot.api.client import MalformedResponse
 from batchbot.api.replies import ResponseFailed
+from batchbot.money.pricing import did_you_mean
 from batchbot.pace.headers import wait_hint
 
 DEFAULT_MAX_RETRY_SECONDS = 600.0
@@ -94,15 +95,16 @@ def server_wait_hint(exc: BaseException) -> float | None:
 
 AUTH_FAILED = (
     "The API rejected the key ({status}): check OPENAI_API_KEY (AZURE_OPENAI_API_KEY for "
-    "Azure) in the environment or .env, then rerun; answered items are kept."
+    "Azure) in the environment or .env, and that the key may use this model; answered items "
+    "are kept."
 )
 QUOTA_EXHAUSTED = (
     "The account is out of credit (429 insufficient_quota): add credit or raise the usage "
     "limit in the OpenAI billing settings, then rerun; answered items are kept."
 )
 MODEL_NOT_FOUND = (
-    "The model {model!r} does not exist or this key cannot use it (404): fix model: in the job "
-    "or pass --model."
+    "The model {model!r} does not exist or this key cannot use it (404){suggestion}: fix "
+    "model: in the job or pass --model; answered items are kept."
 )
 NOT_FOUND = (
     "The server answered 404 for /chat/completions: check --base-url / OPENAI_BASE_URL "
@@ -119,8 +121,10 @@ def run_stop_error(exc: BaseException, model: str) -> errors.RunStopped:
     if status in (401, 403):
         return errors.AuthError(AUTH_FAILED.format(status=f"{status} {code or ''}".strip()))
     if code == "model_not_found":
-        return errors.ModelNotFound(MODEL_NOT_FOUND.format(model=model))
-    return errors.RunStopped(NOT_FOUND)
+        return errors.ModelNotFound(
+            MODEL_NOT_FOUND.format(model=model, suggestion=did_you_mean(model))
+        )
+    return errors.EndpointNotFound(NOT_FOUND)
 
 
 class wait_for_server(wait_base):

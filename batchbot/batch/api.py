@@ -22,7 +22,7 @@ from openai.types import Batch
 
 from batchbot.api import policy
 from batchbot.endpoints import CHAT
-from batchbot.errors import AuthError, QuotaExhausted, RunStopped, redact_secrets
+from batchbot.errors import AuthError, EndpointNotFound, QuotaExhausted, RunStopped, redact_secrets
 from batchbot.outcome import utc_now
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ class BatchApi:
 def refusal(exc: openai.APIStatusError, what: str, model: str) -> RunStopped:
     """The RunStopped for an error answer that retrying did not (or cannot) cure."""
     if exc.status_code == 404 and exc.code != "model_not_found":
-        return RunStopped(NO_BATCH_API.format(what=what))
+        return EndpointNotFound(NO_BATCH_API.format(what=what))
     if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
         return policy.run_stop_error(exc, model)
     error = redact_secrets(f"{exc.status_code}: {exc.message}")

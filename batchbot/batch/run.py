@@ -38,7 +38,7 @@ from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
 from batchbot.batch.summary import held, running_line
 from batchbot.config import Config
-from batchbot.errors import FeedFailed, RunStopped
+from batchbot.errors import FeedFailed, JobFileChanged, RunStopped, feed_error
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL
 from batchbot.modes import BATCH
@@ -448,7 +448,7 @@ def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 
-def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed:
+def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed | JobFileChanged:
     """The stop for a run, sync or batch, whose items could not be read (or fed) to the end;
     the traceback goes to the log (and to stderr with --verbose), the CLI says one line."""
     log.error(
@@ -457,4 +457,4 @@ def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed:
         exc_info=error,
         extra={DETAIL: True, "run_id": run_id},
     )
-    return FeedFailed(error)
+    return feed_error(error)

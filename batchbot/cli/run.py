@@ -50,6 +50,14 @@ REASKS_NOT_COUNTED = (
 )
 @click.option("--model", help="Model for every item (overrides the job file).")
 @click.option(
+    "--allow-param",
+    "allow_params",
+    multiple=True,
+    metavar="NAME",
+    help="Send the parameter NAME although the endpoint has none by that name (a compatible "
+    "server's own, such as top_k); repeatable. Otherwise such a name stops the job.",
+)
+@click.option(
     "--endpoint",
     type=click.Choice(["/v1/chat/completions", "/v1/responses", "/v1/embeddings"]),
     help="The API every item calls  [default: the job's endpoint:, else /v1/chat/completions]",
@@ -183,6 +191,7 @@ def run_command(
     db_path: str | None,
     model: str | None,
     endpoint: str | None,
+    allow_params: tuple[str, ...],
     quiet: bool,
     verbose: bool,
     log_file: Path | None,
@@ -204,7 +213,7 @@ def run_command(
         raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
     with friendly_errors():
         start_logging(verbose, quiet, log_file, log_format)
-        job = load_job(job_file, model=model, endpoint=endpoint)
+        job = load_job(job_file, model=model, endpoint=endpoint, allow_params=allow_params)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, environment())
         if dry_run:

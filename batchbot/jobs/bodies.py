@@ -11,7 +11,7 @@ into Items.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,8 @@ class BodyDefaults:
     params: Mapping[str, Any]
     overrides: Mapping[str, Any]
     endpoint: str = CHAT
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the job's extra_params
+    allowed: frozenset[str] = frozenset()  # names the endpoint lacks that the run may send
 
     def draft(
         self,
@@ -143,7 +145,7 @@ class BodyDefaults:
     ) -> Draft:
         """The prompt's Draft: its own system and params over the job's."""
         system = system if system is not None else self.system
-        layers = (self.params, params or {}, self.overrides)
+        layers = (self.params, self.extra, params or {}, self.overrides)
         if self.endpoint == RESPONSES:
             body = responses_body(self.model, messages, system, *layers)
         elif self.endpoint == EMBEDDINGS:

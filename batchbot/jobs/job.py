@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -27,6 +27,7 @@ from batchbot.errors import ConfigError, JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource
 from batchbot.jobs.fields import FieldPath, render_path
 from batchbot.jobs.jsonl import jsonl_source
+from batchbot.jobs.params import unknown_message, unknown_parameters
 from batchbot.jobs.settings import JobSettings, Limits
 from batchbot.jobs.values import parameter_problem
 from batchbot.jobs.yamlfile import load_yaml_job
@@ -87,15 +88,24 @@ class Job:
         for draft in self.source.read():
             yield _item(draft)
 
-    def validate(self, checked: Callable[[int], None] | None = None) -> int:
+    def validate(
+        self,
+        checked: Callable[[int], None] | None = None,
+        *,
+        check: Callable[[Item], None] | None = None,
+    ) -> int:
         """Read every item and return how many; raise JobFileError on the first problem.
 
-        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items.
+        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items;
+        `check(item)` may refuse an item for what the run's settings need (it raises).
         """
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():
-            seen.add(count, draft, _item(draft))
+            item = _item(draft)
+            seen.add(count, draft, item)
+            if check is not None:
+                check(item)
             count += 1
             if checked is not None and count % CHECKED_EVERY == 0:
                 checked(count)
@@ -110,9 +120,15 @@ def load_job(
     model: str | None = None,
     params: Mapping[str, Any] | None = None,
     endpoint: str | None = None,
+    allow_params: Iterable[str] = (),
 ) -> Job:
-    """Load a job file; `model`, `params` and `endpoint` (CLI overrides) win over the file."""
+    """Load a job file; `model`, `params` and `endpoint` (CLI overrides) win over the file.
+
+    `allow_params`: parameter names the endpoint does not have that the job may send anyway
+    (a compatible server's own; `--allow-param`), which are otherwise a job file error.
+    """
     path = Path(path)
+    allowed = frozenset(allow_params)
     overrides = MappingProxyType(dict(params or {}))
     for name in RESERVED:
         if name in overrides:
@@ -124,13 +140,20 @@ def load_job(
     suffix = path.suffix.lower()
     if suffix in YAML_SUFFIXES:
         name, settings, source = load_yaml_job(
-            path, model=model, overrides=overrides, endpoint=endpoint
+            path, model=model, overrides=overrides, endpoint=endpoint, allowed=allowed
         )
-        return Job(name, path, settings, source)
-    if suffix in JSONL_SUFFIXES:
-        endpoint, source = jsonl_source(path, model=model, overrides=overrides, endpoint=endpoint)
-        return Job(path.stem, path, JobSettings(endpoint=endpoint), source)
-    raise JobFileError(path, UNKNOWN_FORMAT)
+        job = Job(name, path, settings, source)
+    elif suffix in JSONL_SUFFIXES:
+        endpoint, source = jsonl_source(
+            path, model=model, overrides=overrides, endpoint=endpoint, allowed=allowed
+        )
+        job = Job(path.stem, path, JobSettings(endpoint=endpoint), source)
+    else:
+        raise JobFileError(path, UNKNOWN_FORMAT)
+    allowed |= frozenset(job.settings.extra_params)
+    for name in unknown_parameters(overrides, job.endpoint, allowed):
+        raise ConfigError(f"params.{name}: {unknown_message(name, job.endpoint)}")
+    return job
 
 
 def request_hash(body: Mapping[str, Any]) -> str:

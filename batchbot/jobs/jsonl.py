@@ -21,6 +21,7 @@ from batchbot.endpoints import CHAT, EMBEDDINGS, ENDPOINTS
 from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource, check_messages, make_body
 from batchbot.jobs.fields import Where, check_id, check_keys, want_list, want_mapping, want_text
+from batchbot.jobs.params import check_names
 from batchbot.jobs.text import iter_lines, open_binary, parse_json_line
 from batchbot.jobs.values import check_parameters
 
@@ -36,14 +37,19 @@ OTHER_ENDPOINT = (
 
 
 def jsonl_source(
-    path: Path, *, model: str | None, overrides: Mapping[str, Any], endpoint: str | None = None
+    path: Path,
+    *,
+    model: str | None,
+    overrides: Mapping[str, Any],
+    endpoint: str | None = None,
+    allowed: frozenset[str] = frozenset(),
 ) -> tuple[str, DraftSource]:
     """The job's endpoint and drafts; the file must be readable now, its lines are checked later."""
     open_binary(path).close()
     why = "--endpoint"
     if endpoint is None:
         endpoint, why = _first_url(path) or CHAT, "line 1's url"
-    lines = _Lines(endpoint, why, model, overrides)
+    lines = _Lines(endpoint, why, model, overrides, allowed)
     return endpoint, DraftSource(lambda: lines.drafts(path), path, NO_REQUESTS)
 
 
@@ -64,9 +70,15 @@ class _Lines:
     """Turns lines into Drafts of one endpoint; the CLI's model and params win."""
 
     def __init__(
-        self, endpoint: str, why: str, model: str | None, overrides: Mapping[str, Any]
+        self,
+        endpoint: str,
+        why: str,
+        model: str | None,
+        overrides: Mapping[str, Any],
+        allowed: frozenset[str],
     ) -> None:
         self.endpoint, self.why, self.model, self.overrides = endpoint, why, model, overrides
+        self.allowed = allowed
 
     def drafts(self, path: Path) -> Iterator[Draft]:
         for number, text in iter_lines(path):
@@ -119,6 +131,7 @@ class _Lines:
             raise where.error(NO_MODEL, *prefix, "model")
         skip = ("model", "id") if not prefix else ("model",)  # a plain line's id is no parameter
         params = {key: value for key, value in request.items() if key not in skip}
+        check_names(params, self.endpoint, self.allowed, where, *prefix)
         if self.endpoint == CHAT:
             params = {key: value for key, value in params.items() if key not in RESERVED}
             body = make_body(chosen, messages, params, self.overrides)

@@ -62,6 +62,8 @@ class JobSettings:
     max_reasks: int | None = None  # re-asks of an invalid answer, per item
     on_length: str | None = None  # keep / retry: re-ask a cut-off answer with more tokens
     max_tokens_cap: int | None = None  # the most max_tokens an on_length re-ask may ask for
+    # Parameters a compatible server takes beyond the endpoint's own, sent as they are.
+    extra_params: Mapping[str, Any] = field(default_factory=_empty)
 
 
 def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
@@ -86,6 +88,7 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         max_reasks=_optional(doc, "max_reasks", where, _whole(REASKS)),
         on_length=_optional(doc, "on_length", where, _on_answer),
         max_tokens_cap=_optional(doc, "max_tokens_cap", where, _whole(TOKENS)),
+        extra_params=MappingProxyType(_optional(doc, "extra_params", where, want_mapping) or {}),
     )
 
 

@@ -49,7 +49,7 @@ from batchbot.jobs.fields import (
     want_text,
 )
 from batchbot.jobs.inputs import check_template, resolve_inputs, template_source
-from batchbot.jobs.params import PARAMETERS
+from batchbot.jobs.params import API_NAMES, PARAMETERS, check_names
 from batchbot.jobs.schema import parse_schema, schema_params
 from batchbot.jobs.settings import JobSettings, parse_settings
 from batchbot.jobs.text import read_text
@@ -58,6 +58,7 @@ JOB_KEYS = (
     "budget_usd",
     "budget_usd_per_day",
     "endpoint",
+    "extra_params",
     "inputs",
     "limits",
     "max_reasks",
@@ -124,7 +125,12 @@ PACK_ALONE = "only an embeddings job packs items into a request: remove it, or a
 
 
 def load_yaml_job(
-    path: Path, *, model: str | None, overrides: Mapping[str, Any], endpoint: str | None = None
+    path: Path,
+    *,
+    model: str | None,
+    overrides: Mapping[str, Any],
+    endpoint: str | None = None,
+    allowed: frozenset[str] = frozenset(),
 ) -> tuple[str, JobSettings, DraftSource]:
     """The job's name, settings and drafts; the settings are checked now, prompts when read."""
     root = _compose(read_text(path, max_bytes=MAX_YAML_BYTES, too_big=TOO_BIG), path)
@@ -149,8 +155,31 @@ def load_yaml_job(
     model = model or settings.model
     if model is None:
         raise JobFileError(path, NO_MODEL, field="model")
-    defaults = BodyDefaults(model, settings.system, settings.params, overrides, endpoint)
+    allowed = allowed | _extra_names(settings, where)
+    check_names(settings.params, endpoint, allowed, where, "params")
+    defaults = BodyDefaults(
+        model,
+        settings.system,
+        settings.params,
+        overrides,
+        endpoint,
+        extra=settings.extra_params,
+        allowed=allowed,
+    )
     return name, settings, _source(doc, where, defaults)
+
+
+def _extra_names(settings: JobSettings, where: Where) -> frozenset[str]:
+    """The names in `extra_params:`, which must be ones the endpoint lacks."""
+    endpoint = settings.endpoint or CHAT
+    for name in settings.extra_params:
+        if name in RESERVED:
+            message = f"is not a parameter: write {name}: outside extra_params"
+            raise where.error(message, "extra_params", name, key=True)
+        if name in PARAMETERS.get(endpoint, ()):
+            message = f"is a parameter of {API_NAMES[endpoint]}: put it under params:"
+            raise where.error(message, "extra_params", name, key=True)
+    return frozenset(settings.extra_params)
 
 
 def _parameters(endpoint: object) -> frozenset[str]:
@@ -216,6 +245,7 @@ def _prompt_draft(value: object, where: Where, defaults: BodyDefaults) -> Draft:
     params = (
         None if prompt.get("params") is None else check_params(prompt["params"], where, "params")
     )
+    check_names(params or {}, defaults.endpoint, defaults.allowed, where, "params")
     return defaults.draft(item_id, messages, where, system=system, params=params)
 
 

@@ -28,9 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchbot.config import Config
 from batchbot.endpoints import CHAT, RESPONSES
-from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError, DailyBudgetExhausted
+from batchbot.errors import BudgetExhausted, BudgetUnbounded, DailyBudgetExhausted
 from batchbot.money.pricing import Pricer, did_you_mean
 from batchbot.pace.tokens import answer_allowance, input_tokens
 from batchbot.summary import items
@@ -38,7 +37,6 @@ from batchbot.summary import items
 __all__ = [
     "Budget",
     "Reservation",
-    "check_priced",
     "exhausted",
     "no_cap",
     "no_price",
@@ -59,7 +57,6 @@ WAIT_OR_RAISE = (
     "Raise the budget (or wait for tomorrow's, from 00:00 UTC) and run the same command again "
     "to resume."
 )
-FIX_AND_RESUME = "Then run the same command again to resume."
 NO_CAP = (
     "budget set but item {item!r} sets no max_tokens, so its cost has no upper bound: add "
     "max_tokens (or max_completion_tokens; max_output_tokens for Responses) to the job's params."
@@ -176,11 +173,7 @@ def exhausted(budget: Budget) -> BudgetExhausted:
 
 def stop_line(reason: BudgetExhausted, *, spent_usd: float, remaining: int) -> str:
     """The line a budget stop ends with: why, what was spent, what is left, how to go on."""
-    advice = RAISE_AND_RESUME
-    if isinstance(reason, BudgetUnbounded):
-        advice = FIX_AND_RESUME
-    elif isinstance(reason, DailyBudgetExhausted):
-        advice = WAIT_OR_RAISE
+    advice = WAIT_OR_RAISE if isinstance(reason, DailyBudgetExhausted) else RAISE_AND_RESUME
     reason_text = str(reason).removesuffix(".")
     return STOPPED.format(
         reason=reason_text, spent=spent_usd, remaining=items(remaining), advice=advice
@@ -193,11 +186,3 @@ def no_cap(item_id: str) -> BudgetUnbounded:
 
 def no_price(model: str) -> BudgetUnbounded:
     return BudgetUnbounded(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
-
-
-def check_priced(config: Config, pricer: Pricer) -> None:
-    """Under a budget, the run's model must have a price: say so before anything is sent."""
-    capped = config.max_cost_usd is not None or config.max_cost_per_day_usd is not None
-    if capped and config.model and not pricer.knows(config.model):
-        model = config.model
-        raise ConfigError(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))

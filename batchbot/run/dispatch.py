@@ -24,7 +24,7 @@ from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, packs
-from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, WorkerDied
+from batchbot.errors import BudgetUnbounded, RunStopped, ServerUnreachable, WorkerDied
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
@@ -484,7 +484,7 @@ class Dispatcher:
         """The most `body` may cost; None (and the run stops) when that has no known bound."""
         try:
             return budgets.worst_case(item.id, body, self.pricer, endpoint=self.job.endpoint)
-        except BudgetExhausted as exc:
+        except BudgetUnbounded as exc:
             self.stop(exc)
             return None
 

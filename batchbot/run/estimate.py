@@ -18,14 +18,14 @@ from typing import Any
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, EMBEDDINGS, packs
 from batchbot.jobs.job import Job
-from batchbot.jobs.params import suggestion, unknown_parameters
 from batchbot.jobs.prices import load_price_file
-from batchbot.money.pricing import Pricer
+from batchbot.money.pricing import Pricer, did_you_mean
 from batchbot.pace.tokens import (
     DEFAULT_COMPLETION_ALLOWANCE,
     TokenCount,
     count_request,
 )
+from batchbot.run.preflight import Preflight, against_openai
 from batchbot.store.store import Store
 from batchbot.summary import items
 
@@ -39,6 +39,10 @@ ASSUMPTIONS = {
     "audio": "{n:,} item(s) with audio: 10 tokens a second",
     "file": "{n:,} item(s) with a file: a token per 4 bytes, 1,024 for a file_id",
 }
+UNKNOWN_MODEL = (
+    "{model!r} is not a model batchbot knows{suggestion}: a run asks the API first, and stops "
+    "before sending anything if the API does not have it either"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,10 @@ class Estimate:
     worst_cost_usd: float = 0.0
     expected_cost_usd: float = 0.0
     unpriced_models: tuple[str, ...] = ()
-    unknown_parameters: Mapping[str, int] = field(default_factory=dict)  # name -> items
     uncapped: int = 0  # items with no max_tokens: their allowance is assumed
     assumed: Mapping[str, int] = field(default_factory=dict)  # items by what was guessed
     requests: int | None = None  # requests to send, when items are packed several to one
+    asks_models: bool = False  # a run asks OpenAI's API about models with no price
 
     @property
     def prompt_tokens(self) -> int:
@@ -72,15 +76,12 @@ class Estimate:
         return [ASSUMPTIONS[kind].format(n=n) for kind, n in sorted(self.assumed.items())]
 
     def warnings(self) -> list[str]:
-        """What the dry run found that a real run would regret: typos, guessed allowances."""
-        lines = []
-        for name, count in self.unknown_parameters.items():
-            close = suggestion(name)
-            hint = f" (did you mean {close!r}?)" if close else ""
-            lines.append(
-                f"{name!r} is not a Chat Completions parameter{hint}: the API will refuse the "
-                f"{items(count)} that set it"
-            )
+        """What the dry run found that a real run would regret: models OpenAI may not have,
+        guessed allowances."""
+        lines = [
+            UNKNOWN_MODEL.format(model=model, suggestion=did_you_mean(model))
+            for model in (self.unpriced_models if self.asks_models else ())
+        ]
         if self.uncapped:
             lines.append(
                 f"{items(self.uncapped)} set no max_tokens: each is assumed "
@@ -136,8 +137,8 @@ def pricer_for(job: Job, config: Config) -> Pricer:
 
 def estimate_job(job: Job, config: Config) -> Estimate:
     """Count items, skip answered ones (if the database exists) and sum their tokens."""
-    items = job.validate()
     pricer = pricer_for(job, config)
+    items = job.validate(check=Preflight(job, config, pricer).check)
     store = Store.open(config.db_path) if config.db_path.exists() else None
     answered = 0
     try:
@@ -162,12 +163,12 @@ def estimate_job(job: Job, config: Config) -> Estimate:
         worst_cost_usd=tally.worst_usd,
         expected_cost_usd=tally.expected_usd,
         unpriced_models=tuple(sorted(pricer.unknown)),
-        unknown_parameters=dict(tally.unknown),
         uncapped=tally.uncapped,
         assumed=dict(tally.assumed),
         requests=-(-tally.sent // (job.settings.pack or DEFAULT_PACK))
         if packs(job.endpoint)
         else None,
+        asks_models=against_openai(config),
     )
 
 
@@ -178,7 +179,6 @@ class _Tally:
         self.endpoint, self.pricer, self.typical_answer = endpoint, pricer, typical_answer
         self.sent = self.worst_prompt = self.uncapped = 0
         self.tokens = TokenCount()
-        self.unknown: Counter[str] = Counter()
         self.assumed: Counter[str] = Counter()
         self.worst_usd = self.expected_usd = 0.0
 
@@ -193,7 +193,6 @@ class _Tally:
         self.tokens += counted
         self.worst_prompt += most
         self.assumed.update(counted.assumed)
-        self.unknown.update(unknown_parameters(body, self.endpoint))
         if self.endpoint != EMBEDDINGS and not any(body.get(key) for key in CAPS):
             self.uncapped += 1
         price = self.pricer.price(str(body.get("model", "")))

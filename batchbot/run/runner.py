@@ -32,11 +32,11 @@ from batchbot.errors import (
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
-from batchbot.run import budget
 from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
+from batchbot.run.preflight import Preflight
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.run.stale import close_crashed
 from batchbot.store.failures import failure_reasons
@@ -117,9 +117,9 @@ async def run_job_async(
     """
     _check_key(config)
     display = display or Silent()
-    total = job.validate(lambda count: display.checking(job.name, count))
     pricer = pricer_for(job, config)
-    budget.check_priced(config, pricer)
+    preflight = Preflight(job, config, pricer)
+    total = job.validate(lambda count: display.checking(job.name, count), check=preflight.check)
     store = open_store(config)
     try:
         close_crashed(store, job.name)
@@ -128,6 +128,7 @@ async def run_job_async(
         if choice.mode == modes.BATCH and config.azure is not None:
             raise ConfigError(AZURE_BATCH)
         async with connect(config, job.endpoint) as client:
+            await preflight.check_models(client, config)
             if choice.mode == modes.BATCH:
                 return await _run_batches(
                     job,

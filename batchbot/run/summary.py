@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from batchbot.batch.summary import batch_summary_lines
 from batchbot.config import DEFAULT_DB
-from batchbot.errors import BudgetExhausted
+from batchbot.errors import EXIT_STOPPED, BudgetExhausted
 from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
 from batchbot.run import budget
@@ -33,7 +33,8 @@ def summary_line(summary: RunSummary) -> str:
     if s.skipped:
         parts.append(f"{s.skipped:,} already answered")
     if s.unsent:
-        parts.append(f"{s.unsent:,} not sent yet (rerun to resume)")
+        resumes = s.stopped is None or s.exit_code == EXIT_STOPPED
+        parts.append(f"{s.unsent:,} not sent yet" + (" (rerun to resume)" if resumes else ""))
     tokens = s.prompt_tokens + s.completion_tokens
     cost = cost_text(s.cost_usd, s.unpriced_models)
     figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"

@@ -273,7 +273,7 @@ def test_queue_limit_defers_then_wait_sends_the_rest(tmp_path, write_job, run_ba
     [
         pytest.param("[[fake:context_length_exceeded]]", "failed", "context_length_exceeded", 1),
         pytest.param("[[fake:500]]", "pending", None, 0, id="transient-retried-next-run"),
-        pytest.param("[[fake:401]]", "pending", "invalid_api_key", 3, id="run-fatal"),
+        pytest.param("[[fake:401]]", "pending", "invalid_api_key", 2, id="run-fatal"),
     ],
 )
 def test_error_file_lines_follow_the_policy(
@@ -291,7 +291,7 @@ def test_error_file_lines_follow_the_policy(
     assert broken["error"]
     if error_code:
         assert broken["error_code"] == error_code
-    if exit_code == 3:
+    if exit_code == 2:
         assert "rejected the key" in result.output
 
 
@@ -300,7 +300,7 @@ def test_a_misspelt_model_is_refused_in_batches_too(tmp_path, write_job, run_bat
     job = write_job("nightly.yaml", FIVE.replace("gpt-4o-mini", "gpt-4o-mni"))
     assert run_batch(job).exit_code == 0  # submitted
     result = run_batch(job)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     assert "The model 'gpt-4o-mni' does not exist" in result.output
     stored = rows(tmp_path / "batchbot.db", "select status, error_code from requests")
     assert {(r["status"], r["error_code"]) for r in stored} == {("pending", "model_not_found")}
@@ -669,10 +669,11 @@ def test_a_failed_create_that_cannot_be_looked_up_is_not_repeated(
 
 
 def test_server_without_batch_api(write_job, invoke, fake_api):
-    """A server with no Files API gets a message that says so, and exit 3."""
+    """A server with no Files API gets a message that says so, and exit 2: the settings must
+    change (--mode sync, or another base URL)."""
     job = write_job("nightly.yaml", FIVE)
     result = invoke("run", str(job), "--mode", "batch", "--base-url", fake_api.url + "/nope")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     assert "offers the Files and Batch APIs" in result.output
 
 

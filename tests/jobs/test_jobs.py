@@ -228,12 +228,16 @@ YAML_HINT = (
     "or '?' or ',' inside {...} or [...]"
 )
 JOB_KEYS = (
-    "budget_usd, budget_usd_per_day, endpoint, inputs, limits, max_reasks, max_tokens_cap, mode, "
-    "model, name, on_invalid, on_length, pack, params, price_as, prices, prompts, schema, system, "
-    "template, tier"
+    "budget_usd, budget_usd_per_day, endpoint, extra_params, inputs, limits, max_reasks, "
+    "max_tokens_cap, mode, model, name, on_invalid, on_length, pack, params, price_as, prices, "
+    "prompts, schema, system, template, tier"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"
+REFUSED_PARAM = (
+    "the API refuses every request that has it, so nothing was sent. If your server takes it, "
+    "pass --allow-param {name} (or, in a YAML job, put it under extra_params:)"
+)
 TEMPLATE_JOB = "model: m\ntemplate: '{q}'\ninputs: q.csv\n"
 CHAT = "/v1/chat/completions"
 
@@ -381,6 +385,48 @@ BAD = {
         {"job.yaml": "model: 4\nprompts: [Hi]\n"},
         None,
         "job.yaml:1:8: model: must be text, not the number 4",
+    ),
+    "an unknown parameter in params": (
+        {"job.yaml": "model: m\nparams: {max_token: 50}\nprompts: [Hi]\n"},
+        None,
+        "job.yaml:2:10: params.max_token: is not a parameter of Chat Completions (did you mean "
+        f"'max_tokens'?): {REFUSED_PARAM.format(name='max_token')}",
+    ),
+    "an unknown parameter in a prompt's params": (
+        {"job.yaml": "model: m\nprompts:\n  - {user: Hi, params: {temprature: 0}}\n"},
+        None,
+        "job.yaml:3:25: prompts[0].params.temprature: is not a parameter of Chat Completions (did "
+        f"you mean 'temperature'?): {REFUSED_PARAM.format(name='temprature')}",
+    ),
+    "an unknown parameter of the Responses API": (
+        {"job.yaml": "model: m\nendpoint: /v1/responses\nparams: {max_tokens: 9}\nprompts: [Hi]\n"},
+        None,
+        "job.yaml:3:10: params.max_tokens: is not a parameter of the Responses API: "
+        + REFUSED_PARAM.format(name="max_tokens"),
+    ),
+    "an unknown parameter in a JSONL line": (
+        {"job.jsonl": chat_line() + chat_line("b", top_k=40)},
+        None,
+        "job.jsonl:2: top_k: is not a parameter of Chat Completions (did you mean 'top_p'?): "
+        + REFUSED_PARAM.format(name="top_k"),
+    ),
+    "an unknown parameter in a Batch API body": (
+        {"job.jsonl": batch_line(body={"model": "m", "messages": [user("a")], "max_token": 1})},
+        None,
+        "job.jsonl:1: body.max_token: is not a parameter of Chat Completions (did you mean "
+        f"'max_tokens'?): {REFUSED_PARAM.format(name='max_token')}",
+    ),
+    "an embeddings parameter the API does not have": (
+        {"job.jsonl": json.dumps({"model": "m", "input": "a", "dimension": 8}) + "\n"},
+        None,
+        "job.jsonl:1: dimension: is not a parameter of the embeddings API (did you mean "
+        f"'dimensions'?): {REFUSED_PARAM.format(name='dimension')}",
+    ),
+    "a known parameter in extra_params": (
+        {"job.yaml": "model: m\nextra_params: {top_k: 4, seed: 1}\nprompts: [Hi]\n"},
+        None,
+        "job.yaml:2:26: extra_params.seed: is a parameter of Chat Completions: put it under "
+        "params:",
     ),
     "params not a mapping": (
         {"job.yaml": "model: m\nparams: [temperature]\nprompts: [Hi]\n"},

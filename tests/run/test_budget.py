@@ -158,15 +158,22 @@ def test_what_a_dead_run_left_reserved_counts_as_spent_today(tmp_path, write_job
 
 
 def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api):
-    """With a budget, a request whose cost cannot be bounded is never sent, and the advice is
-    the fix the message names, not a bigger budget."""
-    job_text = "model: gpt-4o-mini\nbudget_usd: 1\nprompts: [Hi]\n"
+    """With a budget, a job with an item whose cost cannot be bounded is refused before
+    anything is sent: exit 2, no run row, and the advice is the fix the message names, not a
+    bigger budget nor a rerun."""
+    prompts = "".join(
+        f"  - {{id: q{i}, user: Hi {i}, params: {{max_tokens: 5}}}}\n" for i in range(3)
+    )
+    job_text = f"model: gpt-4o-mini\nbudget_usd: 1\nprompts:\n{prompts}  - {{id: last, user: Hi}}\n"
     result = invoke("run", str(write_job("j.yaml", job_text)), "--base-url", fake_api.url)
-    assert result.exit_code == 3
-    assert "sets no max_tokens, so its cost has no upper bound" in result.output
-    assert "Raise the budget" not in result.output
-    assert "params. Spent $0.0000" in result.output
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: budget set but item 'last' sets no max_tokens, so its cost has no upper bound: "
+        "add max_tokens (or max_completion_tokens; max_output_tokens for Responses) to the "
+        "job's params.\n"
+    )
     assert fake_api.stats.requests == 0
+    assert not Path("batchbot.db").exists()
 
 
 def test_budget_with_an_unpriced_model_stops_before_sending(write_job, invoke, fake_api):

@@ -41,8 +41,9 @@ def cli() -> None:
 
     \b
     Try it with no key:   batchbot run jobs/faq.yaml --fake
-    Exit codes: 0 all answered, 1 some items failed (or ended invalid or refused), 2 bad input
-    or usage, 3 run stopped, 4 another run of the same job is going.
+    Exit codes: 0 all answered, 1 some items failed (or ended invalid or refused), 2 the job
+    or its settings must change, 3 the run stopped early (the same command resumes it), 4
+    another run of the same job is going.
     """
 
 

@@ -24,6 +24,11 @@ MAX_PACK = 2048
 MAX_PACK_TOKENS = 300_000
 
 
+def is_embeddings_model(model: object) -> bool:
+    """Whether `model` names an embeddings model (OpenAI's all say so: text-embedding-3-small)."""
+    return isinstance(model, str) and "embedding" in model.lower()
+
+
 def path(endpoint: str) -> str:
     """The endpoint's path below the API's base URL: `/v1/embeddings` -> `embeddings`."""
     return endpoint.removeprefix("/v1/")

@@ -85,6 +85,7 @@ class Answer:
     reasks: int = 0
     cost_usd: float | None = None
     choices: list[dict[str, Any]] = field(default_factory=list)  # every choice of `n` > 1
+    metadata: Any = None  # the item's own metadata, as its JSONL line gave it
 
 
 def read_answers(job: Job | str | Path, *, db_path: str | Path = DEFAULT_DB) -> Iterator[Answer]:
@@ -117,6 +118,7 @@ def _answer(row: dict[str, Any], model: Any) -> Answer:
         reasks=row["reasks"] or 0,
         cost_usd=row["cost_usd"],
         choices=row.get("choices", []),
+        metadata=json.loads(row["metadata"]) if row["metadata"] else None,
     )
 
 

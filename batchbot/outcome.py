@@ -144,6 +144,8 @@ class Outcome:
     max_tokens: int | None = None  # the completion allowance the answer was asked with
     reask: str | None = None  # why this answer was asked again: `invalid` or `length`
     before: Totals | None = None  # earlier answers of the item (re-asks only)
+    # Sent in a request another item's row counts: a packed request's items after its first.
+    shared_request: bool = False
 
     @property
     def answered(self) -> bool:

@@ -421,4 +421,4 @@ def test_the_extraction_example_runs_with_fake(tmp_path, invoke):
         assert row["status"] == "ok"
         jsonschema.validate(json.loads(row["parsed"]), schema)
     header = invoke("export", "support-tickets", "--format", "csv").stdout.splitlines()[0]
-    assert header.endswith(",reasks,customer,email,category,urgency,summary,needs_human")
+    assert header.endswith(",reasks,metadata,customer,email,category,urgency,summary,needs_human")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchbot.fake import content
+from batchbot.fake import content, known
 from batchbot.fake import errors as chat_errors
 from batchbot.fake.counting import (
     input_texts,
@@ -58,6 +58,8 @@ def _with_model(body: object) -> dict[str, Any]:
 def validate_responses(raw: object) -> dict[str, Any]:
     """A Responses body the API would take, else its 400."""
     body = _with_model(raw)
+    for name in known.unknown_parameters(known.RESPONSES, body):
+        raise chat_errors.unknown_parameter(name)
     value = body.get("input")
     if value is None:
         raise _missing("input")
@@ -72,12 +74,15 @@ def validate_responses(raw: object) -> dict[str, Any]:
         )
         raise ApiError(400, message, param="max_output_tokens", code="integer_below_min_value")
     chat_errors.check_tools(body)
+    chat_errors.check_metadata(body, needs_store=False)
     return body
 
 
 def validate_embeddings(raw: object) -> dict[str, Any]:
     """An embeddings body the API would take, else its 400."""
     body = _with_model(raw)
+    for name in known.unknown_parameters(known.EMBEDDINGS, body):
+        raise chat_errors.unrecognized_argument(name)
     value = body.get("input")
     if value is None:
         raise _missing("input")

@@ -243,6 +243,53 @@ def _check_objects(value: dict[str, Any], where: str, *path: str) -> None:
                 raise _invalid_type(f"{where}.{name}", "an object", spec)
 
 
+METADATA_KEYS = 16
+METADATA_KEY_CHARS = 64
+METADATA_VALUE_CHARS = 512
+
+
+def check_metadata(body: Mapping[str, Any], *, needs_store: bool) -> None:
+    """`metadata` as the API takes it: at most 16 string keys of up to 64 characters, each
+    with a string value of up to 512; Chat Completions takes it only with `store: true`."""
+    metadata = body.get("metadata")
+    if metadata is None:
+        return
+    if needs_store and body.get("store") is not True:
+        message = "The 'metadata' parameter is only allowed when 'store' is enabled."
+        raise ApiError(400, message, param="metadata")
+    if not isinstance(metadata, dict):
+        raise _invalid_type("metadata", "an object", metadata)
+    if len(metadata) > METADATA_KEYS:
+        message = (
+            f"Invalid 'metadata': too many properties. Expected an object with at most "
+            f"{METADATA_KEYS} properties, but got an object with {len(metadata)} properties "
+            "instead."
+        )
+        raise ApiError(400, message, param="metadata", code="object_above_max_properties")
+    for key, value in metadata.items():
+        if len(key) > METADATA_KEY_CHARS:
+            message = (
+                f"Invalid 'metadata': string too long. Expected a key with maximum length "
+                f"{METADATA_KEY_CHARS}, but got a key with length {len(key)} instead."
+            )
+            raise ApiError(400, message, param="metadata", code="string_above_max_length")
+        if not isinstance(value, str):
+            raise _invalid_type(f"metadata.{key}", "a string", value)
+        if len(value) > METADATA_VALUE_CHARS:
+            message = (
+                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum "
+                f"length {METADATA_VALUE_CHARS}, but got a string with length {len(value)} "
+                "instead."
+            )
+            raise ApiError(400, message, param=f"metadata.{key}", code="string_above_max_length")
+
+
+def unknown_parameter(name: str) -> ApiError:
+    """The Responses API's words for a parameter it does not have."""
+    message = f"Unknown parameter: '{name}'."
+    return ApiError(400, message, param=name, code="unknown_parameter")
+
+
 def _check_reasoning_params(body: Mapping[str, Any]) -> None:
     if body.get("max_tokens") is not None:
         message = (
@@ -287,6 +334,7 @@ def validate(body: object) -> dict[str, Any]:
     for param, (low, high) in DECIMAL_RANGES.items():
         _check_decimal(body, param, low, high)
     check_tools(body)
+    check_metadata(body, needs_store=True)
     if (body.get("n") or 1) > MAX_CHOICES:
         text = f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}."
         raise ApiError(400, text, param="n", code="integer_above_max_value")

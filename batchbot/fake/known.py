@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 
 CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
 
 # The request body fields of Chat Completions (its API reference), deprecated ones included.
 CHAT_PARAMETERS = frozenset(
@@ -24,7 +26,23 @@ CHAT_PARAMETERS = frozenset(
         "user", "verbosity", "web_search_options",
     }
 )  # fmt: skip
-PARAMETERS: Mapping[str, frozenset[str]] = {CHAT: CHAT_PARAMETERS}
+# The request body fields of the Responses API (its API reference).
+RESPONSES_PARAMETERS = frozenset(
+    {
+        "input", "model", "background", "conversation", "include", "instructions",
+        "max_output_tokens", "max_tool_calls", "metadata", "parallel_tool_calls",
+        "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_retention",
+        "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
+        "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",
+        "user",
+    }
+)  # fmt: skip
+EMBEDDINGS_PARAMETERS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
+PARAMETERS: Mapping[str, frozenset[str]] = {
+    CHAT: CHAT_PARAMETERS,
+    RESPONSES: RESPONSES_PARAMETERS,
+    EMBEDDINGS: EMBEDDINGS_PARAMETERS,
+}
 
 # Chat models by base name; dated snapshots, previews and fine-tunes of them are served too.
 CHAT_MODELS = frozenset(

@@ -36,6 +36,7 @@ class Draft:
     body: dict[str, Any]
     path: Path
     line: int
+    metadata: str | None = None  # the item's own metadata as compact JSON; never sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class Item:
     request_hash: str
     line: int
     members: tuple[Item, ...] = ()
+    metadata: str | None = None  # the item's own metadata (JSON text), stored, never sent
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def _item(draft: Draft) -> Item:
         field = render_path(_infinite(draft.body) or ())
         raise JobFileError(draft.path, INFINITE, line=draft.line, field=field or None) from None
     item_id = digest[:ID_LENGTH] if draft.id is None else draft.id
-    return Item(item_id, draft.body, digest, draft.line)
+    return Item(item_id, draft.body, digest, draft.line, metadata=draft.metadata)
 
 
 def _infinite(value: object, path: FieldPath = ()) -> FieldPath | None:

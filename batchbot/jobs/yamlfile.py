@@ -23,7 +23,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
-from batchbot.endpoints import CHAT, EMBEDDINGS
+from batchbot.endpoints import CHAT, EMBEDDINGS, is_embeddings_model
 from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import (
     EMBED_SYSTEM,
@@ -145,14 +145,15 @@ def load_yaml_job(
     name = doc.get("name")
     name = path.stem if name is None else want_text(name, where, "name")
     settings = parse_settings(doc, where)
-    endpoint = endpoint or settings.endpoint or CHAT
+    model = model or settings.model
+    # An embeddings model says what the job is for when the job does not.
+    endpoint = endpoint or settings.endpoint or (EMBEDDINGS if is_embeddings_model(model) else CHAT)
     settings = dataclasses.replace(settings, endpoint=endpoint)
     _check_endpoint_settings(settings, where)
     if doc.get("schema") is not None:
         schema = parse_schema(doc["schema"], where, name, "schema")
         params = schema_params(schema, endpoint, settings.params, where)
         settings = dataclasses.replace(settings, schema=schema, params=MappingProxyType(params))
-    model = model or settings.model
     if model is None:
         raise JobFileError(path, NO_MODEL, field="model")
     allowed = allowed | _extra_names(settings, where)

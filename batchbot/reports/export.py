@@ -57,12 +57,14 @@ EXPORT_COLUMNS = (
     "validation_error",
     "refusal",
     "reasks",
+    "metadata",  # the item's own, as its JSONL line gave it (JSON text in CSV)
 )
 # JSONL only: the structured parts of an answer, as JSON values.
 JSON_COLUMNS = ("parsed", "tool_calls")
 ROW = """
 SELECT item_id AS id, request, content, tool_calls, finish_reason, status, model, prompt_tokens,
        completion_tokens, cost_usd, error, validation_error, refusal, reasks, parsed, vector,
+       metadata,
        (SELECT json_group_array(json_object(
             'index', choice_index, 'status', status, 'answer', content,
             'tool_calls', json(tool_calls), 'refusal', refusal, 'parsed', json(parsed),
@@ -200,7 +202,7 @@ def export_answers(
     for row in rows:
         row.pop("request_json")
         vector = row.pop("vector", None)
-        for column in JSON_COLUMNS:
+        for column in (*JSON_COLUMNS, "metadata"):
             row[column] = json.loads(row[column]) if row[column] else None
         if vector is not None:
             row["vector"] = floats(vector)

@@ -60,7 +60,9 @@ GROUP_SQL: Mapping[str, str] = {
 }
 # Output column -> its SQL aggregate over `spend`.
 SUMS: Mapping[str, str] = {
-    "requests": "sum(requests)",
+    "requests": "sum(requests)",  # items: rows of `requests`, one per item (DESIGN's name)
+    # the HTTP requests their answers took: a packed request once, Batch API lines none
+    "http_requests": "sum(http_requests)",
     "answered": "sum(answered)",
     "truncated": "sum(truncated)",  # of the answered, those cut off at max_tokens
     "invalid": "sum(invalid)",  # answers that do not follow the item's schema

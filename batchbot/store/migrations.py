@@ -396,3 +396,93 @@ def m007_whole_answers(db: Database) -> None:
     for name, sql in VIEWS_M007.items():
         db.execute(f"DROP VIEW {name}")
         db.create_view(name, sql.strip())
+
+
+@migrations(name="m008_item_metadata")
+def m008_item_metadata(db: Database) -> None:
+    # An item's own metadata (JSON), as lines written for OpenAI's cookbook script carry it:
+    # stored and exported with the answer, never sent.
+    db.table("requests").add_column("metadata", str)
+
+
+# m009: the HTTP requests each row's answer took, beside the items: its attempts (retries and
+# re-asks included), but none for an item that went in another's request (a packed embeddings
+# request counts once, on its first item) or as a line of a Batch API file.
+SPEND_SUMS_M009 = (*SPEND_SUMS_M007, ("http_requests", "coalesce({row}.http_requests, 0)"))
+
+
+@migrations(name="m009_http_requests")
+def m009_http_requests(db: Database) -> None:
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.table("requests").add_column("http_requests", int)
+    # Earlier rows kept no pack: each synchronous attempt counts one (a pack's on every item).
+    db.execute(
+        "UPDATE requests SET http_requests = CASE mode WHEN 'batch' THEN 0 ELSE attempts END"
+    )
+    db.execute("ALTER TABLE spend ADD COLUMN http_requests INTEGER NOT NULL DEFAULT 0")
+    columns = ", ".join(
+        f"{value} AS {name}" for name, value in zip(SPEND_KEY, _spend_key("r"), strict=True)
+    )
+    matches = " AND ".join(f"spend.{name} = t.{name}" for name in SPEND_KEY)
+    db.execute(
+        f"WITH t AS (SELECT {columns}, sum(coalesce(r.http_requests, 0)) AS n FROM requests r "
+        f"GROUP BY 1, 2, 3, 4) UPDATE spend SET http_requests = t.n FROM t WHERE {matches}"
+    )
+    db.executescript(_spend_triggers(SPEND_SUMS_M009))
+
+
+PROMPT_CHARS = 200  # of a prompt in the answers view: the whole request stays in `requests`
+
+
+def _content_text(source: str, path: str) -> str:
+    """SQL for the text of a message's content at `path` in the JSON `source`: the text
+    itself, or its parts' texts with a placeholder for each image, audio or file."""
+    part = "json_extract(p.value, '$.type')"
+    return (
+        f"CASE json_type({source}, '{path}') WHEN 'text' THEN json_extract({source}, '{path}') "
+        f"WHEN 'array' THEN (SELECT group_concat(CASE "
+        f"WHEN {part} IN ('text', 'input_text') THEN json_extract(p.value, '$.text') "
+        f"WHEN {part} IN ('image_url', 'input_image') THEN '[image]' "
+        f"WHEN {part} = 'input_audio' THEN '[audio]' "
+        f"WHEN {part} IN ('file', 'input_file') THEN '[file]' "
+        f"ELSE '[' || coalesce({part}, 'part') || ']' END, ' ') "
+        f"FROM json_each({source}, '{path}') p) END"
+    )
+
+
+def _last_user(list_path: str) -> str:
+    """SQL for the text of the last user message in the request's list at `list_path`."""
+    return (
+        f"(SELECT {_content_text('m.value', '$.content')} "
+        f"FROM json_each(request, '{list_path}') m "
+        f"WHERE json_extract(m.value, '$.role') = 'user' ORDER BY m.key DESC LIMIT 1)"
+    )
+
+
+# What a request asked, as text: the last user message of a chat request or of a Responses
+# input list, a Responses or embeddings `input` text; cut to PROMPT_CHARS, with an ellipsis.
+PROMPT_TEXT = (
+    "coalesce("
+    f"{_last_user('$.messages')}, "
+    "CASE json_type(request, '$.input') WHEN 'text' THEN json_extract(request, '$.input') "
+    f"WHEN 'array' THEN {_last_user('$.input')} END)"
+)
+PROMPT_SHORT = (
+    f"(SELECT CASE WHEN length(t) > {PROMPT_CHARS} THEN substr(t, 1, {PROMPT_CHARS - 1}) || '…' "
+    f"ELSE t END FROM (SELECT {PROMPT_TEXT} AS t))"
+)
+ANSWERS_M010 = f"""
+SELECT job, item_id, model, {PROMPT_SHORT} AS prompt, {ANSWER} AS answer, parsed, refusal,
+       finish_reason, status, validation_error, reasks, prompt_tokens, completion_tokens,
+       total_tokens, cost_usd, metadata, finished_at, run_id
+FROM requests
+WHERE {NEWEST} AND status IN ('ok', 'truncated', 'invalid', 'refused')"""
+
+
+@migrations(name="m010_answers_prompt_text")
+def m010_answers_prompt_text(db: Database) -> None:
+    # The answers view shows the prompt as text a person reads (an image as [image], not its
+    # data URL), and the item's own metadata; the whole request stays in requests.request.
+    db.execute("DROP VIEW answers")
+    db.create_view("answers", ANSWERS_M010.strip())

@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 UPSERT_BATCH_PENDING = """
 INSERT INTO requests (
     job, item_id, request_hash, run_id, mode, model, request, status, attempts, created_at,
-    batch_input_file_id
+    batch_input_file_id, metadata, http_requests
 ) VALUES (
     :job, :item_id, :request_hash, :run_id, 'batch', :model, :request, 'pending', 0, :created_at,
-    :batch_input_file_id
+    :batch_input_file_id, :metadata, 0
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = 'batch', status = 'pending', error = NULL,
@@ -321,7 +321,11 @@ class Store:
                 [writes.request_row(run_id, job, mode, outcome) for outcome in answers],
             )
             conn.executemany(
-                writes.MORE_ATTEMPTS, [(len(o.attempts), *writes.key(job, o)) for o in kept]
+                writes.MORE_ATTEMPTS,
+                [
+                    (len(o.attempts), writes.http_requests(mode, o), *writes.key(job, o))
+                    for o in kept
+                ],
             )
             if several:
                 conn.executemany(writes.DELETE_CHOICES, [writes.key(job, o) for o in several])
@@ -396,6 +400,7 @@ class Store:
                         "request": dumps_text(item.body),
                         "created_at": created,
                         "batch_input_file_id": input_file_id,
+                        "metadata": item.metadata,
                     },
                 )
 

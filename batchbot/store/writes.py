@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from batchbot.jsonbytes import dumps_text
+from batchbot.modes import BATCH
 from batchbot.outcome import INVALID, REFUSED, Choice, Outcome
 
 UPSERT_REQUEST = """
@@ -19,14 +20,14 @@ INSERT INTO requests (
     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
     cost_usd, price, latency_ms, attempts, error, error_code, response_model, created_at,
     finished_at, vector, dimensions, response_status, tool_calls, refusal, output_items,
-    parsed, validation_error, max_tokens, reasks, reask_cost_usd
+    parsed, validation_error, max_tokens, reasks, reask_cost_usd, metadata, http_requests
 ) VALUES (
     :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
     :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
     :total_tokens, :cost_usd, :price, :latency_ms, :attempts, :error, :error_code,
     :response_model, :created_at, :finished_at, :vector, :dimensions, :response_status,
     :tool_calls, :refusal, :output_items, :parsed, :validation_error, :max_tokens, :reasks,
-    :reask_cost_usd
+    :reask_cost_usd, :metadata, :http_requests
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
@@ -43,12 +44,13 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     refusal = excluded.refusal, output_items = excluded.output_items,
     parsed = excluded.parsed, validation_error = excluded.validation_error,
     max_tokens = excluded.max_tokens, reasks = excluded.reasks,
-    reask_cost_usd = excluded.reask_cost_usd
+    reask_cost_usd = excluded.reask_cost_usd, metadata = excluded.metadata,
+    http_requests = coalesce(requests.http_requests, 0) + excluded.http_requests
 """
 
 # A re-ask that got no answer: the item keeps the answer it has; only its attempts are new.
 MORE_ATTEMPTS = """
-UPDATE requests SET attempts = attempts + ?
+UPDATE requests SET attempts = attempts + ?, http_requests = coalesce(http_requests, 0) + ?
 WHERE job = ? AND item_id = ? AND request_hash = ?
 """
 
@@ -164,4 +166,12 @@ def request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str,
         "max_tokens": outcome.max_tokens,
         "reasks": totals.reasks,
         "reask_cost_usd": totals.reask_cost_usd if totals.reasks else None,
+        "metadata": item.metadata,
+        "http_requests": http_requests(mode, outcome),
     }
+
+
+def http_requests(mode: str, outcome: Outcome) -> int:
+    """The HTTP requests a result adds to its row: each attempt, but none for an item sent
+    in another's request (a pack) or as a line of a Batch API file."""
+    return 0 if outcome.shared_request or mode == BATCH else len(outcome.attempts)

@@ -532,10 +532,10 @@ async def test_context_window_exceeded():
 def test_unknown_route_is_openai_404(fake_api):
     """Routes the API lacks answer 404 'Invalid URL' in the error shape."""
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(f"{fake_api.url}/models", timeout=5)
+        urllib.request.urlopen(f"{fake_api.url}/assistants", timeout=5)
     with caught.value as response:
         assert response.code == 404
-        assert json.load(response)["error"]["message"] == "Invalid URL (GET /v1/models)"
+        assert json.load(response)["error"]["message"] == "Invalid URL (GET /v1/assistants)"
 
 
 # -- rate limits ----------------------------------------------------------------------------

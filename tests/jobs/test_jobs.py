@@ -240,6 +240,7 @@ REFUSED_PARAM = (
 )
 TEMPLATE_JOB = "model: m\ntemplate: '{q}'\ninputs: q.csv\n"
 CHAT = "/v1/chat/completions"
+EMBEDDER = "text-embedding-3-small"
 
 
 def batch_line(custom_id: str = "a", **fields: Any) -> str:
@@ -417,7 +418,7 @@ BAD = {
         f"'max_tokens'?): {REFUSED_PARAM.format(name='max_token')}",
     ),
     "an embeddings parameter the API does not have": (
-        {"job.jsonl": json.dumps({"model": "m", "input": "a", "dimension": 8}) + "\n"},
+        {"job.jsonl": json.dumps({"model": EMBEDDER, "input": "a", "dimension": 8}) + "\n"},
         None,
         "job.jsonl:1: dimension: is not a parameter of the embeddings API (did you mean "
         f"'dimensions'?): {REFUSED_PARAM.format(name='dimension')}",
@@ -1103,3 +1104,53 @@ def test_validate_tells_how_far_it_has_got(write: Any, monkeypatch: Any) -> None
     heard: list[int] = []
     assert job.validate(heard.append) == 25
     assert heard == [10, 20]
+
+
+@pytest.mark.parametrize(
+    ("files", "endpoint"),
+    [
+        ({"j.jsonl": json.dumps({"model": EMBEDDER, "input": "0\n"}) + "\n"}, "/v1/embeddings"),
+        ({"j.jsonl": json.dumps({"model": "gpt-4.1", "input": "Hi"}) + "\n"}, "/v1/responses"),
+        ({"j.jsonl": json.dumps({"input": "Hi"}) + "\n"}, "/v1/responses"),
+        ({"j.jsonl": json.dumps({"model": "m", "messages": [user("Hi")]}) + "\n"}, CHAT),
+        ({"j.yaml": f"model: {EMBEDDER}\nprompts: [a, b]\n"}, "/v1/embeddings"),
+        ({"j.yaml": "model: gpt-4o-mini\nprompts: [a, b]\n"}, CHAT),
+    ],
+)
+def test_the_endpoint_follows_from_what_the_job_holds(write: Any, files, endpoint) -> None:
+    """With no endpoint given, a JSONL job's first line says it by its shape (`input` without
+    `messages`, an embeddings model), and a YAML job's embeddings model says it."""
+    assert load_job(write(files)).endpoint == endpoint
+
+
+def test_a_cookbook_line_keeps_its_metadata_and_does_not_send_it(write: Any) -> None:
+    """A line written for OpenAI's cookbook script: its metadata is the item's own, kept as
+    JSON text beside the body, and neither in the body nor in its hash."""
+    line = {"model": EMBEDDER, "input": "7\n", "metadata": {"row_id": 7}}
+    (item,) = load_job(write({"j.jsonl": json.dumps(line) + "\n"})).items()
+    assert item.body == {"model": EMBEDDER, "input": "7\n"}
+    assert item.metadata == '{"row_id":7}'
+    assert item.request_hash == request_hash(item.body)
+
+
+def test_metadata_in_yaml_params_is_sent(write: Any) -> None:
+    """A YAML job that asks for the API's metadata (with store) sends it as a parameter."""
+    text = "model: m\nparams: {store: true, metadata: {topic: faq}}\nprompts: [a]\n"
+    (item,) = load_job(write({"j.yaml": text})).items()
+    assert (item.body["metadata"], item.metadata) == ({"topic": "faq"}, None)
+
+
+def test_allowed_parameters_pass_anywhere_in_the_job(write: Any) -> None:
+    """allow_params lets a name the endpoint lacks through, in params and in JSONL lines."""
+    yaml_job = write({"j.yaml": "model: m\nparams: {top_k: 4}\nprompts: [a]\n"})
+    (item,) = load_job(yaml_job, allow_params=["top_k"]).items()
+    assert item.body["top_k"] == 4
+    line = json.dumps({"model": "m", "messages": [user("a")], "min_p": 0.1}) + "\n"
+    job = load_job(write({"j.jsonl": line}), allow_params=("min_p",))
+    assert job.validate() == 1
+
+
+def test_params_override_of_an_unknown_name_is_a_config_error(write: Any) -> None:
+    """The library's params override is checked like the file's params."""
+    with pytest.raises(ConfigError, match=r"^params\.max_token: is not a parameter of Chat"):
+        load_job(write({"job.yaml": "model: m\nprompts: [a]\n"}), params={"max_token": 5})

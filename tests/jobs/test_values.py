@@ -106,8 +106,13 @@ BAD = {
     ),
     "infinite json elsewhere": (
         "job.jsonl",
+        jsonl().replace("}]}", '}], "prediction": {"k": [1, 2e999]}}'),
+        "job.jsonl:1: prediction.k[1]: is too large a number (it reads as infinity)",
+    ),
+    "infinite json in a line's own metadata": (
+        "job.jsonl",
         jsonl().replace("}]}", '}], "metadata": {"k": [1, 2e999]}}'),
-        "job.jsonl:1: metadata.k[1]: is too large a number (it reads as infinity)",
+        "job.jsonl:1: metadata: holds a number too large to keep (it reads as infinity)",
     ),
     "huge n": (
         "job.jsonl",

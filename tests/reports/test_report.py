@@ -21,21 +21,23 @@ RUNS = [
 ]
 COLUMNS = (
     "id, job, item_id, run_id, model, status, prompt_tokens, cached_tokens, completion_tokens, "
-    "reasoning_tokens, cost_usd, latency_ms, content, finish_reason, finished_at"
+    "reasoning_tokens, cost_usd, latency_ms, content, finish_reason, finished_at, http_requests"
 )
+# The HTTP requests (last column): y shares x's packed request; x was retried once.
 REQUESTS = [
-    (1, "faq", "a", 1, "gpt-4o-mini", "ok", 100, 0, 50, 0, 0.000045, 200, "A1", "stop", "2026-11-01T10:00:01"),
-    (2, "faq", "b", 1, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-01T10:00:02"),
-    (3, "faq", "c", 2, "gpt-4o-mini", "ok", 200, 100, 80, 0, 0.0001, 400, "C1", "stop", "2026-11-02T09:00:01"),
-    (4, "labels", "x", 3, "o3-mini", "ok", 1000, 0, 500, 256, 0.0033, 1000, "X1", "stop", "2026-11-02T11:00:01"),
-    (5, "labels", "y", 3, "my-model", "truncated", 10, 0, 5, 0, None, 100, "Y", "length", "2026-11-02T11:00:02"),
-    (6, "labels", "z", 3, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-02T11:00:03"),
+    (1, "faq", "a", 1, "gpt-4o-mini", "ok", 100, 0, 50, 0, 0.000045, 200, "A1", "stop", "2026-11-01T10:00:01", 1),
+    (2, "faq", "b", 1, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-01T10:00:02", 1),
+    (3, "faq", "c", 2, "gpt-4o-mini", "ok", 200, 100, 80, 0, 0.0001, 400, "C1", "stop", "2026-11-02T09:00:01", 1),
+    (4, "labels", "x", 3, "o3-mini", "ok", 1000, 0, 500, 256, 0.0033, 1000, "X1", "stop", "2026-11-02T11:00:01", 2),
+    (5, "labels", "y", 3, "my-model", "truncated", 10, 0, 5, 0, None, 100, "Y", "length", "2026-11-02T11:00:02", 0),
+    (6, "labels", "z", 3, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-02T11:00:03", 1),
 ]  # fmt: skip
 # Item b failed in run 1 and was answered in run 2: its row is rewritten in place.
 RETRY_B = (
     "UPDATE requests SET run_id = 2, status = 'ok', prompt_tokens = 120, cached_tokens = 0, "
     "completion_tokens = 60, reasoning_tokens = 0, cost_usd = 0.00005, latency_ms = 300, "
-    "content = 'B2', finish_reason = 'stop', finished_at = '2026-11-02T09:00:00' WHERE id = 2"
+    "content = 'B2', finish_reason = 'stop', finished_at = '2026-11-02T09:00:00', "
+    "http_requests = 3 WHERE id = 2"
 )
 
 
@@ -52,7 +54,7 @@ def seeded(tmp_path: Path) -> Path:
         )
         db.conn.executemany(
             f"INSERT INTO requests ({COLUMNS}, request_hash, created_at, request) "
-            f"VALUES ({', '.join('?' * 15)}, 'h', '2026-11-01T09:00:00', ?)",
+            f"VALUES ({', '.join('?' * 16)}, 'h', '2026-11-01T09:00:00', ?)",
             [(*row, json.dumps({"messages": [{"role": "user", "content": f"Q {row[2]}"}]}))
              for row in REQUESTS],
         )  # fmt: skip
@@ -66,9 +68,12 @@ def seeded(tmp_path: Path) -> Path:
     return tmp_path / "batchbot.db"
 
 
-def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cost, latency, cut=0):
+def _sums(
+    requests, http, answered, failed, prompt, cached, completion, reasoning, cost, latency, cut=0
+):
     return {
         "requests": requests,
+        "http_requests": http,
         "answered": answered,
         "truncated": cut,
         "invalid": 0,
@@ -85,25 +90,27 @@ def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cos
     }
 
 
-FAQ = _sums(3, 3, 0, 420, 100, 190, 0, 0.000195, 300.0)
-LABELS = _sums(3, 2, 1, 1010, 0, 505, 256, 0.0033, 550.0, cut=1)
-RUN_1 = _sums(1, 1, 0, 100, 0, 50, 0, 0.000045, 200.0)
-RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
+FAQ = _sums(3, 5, 3, 0, 420, 100, 190, 0, 0.000195, 300.0)
+LABELS = _sums(3, 3, 2, 1, 1010, 0, 505, 256, 0.0033, 550.0, cut=1)
+RUN_1 = _sums(1, 1, 1, 0, 100, 0, 50, 0, 0.000045, 200.0)
+RUN_2 = _sums(2, 4, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param([], [_sums(6, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"),
+        pytest.param(
+            [], [_sums(6, 8, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"
+        ),
         pytest.param(
             ["--by", "job"], [{"job": "faq", **FAQ}, {"job": "labels", **LABELS}], id="job"
         ),
         pytest.param(
             ["--by", "model"],
             [
-                {"model": "gpt-4o-mini", **_sums(4, 3, 1, 420, 100, 190, 0, 0.000195, 300.0)},
-                {"model": "my-model", **_sums(1, 1, 0, 10, 0, 5, 0, None, 100.0, cut=1)},
-                {"model": "o3-mini", **_sums(1, 1, 0, 1000, 0, 500, 256, 0.0033, 1000.0)},
+                {"model": "gpt-4o-mini", **_sums(4, 6, 3, 1, 420, 100, 190, 0, 0.000195, 300.0)},
+                {"model": "my-model", **_sums(1, 0, 1, 0, 10, 0, 5, 0, None, 100.0, cut=1)},
+                {"model": "o3-mini", **_sums(1, 2, 1, 0, 1000, 0, 500, 256, 0.0033, 1000.0)},
             ],
             id="model",
         ),
@@ -111,7 +118,7 @@ RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
             ["--by", "day"],
             [
                 {"day": "2026-11-01", **RUN_1},
-                {"day": "2026-11-02", **_sums(5, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1)},
+                {"day": "2026-11-02", **_sums(5, 7, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1)},
             ],
             id="day",
         ),
@@ -146,10 +153,10 @@ def test_report_json(seeded, invoke, args, expected):
 
 
 TABLE = """\
-day         requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
-----------  --------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
-2026-11-01         1         1        0       0     100       0          50          0    0.0000     200
-2026-11-02         5         4        1       1   1,330     100         645        256    0.0034     450
+day         items  HTTP requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
+----------  -----  -------------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
+2026-11-01      1              1         1        0       0     100       0          50          0    0.0000     200
+2026-11-02      5              7         4        1       1   1,330     100         645        256    0.0034     450
 
 Cost by day (UTC)
 2026-11-01  █                                         $0.0000
@@ -159,10 +166,10 @@ Why items failed (commonest first)
   1 × no error message
 """
 CSV = """\
-run_id,requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms
-1,1,1,0,0,0,0,100,0,50,0,4.5e-05,0,0.0,200.0
-2,2,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0
-3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0
+run_id,requests,http_requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms
+1,1,1,1,0,0,0,0,100,0,50,0,4.5e-05,0,0.0,200.0
+2,2,4,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0
+3,3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0
 """
 
 
@@ -271,10 +278,10 @@ def test_export_jsonl_and_csv(seeded, invoke, tmp_path):
     assert invoke("export", "labels", "--format", "csv", "-o", str(out), "--all").exit_code == 0
     assert out.read_text().splitlines() == [
         "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd,error,"
-        "validation_error,refusal,reasks",
-        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,,,,0",
-        "y,Q y,Y,length,truncated,my-model,10,5,,,,,0",
-        "z,Q z,,,failed,gpt-4o-mini,,,,,,,0",
+        "validation_error,refusal,reasks,metadata",
+        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,,,,0,",
+        "y,Q y,Y,length,truncated,my-model,10,5,,,,,0,",
+        "z,Q z,,,failed,gpt-4o-mini,,,,,,,0,",
     ]
 
 

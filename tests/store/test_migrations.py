@@ -100,3 +100,21 @@ def test_old_answers_read_through_the_new_columns_and_views(tmp_path, invoke):
     report = invoke("report", "--json")
     (total,) = json.loads(report.output)
     assert (total["requests"], total["invalid"], total["reasks"]) == (3, 0, 0)
+
+
+def test_old_rows_count_their_http_requests_and_show_their_prompts(tmp_path, invoke):
+    """Rows from before HTTP requests were counted count one per attempt (in the rollup too),
+    and the answers view shows their prompts as text."""
+    db = tmp_path / "batchbot.db"
+    shutil.copy(OLD_DB, db)
+    Store.open(db).close()
+    with sqlite3.connect(db) as conn:
+        attempts, counted = conn.execute(
+            "select sum(attempts), sum(http_requests) from requests"
+        ).fetchone()
+        (rolled_up,) = conn.execute("select sum(http_requests) from spend").fetchone()
+        prompts = conn.execute("select prompt from answers order by item_id").fetchall()
+    assert attempts == counted == rolled_up > 0
+    assert all(isinstance(prompt, str) and not prompt.startswith("[") for (prompt,) in prompts)
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert total["http_requests"] == attempts

@@ -8,7 +8,8 @@ again resumes it, 4 when another run of the job is going.
     ├── InputError                 exit 2   the job or its settings cannot be used; nothing sent
     │   ├── JobFileError                    a job or inputs file is broken (where, which field)
     │   ├── MissingKeyError                 no API key and neither --fake nor --dry-run
-    │   └── ConfigError                     conflicting or impossible settings, an unknown model
+    │   ├── ConfigError                     conflicting or impossible settings, an unknown model
+    │   └── JobChanged                      an export of a job whose file changed since it ran
     ├── RunStopped                 exit 3   the run stopped early; running it again resumes
     │   ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
     │   ├── BudgetExhausted                 the next request could overspend --max-cost
@@ -119,6 +120,11 @@ class MissingKeyError(InputError):
 
 class ConfigError(InputError):
     """Raised for settings that contradict each other or cannot be met."""
+
+
+class JobChanged(InputError):
+    """Raised by an export (or `read_answers`) of a job whose file changed since its items
+    were answered, which would otherwise leave those items out without a word."""
 
 
 def not_a_database(path: object, error: BaseException) -> ConfigError:

@@ -21,7 +21,7 @@ from typing import Any
 
 from batchbot.config import DEFAULT_DB, Config, Flags, resolve_config
 from batchbot.jobs.job import JSONL_SUFFIXES, YAML_SUFFIXES, Job, load_job
-from batchbot.reports.export import answer_rows, current_job
+from batchbot.reports.export import answer_rows, check_unchanged, current_job
 from batchbot.run import runner
 from batchbot.run.lock import job_lock
 from batchbot.store.read import open_reader, reading
@@ -88,15 +88,25 @@ class Answer:
     metadata: Any = None  # the item's own metadata, as its JSONL line gave it
 
 
-def read_answers(job: Job | str | Path, *, db_path: str | Path = DEFAULT_DB) -> Iterator[Answer]:
+def read_answers(
+    job: Job | str | Path, *, db_path: str | Path = DEFAULT_DB, latest: bool = False
+) -> Iterator[Answer]:
     """The answer to each item of `job` (a Job, a job file, or a job's name) as it is now, as
-    `batchbot export` writes them: one per item that has one, in the job's order."""
+    `batchbot export` writes them: one per item that has one, in the job's order.
+
+    Raises JobChanged (an InputError) when the job file changed since its items were answered;
+    `latest=True` gives the newest answer of each item as it was asked instead.
+    """
     if not isinstance(job, Job) and (Path(job).is_file() or Path(job).suffix in JOBS):
         job = load_job(Path(job))
     with reading(db_path) as db:
         target = current_job(db, job if isinstance(job, Job) else str(job)) or str(job)
         schema = target.settings.schema if isinstance(target, Job) else None
         model = schema.model if schema else None
+        if isinstance(target, Job) and latest:
+            target = target.name
+        elif isinstance(target, Job):
+            check_unchanged(db, target, latest="pass latest=True")
         for row in answer_rows(db, target):
             yield _answer(row, model)
 

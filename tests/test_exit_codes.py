@@ -95,6 +95,13 @@ def unknown_model(t):
     return t.invoke("run", str(job), "--fake")
 
 
+def export_after_an_edit(t):
+    job = faq(t.write_job)
+    assert t.invoke("run", str(job), "--base-url", t.api.url).exit_code == 0
+    job.write_text(job.read_text().replace("max_tokens: 20", "max_tokens: 30"))
+    return t.invoke("export", "faq")
+
+
 def marker(fault: str) -> Callable[[Setup], Result]:
     def run(t):
         job = faq(t.write_job, "fine", f"breaks [[fake:{fault}]]", "fine too")
@@ -228,6 +235,7 @@ CASES = {
     "MissingKeyError": (no_key, Case(errors.MissingKeyError, 2, "No OpenAI API key")),
     "ConfigError": (bad_setting, Case(errors.ConfigError, 2, "is not an http(s) URL")),
     "ConfigError, unknown model": (unknown_model, Case(errors.ConfigError, 2, "has no model")),
+    "JobChanged": (export_after_an_edit, Case(errors.JobChanged, 2, "has changed since")),
     "AuthError": (marker("401"), Case(errors.AuthError, 2, "rejected the key")),
     "ModelNotFound": (marker("model_not_found"), Case(errors.ModelNotFound, 2, "does not exist")),
     "EndpointNotFound": (wrong_base_url, Case(errors.EndpointNotFound, 2, "check --base-url")),

@@ -129,22 +129,36 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="File [stdout]."
 )
 @click.option(
+    "--latest",
+    is_flag=True,
+    help="The newest answer of each item as it was asked, even if the job file changed since.",
+)
+@click.option(
     "--all",
     "history",
     is_flag=True,
     help="Every row of the job: failed and pending items, and earlier answers too.",
 )
-def export_command(job: str, db_path: str, fmt: str, output: Any, history: bool) -> None:
+def export_command(
+    job: str, db_path: str, fmt: str, output: Any, latest: bool, history: bool
+) -> None:
     """Write the answers of JOB (a job file or a job's name), one per item of the job as it is
-    now: id, prompt, answer, finish_reason, tokens, cost, error.
+    now: id, prompt, answer, finish_reason, tokens, cost, error. If the job file changed since
+    its items were answered, say so (exit 2) rather than leave them out.
     """
-    from batchbot.reports.export import export_answers, export_vectors
+    from batchbot.reports.export import check_unchanged, export_answers, export_vectors
     from batchbot.store.read import reading
 
     if fmt == "npy" and output.name == "<stdout>":
         raise click.UsageError("--format npy writes a binary file: give it with -o vectors.npy.")
+    if latest and history:
+        raise click.UsageError("--latest and --all are two selections: choose one.")
     with friendly_errors(), reading(db_path) as db:
         target = _export_target(db, job, db_path)
+        if latest:
+            target = target if isinstance(target, str) else target.name
+        elif not history and not isinstance(target, str):
+            check_unchanged(db, target)
         if fmt == "npy":
             count = export_vectors(db, target, output.buffer, history=history)
         else:

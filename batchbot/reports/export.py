@@ -2,13 +2,18 @@
 
 An export has one line per item of the job as it is now: the answer to the request the job
 file makes today, so an edited prompt or a rerun with another model replaces the old answer
-instead of adding to it. The job is the file given, else the file of the job's latest run;
-`history` exports every row instead. Exports stream a row at a time, so a million answers never
-sit in memory. Every endpoint exports the same columns; the answer is a tool call's arguments
-when there is no text. A JSONL line also holds the parsed answer, the tool calls, and every
-choice when the request asked for several; an embedding's adds its `vector` as a list of
-numbers (CSV leaves vectors out: read them from the database, or export JSONL). A CSV export of
-a structured job has a column per schema field (reports.structured).
+instead of adding to it. The job is the file given, else the file of the job's latest run.
+When the file has changed since its items were answered (a prompt, the model or a parameter),
+some items have only answers to what they asked before: that is said plainly (`JobChanged`)
+rather than exported as fewer lines. `latest` exports the newest answer of each item as it was
+asked instead, whatever the file says now; `history` every row.
+
+Exports stream a row at a time, so a million answers never sit in memory. Every endpoint
+exports the same columns; the answer is a tool call's arguments when there is no text. A JSONL
+line also holds the parsed answer, the tool calls, and every choice when the request asked for
+several; an embedding's adds its `vector` as a list of numbers (CSV leaves vectors out: read
+them from the database, or export JSONL). A CSV export of a structured job has a column per
+schema field (reports.structured).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from batchbot.errors import InputError, JobFileError
+from batchbot.errors import InputError, JobChanged, JobFileError
 from batchbot.inert import inert_json
 from batchbot.jobs.job import Job, load_job
 from batchbot.reports.cells import csv_cell
@@ -34,6 +39,7 @@ from batchbot.reports.structured import answer_text, field_columns, field_values
 __all__ = [
     "EXPORT_COLUMNS",
     "answer_rows",
+    "check_unchanged",
     "current_job",
     "export_answers",
     "job_names",
@@ -84,6 +90,13 @@ LATEST_RUN = (
     "SELECT job_path, settings, endpoint FROM runs WHERE job = :job ORDER BY id DESC LIMIT 1"
 )
 JOB_NAMES = "SELECT DISTINCT job FROM runs UNION SELECT DISTINCT job FROM requests ORDER BY 1"
+ANSWERED_IDS = f"SELECT count(DISTINCT item_id) FROM requests WHERE job = :job AND {ANSWERED}"
+CHANGED = (
+    "{path} has changed since {job!r} was run: {missing:,} of its {total:,} items have no "
+    "answer to what they ask now, and {stale:,} answers are to what it asked before (a prompt, "
+    "the model or a parameter changed). Run the job again to answer it as it is now, or "
+    "{latest} to export the newest answer of each item as it was asked."
+)
 
 
 def job_names(db: Database) -> list[str]:
@@ -115,6 +128,29 @@ def current_job(db: Database, job: Job | str) -> Job | None:
     if endpoint and endpoint != job.endpoint:
         return load_job(job.path, endpoint=endpoint)
     return job
+
+
+def check_unchanged(db: Database, job: Job, *, latest: str = "pass --latest") -> None:
+    """Raise JobChanged when items of `job` as it is now have no answer while the database
+    has answers to what it asked before: its file changed since it ran. (Items never answered
+    alone, failed or new, are no change: the export leaves them out as ever.)"""
+    answered = total = 0
+    for item in job.items():
+        params = {"job": job.name, "item": item.id, "hash": item.request_hash}
+        answered += db.execute(CURRENT, params).fetchone() is not None
+        total += 1
+    (ids,) = db.execute(ANSWERED_IDS, {"job": job.name}).fetchone()
+    if answered < total and ids > answered:
+        raise JobChanged(
+            CHANGED.format(
+                path=job.path,
+                job=job.name,
+                missing=total - answered,
+                total=total,
+                stale=ids - answered,
+                latest=latest,
+            )
+        )
 
 
 def _rows(db: Database, sql: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

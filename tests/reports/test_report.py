@@ -99,9 +99,7 @@ RUN_2 = _sums(2, 4, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param(
-            [], [_sums(6, 8, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"
-        ),
+        pytest.param([], [_sums(6, 8, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"),
         pytest.param(
             ["--by", "job"], [{"job": "faq", **FAQ}, {"job": "labels", **LABELS}], id="job"
         ),
@@ -118,7 +116,10 @@ RUN_2 = _sums(2, 4, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
             ["--by", "day"],
             [
                 {"day": "2026-11-01", **RUN_1},
-                {"day": "2026-11-02", **_sums(5, 7, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1)},
+                {
+                    "day": "2026-11-02",
+                    **_sums(5, 7, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1),
+                },
             ],
             id="day",
         ),
@@ -312,6 +313,55 @@ def test_export_follows_the_job_as_it_is_now(write_job, invoke, fake_api):
         ("three, edited", "gpt-4o"),
     ]
     assert len(invoke("export", "j", "--all").stdout.splitlines()) == 7
+
+
+@pytest.mark.parametrize("target", ["home-tips", "home-tips.yaml"])
+def test_export_after_an_edit_says_the_job_changed(write_job, invoke, fake_api, target):
+    """A job file edited since its run (max_tokens changed): export says so with exit 2 and
+    names --latest, which exports what is there, rather than write an empty file."""
+    text = "model: gpt-4o-mini\nparams: {max_tokens: 50}\nprompts: [one, two, three]\n"
+    job = write_job("home-tips.yaml", text)
+    assert invoke("run", "home-tips.yaml", "--base-url", fake_api.url).exit_code == 0
+    job.write_text(text.replace("50", "80"))
+    result = invoke("export", target)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: home-tips.yaml has changed since 'home-tips' was run: 3 of its 3 items have "
+        "no answer to what they ask now, and 3 answers are to what it asked before (a prompt, "
+        "the model or a parameter changed). Run the job again to answer it as it is now, or "
+        "pass --latest to export the newest answer of each item as it was asked.\n"
+    )
+    latest = [json.loads(line) for line in invoke("export", target, "--latest").stdout.splitlines()]
+    assert sorted(row["prompt"] for row in latest) == ["one", "three", "two"]
+    assert invoke("run", "home-tips.yaml", "--base-url", fake_api.url).exit_code == 0
+    assert len(invoke("export", target).stdout.splitlines()) == 3
+
+
+def test_export_leaves_out_failed_and_new_items_without_a_word(write_job, invoke, fake_api):
+    """Items never answered (one failed, one added since) are no change to the job: the
+    export writes the answered ones, exit 0."""
+    job = write_job(
+        "j.yaml", "model: gpt-4o-mini\nprompts: [one, 'two [[fake:context_length_exceeded]]']\n"
+    )
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 1
+    job.write_text(job.read_text().replace("]\n", ", three]\n"))
+    result = invoke("export", "j")
+    assert result.exit_code == 0
+    assert [json.loads(line)["prompt"] for line in result.stdout.splitlines()] == ["one"]
+
+
+def test_read_answers_says_the_job_changed_too(write_job, invoke, fake_api):
+    """The library's read_answers raises the same error, pointing at latest=True."""
+    from batchbot import read_answers
+    from batchbot.errors import JobChanged
+
+    job = write_job("j.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    job.write_text("model: gpt-4o-mini\nparams: {temperature: 0}\nprompts: [one]\n")
+    with pytest.raises(JobChanged, match="pass latest=True"):
+        list(read_answers(job))
+    assert [answer.prompt for answer in read_answers(job, latest=True)] == ["one"]
 
 
 def test_export_of_an_unknown_job_lists_the_jobs(seeded, invoke):

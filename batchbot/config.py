@@ -255,6 +255,17 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
+def environment() -> dict[str, str]:
+    """The process environment over ./.env (the working directory's): a variable set in the
+    process wins. The CLI and the library read settings from it alike."""
+    import os
+
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
+    return {**values, **os.environ}
+
+
 def resolve_db_path(flag: str | None, env: Mapping[str, str]) -> Path:
     """--db, else BATCHBOT_DB, else ./batchbot.db."""
     return Path(flag or env.get("BATCHBOT_DB") or DEFAULT_DB)

@@ -2,16 +2,17 @@
 re-exports these.
 
 Settings resolve as on the command line: the job file's first, then the environment's
-(OPENAI_API_KEY, OPENAI_BASE_URL, BATCHBOT_DB, BATCHBOT_PRICES), then the keyword arguments,
-which are `batchbot run`'s options by their Python names (`db_path`, `fake`, `model`, `rpm`,
-`tpm`, `max_cost_usd`, `mode`, `wait`, ...). Nothing is printed: warnings go to the
-`batchbot` logger.
+(OPENAI_API_KEY, OPENAI_BASE_URL, BATCHBOT_DB, BATCHBOT_PRICES; a `.env` file in the working
+directory too, under the process's own variables), then the keyword arguments, which are
+`batchbot run`'s options by their Python names (`db_path`, `fake`, `model`, `rpm`, `tpm`,
+`max_cost_usd`, `mode`, `wait`, ...). Nothing is printed: warnings go to the `batchbot` logger.
+An error is one line saying what to do, in these words: `fake=True`, not `--fake`.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchbot.config import DEFAULT_DB, Config, Flags, resolve_config
+from batchbot.config import DEFAULT_DB, Config, Flags, environment, resolve_config
+from batchbot.errors import BatchbotError, MissingKeyError
 from batchbot.jobs.job import JSONL_SUFFIXES, YAML_SUFFIXES, Job, load_job
 from batchbot.reports.export import answer_rows, check_unchanged, current_job
 from batchbot.run import runner
@@ -30,6 +32,41 @@ from batchbot.summary import RunSummary
 JOBS = YAML_SUFFIXES + JSONL_SUFFIXES  # what names a job file rather than a job
 BOTH = "give the settings either as config= or as keyword arguments, not both"
 LOADED = "allow_params is read with the job file: pass it to load_job(path, allow_params=...)"
+MISSING_KEY = (
+    "No OpenAI API key: set OPENAI_API_KEY in the environment or in .env in the working "
+    "directory, or pass fake=True to try the job against the simulated API."
+)
+AZURE_MISSING_KEY = (
+    "No Azure OpenAI API key: set AZURE_OPENAI_API_KEY in the environment or in .env in the "
+    "working directory, or pass fake=True to try the job against the simulated API."
+)
+# The command line's flags that errors name, as the keyword arguments of this module.
+KEYWORDS = {
+    "--fake": "fake=True",
+    "--model": "model=",
+    "--allow-param": "allow_params=",
+    "--max-cost": "max_cost_usd=",
+    "--max-cost-per-day": "max_cost_per_day_usd=",
+    "--max-tokens-cap": "max_tokens_cap=",
+    "--on-invalid": "on_invalid=",
+    "--on-length": "on_length=",
+    "--base-url": "base_url=",
+    "--azure-endpoint": "azure_endpoint=",
+    "--db": "db_path=",
+    "--prices": "prices_file=",
+    "--mode": "mode=",
+    "--wait-lock": "wait_lock=True",
+    "--outage-wait": "outage_wait_s=",
+    "--latest": "latest=True",
+}
+FLAG = re.compile(r"--[a-z][a-z-]*")
+
+
+def in_python_words(error: BatchbotError) -> BatchbotError:
+    """`error` with the flags its message names put as this module's keyword arguments."""
+    text = FLAG.sub(lambda flag: KEYWORDS.get(flag[0], flag[0]), str(error))
+    error.args = (text,)
+    return error
 
 
 def run_job(job: Job | str | Path, *, config: Config | None = None, **flags: Any) -> RunSummary:
@@ -40,19 +77,34 @@ def run_job(job: Job | str | Path, *, config: Config | None = None, **flags: Any
     early (the API, a budget, a dead worker, unreadable items, a signal: see RunStopped)
     returns, with `stopped` set; `exit_code` is what the CLI would exit with.
     """
-    job, config = _prepare(job, config, flags)
-    # Signal handlers can only be set from the main thread (not, say, an Airflow worker's).
-    main_thread = threading.current_thread() is threading.main_thread()
-    return runner.run_job(job, config, handle_signals=main_thread)
+    try:
+        job, config = _prepare(job, config, flags)
+        # Signal handlers can only be set from the main thread (not, say, an Airflow worker's).
+        main_thread = threading.current_thread() is threading.main_thread()
+        return _worded(runner.run_job(job, config, handle_signals=main_thread))
+    except BatchbotError as error:
+        in_python_words(error)
+        raise
 
 
 async def run_job_async(
     job: Job | str | Path, *, config: Config | None = None, **flags: Any
 ) -> RunSummary:
     """`run_job` for code already in an event loop (a notebook cell, an async service)."""
-    job, config = _prepare(job, config, flags)
-    with job_lock(config.db_path, job.name, wait=config.wait_lock):
-        return await runner.run_job_async(job, config, handle_signals=False)
+    try:
+        job, config = _prepare(job, config, flags)
+        with job_lock(config.db_path, job.name, wait=config.wait_lock):
+            return _worded(await runner.run_job_async(job, config, handle_signals=False))
+    except BatchbotError as error:
+        in_python_words(error)
+        raise
+
+
+def _worded(summary: RunSummary) -> RunSummary:
+    """The summary, its stop (if any) in this module's words."""
+    if summary.stopped is not None:
+        in_python_words(summary.stopped)
+    return summary
 
 
 def open_store(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
@@ -141,7 +193,9 @@ def _prepare(
     elif allow_params:
         raise TypeError(LOADED)
     if config is None:
-        config = resolve_config(job, Flags(**flags), os.environ)
+        config = resolve_config(job, Flags(**flags), environment())
     elif flags:
         raise TypeError(BOTH)
+    if not config.fake and not config.api_key:
+        raise MissingKeyError(AZURE_MISSING_KEY if config.azure else MISSING_KEY)
     return job, config

@@ -133,6 +133,14 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def environment() -> dict[str, str]:
+    """The process environment over ./.env (see `config.environment`), imported when asked:
+    `batchbot --help` loads none of the machinery."""
+    from batchbot.config import environment as read
+
+    return read()
+
+
 @contextlib.contextmanager
 def fake_api(fake: bool, base_url: str | None) -> Iterator[str | None]:
     """With --fake, the simulated API's URL while the block runs; else `base_url`."""
@@ -146,14 +154,6 @@ def fake_api(fake: bool, base_url: str | None) -> Iterator[str | None]:
         yield server.url
     finally:
         server.stop()
-
-
-def environment() -> dict[str, str]:
-    """The process environment over ./.env: a variable set in the shell wins."""
-    from dotenv import dotenv_values
-
-    values = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
-    return {**values, **os.environ}
 
 
 def start_logging(verbose: bool, quiet: bool, log_file: Path | None, log_format: str) -> None:

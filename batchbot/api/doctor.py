@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import openai
 
-from batchbot.api.client import ChatClient, Reply
+from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.policy import ErrorClass, classify_error, run_stop_error
 from batchbot.errors import redact_secrets
 from batchbot.pace.headers import parse_rate_limit_headers
@@ -126,12 +126,46 @@ async def check_api(
             problem = redact_secrets(f"{exc.status_code}: {exc.message}")
         return [Check("api", False, f"{url} answered, but: {problem}")]
     except Exception as exc:  # refused, DNS, TLS, a body that is not JSON: all unusable
-        reason = redact_secrets(f"{type(exc).__name__}: {exc}")
-        return [Check("api", False, f"{url} cannot be reached ({reason}): check --base-url")]
+        return [Check("api", False, unreachable(url, exc, timeout_s))]
     finally:
         await client.close()
     works = "no key needed" if api_key == NO_KEY else "the key works"
     return [Check("api", True, f"{url} answers; {works} for {model}"), _limits(reply)]
+
+
+REFUSED = (
+    "{url} refused the connection: nothing listens there. Check --base-url (or "
+    "OPENAI_BASE_URL), or start the server"
+)
+TIMED_OUT = (
+    "{url} did not answer within {seconds:g} s: the server is slow, or the network drops the "
+    "connection. Try again, or give it longer with --timeout"
+)
+UNREACHABLE = "{url} cannot be reached ({reason}): check --base-url"
+
+
+def unreachable(url: str, exc: Exception, timeout_s: float) -> str:
+    """Why the API could not be asked: a refused connection and a timeout are not one thing
+    (the SDK's aiohttp transport calls both a timeout)."""
+    if connection_failed(exc):
+        cause = _root(exc)
+        if isinstance(cause, ConnectionRefusedError):
+            return REFUSED.format(url=url)
+        return UNREACHABLE.format(
+            url=url, reason=redact_secrets(f"{type(cause).__name__}: {cause}")
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return TIMED_OUT.format(url=url, seconds=timeout_s)
+    return UNREACHABLE.format(url=url, reason=redact_secrets(f"{type(exc).__name__}: {exc}"))
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The error at the bottom of a chain of wrapped ones (what the operating system said)."""
+    seen: set[int] = set()
+    while (cause := exc.__cause__ or exc.__context__) is not None and id(cause) not in seen:
+        seen.add(id(exc))
+        exc = cause
+    return exc
 
 
 def _limits(reply: Reply) -> Check:

@@ -264,3 +264,17 @@ def test_responses_example_runs_against_the_fake_api(tmp_path, invoke, fake_api)
     assert result.exit_code == 0, result.output
     stored = rows(tmp_path / "batchbot.db", "select status from requests")
     assert [row["status"] for row in stored] == ["ok"] * 3
+
+
+def test_azure_limits_are_spoken_of_in_azures_terms(write_job, invoke, monkeypatch):
+    """Azure's headers (remaining counts, no reset) are named as Azure's, not as LiteLLM's
+    fixed minute."""
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")
+    job = write_job("azure.yaml", "model: my-deployment\nparams: {max_tokens: 5}\nprompts: [a]\n")
+    result = invoke("run", str(job), "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    assert (
+        "batchbot: Azure OpenAI reports only remaining requests and tokens (no limit, no reset); "
+        "pacing by the configured limits: give the deployment's quota with --rpm/--tpm"
+    ) in result.output
+    assert "fixed minute" not in result.output

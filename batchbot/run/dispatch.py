@@ -30,6 +30,7 @@ from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
+from batchbot.pace.dialect import worded_for
 from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
@@ -92,7 +93,9 @@ class Dispatcher:
             ],
             on_change=self._limits_changed,
             probe=True,
-            on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
+            on_dialect=lambda note: log.info(
+                worded_for(note, azure=config.azure is not None), extra={NOTICE: True}
+            ),
         )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))

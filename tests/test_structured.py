@@ -422,3 +422,41 @@ def test_the_extraction_example_runs_with_fake(tmp_path, invoke):
         jsonschema.validate(json.loads(row["parsed"]), schema)
     header = invoke("export", "support-tickets", "--format", "csv").stdout.splitlines()[0]
     assert header.endswith(",reasks,metadata,customer,email,category,urgency,summary,needs_human")
+
+
+def test_a_tool_the_model_chose_is_an_answer_beside_a_schema(tmp_path, write_job, invoke, fake_api):
+    """A job with schema: and tools left to the model: the answers that call a tool are ok,
+    kept in tool_calls, the text answers validated; the run exits 0 and re-asks none."""
+    lookup = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+                "additionalProperties": False,
+            },
+        },
+    }
+    job = {
+        "model": "gpt-4o-mini",
+        "schema": {"type": "object", "properties": {"answer": {"type": "string"}}},
+        "on_invalid": "retry",
+        "params": {"max_tokens": 200, "tools": [lookup]},
+        "prompts": [f"Where is order {n}?" for n in range(8)],
+    }
+    path = write_job("orders.yaml", json.dumps(job))
+    result = invoke("run", str(path), "--base-url", fake_api.url)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        rows = conn.execute("select status, tool_calls, parsed, reasks from requests").fetchall()
+    assert {status for status, *_ in rows} == {"ok"}
+    called = [r for r in rows if r[1]]
+    assert called
+    assert all(
+        parsed is None and json.loads(calls)[0]["name"] == "lookup"
+        for _, calls, parsed, _ in called
+    )
+    assert all(parsed is not None for _, calls, parsed, _ in rows if not calls)
+    assert sum(reasks for *_, reasks in rows) == 0

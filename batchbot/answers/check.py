@@ -6,8 +6,10 @@ response format or text.format, or a forced tool call), the answer's text (or th
 call's arguments) is parsed and validated: with the job's Pydantic model when it gave one, else
 with jsonschema, against the schema the request sent. A valid answer keeps its JSON in
 `parsed`; one that is not JSON, or does not follow the schema, makes the item `invalid` with the
-first thing wrong in `validation_error`. Every choice of `n` is checked; the item takes the
-gravest status of its choices (truncated, invalid, refused, then ok).
+first thing wrong in `validation_error`. An answer that calls a tool the model was free to call
+(tools offered, the choice left to it) is an answer too: `ok`, its calls in `tool_calls`, as
+the schema is for answers in text. Every choice of `n` is checked; the item takes the gravest
+status of its choices (truncated, invalid, refused, then ok).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ class Checker:
         cut = choice.finish_reason == "length"
         if choice.refusal and not choice.content and not choice.tool_calls:
             return dataclasses.replace(choice, status=REFUSED)
-        if spec is None:
+        if spec is None or (spec.tool is None and choice.content is None and choice.tool_calls):
+            # A tool call the model chose (the request left it the choice) is its answer, kept
+            # in tool_calls; the schema is for answers in text.
             return dataclasses.replace(choice, status=TRUNCATED if cut else OK)
         parsed, error = self._parse(choice, spec)
         status = TRUNCATED if cut else INVALID if error else OK

@@ -111,6 +111,22 @@ def outcome(body_params: dict, **answer) -> Outcome:
             None,
             id="auto-tool-not-checked",
         ),
+        pytest.param(
+            {"tools": [TOOL], "response_format": FORMAT},
+            {"content": None, "tool_calls": (ToolCall("call_1", "save", "{}"),)},
+            "ok",
+            None,
+            None,
+            id="chosen-tool-beside-a-response-format",
+        ),
+        pytest.param(
+            {"tools": [TOOL], "response_format": FORMAT},
+            {"content": '{"city": "Oslo"}'},
+            "invalid",
+            None,
+            "$: 'n' is a required property",
+            id="text-beside-tools-still-validated",
+        ),
     ],
 )
 def test_checking_an_answer(params, answer, status, parsed, error):

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from batchbot import modes
 from batchbot.answers.reask import DEFAULT_MAX_REASKS, ReaskPolicy
-from batchbot.endpoints import Azure
+from batchbot.endpoints import Azure, on_this_machine
 from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import KEEP, RETRY
@@ -98,6 +98,12 @@ class Config:
         values["api_key_set"] = self.api_key is not None
         values["azure"] = vars_of(self.azure)
         return values
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether a run must have an API key: not for the simulated API, nor for a server on
+        this machine (sent `endpoints.NO_KEY` when none is set)."""
+        return not self.fake and not on_this_machine(self.base_url)
 
     def reask_policy(self) -> ReaskPolicy:
         """What the run asks again about (answers.reask)."""

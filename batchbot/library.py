@@ -196,6 +196,6 @@ def _prepare(
         config = resolve_config(job, Flags(**flags), environment())
     elif flags:
         raise TypeError(BOTH)
-    if not config.fake and not config.api_key:
+    if config.needs_key and not config.api_key:
         raise MissingKeyError(AZURE_MISSING_KEY if config.azure else MISSING_KEY)
     return job, config

@@ -286,6 +286,18 @@ def test_no_key_is_one_friendly_line(tmp_path, write_job, invoke):
     assert not (tmp_path / "batchbot.db").exists()
 
 
+def test_a_server_on_this_machine_needs_no_key(tmp_path, write_job, invoke, fake_api):
+    """A base URL on this machine (a fake-server, a local model server) runs with no key set,
+    as docs/structured-outputs.md tries the re-asks; a remote one still wants one."""
+    job = write_job("support.yaml", FAQ)
+    result = invoke("run", str(job), "--base-url", fake_api.url, key=None)
+    assert result.exit_code == 0, result.output
+    assert fake_api.stats.answered > 0
+    remote = invoke("run", str(job), "--base-url", "https://gateway.example.com/v1", key=None)
+    assert remote.exit_code == 2
+    assert "No OpenAI API key" in remote.output
+
+
 def test_key_from_dotenv(tmp_path, write_job, invoke, fake_api):
     """A key in ./.env is used when the environment has none."""
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\n")

@@ -97,7 +97,7 @@ def run_job(
 
 
 def _check_key(config: Config) -> None:
-    if not config.fake and not config.api_key:
+    if config.needs_key and not config.api_key:
         raise MissingKeyError(AZURE_MISSING_KEY if config.azure else MISSING_KEY)
 
 
@@ -275,7 +275,7 @@ def cancel_batches(job: Job, config: Config) -> Cancelled:
                 return asyncio.run(cancel_open(job.name, store, None))
             finally:
                 store.close()
-    if not config.api_key:
+    if config.needs_key and not config.api_key:
         raise MissingKeyError()
 
     async def cancel() -> Cancelled:

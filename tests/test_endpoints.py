@@ -278,3 +278,17 @@ def test_azure_limits_are_spoken_of_in_azures_terms(write_job, invoke, monkeypat
         "pacing by the configured limits: give the deployment's quota with --rpm/--tpm"
     ) in result.output
     assert "fixed minute" not in result.output
+
+
+def test_a_deployment_priced_as_a_model_runs_under_a_budget(
+    tmp_path, write_job, invoke, monkeypatch
+):
+    """docs/endpoints.md's Azure example: a deployment with price_as runs under the job's
+    budget (the price the budget needs comes from price_as), each answer priced as gpt-4o."""
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")
+    text = "model: my-deployment\nprice_as: gpt-4o\nbudget_usd: 1\nparams: {max_tokens: 5}\nprompts: [a]\n"
+    result = invoke("run", str(write_job("azure.yaml", text)), "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    (row,) = rows(tmp_path / "batchbot.db", "select cost_usd, price from requests")
+    assert row["cost_usd"] > 0
+    assert json.loads(row["price"])["model"] == "gpt-4o"

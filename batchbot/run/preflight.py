@@ -56,6 +56,7 @@ class Preflight:
         self.cap_keys = CAP_KEYS.get(job.endpoint, ())
         self.budgeted = config.max_cost_usd is not None or config.max_cost_per_day_usd is not None
         self.pricer = pricer
+        self.price_as = job.settings.price_as  # every model priced as this one, if set
         self.models: dict[str, None] = {}  # in the order the job names them
 
     def check(self, item: Item) -> None:
@@ -65,7 +66,7 @@ class Preflight:
             self.models[model] = None
         if not self.budgeted:
             return
-        if not self.pricer.knows(model):
+        if not self.pricer.knows(self.price_as or model):
             raise ConfigError(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
         if self.cap_keys and not any(item.body.get(key) for key in self.cap_keys):
             raise ConfigError(NO_CAP.format(item=item.id))

@@ -88,19 +88,6 @@ def test_the_report_counts_items_and_http_requests_apart(write_job, invoke, fake
     assert row.split()[:2] == ["250", "3"]
 
 
-def test_a_retried_pack_counts_each_http_request_once(tmp_path, write_job, invoke, fake_api):
-    """A pack that took three attempts is three HTTP requests for all its five items."""
-    lines = [{"id": f"t{i}", "input": f"text {i}"} for i in range(5)]
-    lines[2]["input"] = "text [[fake:500x2]]"
-    job = write_job(
-        "embed.jsonl",
-        "".join(json.dumps({**line, "model": "text-embedding-3-small"}) + "\n" for line in lines),
-    )
-    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
-    (total,) = json.loads(invoke("report", "--json").output)
-    assert (total["requests"], total["http_requests"], fake_api.stats.requests) == (5, 3, 3)
-
-
 def test_resume_packs_only_the_new_items(tmp_path, write_job, invoke, fake_api):
     """Items answered earlier are skipped one by one; the new ones share one request."""
     job = embed_job(write_job, 250)
@@ -115,7 +102,8 @@ def test_resume_packs_only_the_new_items(tmp_path, write_job, invoke, fake_api):
 
 
 def test_a_packed_request_retried_answers_all_its_items(tmp_path, write_job, invoke, fake_api):
-    """A transient failure of a packed request retries the whole pack; each item counts it."""
+    """A transient failure of a packed request retries the whole pack; each item counts it,
+    and the report counts its three HTTP requests once for all five items."""
     lines = [{"id": f"t{i}", "input": f"text {i}"} for i in range(5)]
     lines[2]["input"] = "text [[fake:500x2]]"
     job = write_job(
@@ -127,6 +115,8 @@ def test_a_packed_request_retried_answers_all_its_items(tmp_path, write_job, inv
     assert fake_api.stats.requests == 3
     stored = rows(tmp_path / "batchbot.db", "select status, attempts, dimensions from requests")
     assert stored == [{"status": "ok", "attempts": 3, "dimensions": 1536}] * 5
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert (total["requests"], total["http_requests"]) == (5, 3)
 
 
 def test_a_packed_request_refused_fails_its_items_only(tmp_path, write_job, invoke, fake_api):

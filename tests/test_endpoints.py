@@ -286,7 +286,10 @@ def test_a_deployment_priced_as_a_model_runs_under_a_budget(
     """docs/endpoints.md's Azure example: a deployment with price_as runs under the job's
     budget (the price the budget needs comes from price_as), each answer priced as gpt-4o."""
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")
-    text = "model: my-deployment\nprice_as: gpt-4o\nbudget_usd: 1\nparams: {max_tokens: 5}\nprompts: [a]\n"
+    text = (
+        "model: my-deployment\nprice_as: gpt-4o\nbudget_usd: 1\nparams: {max_tokens: 5}\n"
+        "prompts: [a]\n"
+    )
     result = invoke("run", str(write_job("azure.yaml", text)), "--fake", key=None)
     assert result.exit_code == 0, result.output
     (row,) = rows(tmp_path / "batchbot.db", "select cost_usd, price from requests")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import after_checking
 
 from batchbot import errors
 from batchbot.jobs import job as jobs
@@ -57,18 +58,6 @@ def lines_job(write_job, count: int = 4, **fields) -> Path:
         for n in range(count)
     )
     return write_job("job.jsonl", text)
-
-
-def after_checking(monkeypatch, then: Callable[[], None]) -> None:
-    """`then()` happens once every line is checked, before anything is sent."""
-    validate = jobs.Job.validate
-
-    def checked(self, *args, **kwargs):
-        count = validate(self, *args, **kwargs)
-        then()
-        return count
-
-    monkeypatch.setattr(jobs.Job, "validate", checked)
 
 
 class Case:

@@ -10,10 +10,10 @@ import errno
 import json
 import os
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import after_checking
 
 from batchbot.jobs import job as jobs
 from batchbot.jobs import text as jobfile_text
@@ -53,18 +53,6 @@ class FailingDisk:
 
     def __exit__(self, *exc: object) -> None:
         self.file.close()
-
-
-def after_checking(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
-    """`then()` happens just after the run has checked every line, before it sends any."""
-    validate = jobs.Job.validate
-
-    def checked(self, *args, **kwargs):
-        count = validate(self, *args, **kwargs)
-        then()
-        return count
-
-    monkeypatch.setattr(jobs.Job, "validate", checked)
 
 
 def line_four(text: str, line: str) -> str:

@@ -13,10 +13,18 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
+from batchbot.jobs.bodies import RESERVED
 from batchbot.jobs.fields import Where
 from batchbot.spelling import closest
 
-__all__ = ["API_NAMES", "PARAMETERS", "check_names", "suggestion", "unknown_parameters"]
+__all__ = [
+    "API_NAMES",
+    "PARAMETERS",
+    "check_extra",
+    "check_names",
+    "suggestion",
+    "unknown_parameters",
+]
 
 # The request body fields of Chat Completions (its API reference), deprecated ones included.
 CHAT_PARAMETERS = frozenset(
@@ -92,3 +100,18 @@ def check_names(
     """A JobFileError at the first name in `params` the endpoint does not take (see module)."""
     for name in unknown_parameters(params, endpoint, allowed):
         raise where.error(unknown_message(name, endpoint), *parts, name, key=True)
+
+
+def check_extra(
+    extra: Mapping[str, object], endpoint: str, where: Where, *parts: str | int
+) -> frozenset[str]:
+    """The names in a job's `extra_params:`, which must be ones the endpoint lacks (the model
+    and the messages have keys of their own, the endpoint's parameters go under `params:`)."""
+    for name in extra:
+        if name in RESERVED:
+            message = f"is not a parameter: write {name}: outside extra_params"
+            raise where.error(message, *parts, name, key=True)
+        if name in PARAMETERS.get(endpoint, ()):
+            message = f"is a parameter of {API_NAMES[endpoint]}: put it under params:"
+            raise where.error(message, *parts, name, key=True)
+    return frozenset(extra)

@@ -49,7 +49,7 @@ from batchbot.jobs.fields import (
     want_text,
 )
 from batchbot.jobs.inputs import check_template, resolve_inputs, template_source
-from batchbot.jobs.params import API_NAMES, PARAMETERS, check_names
+from batchbot.jobs.params import PARAMETERS, check_extra, check_names
 from batchbot.jobs.schema import parse_schema, schema_params
 from batchbot.jobs.settings import JobSettings, parse_settings
 from batchbot.jobs.text import read_text
@@ -156,7 +156,7 @@ def load_yaml_job(
         settings = dataclasses.replace(settings, schema=schema, params=MappingProxyType(params))
     if model is None:
         raise JobFileError(path, NO_MODEL, field="model")
-    allowed = allowed | _extra_names(settings, where)
+    allowed = allowed | check_extra(settings.extra_params, endpoint, where, "extra_params")
     check_names(settings.params, endpoint, allowed, where, "params")
     defaults = BodyDefaults(
         model,
@@ -168,19 +168,6 @@ def load_yaml_job(
         allowed=allowed,
     )
     return name, settings, _source(doc, where, defaults)
-
-
-def _extra_names(settings: JobSettings, where: Where) -> frozenset[str]:
-    """The names in `extra_params:`, which must be ones the endpoint lacks."""
-    endpoint = settings.endpoint or CHAT
-    for name in settings.extra_params:
-        if name in RESERVED:
-            message = f"is not a parameter: write {name}: outside extra_params"
-            raise where.error(message, "extra_params", name, key=True)
-        if name in PARAMETERS.get(endpoint, ()):
-            message = f"is a parameter of {API_NAMES[endpoint]}: put it under params:"
-            raise where.error(message, "extra_params", name, key=True)
-    return frozenset(settings.extra_params)
 
 
 def _parameters(endpoint: object) -> frozenset[str]:

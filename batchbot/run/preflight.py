@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import openai
 
 from batchbot.api.client import ChatClient
-from batchbot.api.policy import ErrorClass, classify_error, run_stop_error
 from batchbot.config import Config
 from batchbot.errors import ConfigError
 from batchbot.jobs.job import Item, Job
@@ -72,8 +71,9 @@ class Preflight:
             raise ConfigError(NO_CAP.format(item=item.id))
 
     async def check_models(self, client: ChatClient, config: Config) -> None:
-        """Raise ConfigError for a model OpenAI's API does not have (AuthError for a key it
-        refuses); only models with no price are asked about, and only OpenAI's API."""
+        """Raise ConfigError for a model OpenAI's API does not have; only models with no price
+        are asked about, and only OpenAI's API. Any other answer leaves the question to the
+        run: a key restricted to some endpoints may not read models, yet use them."""
         if not against_openai(config):
             return
         for model in self.models:
@@ -81,10 +81,6 @@ class Preflight:
                 continue
             try:
                 found = await client.has_model(model)
-            except openai.APIStatusError as exc:
-                if classify_error(exc) is ErrorClass.RUN_FATAL:
-                    raise run_stop_error(exc, model) from None
-                return  # the run itself will meet whatever this is
             except openai.APIError:
                 return
             if not found:

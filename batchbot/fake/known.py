@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 
 CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
 
 # The request body fields of Chat Completions (its API reference), deprecated ones included.
 CHAT_PARAMETERS = frozenset(
@@ -36,7 +38,21 @@ CHAT_MODELS = frozenset(
         "o3", "o3-mini", "o3-pro", "o4-mini",
     }
 )  # fmt: skip
-MODELS: Mapping[str, frozenset[str]] = {CHAT: CHAT_MODELS}
+# The Responses API serves the chat models and some of its own.
+RESPONSES_MODELS = CHAT_MODELS | frozenset(
+    {
+        "o1-pro", "o3-pro", "o3-deep-research", "o4-mini-deep-research", "codex-mini-latest",
+        "computer-use-preview", "gpt-5-pro", "gpt-5-codex",
+    }
+)  # fmt: skip
+EMBEDDING_MODELS = frozenset(
+    {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
+)
+MODELS: Mapping[str, frozenset[str]] = {
+    CHAT: CHAT_MODELS,
+    RESPONSES: RESPONSES_MODELS,
+    EMBEDDINGS: EMBEDDING_MODELS,
+}
 # What may follow a base name: a date or a 4-digit snapshot, a variant such as `search-preview`.
 SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
 

@@ -13,12 +13,18 @@ from dataclasses import dataclass
 
 SYNC = "sync"
 BATCH = "batch"
+FLEX = "flex"
 AUTO = "auto"
-MODES = (SYNC, BATCH, AUTO)
+MODES = (SYNC, BATCH, FLEX, AUTO)
 
 AUTO_BATCH_MIN_ITEMS = 1_000
 AUTO_BATCH_MIN_MINUTES = 30.0
 BATCH_WINDOW_MINUTES = 24 * 60
+
+
+def service_tier(mode: str) -> str | None:
+    """The service_tier every request of a run in `mode` asks for (None: each its own)."""
+    return FLEX if mode == FLEX else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,8 @@ REASKS_NOT_COUNTED = (
     "--timeout",
     "timeout_s",
     type=setting("timeout_s"),
-    help="Seconds before one request is abandoned and retried  [default: 120]",
+    help="Seconds before one request is abandoned and retried  [default: 120; 900 with --mode "
+    "flex]",
 )
 @click.option(
     "--max-attempts",
@@ -130,7 +131,8 @@ REASKS_NOT_COUNTED = (
     "--mode",
     type=click.Choice(modes.MODES),
     help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
-    "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
+    "24 h; rerun to collect); flex: now, on OpenAI's Flex tier (half price, slower); auto: the "
+    "cheapest that fits the job's size and --deadline  [default: the job's mode:, else sync]",
 )
 @click.option(
     "--wait", is_flag=True, help="Batch mode: keep polling until every batch is collected."
@@ -152,6 +154,18 @@ REASKS_NOT_COUNTED = (
     "deadline_minutes",
     type=setting("deadline_minutes"),
     help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Send every request, even one answered before (overrides the job's cache:).",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    envvar="BATCHBOT_CACHE",
+    type=click.Path(dir_okay=False),
+    help="A cache database shared across projects: reuse its answers, and keep this run's there.",
 )
 @click.option(
     "--dry-run",
@@ -202,6 +216,12 @@ def run_command(
 
     if as_json and not dry_run:
         raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
+    if (
+        limits["no_cache"]
+        and click.get_current_context().get_parameter_source("cache_path")
+        is click.core.ParameterSource.COMMANDLINE
+    ):
+        raise click.UsageError("--no-cache and --cache say opposite things: give one.")
     with friendly_errors():
         start_logging(verbose, quiet, log_file, log_format)
         job = load_job(job_file, model=model, endpoint=endpoint)

@@ -8,7 +8,7 @@ adds its own row.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -70,13 +70,17 @@ def is_known_model(endpoint: str, model: str) -> bool:
     user's own) serves any.
     """
     bases = MODELS.get(endpoint)
-    if bases is None:
-        return True
+    return True if bases is None else base_name(model, bases) is not None
+
+
+def base_name(model: str, bases: Iterable[str]) -> str | None:
+    """The name in `bases` that `model` is, or is a snapshot or fine-tune of (the longest)."""
     if model.startswith("ft:"):
         model = model.split(":")[1]
-    if model in bases:
-        return True
-    return any(
-        model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :])
+    found = [
+        base
         for base in bases
-    )
+        if model == base
+        or (model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :]))
+    ]
+    return max(found, key=len, default=None)

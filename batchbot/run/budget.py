@@ -28,10 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batchbot import modes
 from batchbot.config import Config
 from batchbot.endpoints import CHAT, RESPONSES
 from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError, DailyBudgetExhausted
-from batchbot.money.pricing import Pricer, did_you_mean
+from batchbot.money.pricing import DEFAULT, Pricer, billed_tier, did_you_mean
 from batchbot.pace.tokens import answer_allowance, input_tokens
 from batchbot.summary import items
 
@@ -51,6 +52,12 @@ NO_PRICE = (
     "capped: "
     "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file "
     "(for an Azure deployment, price_as: the OpenAI model it serves)."
+)
+NO_TIER_PRICE = (
+    "budget set but no {tier} price is known for model {model!r}, so the cost of its requests "
+    "at {tier} cannot be capped: add prices: {{{model}: {{input: ..., output: ..., {tier}: "
+    "{{input: ..., output: ...}}}}}} to the job or a --prices file, or run it at the default "
+    "tier."
 )
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
 STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining} not sent. {advice}"
@@ -151,22 +158,25 @@ def worst_case(
     *,
     batch: bool = False,
     endpoint: str = CHAT,
+    tier: str | None = None,
 ) -> float:
     """The most a request may cost: its prompt at the input price (an image of unknown size at
-    the most the model charges for one) and its whole allowance at the output price. Raises
-    BudgetExhausted when that has no bound (no price, no cap).
+    the most the model charges for one) and its whole allowance at the output price, at the
+    dearest tier that may serve it (`Pricer.request_prices`). Raises BudgetExhausted when that
+    has no bound (no price, no cap). `tier`: the service tier the run asks for (Flex).
 
     An embeddings request has no answer to cap; a Responses request's cap is max_output_tokens.
     """
-    model = str(body.get("model"))
-    price = pricer.price(model, batch=batch)
-    if price is None:
-        raise no_price(model)
+    prices = pricer.request_prices(body, tier=tier, batch=batch)
+    if prices is None:
+        asked = None if batch else tier or body.get("service_tier")
+        raise no_price(str(body.get("model")), asked)
     cap_keys = CAP_KEYS.get(endpoint, ())
     if cap_keys and not any(body.get(key) for key in cap_keys):
         raise no_cap(item_id)
     prompt = input_tokens(body, endpoint, worst=True)
-    return price.worst_case(prompt, answer_allowance(body, endpoint))
+    allowance = answer_allowance(body, endpoint)
+    return max(price.worst_case(prompt, allowance) for price in prices)
 
 
 def exhausted(budget: Budget) -> BudgetExhausted:
@@ -191,13 +201,24 @@ def no_cap(item_id: str) -> BudgetUnbounded:
     return BudgetUnbounded(NO_CAP.format(item=item_id))
 
 
-def no_price(model: str) -> BudgetUnbounded:
-    return BudgetUnbounded(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
+def no_price(model: str, tier: object = None) -> BudgetUnbounded:
+    return BudgetUnbounded(_no_price(model, tier))
+
+
+def _no_price(model: str, tier: object) -> str:
+    name = billed_tier(tier)
+    if name == DEFAULT:
+        return NO_PRICE.format(model=model, suggestion=did_you_mean(model))
+    return NO_TIER_PRICE.format(model=model, tier=name)
 
 
 def check_priced(config: Config, pricer: Pricer) -> None:
-    """Under a budget, the run's model must have a price: say so before anything is sent."""
+    """Under a budget, the run's model must have a price at every tier its requests may be
+    billed at, by the same lookup the budget makes: say so before anything is sent."""
     capped = config.max_cost_usd is not None or config.max_cost_per_day_usd is not None
-    if capped and config.model and not pricer.knows(config.model):
-        model = config.model
-        raise ConfigError(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
+    if not capped or not config.model:
+        return
+    batch = config.mode == modes.BATCH
+    for tier in (modes.service_tier(config.mode), DEFAULT):
+        if pricer.quiet(config.model, tier=tier, batch=batch) is None:
+            raise ConfigError(_no_price(pricer.priced_as(config.model), tier))

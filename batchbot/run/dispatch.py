@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from batchbot import modes
 from batchbot.answers.asking import SKIP, Asking
+from batchbot.answers.cache import ResponseCache
 from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient, Reply, connection_failed
@@ -35,6 +36,7 @@ from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
 from batchbot.run.pack import Packer, unpack
+from batchbot.run.prefixes import Lookahead, Prefixes, with_cache_key
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
 from batchbot.run.writer import ResultWriter
@@ -60,7 +62,8 @@ class Dispatcher:
         client: ChatClient,
         run_id: int,
         stats: RunStats,
-        pricer: Pricer | None = None,
+        pricer: Pricer,
+        cache: ResponseCache,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -68,9 +71,12 @@ class Dispatcher:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.sleep = sleep
         self.run_id, self.stats = run_id, stats
-        self.pricer = pricer or Pricer(
-            job_prices=job.settings.prices, price_as=job.settings.price_as
-        )
+        self.pricer, self.cache = pricer, cache
+        self.tier = modes.service_tier(config.mode)  # Flex: every request asks for it
+        self.prefixes = Prefixes(job.endpoint)
+        # Azure takes no prompt_cache_key (it caches prompts by itself).
+        self.cache_keys = config.azure is None
+        self.lookahead = Lookahead(self._prefix_digest)
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
@@ -94,7 +100,9 @@ class Dispatcher:
             probe=True,
             on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
         )
-        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
+        self.writer = ResultWriter(
+            store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep, kept=cache.keep
+        )
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
@@ -147,23 +155,46 @@ class Dispatcher:
                 if not await self._start(item, ask):
                     return
                 continue
-            request = self.packer.add(item)
-            if request is not None and not await self._start(request):
+            reused = self.cache.find(item)
+            if reused is not None:
+                if not await self._start(item, reused=reused):
+                    return
+                continue
+            for ready in self.lookahead.add(item):
+                if not await self._send_new(ready):
+                    return
+        for ready in self.lookahead.flush():
+            if self.stop_event.is_set() or not await self._send_new(ready):
                 return
         request = self.packer.flush()
         if request is not None and not self.stop_event.is_set():
             await self._start(request)
         self.limiter.last_call()  # every item has its worker: what waits is all that is left
 
-    async def _start(self, item: Item, ask: Reask | None = None) -> bool:
-        """Send `item` (or re-ask it) once the budget and a slot allow; False: stop feeding."""
-        reservation = await self._reserve(item, ask.body if ask else item.body)
-        if reservation is None:
-            return False
+    async def _send_new(self, item: Item) -> bool:
+        """Send an item not asked before (in a pack, once the pack is full); False: stop."""
+        request = self.packer.add(item)
+        return request is None or await self._start(request)
+
+    def _prefix_digest(self, item: Item) -> str | None:
+        prefix = self.prefixes.of(item.body)
+        return None if prefix is None else prefix.digest
+
+    async def _start(
+        self, item: Item, ask: Reask | None = None, *, reused: Outcome | None = None
+    ) -> bool:
+        """Send `item` (or re-ask it) once the budget and a slot allow, or write the answer
+        `reused` from the response cache once a slot does; False: stop feeding."""
+        reservation = None
+        if reused is None:
+            reservation = await self._reserve(item, ask.body if ask else item.body)
+            if reservation is None:
+                return False
         if not await self._take_slot():
-            self.budget.settle(reservation, 0.0)
+            if reservation is not None:
+                self.budget.settle(reservation, 0.0)
             return False
-        task = asyncio.create_task(self.process(item, reservation, ask))
+        task = asyncio.create_task(self.process(item, reservation, ask, reused))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -186,17 +217,22 @@ class Dispatcher:
     # -- one item ---------------------------------------------------------------------------
 
     async def process(
-        self, item: Item, reservation: Reservation | None = None, ask: Reask | None = None
+        self,
+        item: Item,
+        reservation: Reservation | None = None,
+        ask: Reask | None = None,
+        reused: Outcome | None = None,
     ) -> None:
-        """One item, top to bottom: send it as the policy says, price and check its answer,
-        write it, count it; ask again while the job's re-ask policy says so.
+        """One item, top to bottom: send it as the policy says (or take the answer `reused`
+        from the response cache), price and check its answer, write it, count it; ask again
+        while the job's re-ask policy says so.
 
         A packed request's outcome is split into its items' outcomes before pricing. A worker
         that dies of anything but the run's own stop stops the run (WorkerDied) rather than
         vanish: its item is left unwritten, so it stays pending for the next run.
         """
         try:
-            await self._process(item, reservation, ask)
+            await self._process(item, reservation, ask, reused)
         except asyncio.CancelledError as exc:
             if self._stopping():
                 raise
@@ -207,17 +243,26 @@ class Dispatcher:
             self.limiter.leave()
 
     async def _process(
-        self, item: Item, reservation: Reservation | None, ask: Reask | None
+        self,
+        item: Item,
+        reservation: Reservation | None,
+        ask: Reask | None,
+        reused: Outcome | None = None,
     ) -> None:
         while True:
-            tries = Tries(item, self.job.endpoint, ask)
-            if reservation is not None and self.budget.enabled:
-                tries.worst_usd = reservation.worst_usd  # each ask holds its own row
-            outcomes = await self._ask(tries, reservation)
-            if outcomes is None:
-                return
+            held = None
+            if reused is not None:
+                outcomes, reused = [self.asking.check(reused)], None
+            else:
+                tries = self._tries(item, ask)
+                if reservation is not None and self.budget.enabled:
+                    tries.worst_usd = reservation.worst_usd  # each ask holds its own row
+                answers = await self._ask(tries, reservation)
+                if answers is None:
+                    return
+                outcomes, held = answers, tries.held
             ask = self.asking.next(ask, outcomes)
-            written = await self._write(item, outcomes, release=tries.held, final=ask is None)
+            written = await self._write(item, outcomes, release=held, final=ask is None)
             if not written or ask is None:
                 return
             stopped = self.stop_event.is_set()
@@ -225,6 +270,16 @@ class Dispatcher:
             if reservation is None:
                 self.stats.count(outcomes[0].status)  # no re-ask: the item keeps this answer
                 return
+
+    def _tries(self, item: Item, ask: Reask | None) -> Tries:
+        """A new ask of `item`, with what the run adds to its request on the wire: Flex's
+        service tier, a prompt cache key for a long prefix (run.prefixes)."""
+        body = ask.body if ask else item.body
+        prefix = self.prefixes.of(body)
+        wire = {**body, "service_tier": self.tier} if self.tier else body
+        if self.cache_keys:
+            wire = with_cache_key(wire, prefix)
+        return Tries(item, self.job.endpoint, ask, body=wire, prefix=prefix)
 
     async def _ask(self, tries: Tries, reservation: Reservation | None) -> list[Outcome] | None:
         """Send, price and check one ask; None if the run stopped first (what its attempts saw
@@ -249,6 +304,7 @@ class Dispatcher:
             self.stats.in_flight -= 1
             if reservation is not None:
                 self._settle(reservation, outcomes)
+            self._primed(tries)
         return outcomes
 
     async def _write(
@@ -315,6 +371,7 @@ class Dispatcher:
     async def _try(self, tries: Tries, wait_s: float) -> Reply:
         """One attempt the policy counts: a turn from the limiter, then send (through outages)."""
         tries.counted += 1
+        await self._warm_up(tries)
         await self._wait_turn(tries)
         last_try = tries.counted >= self.config.max_attempts
         return await self._send_through_outage(tries, wait_s, last_try=last_try)
@@ -375,6 +432,8 @@ class Dispatcher:
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
             self._after_error(exc, tries)
             raise
+        finally:
+            self._primed(tries)
         tries.on_wire = False
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
         self.limiter.observe(
@@ -404,6 +463,22 @@ class Dispatcher:
         elif isinstance(self.stopped, ServerUnreachable) and connection_failed(exc):
             status = PENDING  # the server was away, not this item at fault
         return tries.error(status, exc)
+
+    async def _warm_up(self, tries: Tries) -> None:
+        """The first ask of a long prefix goes at once; the others wait for its answer, so
+        they find the prefix in OpenAI's prompt cache (run.prefixes)."""
+        if tries.prefix is None or tries.warm:
+            return
+        tries.warm = True
+        primed = self.prefixes.claim(tries.prefix)
+        if primed is None:
+            tries.primer = True
+        else:
+            await self._cancellable(primed.wait())
+
+    def _primed(self, tries: Tries) -> None:
+        if tries.primer and tries.prefix is not None:
+            self.prefixes.primed(tries.prefix)
 
     async def _sleep(self, seconds: float) -> None:
         await self._cancellable(self.sleep(seconds))
@@ -483,7 +558,9 @@ class Dispatcher:
     def _worst_case(self, item: Item, body: dict[str, Any]) -> float | None:
         """The most `body` may cost; None (and the run stops) when that has no known bound."""
         try:
-            return budgets.worst_case(item.id, body, self.pricer, endpoint=self.job.endpoint)
+            return budgets.worst_case(
+                item.id, body, self.pricer, endpoint=self.job.endpoint, tier=self.tier
+            )
         except BudgetExhausted as exc:
             self.stop(exc)
             return None

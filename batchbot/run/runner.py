@@ -11,6 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 
 from batchbot import modes
+from batchbot.answers.cache import ResponseCache
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.cancel import cancel_open
@@ -39,6 +40,7 @@ from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.run.stale import close_crashed
+from batchbot.store.cache import SharedCache
 from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary
@@ -151,7 +153,8 @@ async def run_job_async(
                 endpoint=job.endpoint,
             )
             stats = RunStats(job=job.name, total=total)
-            run = Dispatcher(job, config, store, client, run_id, stats, pricer, sleep=sleep)
+            cache = response_cache(config, store, job, run_id)
+            run = Dispatcher(job, config, store, client, run_id, stats, pricer, cache, sleep=sleep)
             log.info(
                 "run %d of job %s started: %d items",
                 run_id,
@@ -163,6 +166,7 @@ async def run_job_async(
                 _ends_its_row(store, run_id),
                 _signals_stop(run.stop, enabled=handle_signals),
                 _collector_frozen(),
+                contextlib.closing(cache),
             ):
                 summary = await _execute(run, display)
                 summary = _finish(store, summary)
@@ -171,6 +175,19 @@ async def run_job_async(
             return summary
     finally:
         store.close()
+
+
+def response_cache(config: Config, store: Store, job: Job, run_id: int) -> ResponseCache:
+    """Where the run looks answers up: its database, and the shared cache file if given."""
+    shared = SharedCache(config.cache_path) if config.cache_path is not None else None
+    return ResponseCache(
+        store,
+        endpoint=job.endpoint,
+        policy=config.cache,
+        shared=shared,
+        job=job.name,
+        run_id=run_id,
+    )
 
 
 def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
@@ -216,11 +233,15 @@ async def _run_batches(
         endpoint=job.endpoint,
     )
     report = report or (lambda line: None)
-    run = BatchRun(job, config, store, client, run_id, pricer, total, report=report, sleep=sleep)
+    cache = response_cache(config, store, job, run_id)
+    run = BatchRun(
+        job, config, store, client, run_id, pricer, total, cache, report=report, sleep=sleep
+    )
     message = FAKE_BATCH_INTERRUPTED if config.fake else BATCH_INTERRUPTED
     with (
         _ends_its_row(store, run_id),
         _signals_stop(run.stop, enabled=handle_signals, message=message),
+        contextlib.closing(cache),
     ):
         return _finish(store, await run.run())
 

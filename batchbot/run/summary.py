@@ -45,8 +45,10 @@ def summary_line(summary: RunSummary) -> str:
 def answer_parts(s: RunSummary) -> list[str]:
     """`950 answered (3 cut off at max_tokens)`, `5 invalid`, `2 refused`: what came back."""
     parts = [f"{s.answered:,} answered"]
-    if s.truncated:
-        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
+    notes = [f"{s.cache_hits:,} from the cache"] if s.cache_hits else []
+    notes += [f"{s.truncated:,} cut off at max_tokens"] if s.truncated else []
+    if notes:
+        parts[0] += f" ({', '.join(notes)})"
     parts += [f"{s.invalid:,} invalid"] if s.invalid else []
     parts += [f"{s.refused:,} refused"] if s.refused else []
     return parts

@@ -396,3 +396,67 @@ def m007_whole_answers(db: Database) -> None:
     for name, sql in VIEWS_M007.items():
         db.execute(f"DROP VIEW {name}")
         db.create_view(name, sql.strip())
+
+
+# m008: what each answer cost against its list price. The service tier that served it (Flex
+# and priority are priced at their own rates), its list price (the default tier's,
+# synchronous, no cached input) and what cached input tokens saved; the response cache's key
+# (a hash of what the answer answers, jobs.caching) and, for an answer reused from an earlier
+# one, where that came from. The rollup sums what the cache, the Batch API, Flex and prompt
+# caching saved against list prices (of answers with a known cost), and what priority cost
+# over them.
+_SAVED = (
+    "coalesce(CAST(round(({row}.list_usd - {row}.cost_usd - "
+    "coalesce({row}.prompt_cache_saved_usd, 0)) * 1e9) AS INTEGER), 0)"
+)
+_PRICED = "{row}.cost_usd IS NOT NULL AND {row}.cached_from IS NULL"
+SPEND_SUMS_M008 = (
+    *SPEND_SUMS_M007,
+    ("cache_hits", "{row}.cached_from IS NOT NULL"),
+    ("list_nanousd", "coalesce(CAST(round({row}.list_usd * 1e9) AS INTEGER), 0)"),
+    (
+        "cache_saved_nanousd",
+        "CASE WHEN {row}.cached_from IS NOT NULL "
+        "THEN coalesce(CAST(round({row}.list_usd * 1e9) AS INTEGER), 0) ELSE 0 END",
+    ),
+    (
+        "prompt_cache_saved_nanousd",
+        "coalesce(CAST(round({row}.prompt_cache_saved_usd * 1e9) AS INTEGER), 0)",
+    ),
+    (
+        "batch_saved_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode = 'batch' THEN {_SAVED} ELSE 0 END",
+    ),
+    (
+        "flex_saved_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode != 'batch' AND {{row}}.service_tier = 'flex' "
+        f"THEN {_SAVED} ELSE 0 END",
+    ),
+    (
+        "priority_extra_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode != 'batch' AND {{row}}.service_tier = 'priority' "
+        f"THEN -{_SAVED} ELSE 0 END",
+    ),
+)
+
+
+@migrations(name="m008_tiers_and_cache")
+def m008_tiers_and_cache(db: Database) -> None:
+    requests = db.table("requests")
+    for name, kind in (
+        ("service_tier", str),
+        ("list_usd", float),
+        ("prompt_cache_saved_usd", float),
+        ("cache_key", str),
+        ("cached_from", str),  # JSON: the database, job, item and run the answer was taken from
+    ):
+        requests.add_column(name, kind)
+    db.execute(
+        "CREATE INDEX requests_cache_key ON requests (cache_key) WHERE cache_key IS NOT NULL"
+    )
+    db.table("runs").add_column("cache_hits", int)
+    for name, _ in SPEND_SUMS_M008[len(SPEND_SUMS_M007) :]:
+        db.execute(f"ALTER TABLE spend ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.executescript(_spend_triggers(SPEND_SUMS_M008))

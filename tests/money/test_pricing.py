@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from batchbot.jobs.prices import load_price_file
-from batchbot.money.pricing import Price, Pricer, table_price
+from batchbot.money.pricing import Price, Pricer
 from batchbot.outcome import Usage
 
 
@@ -31,7 +31,7 @@ from batchbot.outcome import Usage
 )
 def test_cost_matches_hand_computed(model, usage, expected):
     """Prompt tokens cost the input or cached price, completion (reasoning too) the output."""
-    price = table_price(model)
+    price = Pricer().quiet(model)
     assert price is not None
     assert price.cost(usage) == pytest.approx(expected, rel=1e-12)
     assert price.source.startswith("genai-prices")
@@ -102,7 +102,7 @@ def test_run_stores_cost_and_price(tmp_path, write_job, invoke, fake_api):
     result = invoke("run", str(job), "--base-url", fake_api.url)
     assert result.exit_code == 0, result.output
     stored = rows(tmp_path / "batchbot.db", "select * from requests")
-    price = table_price("gpt-4o-mini")
+    price = Pricer().quiet("gpt-4o-mini")
     assert price is not None
     for row in stored:
         usage = Usage(row["prompt_tokens"], row["completion_tokens"], 0, row["cached_tokens"])

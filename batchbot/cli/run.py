@@ -236,6 +236,7 @@ def run_command(
 
 
 def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
+    from batchbot.money.usd import usd
     from batchbot.run.estimate import estimate_job
     from batchbot.run.runner import resolve_mode
     from batchbot.summary import items
@@ -255,8 +256,8 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
         f"{assumed}"
-        f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
-        f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
+        f"  cost: at most {usd(estimate.worst_cost_usd)} (every allowance used), "
+        f"expected about {usd(estimate.expected_cost_usd)}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
         f"  mode: {choice.mode} ({choice.reason})"
     )

@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from batchbot.money.tables import DEFAULT, FLEX, PRIORITY, SOURCE, did_you_mean, table_rates
+from batchbot.money.usd import usd
 from batchbot.outcome import Outcome, Usage
 
 log = logging.getLogger("batchbot")
@@ -266,7 +267,7 @@ def priced(outcome: Outcome, pricer: Pricer, *, batch: bool = False) -> Outcome:
 
 def cost_text(cost_usd: float, unpriced_models: Sequence[str]) -> str:
     """`$0.0123`, with a note when some models had no price (their cost is not included)."""
-    text = f"${cost_usd:.4f}"
+    text = usd(cost_usd)
     if unpriced_models:
         text += f" (not counting {', '.join(unpriced_models)}: no price)"
     return text

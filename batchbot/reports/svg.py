@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from batchbot.money.usd import usd
+
 __all__ = ["PALETTE", "colour", "svg_bars", "svg_stacked"]
 
 # Distinct on screen and in print; the first is the single-series colour.
@@ -45,8 +47,8 @@ def svg_bars(points: Sequence[tuple[str, float]], *, title: str) -> str:
         rows.append(
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" height="{BAR_HEIGHT - 6}" '
-            f'fill="{PALETTE[0]}"><title>{escape(label)}: ${value:,.4f}</title></rect>'
-            f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">${value:,.4f}</text>'
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {usd(value)}</title></rect>'
+            f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">{usd(value)}</text>'
         )
     return _svg(title, BAR_HEIGHT * len(points) + 10, "".join(rows))
 
@@ -65,7 +67,7 @@ def svg_stacked(
     step = (WIDTH - AXIS) / len(days)
     every = -(-len(days) // MAX_LABELS)  # label every few days when there are many
     body = [
-        f'<text x="{AXIS - 8}" y="18" text-anchor="end">${top:,.4f}</text>',
+        f'<text x="{AXIS - 8}" y="18" text-anchor="end">{usd(top)}</text>',
         f'<text x="{AXIS - 8}" y="{10 + plot}" text-anchor="end">$0</text>',
         f'<line x1="{AXIS}" y1="{10 + plot}" x2="{WIDTH}" y2="{10 + plot}" stroke="#999"/>',
     ]
@@ -80,7 +82,7 @@ def svg_stacked(
             body.append(
                 f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" '
                 f'height="{height:.1f}" fill="{colour(j)}"><title>{escape(day)} '
-                f"{escape(name)}: ${cost[(day, name)]:,.4f}</title></rect>"
+                f"{escape(name)}: {usd(cost[(day, name)])}</title></rect>"
             )
         if i % every:
             continue

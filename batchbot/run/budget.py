@@ -33,6 +33,7 @@ from batchbot.config import Config
 from batchbot.endpoints import CHAT, RESPONSES
 from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError, DailyBudgetExhausted
 from batchbot.money.pricing import DEFAULT, Pricer, billed_tier, did_you_mean
+from batchbot.money.usd import usd
 from batchbot.pace.tokens import answer_allowance, input_tokens
 from batchbot.summary import items
 
@@ -60,7 +61,7 @@ NO_TIER_PRICE = (
     "tier."
 )
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
-STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining} not sent. {advice}"
+STOPPED = "{reason}. Spent {spent} in this run; {remaining} not sent. {advice}"
 RAISE_AND_RESUME = "Raise the budget and run the same command again to resume."
 WAIT_OR_RAISE = (
     "Raise the budget (or wait for tomorrow's, from 00:00 UTC) and run the same command again "
@@ -146,11 +147,6 @@ class Budget:
         return " and ".join(parts)
 
 
-def usd(amount: float) -> str:
-    """Whole cents as cents ($2.00), anything finer to a hundredth of a cent ($0.0008)."""
-    return f"${amount:,.2f}" if round(amount, 2) == round(amount, 6) else f"${amount:,.4f}"
-
-
 def worst_case(
     item_id: str,
     body: Mapping[str, Any],
@@ -193,7 +189,7 @@ def stop_line(reason: BudgetExhausted, *, spent_usd: float, remaining: int) -> s
         advice = WAIT_OR_RAISE
     reason_text = str(reason).removesuffix(".")
     return STOPPED.format(
-        reason=reason_text, spent=spent_usd, remaining=items(remaining), advice=advice
+        reason=reason_text, spent=usd(spent_usd), remaining=items(remaining), advice=advice
     )
 
 

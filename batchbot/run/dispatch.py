@@ -29,6 +29,7 @@ from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, Work
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
+from batchbot.money.usd import usd
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.headers import parse_rate_limit_headers
@@ -47,7 +48,7 @@ log = logging.getLogger("batchbot")
 
 LEFT_ON_THE_WIRE = (
     "{count} request(s) of this job were on the wire today when a run was killed: their cost "
-    "is unknown, so today's budget counts them at their worst case, ${usd:,.4f}"
+    "is unknown, so today's budget counts them at their worst case, {usd}"
 )
 
 
@@ -118,7 +119,8 @@ class Dispatcher:
         """What the job spent today, saying so when killed runs left requests on the wire."""
         left, worst_usd = self.store.left_today(self.job.name)
         if left:
-            log.info(LEFT_ON_THE_WIRE.format(count=left, usd=worst_usd), extra={NOTICE: True})
+            notice = LEFT_ON_THE_WIRE.format(count=left, usd=usd(worst_usd))
+            log.info(notice, extra={NOTICE: True})
         return self.store.spent_today(self.job.name)
 
     def _limits_changed(self, change: Notice) -> None:

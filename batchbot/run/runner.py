@@ -18,6 +18,7 @@ from batchbot.batch.cancel import cancel_open
 from batchbot.batch.run import BatchRun, feed_failed
 from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
+from batchbot.endpoints import EMBEDDINGS
 from batchbot.errors import (
     AZURE_MISSING_KEY,
     EXIT_SOME_FAILED,
@@ -32,7 +33,7 @@ from batchbot.errors import (
 )
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
-from batchbot.money.pricing import Pricer
+from batchbot.money.pricing import FLEX, Pricer
 from batchbot.run import budget
 from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
@@ -62,6 +63,14 @@ FAKE_BATCH_INTERRUPTED = (
 AZURE_BATCH = (
     "batchbot does not run Azure OpenAI's Batch API yet (it needs a global-batch deployment): "
     "run this job with --mode sync, or through OpenAI without --azure-endpoint."
+)
+AZURE_FLEX = (
+    "Flex processing is OpenAI's, not Azure OpenAI's: run this job with --mode sync, or "
+    "through OpenAI without --azure-endpoint."
+)
+EMBEDDINGS_FLEX = (
+    "Flex processing serves chat and Responses requests, not embeddings: run this job with "
+    "--mode sync, or --mode batch for half the price."
 )
 OPEN_BATCHES = (
     "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
@@ -127,8 +136,8 @@ async def run_job_async(
         close_crashed(store, job.name)
         await _close_ended(job, store)
         choice = resolve_mode(job, config)
-        if choice.mode == modes.BATCH and config.azure is not None:
-            raise ConfigError(AZURE_BATCH)
+        config = dataclasses.replace(config, mode=choice.mode)  # what auto chose, from here on
+        _check_mode(job, config)
         async with connect(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
@@ -148,7 +157,7 @@ async def run_job_async(
             run_id = store.start_run(
                 job=job.name,
                 job_path=str(job.path),
-                mode=modes.SYNC,
+                mode=config.mode,
                 settings=config.settings(),
                 endpoint=job.endpoint,
             )
@@ -190,8 +199,26 @@ def response_cache(config: Config, store: Store, job: Job, run_id: int) -> Respo
     )
 
 
+def _check_mode(job: Job, config: Config) -> None:
+    """Batch mode and Flex are OpenAI's: say so for a job they cannot serve."""
+    if config.mode == modes.BATCH and config.azure is not None:
+        raise ConfigError(AZURE_BATCH)
+    if config.mode == modes.FLEX and config.azure is not None:
+        raise ConfigError(AZURE_FLEX)
+    if config.mode == modes.FLEX and job.endpoint == EMBEDDINGS:
+        raise ConfigError(EMBEDDINGS_FLEX)
+
+
+def flex_offered(job: Job, config: Config, pricer: Pricer) -> bool:
+    """Whether `--mode auto` may send this job on Flex: a chat or Responses job for OpenAI
+    itself (not Azure, not another server), whose model has a Flex price."""
+    if job.endpoint == EMBEDDINGS or config.azure is not None or config.base_url is not None:
+        return False
+    return config.model is not None and pricer.quiet(config.model, tier=FLEX) is not None
+
+
 def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
-    """sync or batch for this run; `--mode auto` follows the rule in `modes`."""
+    """sync, Flex or batch for this run; `--mode auto` follows the rule in `modes`."""
     if config.mode != modes.AUTO:
         return modes.choose_mode(
             config.mode, to_send=0, sync_minutes=0.0, chosen_by=config.mode_from
@@ -210,6 +237,7 @@ def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> 
         sync_minutes=estimate.minutes,
         open_batches=open_batches,
         deadline_minutes=config.deadline_minutes,
+        flex=flex_offered(job, config, pricer_for(job, config)),
     )
 
 
@@ -324,7 +352,7 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
     return stats.summary(
         run_id=run.run_id,
         job=run.job.name,
-        mode=modes.SYNC,
+        mode=run.config.mode,
         db_path=str(run.config.db_path),
         total=stats.total,
         skipped=stats.skipped,

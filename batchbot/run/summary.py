@@ -7,6 +7,7 @@ from batchbot.config import DEFAULT_DB
 from batchbot.errors import BudgetExhausted
 from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
+from batchbot.money.usd import usd
 from batchbot.run import budget
 from batchbot.store.failures import reasons_text
 from batchbot.summary import RunSummary, items
@@ -38,7 +39,7 @@ def summary_line(summary: RunSummary) -> str:
     cost = cost_text(s.cost_usd, s.unpriced_models)
     figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"
     if s.reasks:
-        figures = f"{s.reasks:,} re-asks (${s.reask_cost_usd:,.4f}) · {figures}"
+        figures = f"{s.reasks:,} re-asks ({usd(s.reask_cost_usd)}) · {figures}"
     return f"{s.job}: {', '.join(parts)} · {figures} · {where}"
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Price, Pricer
+from batchbot.money.usd import usd
 from batchbot.outcome import Usage
 
 
@@ -110,7 +111,7 @@ def test_run_stores_cost_and_price(tmp_path, write_job, invoke, fake_api):
         assert json.loads(row["price"])["source"].startswith("genai-prices")
     (run,) = rows(tmp_path / "batchbot.db", "select cost_usd from runs")
     assert run["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in stored))
-    assert f"${run['cost_usd']:.4f}" in result.output
+    assert usd(run["cost_usd"]) in result.output
 
 
 def test_unknown_model_run_goes_on(tmp_path, write_job, invoke, fake_api):
@@ -163,7 +164,7 @@ def test_prices_file_flag_and_env(tmp_path, write_job, invoke, fake_api, monkeyp
     assert sources == {"prices file"}
     monkeypatch.setenv("BATCHBOT_PRICES", "prices.yaml")
     estimate = invoke("run", str(job), "--dry-run", "--db", "other.db", key=None)
-    assert "cost: at most $0.0007" in estimate.output  # (33 x 2 + 150 x 4) / 1e6
+    assert "cost: at most $0.000666" in estimate.output  # (33 x 2 + 150 x 4) / 1e6
 
 
 def test_bad_prices_file_names_file_and_field(write_job, invoke, fake_api):

@@ -82,6 +82,12 @@ def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cos
         "reasks": 0,
         "reask_cost_usd": 0.0,
         "avg_latency_ms": latency,
+        "cache_hits": 0,
+        "cache_saved_usd": 0.0,
+        "prompt_cache_saved_usd": 0.0,
+        "batch_saved_usd": 0.0,
+        "flex_saved_usd": 0.0,
+        "priority_extra_usd": 0.0,
     }
 
 
@@ -148,21 +154,21 @@ def test_report_json(seeded, invoke, args, expected):
 TABLE = """\
 day         requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
 ----------  --------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
-2026-11-01         1         1        0       0     100       0          50          0    0.0000     200
-2026-11-02         5         4        1       1   1,330     100         645        256    0.0034     450
+2026-11-01         1         1        0       0     100       0          50          0  0.000045     200
+2026-11-02         5         4        1       1   1,330     100         645        256   0.00345     450
 
 Cost by day (UTC)
-2026-11-01  █                                         $0.0000
-2026-11-02  ████████████████████████████████████████  $0.0034
+2026-11-01  █                                         $0.000045
+2026-11-02  ████████████████████████████████████████  $0.00345
 
 Why items failed (commonest first)
   1 × no error message
 """
 CSV = """\
-run_id,requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms
-1,1,1,0,0,0,0,100,0,50,0,4.5e-05,0,0.0,200.0
-2,2,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0
-3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0
+run_id,requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms,cache_hits,cache_saved_usd,prompt_cache_saved_usd,batch_saved_usd,flex_saved_usd,priority_extra_usd
+1,1,1,0,0,0,0,100,0,50,0,0.000045,0,0.0,200.0,0,0.0,0.0,0.0,0.0,0.0
+2,2,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0,0,0.0,0.0,0.0,0.0,0.0
+3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0,0,0.0,0.0,0.0,0.0,0.0
 """
 
 

@@ -72,7 +72,7 @@ def spy_on_refusals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     def refused(self: Limiter, tokens: int, **kwargs: object) -> None:
         told.append(tokens)
-        original(self, tokens, **kwargs)  # type: ignore[arg-type]
+        original(self, tokens, **kwargs)
 
     monkeypatch.setattr(Limiter, "refused", refused)
     return told

@@ -126,7 +126,7 @@ def test_the_jobs_own_cache_key_wins_and_null_sends_none():
     """A job's prompt_cache_key is kept; `prompt_cache_key: null` sends no key at all."""
     prefix = Prefixes("/v1/chat/completions").of(item(1, SYSTEM).body)
     body = item(1, SYSTEM).body
-    assert with_cache_key(body, prefix)["prompt_cache_key"] == prefix.cache_key  # type: ignore[union-attr]
+    assert with_cache_key(body, prefix)["prompt_cache_key"] == prefix.cache_key
     assert (
         with_cache_key({**body, "prompt_cache_key": "mine"}, prefix)["prompt_cache_key"] == "mine"
     )

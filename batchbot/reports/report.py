@@ -21,6 +21,7 @@ from batchbot.inert import inert_json
 from batchbot.money.usd import usd
 from batchbot.outcome import utc_now
 from batchbot.reports import table
+from batchbot.reports.budgets import JobBudget, job_budgets
 from batchbot.reports.cells import NOT_IN_TABLE, ONLY_WHEN_USED, TABLE_HEADINGS, cell, csv_cell
 from batchbot.reports.html import Page, render_html
 from batchbot.reports.savings import SAVINGS_SUMS, savings_lines
@@ -236,6 +237,7 @@ class Report:
     by_job: list[tuple[str, float]] = field(default_factory=list)
     by_job_model: list[Row] = field(default_factory=list)
     unrecorded: Row | None = None  # requests in flight when a run died (UNRECORDED)
+    budgets: list[JobBudget] = field(default_factory=list)
 
 
 def build_report(
@@ -265,6 +267,7 @@ def build_report(
         by_day_model=[(r["day"], r["model"] or "?", float(r["cost_usd"] or 0)) for r in day_model],
         by_job=cost_by(db, "job", query),
         by_job_model=spend_report(db, ReportQuery(("job", "model"), *_filters(query))),
+        budgets=job_budgets(db, job=query.job, since=query.since, until=query.until),
     )
 
 
@@ -299,6 +302,7 @@ def render(report: Report, fmt: str) -> str:
                 report.by_job_model,
                 report.failures,
                 report.invalid,
+                report.budgets,
             )
         )
     text = render_table(report.rows)

@@ -37,7 +37,8 @@ def test_500_items_sharing_a_long_system_prompt_mostly_hit_the_cache(
     tmp_path, write_job, invoke, slow_api
 ):
     """500 items with a 2,000-token system prompt: the fake bills at least 80 % of what could
-    be cached as cached tokens, and the stored cost is the fake's bill to the cent."""
+    be cached as cached tokens, the stored cost is the fake's bill to the cent, and a budget
+    below what they would cost uncached holds them all: it counts cached tokens as billed."""
     prefix = len(encoder("gpt-4o-mini").encode_ordinary(f"system\n{SYSTEM}"))
     assert 1_900 < prefix < 2_100
     rows_text = "question\n" + "".join(f"What is fact number {n} about tea?\n" for n in range(500))
@@ -48,15 +49,20 @@ def test_500_items_sharing_a_long_system_prompt_mostly_hit_the_cache(
         "params: {temperature: 0.7, max_tokens: 40}\n"
         "template: '{question}'\ninputs: questions.csv\n",
     )
-    result = invoke("run", str(job), "--base-url", slow_api.url, "--concurrency", "100")
+    args = ("--base-url", slow_api.url, "--concurrency", "100", "--max-cost", "0.13")
+    result = invoke("run", str(job), *args)
     assert result.exit_code == 0, result.output
     could_be_cached = 499 * (prefix // 128 * 128)  # every request after the first
     billed = slow_api.stats.billed["gpt-4o-mini"]
     assert billed["requests"] == 500
     assert billed["cached_tokens"] >= 0.8 * could_be_cached
     db = tmp_path / "batchbot.db"
-    (stored,) = rows(db, "select sum(cost_usd) as cost, sum(cached_tokens) as cached, "
-                     "sum(prompt_cache_saved_usd) as saved from requests")  # fmt: skip
+    (stored,) = rows(
+        db,
+        "select sum(cost_usd) as cost, sum(cached_tokens) as cached, "
+        "sum(prompt_cache_saved_usd) as saved, sum(list_usd) as list from requests",
+    )
+    assert float(stored["cost"]) < 0.13 < float(stored["list"])  # uncached, over the budget
     assert stored["cached"] == billed["cached_tokens"]
     assert round(float(stored["cost"]), 2) == round(slow_api.stats.billed_usd, 2)
     assert abs(float(stored["cost"]) - slow_api.stats.billed_usd) < 1e-9 * 500

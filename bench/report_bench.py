@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from batchbot.reports.report import NO_VALUE, ReportQuery, build_report, spend_report
+from batchbot.store.migrations import SPEND_SUMS_M008 as SPEND_SUMS
 from batchbot.store.store import Store
 
 JOBS = [f"job-{i:02d}" for i in range(20)]
@@ -113,19 +114,12 @@ def check(db_path: Path) -> None:
 
 
 def _full_scan(store: Store, query: ReportQuery) -> list[dict[str, object]]:
+    """The report's query over every row of `requests`, each summed as the rollup sums it."""
     day = "substr(coalesce(finished_at, created_at), 1, 10)"
+    sums = ", ".join(f"{value.format(row='requests')} AS {name}" for name, value in SPEND_SUMS)
     scan = f"""
         SELECT job, coalesce(model, '') AS model, {day} AS day, coalesce(run_id, 0) AS run_id,
-            1 AS requests, status IN ('ok', 'truncated') AS answered, status = 'failed' AS failed,
-            status = 'truncated' AS truncated,
-            coalesce(prompt_tokens, 0) AS prompt_tokens,
-            coalesce(cached_tokens, 0) AS cached_tokens,
-            coalesce(completion_tokens, 0) AS completion_tokens,
-            coalesce(reasoning_tokens, 0) AS reasoning_tokens,
-            coalesce(CAST(round(cost_usd * 1e9) AS INTEGER), 0) AS cost_nanousd,
-            cost_usd IS NOT NULL AS priced,
-            coalesce(CAST(round(latency_ms * 1000) AS INTEGER), 0) AS latency_us,
-            latency_ms IS NOT NULL AS timed
+            {sums}
         FROM requests"""
     sql = query.sql().replace("FROM spend", f"FROM ({scan}) AS spend", 1)
     cursor = store.db.execute(sql, query.params())

@@ -23,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _database import fill
+
 from batchbot.answers.cache import ResponseCache
 from batchbot.endpoints import CHAT
 from batchbot.jobs.caching import ALWAYS, cache_key
@@ -57,28 +59,16 @@ def build(db_path: Path, rows: int) -> float:
     db = store.db
     started = time.perf_counter()
     db.execute("INSERT INTO runs (id, job, status, started_at) VALUES (1, 'faq', 'done', 'x')")
-    batch = []
-    for n in range(rows):
-        answered = item(n)
-        batch.append(
-            (
-                f"job-{n % 20:02d}",
-                answered.id,
-                answered.request_hash,
-                json.dumps(answered.body),
-                ANSWER,
-                cache_key(answered, CHAT),
-            )
-        )
-        if len(batch) == 50_000:
-            with db.atomic():
-                db.conn.executemany(INSERT, batch)
-            batch.clear()
-    with db.atomic():
-        db.conn.executemany(INSERT, batch)
-    db.execute("ANALYZE")
+    fill(db, INSERT, (_row(n) for n in range(rows)))
     store.close()
     return time.perf_counter() - started
+
+
+def _row(n: int) -> tuple[object, ...]:
+    answered = item(n)
+    body = json.dumps(answered.body)
+    key = cache_key(answered, CHAT)
+    return (f"job-{n % 20:02d}", answered.id, answered.request_hash, body, ANSWER, key)
 
 
 def timed(calls: int, call: object) -> list[float]:

@@ -14,9 +14,12 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _database import fill
 
 from batchbot.reports.report import NO_VALUE, ReportQuery, build_report, spend_report
 from batchbot.store.migrations import SPEND_SUMS_M008 as SPEND_SUMS
@@ -63,7 +66,14 @@ def build(db_path: Path, rows: int) -> float:
                     (job, "done", when, when),
                 )
                 runs[job, day] = db.execute("select last_insert_rowid()").fetchone()[0]
-    batch = []
+    fill(db, INSERT, _rows(rows, runs, rng))
+    store.close()
+    return time.perf_counter() - started
+
+
+def _rows(
+    rows: int, runs: dict[tuple[str, int], int], rng: random.Random
+) -> Iterator[tuple[object, ...]]:
     for n in range(rows):
         job, day = rng.choice(JOBS), rng.randrange(DAYS)
         prompt, completion = rng.randint(20, 2000), rng.randint(1, 800)
@@ -71,20 +81,11 @@ def build(db_path: Path, rows: int) -> float:
         status = "failed" if rng.random() < 0.02 else "ok"
         when = f"2026-{1 + day // 30:02d}-{1 + day % 30:02d}T02:{n % 60:02d}:00.000+00:00"
         cost = None if status == "failed" else (prompt * 0.15 + completion * 0.6) / 1e6
-        batch.append(
-            (job, f"item-{n}", f"{n:064x}", runs[job, day], rng.choice(MODELS), status,
-             prompt, cached, completion, 0, prompt + completion, cost,
-             rng.uniform(200, 3000), when, when)
+        yield (
+            job, f"item-{n}", f"{n:064x}", runs[job, day], rng.choice(MODELS), status,
+            prompt, cached, completion, 0, prompt + completion, cost,
+            rng.uniform(200, 3000), when, when,
         )  # fmt: skip
-        if len(batch) == 50_000:
-            with db.atomic():
-                db.conn.executemany(INSERT, batch)
-            batch.clear()
-    with db.atomic():
-        db.conn.executemany(INSERT, batch)
-    db.execute("ANALYZE")
-    store.close()
-    return time.perf_counter() - started
 
 
 def rewrite(db_path: Path, count: int) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+from stored import rows
 
 from batchbot.jobs.caching import cache_key
 from batchbot.jobs.job import load_job
@@ -25,12 +25,6 @@ prompts:
 def faq(write_job, name: str, *, temperature: float = 0, extra: str = "") -> Path:
     text = FAQ.format(name=name, temperature=temperature, extra=extra)
     return write_job(f"{name}.yaml", text)
-
-
-def rows(db: Path, sql: str, *params: object) -> list[dict[str, object]]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql, params)]
 
 
 def test_the_same_job_under_another_name_sends_nothing_and_costs_nothing(

@@ -4,22 +4,15 @@ tiers nobody prices, and --mode auto weighing sync, Flex and Batch."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 import pytest
+from stored import rows
 
 from batchbot import modes
 from batchbot.pace.limiter import Limiter
 
 QUESTIONS = "".join(f"  - Question {n} - why do people like tea?\n" for n in range(30))
 JOB = "model: gpt-5-mini\n{extra}params: {{max_completion_tokens: 400}}\nprompts:\n" + QUESTIONS
-
-
-def rows(db: Path, sql: str) -> list[dict[str, object]]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql)]
 
 
 def test_a_flex_run_costs_half_of_a_sync_run_through_resource_unavailable_429s(

@@ -4,11 +4,10 @@ what it saved is priced and reported as the API bills it."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from stored import rows
 
 from batchbot.fake.counting import encoder
 from batchbot.fake.server import FakeServer
@@ -25,12 +24,6 @@ def slow_api() -> Iterator[FakeServer]:
     server = FakeServer(latency_ms=100).start_in_thread()
     yield server
     server.stop()
-
-
-def rows(db: Path, sql: str) -> list[dict[str, object]]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql)]
 
 
 def test_500_items_sharing_a_long_system_prompt_mostly_hit_the_cache(

@@ -9,22 +9,13 @@ from typing import Any
 
 import openai
 import pytest
+from test_fake_server import Clock
 
 from batchbot.fake.counting import encoder
 from batchbot.fake.prompt_cache import COOL_AFTER_S
 from batchbot.fake.server import FakeServer
 
 SYSTEM = " ".join(f"Rule {n}: answer kindly, briefly and in plain words." for n in range(150))
-
-
-class Clock:
-    """A clock the prompt cache reads and the test winds forward."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @contextlib.asynccontextmanager

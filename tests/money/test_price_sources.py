@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stored import rows
 
 from batchbot.fake.server import FakeServer
 from batchbot.pace.tokens import input_tokens
@@ -31,12 +31,6 @@ def azure(monkeypatch) -> Iterator[FakeServer]:
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
     yield server
     server.stop()
-
-
-def rows(db: Path, sql: str) -> list[dict[str, object]]:
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(sql)]
 
 
 SOURCES = {

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from test_report import CHROMIUM, _png_pixels
+from test_report import CHROMIUM, screenshot
 
 from batchbot.store.store import Store
 
@@ -124,17 +123,7 @@ def test_chromium_draws_the_budget_line_and_the_spending_models(tmp_path, invoke
     seed(tmp_path / "batchbot.db", ROWS)
     out = tmp_path / "report.html"
     assert invoke("report", "--html", str(out)).exit_code == 0
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars", "--window-size=900,900", f"--screenshot={shot}", out.as_uri(),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    width, _, pixels = _png_pixels(shot.read_bytes())
+    width, _, pixels = screenshot(out, tmp_path, "900,900")
     red = [i for i, p in enumerate(pixels) if p == bytes((0xC9, 0x2A, 0x2A))]
     assert len(red) > 300  # the dashes and the label
     assert max(i % width for i in red) - min(i % width for i in red) > 0.7 * width  # across

@@ -360,23 +360,28 @@ def test_html_report_renders_in_chromium(seeded, invoke, tmp_path):
         "<b>1 ×</b> no error message",
     ):  # fmt: skip
         assert part in html
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars", "--window-size=900,1400", f"--screenshot={shot}", page.as_uri(),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    width, height, pixels = _png_pixels(shot.read_bytes())
+    width, height, pixels = screenshot(page, tmp_path, "900,1400")
     assert (width, height) == (900, 1400)
     first, second = bytes((0x1F, 0x6F, 0xEB)), bytes((0xE8, 0x59, 0x0C))
     assert sum(1 for p in pixels if p == first) > 2000  # o3-mini's stack and the job bars
     assert sum(1 for p in pixels if p == second) > 200  # gpt-4o-mini stacked above
     rightmost = max(i % width for i, p in enumerate(pixels) if p == first)
     assert rightmost > 0.75 * width  # the charts use the page's width
+
+
+def screenshot(page: Path, tmp_path: Path, size: str) -> tuple[int, int, list[bytes]]:
+    """`page` as headless Chromium draws it in a window of `size` ("900,1400"): its pixels."""
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars", f"--window-size={size}", f"--screenshot={shot}", page.as_uri(),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return _png_pixels(shot.read_bytes())
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:

@@ -80,13 +80,28 @@ def test_a_rate_limit_429_still_reaches_the_limiter(write_job, invoke, fake_api,
     assert len(refused) == 1
 
 
-def test_flex_for_azure_or_embeddings_is_refused_before_sending(write_job, invoke, fake_api):
-    """Flex is OpenAI's and serves chat and Responses: an embeddings job says so, exit 2."""
-    job = write_job("vectors.yaml", "endpoint: /v1/embeddings\nmodel: text-embedding-3-small\n"
-                    "prompts: [a, b]\n")  # fmt: skip
-    result = invoke("run", str(job), "--base-url", fake_api.url, "--mode", "flex")
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        (
+            "endpoint: /v1/embeddings\nmodel: text-embedding-3-small\nprompts: [a, b]\n",
+            "Flex processing serves chat and Responses requests, not embeddings",
+        ),
+        (
+            "model: gpt-4o-mini\nparams: {max_tokens: 20}\nprompts: [a, b]\n",
+            "no Flex price is known for model 'gpt-4o-mini': OpenAI offers Flex processing for "
+            "some models only",
+        ),
+    ],
+    ids=["embeddings", "a model not on Flex"],
+)
+def test_flex_a_job_cannot_use_is_refused_before_sending(write_job, invoke, fake_api, job, message):
+    """--mode flex for embeddings, or a model Flex does not serve: exit 2, nothing sent."""
+    result = invoke(
+        "run", str(write_job("job.yaml", job)), "--base-url", fake_api.url, "--mode", "flex"
+    )
     assert result.exit_code == 2
-    assert "Flex processing serves chat and Responses requests, not embeddings" in result.output
+    assert message in result.output
     assert fake_api.stats.requests == 0
 
 

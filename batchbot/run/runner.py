@@ -68,6 +68,12 @@ AZURE_FLEX = (
     "Flex processing is OpenAI's, not Azure OpenAI's: run this job with --mode sync, or "
     "through OpenAI without --azure-endpoint."
 )
+NO_FLEX = (
+    "no Flex price is known for model {model!r}: OpenAI offers Flex processing for some models "
+    "only (gpt-5 and its mini and nano, o3, o4-mini and newer). Run this job with --mode sync, "
+    "or, if your server offers Flex for it, add its prices: {{{model}: {{input: ..., output: "
+    "..., flex: {{input: ..., output: ...}}}}}}."
+)
 EMBEDDINGS_FLEX = (
     "Flex processing serves chat and Responses requests, not embeddings: run this job with "
     "--mode sync, or --mode batch for half the price."
@@ -137,7 +143,7 @@ async def run_job_async(
         await _close_ended(job, store)
         choice = resolve_mode(job, config)
         config = dataclasses.replace(config, mode=choice.mode)  # what auto chose, from here on
-        _check_mode(job, config)
+        _check_mode(job, config, pricer)
         async with connect(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
@@ -199,14 +205,19 @@ def response_cache(config: Config, store: Store, job: Job, run_id: int) -> Respo
     )
 
 
-def _check_mode(job: Job, config: Config) -> None:
-    """Batch mode and Flex are OpenAI's: say so for a job they cannot serve."""
+def _check_mode(job: Job, config: Config, pricer: Pricer) -> None:
+    """Batch mode and Flex are OpenAI's, and Flex only for some models: say so for a job they
+    cannot serve, before anything is sent."""
     if config.mode == modes.BATCH and config.azure is not None:
         raise ConfigError(AZURE_BATCH)
-    if config.mode == modes.FLEX and config.azure is not None:
+    if config.mode != modes.FLEX:
+        return
+    if config.azure is not None:
         raise ConfigError(AZURE_FLEX)
-    if config.mode == modes.FLEX and job.endpoint == EMBEDDINGS:
+    if job.endpoint == EMBEDDINGS:
         raise ConfigError(EMBEDDINGS_FLEX)
+    if config.model and pricer.quiet(config.model, tier=FLEX) is None:
+        raise ConfigError(NO_FLEX.format(model=pricer.priced_as(config.model)))
 
 
 def flex_offered(job: Job, config: Config, pricer: Pricer) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class Prefixes:
         shared = _shared(body, self.endpoint)
         if shared is None:
             return None
-        raw = orjson.dumps(shared, option=orjson.OPT_SORT_KEYS)
+        raw = _canonical(shared)
         if len(raw) < MIN_CACHED_TOKENS:  # a token is one byte at least
             return None
         digest = hashlib.blake2b(raw, digest_size=20).hexdigest()
@@ -150,6 +151,14 @@ def _shared(body: Mapping[str, Any], endpoint: str) -> dict[str, Any] | None:
         shared = _present(body, ("instructions", "tools", "text"))
         return {"model": model, "input": earlier, **shared} if earlier or shared else None
     return None
+
+
+def _canonical(value: Any) -> bytes:
+    """Sorted-key JSON; the stdlib for what orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
 def _present(body: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -41,7 +41,8 @@ __all__ = ["LOOKAHEAD", "Lookahead", "Prefix", "Prefixes"]
 MIN_CACHED_TOKENS = 1024
 LOOKAHEAD = 1_000
 KEY_PREFIX = "batchbot-"
-# Token counts kept for this many prefixes at most: a job of unique prefixes does not grow it.
+# Prefixes remembered (their token counts, whether primed) at most: a job of a million
+# documents, each a prefix of its own, does not grow them without end.
 REMEMBERED = 10_000
 
 
@@ -86,6 +87,8 @@ class Prefixes:
         event set once it has its answer."""
         if prefix.digest in self._primed:
             return self._primed[prefix.digest]
+        if len(self._primed) >= REMEMBERED:  # forget the primed ones: at worst, one primes again
+            self._primed = {d: event for d, event in self._primed.items() if not event.is_set()}
         self._primed[prefix.digest] = asyncio.Event()
         return None
 

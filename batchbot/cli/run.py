@@ -237,8 +237,8 @@ def run_command(
 
 def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     from batchbot.money.usd import usd
+    from batchbot.run.engine import resolve_mode
     from batchbot.run.estimate import estimate_job
-    from batchbot.run.runner import resolve_mode
     from batchbot.summary import items
 
     estimate = estimate_job(job, config)

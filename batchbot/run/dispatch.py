@@ -37,9 +37,9 @@ from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
 from batchbot.run.pack import Packer, unpack
-from batchbot.run.prefixes import Lookahead, Prefixes, with_cache_key
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
+from batchbot.run.wire import Wire
 from batchbot.run.writer import ResultWriter
 from batchbot.store.store import Store
 
@@ -74,10 +74,8 @@ class Dispatcher:
         self.run_id, self.stats = run_id, stats
         self.pricer, self.cache = pricer, cache
         self.tier = modes.service_tier(config.mode)  # Flex: every request asks for it
-        self.prefixes = Prefixes(job.endpoint)
         # Azure takes no prompt_cache_key (it caches prompts by itself).
-        self.cache_keys = config.azure is None
-        self.lookahead = Lookahead(self._prefix_digest)
+        self.wire = Wire(job.endpoint, tier=self.tier, cache_keys=config.azure is None)
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
@@ -162,10 +160,10 @@ class Dispatcher:
                 if not await self._start(item, reused=reused):
                     return
                 continue
-            for ready in self.lookahead.add(item):
+            for ready in self.wire.lookahead.add(item):
                 if not await self._send_new(ready):
                     return
-        for ready in self.lookahead.flush():
+        for ready in self.wire.lookahead.flush():
             if self.stop_event.is_set() or not await self._send_new(ready):
                 return
         request = self.packer.flush()
@@ -177,10 +175,6 @@ class Dispatcher:
         """Send an item not asked before (in a pack, once the pack is full); False: stop."""
         request = self.packer.add(item)
         return request is None or await self._start(request)
-
-    def _prefix_digest(self, item: Item) -> str | None:
-        prefix = self.prefixes.of(item.body)
-        return None if prefix is None else prefix.digest
 
     async def _start(
         self, item: Item, ask: Reask | None = None, *, reused: Outcome | None = None
@@ -256,7 +250,7 @@ class Dispatcher:
             if reused is not None:
                 outcomes, reused = [self.asking.check(reused)], None
             else:
-                tries = self._tries(item, ask)
+                tries = self.wire.tries(item, ask)
                 if reservation is not None and self.budget.enabled:
                     tries.worst_usd = reservation.worst_usd  # each ask holds its own row
                 answers = await self._ask(tries, reservation)
@@ -272,16 +266,6 @@ class Dispatcher:
             if reservation is None:
                 self.stats.count(outcomes[0].status)  # no re-ask: the item keeps this answer
                 return
-
-    def _tries(self, item: Item, ask: Reask | None) -> Tries:
-        """A new ask of `item`, with what the run adds to its request on the wire: Flex's
-        service tier, a prompt cache key for a long prefix (run.prefixes)."""
-        body = ask.body if ask else item.body
-        prefix = self.prefixes.of(body)
-        wire = {**body, "service_tier": self.tier} if self.tier else body
-        if self.cache_keys:
-            wire = with_cache_key(wire, prefix)
-        return Tries(item, self.job.endpoint, ask, body=wire, prefix=prefix)
 
     async def _ask(self, tries: Tries, reservation: Reservation | None) -> list[Outcome] | None:
         """Send, price and check one ask; None if the run stopped first (what its attempts saw
@@ -306,7 +290,7 @@ class Dispatcher:
             self.stats.in_flight -= 1
             if reservation is not None:
                 self._settle(reservation, outcomes)
-            self._primed(tries)
+            self.wire.primed(tries)
         return outcomes
 
     async def _write(
@@ -373,7 +357,7 @@ class Dispatcher:
     async def _try(self, tries: Tries, wait_s: float) -> Reply:
         """One attempt the policy counts: a turn from the limiter, then send (through outages)."""
         tries.counted += 1
-        await self._warm_up(tries)
+        await self.wire.warm_up(tries, self._cancellable)
         await self._wait_turn(tries)
         last_try = tries.counted >= self.config.max_attempts
         return await self._send_through_outage(tries, wait_s, last_try=last_try)
@@ -435,7 +419,7 @@ class Dispatcher:
             self._after_error(exc, tries)
             raise
         finally:
-            self._primed(tries)
+            self.wire.primed(tries)
         tries.on_wire = False
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
         self.limiter.observe(
@@ -465,22 +449,6 @@ class Dispatcher:
         elif isinstance(self.stopped, ServerUnreachable) and connection_failed(exc):
             status = PENDING  # the server was away, not this item at fault
         return tries.error(status, exc)
-
-    async def _warm_up(self, tries: Tries) -> None:
-        """The first ask of a long prefix goes at once; the others wait for its answer, so
-        they find the prefix in OpenAI's prompt cache (run.prefixes)."""
-        if tries.prefix is None or tries.warm:
-            return
-        tries.warm = True
-        primed = self.prefixes.claim(tries.prefix)
-        if primed is None:
-            tries.primer = True
-        else:
-            await self._cancellable(primed.wait())
-
-    def _primed(self, tries: Tries) -> None:
-        if tries.primer and tries.prefix is not None:
-            self.prefixes.primed(tries.prefix)
 
     async def _sleep(self, seconds: float) -> None:
         await self._cancellable(self.sleep(seconds))

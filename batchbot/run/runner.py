@@ -18,7 +18,6 @@ from batchbot.batch.cancel import cancel_open
 from batchbot.batch.run import BatchRun, feed_failed
 from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
-from batchbot.endpoints import EMBEDDINGS
 from batchbot.errors import (
     AZURE_MISSING_KEY,
     EXIT_SOME_FAILED,
@@ -33,11 +32,12 @@ from batchbot.errors import (
 )
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
-from batchbot.money.pricing import FLEX, Pricer
+from batchbot.money.pricing import Pricer
 from batchbot.run import budget
 from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
-from batchbot.run.estimate import Estimate, estimate_job, pricer_for
+from batchbot.run.engine import check_mode, resolve_mode
+from batchbot.run.estimate import pricer_for
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.run.stale import close_crashed
@@ -59,24 +59,6 @@ FAKE_BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved; the simulated API's batches end with this run: "
     "run the same command again to send what they held (or close them with `batchbot cancel "
     "--fake`)."
-)
-AZURE_BATCH = (
-    "batchbot does not run Azure OpenAI's Batch API yet (it needs a global-batch deployment): "
-    "run this job with --mode sync, or through OpenAI without --azure-endpoint."
-)
-AZURE_FLEX = (
-    "Flex processing is OpenAI's, not Azure OpenAI's: run this job with --mode sync, or "
-    "through OpenAI without --azure-endpoint."
-)
-NO_FLEX = (
-    "no Flex price is known for model {model!r}: OpenAI offers Flex processing for some models "
-    "only (gpt-5 and its mini and nano, o3, o4-mini and newer). Run this job with --mode sync, "
-    "or, if your server offers Flex for it, add its prices: {{{model}: {{input: ..., output: "
-    "..., flex: {{input: ..., output: ...}}}}}}."
-)
-EMBEDDINGS_FLEX = (
-    "Flex processing serves chat and Responses requests, not embeddings: run this job with "
-    "--mode sync, or --mode batch for half the price."
 )
 OPEN_BATCHES = (
     "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
@@ -143,7 +125,7 @@ async def run_job_async(
         await _close_ended(job, store)
         choice = resolve_mode(job, config)
         config = dataclasses.replace(config, mode=choice.mode)  # what auto chose, from here on
-        _check_mode(job, config, pricer)
+        check_mode(job, config, pricer)
         async with connect(config, job.endpoint) as client:
             if choice.mode == modes.BATCH:
                 return await _run_batches(
@@ -202,53 +184,6 @@ def response_cache(config: Config, store: Store, job: Job, run_id: int) -> Respo
         shared=shared,
         job=job.name,
         run_id=run_id,
-    )
-
-
-def _check_mode(job: Job, config: Config, pricer: Pricer) -> None:
-    """Batch mode and Flex are OpenAI's, and Flex only for some models: say so for a job they
-    cannot serve, before anything is sent."""
-    if config.mode == modes.BATCH and config.azure is not None:
-        raise ConfigError(AZURE_BATCH)
-    if config.mode != modes.FLEX:
-        return
-    if config.azure is not None:
-        raise ConfigError(AZURE_FLEX)
-    if job.endpoint == EMBEDDINGS:
-        raise ConfigError(EMBEDDINGS_FLEX)
-    if config.model and pricer.quiet(config.model, tier=FLEX) is None:
-        raise ConfigError(NO_FLEX.format(model=pricer.priced_as(config.model)))
-
-
-def flex_offered(job: Job, config: Config, pricer: Pricer) -> bool:
-    """Whether `--mode auto` may send this job on Flex: a chat or Responses job for OpenAI
-    itself (not Azure, not another server), whose model has a Flex price."""
-    if job.endpoint == EMBEDDINGS or config.azure is not None or config.base_url is not None:
-        return False
-    return config.model is not None and pricer.quiet(config.model, tier=FLEX) is not None
-
-
-def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
-    """sync, Flex or batch for this run; `--mode auto` follows the rule in `modes`."""
-    if config.mode != modes.AUTO:
-        return modes.choose_mode(
-            config.mode, to_send=0, sync_minutes=0.0, chosen_by=config.mode_from
-        )
-    estimate = estimate or estimate_job(job, config)
-    open_batches = 0
-    if config.db_path.exists():
-        store = open_store(config)
-        try:
-            open_batches = len(store.open_batches(job.name))
-        finally:
-            store.close()
-    return modes.choose_mode(
-        modes.AUTO,
-        to_send=estimate.to_send,
-        sync_minutes=estimate.minutes,
-        open_batches=open_batches,
-        deadline_minutes=config.deadline_minutes,
-        flex=flex_offered(job, config, pricer_for(job, config)),
     )
 
 

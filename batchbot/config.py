@@ -18,7 +18,7 @@ from batchbot.answers.reask import DEFAULT_MAX_REASKS, ReaskPolicy
 from batchbot.endpoints import Azure, on_this_machine
 from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job, JobSettings
-from batchbot.jobs.settings import KEEP, RETRY
+from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
 from batchbot.jobs.values import SETTINGS, checked
 from batchbot.pace import tiers
 
@@ -27,6 +27,8 @@ T = TypeVar("T")
 DEFAULT_DB = "batchbot.db"
 DEFAULT_GRACE_S = 30.0
 DEFAULT_TIMEOUT_S = 120.0
+# Flex requests may wait for capacity: OpenAI suggests a timeout of 15 minutes for them.
+FLEX_TIMEOUT_S = 900.0
 DEFAULT_MAX_ATTEMPTS = 6
 # How long a server that refuses every connection is waited for before the run stops.
 DEFAULT_OUTAGE_WAIT_S = 300.0
@@ -68,7 +70,7 @@ class Config:
     rpm: float | None = None
     tpm: float | None = None
     concurrency: int = tiers.DEFAULT_CONCURRENCY
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float | None = None  # None: the mode's (request_timeout_s)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
     fake_latency_ms: float = FAKE_LATENCY_MS
@@ -89,12 +91,22 @@ class Config:
     max_reasks: int = DEFAULT_MAX_REASKS  # ... at most this many times an item
     on_length: str = KEEP  # keep / retry: re-ask a cut-off answer with twice the max_tokens
     max_tokens_cap: int | None = None  # ... up to this many
+    cache: str = DETERMINISTIC  # which earlier answers may stand for a request (jobs.caching)
+    cache_path: Path | None = None  # a cache database shared across projects
+
+    @property
+    def request_timeout_s(self) -> float:
+        """Seconds before one request is abandoned: --timeout, else the mode's default."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return FLEX_TIMEOUT_S if self.mode == modes.FLEX else DEFAULT_TIMEOUT_S
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
+        values["cache_path"] = str(self.cache_path) if self.cache_path else None
         values["api_key_set"] = self.api_key is not None
         values["azure"] = vars_of(self.azure)
         return values
@@ -146,6 +158,8 @@ class Flags:
     max_reasks: int | None = None
     on_length: str | None = None
     max_tokens_cap: int | None = None
+    no_cache: bool = False
+    cache_path: str | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -171,7 +185,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         rpm=rpm,
         tpm=tpm,
         concurrency=int(concurrency),
-        timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
+        timeout_s=flags.timeout_s,
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
         max_cost_usd=_maybe(flags.max_cost_usd, settings.budget_usd),
@@ -187,6 +201,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         wait_lock=flags.wait_lock,
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
         **_reasks(flags, settings),
+        cache=NEVER if flags.no_cache else settings.cache or DETERMINISTIC,
+        cache_path=None if flags.no_cache else _path(flags.cache_path or env.get("BATCHBOT_CACHE")),
     )
 
 

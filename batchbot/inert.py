@@ -30,12 +30,15 @@ _SEQUENCES = re.compile(
 )
 # Then any control character left: C0 but tab and newline, DEL, C1.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A lone surrogate (a job named "\ud800" in YAML) is no character: no terminal or log file
+# can be written it. It shows as the replacement character.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _JSON_UNSAFE = re.compile(r"[\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
     """`text` without escape sequences or control characters; newlines and tabs stay."""
-    return _CONTROLS.sub("", _SEQUENCES.sub("", text))
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", _SEQUENCES.sub("", text)))
 
 
 def inert_json(text: str) -> str:

@@ -86,12 +86,15 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """What an item's answers have cost so far, over every ask and re-ask."""
+    """What an item's answers have cost so far, over every ask and re-ask: also at list
+    price (the default tier's, synchronous, no cached input), and what prompt caching saved."""
 
     usage: Usage | None = None
     cost_usd: float | None = None
     reasks: int = 0
     reask_cost_usd: float = 0.0
+    list_usd: float | None = None
+    prompt_cache_saved_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,13 @@ class Outcome:
     before: Totals | None = None  # earlier answers of the item (re-asks only)
     # Sent in a request another item's row counts: a packed request's items after its first.
     shared_request: bool = False
+    service_tier: str | None = None  # the tier that served it, as the response says
+    list_usd: float | None = None  # its cost at the default tier, synchronous, no cached input
+    prompt_cache_saved_usd: float | None = None  # what cached input tokens took off its cost
+    # The response cache: what the answer answers (a hash of its request, see jobs.caching),
+    # and, for an answer reused from an earlier one, where that came from (JSON).
+    cache_key: str | None = None
+    cached_from: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -161,15 +171,16 @@ class Outcome:
         """What the item has cost with this answer: `before` plus its own."""
         before = self.before or Totals()
         usage = self.usage if before.usage is None else before.usage + (self.usage or Usage())
-        cost = self.cost_usd
-        if before.cost_usd is not None:
-            cost = before.cost_usd + (self.cost_usd or 0.0)
         asked_again = self.reask is not None and self.usage is not None
         return Totals(
             usage=usage,
-            cost_usd=cost,
+            cost_usd=_plus(before.cost_usd, self.cost_usd),
             reasks=before.reasks + asked_again,
             reask_cost_usd=before.reask_cost_usd + ((self.cost_usd or 0.0) if asked_again else 0),
+            list_usd=_plus(before.list_usd, self.list_usd),
+            prompt_cache_saved_usd=_plus(
+                before.prompt_cache_saved_usd, self.prompt_cache_saved_usd
+            ),
         )
 
     def all_choices(self) -> tuple[Choice, ...]:
@@ -187,6 +198,11 @@ class Outcome:
             self.validation_error,
         )
         return (first,)
+
+
+def _plus(before: float | None, now: float | None) -> float | None:
+    """An amount so far plus this answer's: unknown only while both are."""
+    return now if before is None else before + (now or 0.0)
 
 
 @dataclass(frozen=True, slots=True)

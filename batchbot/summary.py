@@ -46,6 +46,7 @@ class Tally:
     cost_usd: float = 0.0
     reasks: int = 0  # answers got by asking again (on_invalid, on_length)
     reask_cost_usd: float = 0.0
+    cache_hits: int = 0  # answers reused from the response cache: sent for nothing
 
     def add(self, outcome: Outcome) -> None:
         """Count one written result, its tokens and its cost."""
@@ -65,6 +66,7 @@ class Tally:
             self.prompt_tokens += outcome.usage.prompt_tokens
             self.completion_tokens += outcome.usage.completion_tokens
         self.cost_usd += outcome.cost_usd or 0.0
+        self.cache_hits += outcome.cached_from is not None
         if outcome.reask is not None and outcome.usage is not None:
             self.reasks += 1
             self.reask_cost_usd += outcome.cost_usd or 0.0
@@ -97,6 +99,7 @@ class RunSummary:
     cost_usd: float
     reasks: int
     reask_cost_usd: float
+    cache_hits: int
     elapsed_s: float
     unpriced_models: tuple[str, ...] = ()
     stopped: RunStopped | None = None  # why it stopped early (errors.py's RunStopped branch)
@@ -157,6 +160,7 @@ class RunSummary:
             "cost_usd": self.cost_usd,
             "reasks": self.reasks,
             "reask_cost_usd": self.reask_cost_usd,
+            "cache_hits": self.cache_hits,
             "error": str(self.stopped) if self.stopped else None,
             "exit_code": self.exit_code,
         }

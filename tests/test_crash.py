@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from batchbot.fake.server import FakeServer
+from batchbot.money.usd import usd
 from batchbot.store.store import Store
 
 ITEMS = 60
@@ -178,7 +179,7 @@ def test_daily_cap_holds_in_what_the_server_billed_across_kills(tmp_path, thinki
     report = invoke("report")
     assert report.exit_code == 0, report.output
     assert f"In flight when a run died: {left} request(s)" in report.output
-    assert f"${worst:,.4f}" in report.output
+    assert usd(worst) in report.output
 
 
 def test_a_re_ask_killed_on_the_wire_is_counted_at_its_worst_case(tmp_path, invoke):

@@ -116,11 +116,24 @@ def test_csv_text_cells_never_start_a_formula(tmp_path):
         ("keep\nlines\tand tabs\r\n", "keep\nlines\tand tabs\n"),
         ("nul\x00 del\x7f bs\x08", "nul del bs"),
         ("plain text, é and 字", "plain text, é and 字"),
+        ("lone \ud800 surrogate", "lone \ufffd surrogate"),
     ],
 )
 def test_printable(text, shown):
-    """Escape sequences go whole, other controls go, newlines, tabs and Unicode stay."""
+    """Escape sequences go whole, other controls go, newlines, tabs and Unicode stay; a lone
+    surrogate, which no terminal can be written, shows as the replacement character."""
     assert printable(text) == shown
+
+
+def test_a_lone_surrogate_in_a_setting_is_refused_with_its_place(write_job, invoke):
+    """A job named "\\ud800" (no character at all): exit 2 naming the field, nothing run."""
+    write_job("job.yaml", 'model: gpt-4o-mini\nname: "\\uD800"\nprompts: [a]\n')
+    result = invoke("run", "job.yaml", "--dry-run")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: job.yaml:2:7: name: contains an unpaired surrogate escape (\\ud800-\\udfff), "
+        "which is no character: remove it\n"
+    )
 
 
 def test_inert_json_keeps_the_data():

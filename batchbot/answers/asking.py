@@ -9,10 +9,12 @@ being skipped as answered.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final, Protocol
 
 from batchbot.answers.check import Checker
 from batchbot.answers.reask import INVALID_REASK, LENGTH, Reask, ReaskPolicy, plan
+from batchbot.jobs.caching import cache_key
 from batchbot.jobs.job import Item, Job
 from batchbot.outcome import INVALID, SETTLED, TRUNCATED, LastAnswer, Outcome
 
@@ -34,7 +36,12 @@ class Asking:
         self.checker = Checker(job.endpoint, job.settings.schema)
 
     def check(self, outcome: Outcome) -> Outcome:
-        return self.checker.check(outcome)
+        """The answer checked, and marked with what it answers when that is the item's own
+        request (its cache key): a re-ask's answer answers another request."""
+        checked = self.checker.check(outcome)
+        if checked.reask is not None or checked.usage is None or checked.cache_key is not None:
+            return checked
+        return replace(checked, cache_key=cache_key(checked.item, self.job.endpoint))
 
     def stored(self, item: Item) -> Reask | str | None:
         """What to do with an item a run may have answered before: SKIP it, re-ask it, or

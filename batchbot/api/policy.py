@@ -1,7 +1,7 @@
 """The one error policy (DESIGN.md, "Errors"), built from tenacity's stock parts.
 
 transient   429 rate_limit_exceeded, 408, 409, 5xx, timeouts, resets, unparseable bodies,
-            a response that failed with server_error
+            a response that failed with server_error, Flex's 429 resource unavailable
             -> retry with jittered exponential backoff, or the server's own wait hint
 run-fatal   401, 403, 404, 429 insufficient_quota
             -> stop sending at once; never retried
@@ -44,6 +44,7 @@ BACKOFF_MAX_S = 60.0
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 QUOTA_CODE = "insufficient_quota"
+RESOURCE_UNAVAILABLE = "resource unavailable"
 
 T = TypeVar("T")
 
@@ -75,8 +76,23 @@ def classify_status(status_code: int, code: str | None) -> ErrorClass:
 
 
 def is_rate_limited(exc: BaseException) -> bool:
-    """A 429 that is about pacing (the whole limiter should pause), not about billing."""
-    return isinstance(exc, openai.RateLimitError) and exc.code != QUOTA_CODE
+    """A 429 that is about pacing (the whole limiter should pause), not about billing, nor
+    about Flex's capacity."""
+    return (
+        isinstance(exc, openai.RateLimitError)
+        and exc.code != QUOTA_CODE
+        and not is_resource_unavailable(exc)
+    )
+
+
+def is_resource_unavailable(exc: BaseException) -> bool:
+    """Flex processing's 429 "Resource Unavailable": OpenAI had no Flex capacity for this
+    request right now. It is not billed and says nothing about our pace: the request is
+    retried with backoff, and the rest of the run goes on at the same pace."""
+    if not isinstance(exc, openai.RateLimitError):
+        return False
+    said = " ".join(str(part or "") for part in (exc.code, exc.type, exc.message))
+    return RESOURCE_UNAVAILABLE in said.lower().replace("_", " ")
 
 
 def response_headers(exc: BaseException) -> Mapping[str, str]:

@@ -55,6 +55,7 @@ class Reply:
     vectors: tuple[bytes, ...] = ()  # embeddings: float32 little-endian, one per input
     status: str | None = None  # Responses: the response's own status
     output_items: tuple[Mapping[str, Any], ...] = ()
+    service_tier: str | None = None  # the tier that served it, where the response says
 
     @property
     def content(self) -> str | None:
@@ -97,10 +98,12 @@ def answered(
     max_tokens: int | None = None,
     reask: str | None = None,
     before: Totals | None = None,
+    asked_tier: str | None = None,
 ) -> Outcome:
     """The outcome of an answer: ok, or truncated when it was cut off at max_tokens.
 
-    Whether it is refused or invalid is for the item's schema to say (answers.check).
+    Whether it is refused or invalid is for the item's schema to say (answers.check). The
+    tier that served it is the response's word, else the one the request asked for.
     """
     first = reply.choices[0] if reply.choices else Choice()
     return Outcome(
@@ -123,6 +126,7 @@ def answered(
         max_tokens=max_tokens,
         reask=reask,
         before=before,
+        service_tier=reply.service_tier or asked_tier,
     )
 
 
@@ -148,7 +152,13 @@ def _chat(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
         ),
         model=data.get("model"),
         headers=headers,
+        service_tier=_tier(data),
     )
+
+
+def _tier(data: Mapping[str, Any]) -> str | None:
+    tier = data.get("service_tier")
+    return tier if isinstance(tier, str) else None
 
 
 def _chat_choice(index: int, message: Mapping[str, Any], raw: Mapping[str, Any]) -> Choice:
@@ -230,6 +240,7 @@ def _response(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
         model=data.get("model"),
         headers=headers,
         status=status,
+        service_tier=_tier(data),
     )
 
 

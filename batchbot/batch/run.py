@@ -30,6 +30,7 @@ import openai
 import orjson
 
 from batchbot.answers.asking import Asking
+from batchbot.answers.cache import ResponseCache
 from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient
@@ -104,12 +105,14 @@ class BatchRun:
         run_id: int,
         pricer: Pricer,
         total: int,
+        cache: ResponseCache,
         *,
         report: Callable[[str], None] = lambda line: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`report` gets progress lines; `sleep` waits between polls (tests pass their own)."""
         self.job, self.config, self.store, self.pricer = job, config, store, pricer
+        self.cache = cache
         self.sleep = sleep
         self.api = BatchApi(
             client.api,
@@ -305,13 +308,16 @@ class BatchRun:
             self._reask_failed.add(item.id)
         return result.outcome
 
-    def _write(self, outcomes: list[Outcome]) -> None:
+    def _write(self, outcomes: list[Outcome], *, reused: bool = False) -> None:
+        """Price, check and store collected answers (`reused`: answers from the response
+        cache, which cost nothing), and keep them in the shared cache if there is one."""
         if not outcomes:
             return
-        outcomes = [
-            self.asking.check(priced(outcome, self.pricer, batch=True)) for outcome in outcomes
-        ]
+        if not reused:
+            outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
+        outcomes = [self.asking.check(outcome) for outcome in outcomes]
         self.store.record_results(self.run_id, self.job.name, BATCH, outcomes)
+        self.cache.keep(outcomes)
         for outcome in outcomes:
             self.tally.add(outcome)
 
@@ -340,6 +346,11 @@ class BatchRun:
                     item = Item(item.id, ask.body, item.request_hash, item.line)
                 elif run_id == self.run_id:
                     continue  # sent or collected by this invocation: the next one retries
+            if state is None or state[0] not in SETTLED:
+                reused = self.cache.find(item)
+                if reused is not None:
+                    self._write([reused], reused=True)
+                    continue
             tokens = input_tokens(item.body, self.job.endpoint)
             for full in splitter.add(item, tokens):
                 await self._submit_file(full)

@@ -78,7 +78,8 @@ REASKS_NOT_COUNTED = (
     "--timeout",
     "timeout_s",
     type=setting("timeout_s"),
-    help="Seconds before one request is abandoned and retried  [default: 120]",
+    help="Seconds before one request is abandoned and retried  [default: 120; 900 with --mode "
+    "flex]",
 )
 @click.option(
     "--max-attempts",
@@ -138,7 +139,8 @@ REASKS_NOT_COUNTED = (
     "--mode",
     type=click.Choice(modes.MODES),
     help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
-    "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
+    "24 h; rerun to collect); flex: now, on OpenAI's Flex tier (half price, slower); auto: the "
+    "cheapest that fits the job's size and --deadline  [default: the job's mode:, else sync]",
 )
 @click.option(
     "--wait", is_flag=True, help="Batch mode: keep polling until every batch is collected."
@@ -160,6 +162,18 @@ REASKS_NOT_COUNTED = (
     "deadline_minutes",
     type=setting("deadline_minutes"),
     help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Send every request, even one answered before (overrides the job's cache:).",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    envvar="BATCHBOT_CACHE",
+    type=click.Path(dir_okay=False),
+    help="A cache database shared across projects: reuse its answers, and keep this run's there.",
 )
 @click.option(
     "--dry-run",
@@ -211,6 +225,12 @@ def run_command(
 
     if as_json and not dry_run:
         raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
+    if (
+        limits["no_cache"]
+        and click.get_current_context().get_parameter_source("cache_path")
+        is click.core.ParameterSource.COMMANDLINE
+    ):
+        raise click.UsageError("--no-cache and --cache say opposite things: give one.")
     with friendly_errors():
         start_logging(verbose, quiet, log_file, log_format)
         job = load_job(job_file, model=model, endpoint=endpoint, allow_params=allow_params)
@@ -225,8 +245,9 @@ def run_command(
 
 
 def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
+    from batchbot.money.usd import usd
+    from batchbot.run.engine import resolve_mode
     from batchbot.run.estimate import estimate_job
-    from batchbot.run.runner import resolve_mode
     from batchbot.summary import items
 
     estimate = estimate_job(job, config)
@@ -244,8 +265,8 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
         f"{assumed}"
-        f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
-        f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
+        f"  cost: at most {usd(estimate.worst_cost_usd)} (every allowance used), "
+        f"expected about {usd(estimate.expected_cost_usd)}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
         f"  mode: {choice.mode} ({choice.reason})"
     )

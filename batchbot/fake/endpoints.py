@@ -75,6 +75,7 @@ def validate_responses(raw: object) -> dict[str, Any]:
         raise ApiError(400, message, param="max_output_tokens", code="integer_below_min_value")
     chat_errors.check_tools(body)
     chat_errors.check_metadata(body, needs_store=False)
+    chat_errors.check_service_tier(body)
     return body
 
 
@@ -241,6 +242,8 @@ class Kind:
     answer: Callable[[Mapping[str, Any], int, str | None], dict[str, Any]]
     # Whether the whole input must fit the model's context window (embeddings: each input).
     windowed: bool = True
+    # Whether it is served at a service tier and its prompt cached (not embeddings).
+    tiered: bool = True
 
 
 def _responses_charge(body: Mapping[str, Any], prompt: int, mode: str) -> int:
@@ -277,5 +280,6 @@ KINDS = {
         lambda body, prompt, mode: prompt,
         embeddings,
         windowed=False,
+        tiered=False,
     ),
 }

@@ -44,6 +44,11 @@ QUOTA = (
     "information on this error, read the docs: "
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
+RESOURCE_UNAVAILABLE = (
+    "Resource unavailable: there is not enough Flex processing capacity for this request right "
+    "now. Retry it later, with backoff, or send it at the default service tier."
+)
+SERVICE_TIERS = ("auto", "default", "flex", "priority", "fast", "scale")
 SERVER_ERRORS = {
     500: "The server had an error while processing your request. Sorry about that!",
     502: "Bad gateway.",
@@ -99,6 +104,26 @@ def forbidden() -> ApiError:
 
 def insufficient_quota() -> ApiError:
     return ApiError(429, QUOTA, type="insufficient_quota", code="insufficient_quota")
+
+
+def resource_unavailable() -> ApiError:
+    """Flex processing's 429 when it has no capacity: not billed, and not a rate limit."""
+    return ApiError(
+        429, RESOURCE_UNAVAILABLE, type="resource_unavailable", code="resource_unavailable"
+    )
+
+
+def flex_not_offered(model: str) -> ApiError:
+    message = f"Flex processing is not available for model '{model}'."
+    return ApiError(400, message, param="service_tier", code="unsupported_value")
+
+
+def check_service_tier(body: Mapping[str, Any]) -> None:
+    value = body.get("service_tier")
+    if value is not None and value not in SERVICE_TIERS:
+        supported = ", ".join(f"'{tier}'" for tier in SERVICE_TIERS)
+        text = f"Invalid value: '{value}'. Supported values are: {supported}."
+        raise ApiError(400, text, param="service_tier", code="invalid_value")
 
 
 def unrecognized_argument(name: str) -> ApiError:
@@ -335,6 +360,7 @@ def validate(body: object) -> dict[str, Any]:
         _check_decimal(body, param, low, high)
     check_tools(body)
     check_metadata(body, needs_store=True)
+    check_service_tier(body)
     if (body.get("n") or 1) > MAX_CHOICES:
         text = f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}."
         raise ApiError(400, text, param="n", code="integer_above_max_value")

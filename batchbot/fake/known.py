@@ -8,7 +8,7 @@ adds its own row.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -54,11 +54,22 @@ CHAT_MODELS = frozenset(
         "o3", "o3-mini", "o3-pro", "o4-mini",
     }
 )  # fmt: skip
-MODELS: Mapping[str, frozenset[str]] = {CHAT: CHAT_MODELS}
+# The Responses API serves the chat models and some of its own.
+RESPONSES_MODELS = CHAT_MODELS | frozenset(
+    {
+        "o1-pro", "o3-pro", "o3-deep-research", "o4-mini-deep-research", "codex-mini-latest",
+        "computer-use-preview", "gpt-5-pro", "gpt-5-codex",
+    }
+)  # fmt: skip
 # Embeddings models: their vectors' sizes are in `endpoints.DIMENSIONS`.
 EMBEDDING_MODELS = frozenset(
     {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
 )
+MODELS: Mapping[str, frozenset[str]] = {
+    CHAT: CHAT_MODELS,
+    RESPONSES: RESPONSES_MODELS,
+    EMBEDDINGS: EMBEDDING_MODELS,
+}
 # What may follow a base name: a date or a 4-digit snapshot, a variant such as `search-preview`.
 SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
 
@@ -69,9 +80,14 @@ def unknown_parameters(endpoint: str, body: Mapping[str, object]) -> list[str]:
     return [name for name in body if name not in known]
 
 
+def served() -> frozenset[str]:
+    """Every base name some endpoint serves, as `GET /v1/models` lists them."""
+    return frozenset().union(*MODELS.values())
+
+
 def serves(model: str) -> bool:
     """Whether the server has `model` at all, as `GET /v1/models/{model}` says."""
-    return model in EMBEDDING_MODELS or is_known_model(CHAT, model)
+    return base_name(model, served()) is not None
 
 
 def is_known_model(endpoint: str, model: str) -> bool:
@@ -81,13 +97,17 @@ def is_known_model(endpoint: str, model: str) -> bool:
     user's own) serves any.
     """
     bases = MODELS.get(endpoint)
-    if bases is None:
-        return True
+    return True if bases is None else base_name(model, bases) is not None
+
+
+def base_name(model: str, bases: Iterable[str]) -> str | None:
+    """The name in `bases` that `model` is, or is a snapshot or fine-tune of (the longest)."""
     if model.startswith("ft:"):
         model = model.split(":")[1]
-    if model in bases:
-        return True
-    return any(
-        model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :])
+    found = [
+        base
         for base in bases
-    )
+        if model == base
+        or (model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :]))
+    ]
+    return max(found, key=len, default=None)

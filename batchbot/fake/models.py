@@ -3,9 +3,10 @@
     GET /v1/models            {"object": "list", "data": [model objects]}
     GET /v1/models/{model}    one model object, or the API's 404 model_not_found
 
-A model is there when the fake answers requests for it (`known.serves`): a chat model, a
-dated snapshot, variant or fine-tune of one, or an embeddings model. The list holds the base
-names, as a key with no fine-tunes sees them. Both routes want a key, as the API's do.
+A model is there when some endpoint of the fake answers requests for it (`known.serves`): a
+model of its chat, Responses or embeddings table, or a dated snapshot, variant or fine-tune of
+one. The list holds the base names, as a key with no fine-tunes sees them. Both routes want a
+key, as the API's do.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def model_routes(authorize: Callable[[web.Request], object]) -> list[web.RouteDe
             authorize(request)
         except ApiError as error:
             return web.json_response(error.body(), status=error.status)
-        names = sorted(known.CHAT_MODELS | known.EMBEDDING_MODELS)
+        names = sorted(known.served())
         return web.json_response({"object": "list", "data": [model_object(m) for m in names]})
 
     async def one(request: web.Request) -> web.Response:

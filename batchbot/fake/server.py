@@ -37,7 +37,7 @@ from aiohttp import web
 
 from batchbot.fake import azure as fake_azure
 from batchbot.fake import errors as fake_errors
-from batchbot.fake import known
+from batchbot.fake import known, prices
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
 from batchbot.fake.counting import check_count_mode
@@ -48,6 +48,7 @@ from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
 from batchbot.fake.limits import RateLimits
 from batchbot.fake.models import model_routes
+from batchbot.fake.prompt_cache import PromptCache, prefixes
 from batchbot.fake.quirks import AnswerQuirks
 
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
@@ -63,10 +64,14 @@ class FakeStats:
     by_status: dict[int, int]  # HTTP statuses sent (a malformed 200 counts; resets and hangs don't)
     duplicates: int  # answers to a body that had already been answered: resent work
     tokens_charged: int  # charged against tokens-per-minute, as the counting mode says
-    # What the provider would bill, by model: {"requests", "input_tokens", "output_tokens"}
-    # of every answer made, counted as it is made, so a client killed while it waits for the
-    # answer still pays for it, as with the real API.
+    # What the provider would bill, by model: {"requests", "input_tokens", "cached_tokens",
+    # "output_tokens"} of every answer made, counted as it is made, so a client killed while
+    # it waits for the answer still pays for it, as with the real API.
     billed: dict[str, dict[str, int]]
+    # The same in dollars, by the fake's own price table (fake.prices): at the service tier
+    # that served each answer, cached input tokens at the cached rate. Models the table does
+    # not list are left out.
+    billed_usd: float = 0.0
 
 
 class FakeServer:
@@ -131,6 +136,7 @@ class FakeServer:
         self._wall = time.time if clock is time.monotonic else clock
         self._lock = threading.Lock()
         self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
+        self.prompt_cache = PromptCache(clock)
         self._runner: web.AppRunner | None = None
         self._released: asyncio.Event | None = None  # set on close: hanging requests end
         self._thread: threading.Thread | None = None
@@ -207,6 +213,8 @@ class FakeServer:
             self.count = self._count_at_start
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
             self._billed: dict[str, Counter[str]] = {}
+            self._billed_usd = 0.0
+            self.prompt_cache.clear()
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()
             self._started = self._clock()
@@ -225,6 +233,7 @@ class FakeServer:
                 duplicates=self._duplicates,
                 tokens_charged=self._tokens_charged,
                 billed={model: dict(usage) for model, usage in self._billed.items()},
+                billed_usd=self._billed_usd,
             )
 
     def timeline(self) -> list[list[int]]:
@@ -360,13 +369,22 @@ class FakeServer:
             raise error
         if kind.windowed and prompt > self.context_window:
             raise fake_errors.context_length_exceeded(self.context_window, prompt)
+        tier = prices.served_tier(model, body.get("service_tier")) if kind.tiered else None
+        if kind.tiered and tier is None:
+            raise fake_errors.flex_not_offered(model)
         # Azure always says how long to wait; OpenAI only on some deployments.
         hint = azure or self.retry_after_header
         self._admit(model, kind.charge(body, prompt, self.count), hint=hint)
+        cacheable = prefixes(model, body) if kind.tiered and prompt >= MIN_CACHED else ()
         payload = kind.answer(body, prompt, self.quirks.pick(digest.digest(), messages))
-        self._bill(model, payload)
+        if tier is not None:
+            with self._lock:
+                cached = self.prompt_cache.cached_tokens(cacheable, prompt)
+            payload = _served(payload, tier, cached)
+        self._bill(model, payload, tier)
         await self._delay()
         with self._lock:
+            self.prompt_cache.remember(cacheable)
             self._answered += 1
             if digest.digest() in self._seen:
                 self._duplicates += 1
@@ -396,13 +414,22 @@ class FakeServer:
         message = refusal.message(model)
         raise fake_errors.rate_limited(message, refusal.kind, refusal.wait, hint=hint)
 
-    def _bill(self, model: str, payload: Mapping[str, Any]) -> None:
+    def _bill(self, model: str, payload: Mapping[str, Any], tier: str | None) -> None:
         usage = payload.get("usage") or {}
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
+        details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+        cached = details.get("cached_tokens") or 0
+        completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
+        usd = prices.bill_usd(
+            model, tier or prices.DEFAULT, prompt=prompt, cached=cached, completion=completion
+        )
         with self._lock:
             bill = self._billed.setdefault(model, Counter())
             bill["requests"] += 1
-            bill["input_tokens"] += usage.get("prompt_tokens", usage.get("input_tokens", 0))
-            bill["output_tokens"] += usage.get("completion_tokens", usage.get("output_tokens", 0))
+            bill["input_tokens"] += prompt
+            bill["cached_tokens"] += cached
+            bill["output_tokens"] += completion
+            self._billed_usd += usd or 0.0
 
     async def _delay(self) -> None:
         if self.latency_ms > 0:
@@ -450,6 +477,19 @@ class FakeServer:
         return web.Response(
             body=body, status=status, headers=all_headers, content_type="application/json"
         )
+
+
+MIN_CACHED = 1024  # a shorter prompt has nothing to cache (fake.prompt_cache)
+
+
+def _served(payload: dict[str, Any], tier: str, cached: int) -> dict[str, Any]:
+    """The answer as served: the tier that served it, and its cached input tokens."""
+    usage = payload.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    if details is not None:
+        details["cached_tokens"] = cached
+    payload["service_tier"] = tier
+    return payload
 
 
 async def _read_body(request: web.Request) -> object:

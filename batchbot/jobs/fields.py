@@ -8,6 +8,7 @@ counting from 0. Messages say what to write instead.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -87,12 +88,21 @@ def describe(value: object) -> str:
 
 
 def want_text(value: object, where: Where, *parts: str | int, blank: bool = False) -> str:
-    """The value if it is text (and not blank, unless `blank`)."""
+    """The value if it is text (and not blank, unless `blank`), every character one that can
+    be stored and sent: no lone surrogate (`"\\ud800"` in YAML)."""
     if not isinstance(value, str):
         raise where.error(f"must be text, not {describe(value)}", *parts)
     if not blank and not value.strip():
         raise where.error("is empty: write something here, or remove it", *parts)
+    if _SURROGATE.search(value):
+        raise where.error(LONE_SURROGATE, *parts)
     return value
+
+
+LONE_SURROGATE = (
+    "contains an unpaired surrogate escape (\\ud800-\\udfff), which is no character: remove it"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def want_mapping(

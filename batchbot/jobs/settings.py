@@ -23,6 +23,10 @@ KEEP, RETRY = "keep", "retry"
 ON_ANSWER = (KEEP, RETRY)
 LIMIT_KEYS = ("concurrency", "rpm", "tpm")
 PRICE_KEYS = ("cached_input", "input", "output")
+TIER_KEYS = ("flex", "priority")  # a service tier's own prices, in the same shape
+# `cache:`, which answers an earlier identical request's answer may stand for (jobs.caching).
+ALWAYS, DETERMINISTIC, NEVER = "always", "deterministic", "never"
+CACHE_POLICIES = (ALWAYS, DETERMINISTIC, NEVER)
 REQUIRED_PRICES = ("input", "output")
 
 T = TypeVar("T")
@@ -53,7 +57,7 @@ class JobSettings:
     budget_usd: float | None = None
     budget_usd_per_day: float | None = None
     mode: str | None = None
-    prices: Mapping[str, Mapping[str, float]] = field(default_factory=_empty)
+    prices: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty)
     endpoint: str | None = None
     pack: int | None = None  # embedding items a request: None is the default
     price_as: str | None = None  # the OpenAI model whose price applies (an Azure deployment)
@@ -64,6 +68,7 @@ class JobSettings:
     max_tokens_cap: int | None = None  # the most max_tokens an on_length re-ask may ask for
     # Parameters a compatible server takes beyond the endpoint's own, sent as they are.
     extra_params: Mapping[str, Any] = field(default_factory=_empty)
+    cache: str | None = None  # always / deterministic / never: answers reused (jobs.caching)
 
 
 def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
@@ -89,6 +94,9 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         on_length=_optional(doc, "on_length", where, _on_answer),
         max_tokens_cap=_optional(doc, "max_tokens_cap", where, _whole(TOKENS)),
         extra_params=MappingProxyType(_optional(doc, "extra_params", where, want_mapping) or {}),
+        cache=_optional(
+            doc, "cache", where, lambda v, w, *p: want_choice(v, CACHE_POLICIES, w, *p)
+        ),
     )
 
 
@@ -124,25 +132,30 @@ def parse_limits(value: object, where: Where, *parts: str | int) -> Limits:
     )
 
 
-def parse_prices(
-    value: object, where: Where, *parts: str | int
-) -> Mapping[str, Mapping[str, float]]:
-    """`prices: {model: {input, output, cached_input?}}` in USD per million tokens."""
+def parse_prices(value: object, where: Where, *parts: str | int) -> Mapping[str, Mapping[str, Any]]:
+    """`prices: {model: {input, output, cached_input?, flex?, priority?}}` in USD per million
+    tokens."""
     models = want_mapping(value, where, *parts)
     return MappingProxyType(
         {model: _model_prices(price, where, *parts, model) for model, price in models.items()}
     )
 
 
-def _model_prices(value: object, where: Where, *parts: str | int) -> Mapping[str, float]:
+def _model_prices(
+    value: object, where: Where, *parts: str | int, tiers: tuple[str, ...] = TIER_KEYS
+) -> Mapping[str, Any]:
+    """`{input, output, cached_input?}`, and for the model's service tiers (`flex:`,
+    `priority:`) a mapping of the same shape each."""
     price = want_mapping(value, where, *parts, what="a mapping like {input: 0.15, output: 0.6}")
-    check_keys(price, PRICE_KEYS, where, *parts)
+    check_keys(price, PRICE_KEYS + tiers, where, *parts)
     for key in REQUIRED_PRICES:
         if price.get(key) is None:
             raise where.error(f"has no {key} price: add {key}: in USD per million tokens", *parts)
     return MappingProxyType(
         {
-            key: _money(amount, where, *parts, key)
+            key: _model_prices(amount, where, *parts, key, tiers=())
+            if key in tiers
+            else _money(amount, where, *parts, key)
             for key, amount in price.items()
             if amount is not None
         }

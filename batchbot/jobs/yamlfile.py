@@ -56,6 +56,7 @@ from batchbot.jobs.text import read_text
 
 JOB_KEYS = (
     "budget_usd",
+    "cache",
     "budget_usd_per_day",
     "endpoint",
     "extra_params",

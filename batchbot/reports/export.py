@@ -232,7 +232,7 @@ def export_answers(
         for row in chain([first] if first else [], rows):
             cells = {column: row[column] for column in EXPORT_COLUMNS}
             cells.update(field_values(row["parsed"], fields))
-            writer.writerow({column: csv_cell(value) for column, value in cells.items()})
+            writer.writerow({column: csv_cell(value, column) for column, value in cells.items()})
             count += 1
         return count
     for row in rows:

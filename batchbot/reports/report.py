@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from batchbot.inert import inert_json
+from batchbot.money.usd import usd
 from batchbot.outcome import utc_now
 from batchbot.reports import table
-from batchbot.reports.cells import ONLY_WHEN_USED, TABLE_HEADINGS, cell, csv_cell
+from batchbot.reports.budgets import JobBudget, job_budgets
+from batchbot.reports.cells import NOT_IN_TABLE, ONLY_WHEN_USED, TABLE_HEADINGS, cell, csv_cell
 from batchbot.reports.html import Page, render_html
+from batchbot.reports.savings import SAVINGS_SUMS, savings_lines
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
 __all__ = [
@@ -77,6 +80,7 @@ SUMS: Mapping[str, str] = {
     "reasks": "sum(reasks)",  # answers asked again (on_invalid, on_length)
     "reask_cost_usd": "round(sum(reask_cost_nanousd) / 1e9, 9)",  # what they cost, in cost_usd
     "avg_latency_ms": "round(sum(latency_us) / 1000.0 / nullif(sum(timed), 0), 1)",
+    **SAVINGS_SUMS,  # what the response cache, prompt caching, Batch and Flex saved
 }
 FILTERS: Mapping[str, str] = {
     "job": "job = :job",
@@ -98,7 +102,7 @@ UNRECORDED_FILTERS: Mapping[str, str] = {
 UNRECORDED_NOTE = (
     "\nIn flight when a run died: {requests} request(s) whose answers were never written, "
     "so their cost is unknown (the server may have billed them). They are not in the sums "
-    "above; budgets count them at their worst case, ${worst_usd:,.4f}. See "
+    "above; budgets count them at their worst case, {worst}. See "
     "docs/costs-and-reports.md to clear them once the bill is checked.\n"
 )
 
@@ -162,7 +166,11 @@ def render_table(rows: Sequence[Row]) -> str:
     """A plain-text table, numbers right-aligned, with a total line when there are groups."""
     if not rows:
         return "No requests match.\n"
-    columns = [c for c in rows[0] if c not in ONLY_WHEN_USED or any(row[c] for row in rows)]
+    columns = [
+        c
+        for c in rows[0]
+        if c not in NOT_IN_TABLE and (c not in ONLY_WHEN_USED or any(row[c] for row in rows))
+    ]
     headings = [TABLE_HEADINGS.get(c, c) for c in columns]
     body = [[cell(c, row[c]) for c in columns] for row in rows]
     numeric = {i for i, c in enumerate(columns) if c in SUMS}
@@ -179,7 +187,7 @@ def render_csv(rows: Sequence[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
+    writer.writerows({key: csv_cell(value, key) for key, value in row.items()} for row in rows)
     return out.getvalue()
 
 
@@ -196,7 +204,7 @@ def bar_chart(points: Sequence[tuple[str, float]], *, width: int = CHART_WIDTH) 
     lines = []
     for label, value in points:
         bar = BAR * round(value / top * width)
-        lines.append(f"{label.ljust(label_width)}  {bar.ljust(width)}  ${value:,.4f}")
+        lines.append(f"{label.ljust(label_width)}  {bar.ljust(width)}  {usd(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -231,6 +239,7 @@ class Report:
     by_job: list[tuple[str, float]] = field(default_factory=list)
     by_job_model: list[Row] = field(default_factory=list)
     unrecorded: Row | None = None  # requests in flight when a run died (UNRECORDED)
+    budgets: list[JobBudget] = field(default_factory=list)
 
 
 def build_report(
@@ -260,6 +269,7 @@ def build_report(
         by_day_model=[(r["day"], r["model"] or "?", float(r["cost_usd"] or 0)) for r in day_model],
         by_job=cost_by(db, "job", query),
         by_job_model=spend_report(db, ReportQuery(("job", "model"), *_filters(query))),
+        budgets=job_budgets(db, job=query.job, since=query.since, until=query.until),
     )
 
 
@@ -294,6 +304,7 @@ def render(report: Report, fmt: str) -> str:
                 report.by_job_model,
                 report.failures,
                 report.invalid,
+                report.budgets,
             )
         )
     text = render_table(report.rows)
@@ -307,8 +318,14 @@ def render(report: Report, fmt: str) -> str:
         text += "".join(f"  {line}\n" for line in reasons_text(report.invalid))
     if report.total and report.total["reasks"]:
         text += "\n" + reasks_line(report.total) + "\n"
+    saved = savings_lines(report.total) if report.total else []
+    if saved:
+        text += "\n" + "\n".join(saved) + "\n"
     if report.unrecorded:
-        text += UNRECORDED_NOTE.format(**report.unrecorded)
+        unrecorded = report.unrecorded
+        text += UNRECORDED_NOTE.format(
+            requests=unrecorded["requests"], worst=usd(unrecorded["worst_usd"])
+        )
     return text
 
 
@@ -317,7 +334,7 @@ def reasks_line(total: Row) -> str:
     cost, of = total["reask_cost_usd"] or 0.0, total["cost_usd"] or 0.0
     return (
         f"{total['reasks']:,} answers asked again (on_invalid, on_length): "
-        f"${cost:,.4f} of the ${of:,.4f} spent"
+        f"{usd(cost)} of the {usd(of)} spent"
     )
 
 

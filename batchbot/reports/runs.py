@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from batchbot.money.usd import usd, usd_figure
 from batchbot.reports.report import Database
 from batchbot.reports.table import render_table
 from batchbot.store.failures import failure_reasons, reasons_text
@@ -79,7 +80,7 @@ def _answers_line(run: dict[str, Any]) -> str:
     """`3 invalid, 1 refused, 12 re-asks ($0.0012)`: answers that are not plain ok."""
     parts = [f"{run[key]:,} {key}" for key in ("invalid", "refused") if run[key]]
     if run["reasks"]:
-        parts.append(f"{run['reasks']:,} re-asks (${run['reask_cost_usd'] or 0:,.4f})")
+        parts.append(f"{run['reasks']:,} re-asks ({usd(run['reask_cost_usd'] or 0)})")
     return ", ".join(parts)
 
 
@@ -92,6 +93,6 @@ def _run_cells(run: dict[str, Any]) -> list[str]:
         f"{run['items'] or 0:,}",
         f"{(run['ok'] or 0) + (run['truncated'] or 0):,}",
         f"{run['failed'] or 0:,}",
-        "-" if run["cost_usd"] is None else f"{run['cost_usd']:,.4f}",
+        "-" if run["cost_usd"] is None else usd_figure(run["cost_usd"]),
         "-" if run["duration_s"] is None else f"{run['duration_s']:,.1f} s",
     ]

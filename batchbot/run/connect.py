@@ -44,7 +44,7 @@ async def connect(config: Config, endpoint: str = CHAT) -> AsyncIterator[ChatCli
     client = ChatClient(
         api_key=api_key or NO_KEY,
         base_url=base_url,
-        timeout=config.timeout_s,
+        timeout=config.request_timeout_s,
         endpoint=endpoint,
         azure=azure,
     )

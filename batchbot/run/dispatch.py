@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from batchbot import modes
 from batchbot.answers.asking import SKIP, Asking
+from batchbot.answers.cache import ResponseCache
 from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient, Reply, connection_failed
@@ -28,6 +29,7 @@ from batchbot.errors import BudgetUnbounded, RunStopped, ServerUnreachable, Work
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
+from batchbot.money.usd import usd
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.dialect import worded_for
@@ -38,6 +40,7 @@ from batchbot.run.budget import Budget, Reservation
 from batchbot.run.pack import Packer, unpack
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
+from batchbot.run.wire import Wire
 from batchbot.run.writer import ResultWriter
 from batchbot.store.store import Store
 
@@ -46,7 +49,7 @@ log = logging.getLogger("batchbot")
 
 LEFT_ON_THE_WIRE = (
     "{count} request(s) of this job were on the wire today when a run was killed: their cost "
-    "is unknown, so today's budget counts them at their worst case, ${usd:,.4f}"
+    "is unknown, so today's budget counts them at their worst case, {usd}"
 )
 
 
@@ -61,7 +64,8 @@ class Dispatcher:
         client: ChatClient,
         run_id: int,
         stats: RunStats,
-        pricer: Pricer | None = None,
+        pricer: Pricer,
+        cache: ResponseCache,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -69,9 +73,10 @@ class Dispatcher:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.sleep = sleep
         self.run_id, self.stats = run_id, stats
-        self.pricer = pricer or Pricer(
-            job_prices=job.settings.prices, price_as=job.settings.price_as
-        )
+        self.pricer, self.cache = pricer, cache
+        self.tier = modes.service_tier(config.mode)  # Flex: every request asks for it
+        # Azure takes no prompt_cache_key (it caches prompts by itself).
+        self.wire = Wire(job.endpoint, tier=self.tier, cache_keys=config.azure is None)
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
@@ -97,7 +102,9 @@ class Dispatcher:
                 worded_for(note, azure=config.azure is not None), extra={NOTICE: True}
             ),
         )
-        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
+        self.writer = ResultWriter(
+            store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep, kept=cache.keep
+        )
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
@@ -113,7 +120,8 @@ class Dispatcher:
         """What the job spent today, saying so when killed runs left requests on the wire."""
         left, worst_usd = self.store.left_today(self.job.name)
         if left:
-            log.info(LEFT_ON_THE_WIRE.format(count=left, usd=worst_usd), extra={NOTICE: True})
+            notice = LEFT_ON_THE_WIRE.format(count=left, usd=usd(worst_usd))
+            log.info(notice, extra={NOTICE: True})
         return self.store.spent_today(self.job.name)
 
     def _limits_changed(self, change: Notice) -> None:
@@ -150,23 +158,42 @@ class Dispatcher:
                 if not await self._start(item, ask):
                     return
                 continue
-            request = self.packer.add(item)
-            if request is not None and not await self._start(request):
+            reused = self.cache.find(item)
+            if reused is not None:
+                if not await self._start(item, reused=reused):
+                    return
+                continue
+            for ready in self.wire.lookahead.add(item):
+                if not await self._send_new(ready):
+                    return
+        for ready in self.wire.lookahead.flush():
+            if self.stop_event.is_set() or not await self._send_new(ready):
                 return
         request = self.packer.flush()
         if request is not None and not self.stop_event.is_set():
             await self._start(request)
         self.limiter.last_call()  # every item has its worker: what waits is all that is left
 
-    async def _start(self, item: Item, ask: Reask | None = None) -> bool:
-        """Send `item` (or re-ask it) once the budget and a slot allow; False: stop feeding."""
-        reservation = await self._reserve(item, ask.body if ask else item.body)
-        if reservation is None:
-            return False
+    async def _send_new(self, item: Item) -> bool:
+        """Send an item not asked before (in a pack, once the pack is full); False: stop."""
+        request = self.packer.add(item)
+        return request is None or await self._start(request)
+
+    async def _start(
+        self, item: Item, ask: Reask | None = None, *, reused: Outcome | None = None
+    ) -> bool:
+        """Send `item` (or re-ask it) once the budget and a slot allow, or write the answer
+        `reused` from the response cache once a slot does; False: stop feeding."""
+        reservation = None
+        if reused is None:
+            reservation = await self._reserve(item, ask.body if ask else item.body)
+            if reservation is None:
+                return False
         if not await self._take_slot():
-            self.budget.settle(reservation, 0.0)
+            if reservation is not None:
+                self.budget.settle(reservation, 0.0)
             return False
-        task = asyncio.create_task(self.process(item, reservation, ask))
+        task = asyncio.create_task(self.process(item, reservation, ask, reused))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -189,17 +216,22 @@ class Dispatcher:
     # -- one item ---------------------------------------------------------------------------
 
     async def process(
-        self, item: Item, reservation: Reservation | None = None, ask: Reask | None = None
+        self,
+        item: Item,
+        reservation: Reservation | None = None,
+        ask: Reask | None = None,
+        reused: Outcome | None = None,
     ) -> None:
-        """One item, top to bottom: send it as the policy says, price and check its answer,
-        write it, count it; ask again while the job's re-ask policy says so.
+        """One item, top to bottom: send it as the policy says (or take the answer `reused`
+        from the response cache), price and check its answer, write it, count it; ask again
+        while the job's re-ask policy says so.
 
         A packed request's outcome is split into its items' outcomes before pricing. A worker
         that dies of anything but the run's own stop stops the run (WorkerDied) rather than
         vanish: its item is left unwritten, so it stays pending for the next run.
         """
         try:
-            await self._process(item, reservation, ask)
+            await self._process(item, reservation, ask, reused)
         except asyncio.CancelledError as exc:
             if self._stopping():
                 raise
@@ -210,17 +242,26 @@ class Dispatcher:
             self.limiter.leave()
 
     async def _process(
-        self, item: Item, reservation: Reservation | None, ask: Reask | None
+        self,
+        item: Item,
+        reservation: Reservation | None,
+        ask: Reask | None,
+        reused: Outcome | None = None,
     ) -> None:
         while True:
-            tries = Tries(item, self.job.endpoint, ask)
-            if reservation is not None and self.budget.enabled:
-                tries.worst_usd = reservation.worst_usd  # each ask holds its own row
-            outcomes = await self._ask(tries, reservation)
-            if outcomes is None:
-                return
+            held = None
+            if reused is not None:
+                outcomes, reused = [self.asking.check(reused)], None
+            else:
+                tries = self.wire.tries(item, ask)
+                if reservation is not None and self.budget.enabled:
+                    tries.worst_usd = reservation.worst_usd  # each ask holds its own row
+                answers = await self._ask(tries, reservation)
+                if answers is None:
+                    return
+                outcomes, held = answers, tries.held
             ask = self.asking.next(ask, outcomes)
-            written = await self._write(item, outcomes, release=tries.held, final=ask is None)
+            written = await self._write(item, outcomes, release=held, final=ask is None)
             if not written or ask is None:
                 return
             stopped = self.stop_event.is_set()
@@ -252,6 +293,7 @@ class Dispatcher:
             self.stats.in_flight -= 1
             if reservation is not None:
                 self._settle(reservation, outcomes)
+            self.wire.primed(tries)
         return outcomes
 
     async def _write(
@@ -318,6 +360,7 @@ class Dispatcher:
     async def _try(self, tries: Tries, wait_s: float) -> Reply:
         """One attempt the policy counts: a turn from the limiter, then send (through outages)."""
         tries.counted += 1
+        await self.wire.warm_up(tries, self._cancellable)
         await self._wait_turn(tries)
         last_try = tries.counted >= self.config.max_attempts
         return await self._send_through_outage(tries, wait_s, last_try=last_try)
@@ -378,6 +421,8 @@ class Dispatcher:
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
             self._after_error(exc, tries)
             raise
+        finally:
+            self.wire.primed(tries)
         tries.on_wire = False
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
         self.limiter.observe(
@@ -486,7 +531,9 @@ class Dispatcher:
     def _worst_case(self, item: Item, body: dict[str, Any]) -> float | None:
         """The most `body` may cost; None (and the run stops) when that has no known bound."""
         try:
-            return budgets.worst_case(item.id, body, self.pricer, endpoint=self.job.endpoint)
+            return budgets.worst_case(
+                item.id, body, self.pricer, endpoint=self.job.endpoint, tier=self.tier
+            )
         except BudgetUnbounded as exc:
             self.stop(exc)
             return None

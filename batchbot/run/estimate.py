@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchbot import modes
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, EMBEDDINGS, packs
 from batchbot.jobs.job import Job
@@ -142,7 +143,8 @@ def estimate_job(job: Job, config: Config) -> Estimate:
     store = Store.open(config.db_path) if config.db_path.exists() else None
     answered = 0
     try:
-        tally = _Tally(job.endpoint, pricer, store.average_completion(job.name) if store else None)
+        typical = store.average_completion(job.name) if store else None
+        tally = _Tally(job.endpoint, pricer, typical, mode=config.mode)
         for item in job.items():
             if store and store.is_answered(job.name, item.id, item.request_hash):
                 answered += 1
@@ -175,8 +177,12 @@ def estimate_job(job: Job, config: Config) -> Estimate:
 class _Tally:
     """Sums over the items to send: tokens, worst and expected cost, what needs a warning."""
 
-    def __init__(self, endpoint: str, pricer: Pricer, typical_answer: float | None) -> None:
+    def __init__(
+        self, endpoint: str, pricer: Pricer, typical_answer: float | None, *, mode: str
+    ) -> None:
         self.endpoint, self.pricer, self.typical_answer = endpoint, pricer, typical_answer
+        # Priced as the run would send them: at Batch prices, or each at Flex's.
+        self.tier, self.batch = modes.service_tier(mode), mode == modes.BATCH
         self.sent = self.worst_prompt = self.uncapped = 0
         self.tokens = TokenCount()
         self.assumed: Counter[str] = Counter()
@@ -195,12 +201,13 @@ class _Tally:
         self.assumed.update(counted.assumed)
         if self.endpoint != EMBEDDINGS and not any(body.get(key) for key in CAPS):
             self.uncapped += 1
-        price = self.pricer.price(str(body.get("model", "")))
-        if price is None:
+        prices = self.pricer.request_prices(body, tier=self.tier, batch=self.batch)
+        if prices is None:
             return
-        self.worst_usd += price.worst_case(most, cap)
+        self.worst_usd += max(price.worst_case(most, cap) for price in prices)
         likely = cap / 2 if self.typical_answer is None else min(self.typical_answer, cap)
-        self.expected_usd += (counted.prompt * price.input + likely * price.output) / 1_000_000
+        asked = prices[0]
+        self.expected_usd += (counted.prompt * asked.input + likely * asked.output) / 1_000_000
 
 
 # What bounds an answer's length, by endpoint; without one the allowance is a guess.

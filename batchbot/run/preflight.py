@@ -4,8 +4,10 @@ Reading a job (`jobs`) refuses what no server takes: a broken line, a number out
 parameter the endpoint does not have. The run's settings add two things that would fail every
 request, or leave a budget unable to hold; each stops the job with exit 2 and nothing sent:
 
-- under a budget, every item's cost must have a bound: a price for its model and a cap on its
-  answer (`max_tokens`, `max_completion_tokens`, `max_output_tokens` for Responses);
+- under a budget, every item's cost must have a bound: a price for its model at every tier it
+  may be billed at, found by the lookup the budget itself makes (`budget.bounded_prices`:
+  `prices:`, a prices file, `price_as:`, genai-prices), and a cap on its answer
+  (`max_tokens`, `max_completion_tokens`, `max_output_tokens` for Responses);
 - against OpenAI's own API (or the simulated one of `--fake`), a model batchbot has no price
   for is looked up (`GET /v1/models/{model}`); one the API does not have stops the job, with
   the model probably meant. Compatible servers and Azure deployments name models freely.
@@ -19,12 +21,13 @@ from urllib.parse import urlsplit
 
 import openai
 
+from batchbot import modes
 from batchbot.api.client import ChatClient
 from batchbot.config import Config
-from batchbot.errors import ConfigError
+from batchbot.errors import BudgetUnbounded, ConfigError
 from batchbot.jobs.job import Item, Job
 from batchbot.money.pricing import Pricer, did_you_mean
-from batchbot.run.budget import CAP_KEYS, NO_CAP, NO_PRICE
+from batchbot.run.budget import bounded_prices
 
 __all__ = ["Preflight", "against_openai"]
 
@@ -52,10 +55,11 @@ class Preflight:
     """Checks a job's items as they are validated (`check`), then its models (`check_models`)."""
 
     def __init__(self, job: Job, config: Config, pricer: Pricer) -> None:
-        self.cap_keys = CAP_KEYS.get(job.endpoint, ())
+        self.endpoint = job.endpoint
         self.budgeted = config.max_cost_usd is not None or config.max_cost_per_day_usd is not None
         self.pricer = pricer
-        self.price_as = job.settings.price_as  # every model priced as this one, if set
+        # Priced as the run will send them: at Batch prices, or each at Flex's.
+        self.tier, self.batch = modes.service_tier(config.mode), config.mode == modes.BATCH
         self.models: dict[str, None] = {}  # in the order the job names them
 
     def check(self, item: Item) -> None:
@@ -65,20 +69,27 @@ class Preflight:
             self.models[model] = None
         if not self.budgeted:
             return
-        if not self.pricer.knows(self.price_as or model):
-            raise ConfigError(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
-        if self.cap_keys and not any(item.body.get(key) for key in self.cap_keys):
-            raise ConfigError(NO_CAP.format(item=item.id))
+        try:
+            bounded_prices(
+                item.id,
+                item.body,
+                self.pricer,
+                batch=self.batch,
+                endpoint=self.endpoint,
+                tier=self.tier,
+            )
+        except BudgetUnbounded as exc:
+            raise ConfigError(str(exc)) from None
 
     async def check_models(self, client: ChatClient, config: Config) -> None:
         """Raise ConfigError for a model OpenAI's API does not have; only models with no price
-        are asked about, and only OpenAI's API. Any other answer leaves the question to the
+        of their own (`price_as:` lends one) are asked about, and only OpenAI's API. Any other answer leaves the question to the
         run: a key restricted to some endpoints may not read models, yet use them."""
         if not against_openai(config):
             return
         for model in self.models:
-            if self.pricer.knows(model):
-                continue
+            if self.pricer.priced_as(model) == model and self.pricer.quiet(model) is not None:
+                continue  # a model genai-prices prices is one OpenAI has
             try:
                 found = await client.has_model(model)
             except openai.APIError:

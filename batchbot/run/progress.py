@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
 from batchbot.inert import printable
+from batchbot.money.usd import usd
 from batchbot.summary import Tally, items
 
 PLAIN_EVERY_S = 10.0
@@ -103,10 +104,10 @@ class RunStats(Tally):
         return f"{kind}-bound {figures}"
 
     def _money(self) -> str:
-        spent = f"{_usd(self.cost_usd)} spent"
+        spent = f"{usd(self.cost_usd)} spent"
         if self.budget_left is None:
             return spent
-        return f"{spent}, {_usd(max(self.budget_left, 0.0))} left"
+        return f"{spent}, {usd(max(self.budget_left, 0.0))} left"
 
     def _eta(self) -> str:
         left = self.to_send - self.done
@@ -122,11 +123,6 @@ def _short(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1e3:.0f}k"
     return f"{value:,.0f}"
-
-
-def _usd(value: float) -> str:
-    """Cents from a cent up; below that, enough digits to see it move."""
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
 def _duration(seconds: float) -> str:

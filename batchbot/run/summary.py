@@ -7,6 +7,7 @@ from batchbot.config import DEFAULT_DB
 from batchbot.errors import EXIT_STOPPED, BudgetExhausted
 from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
+from batchbot.money.usd import usd
 from batchbot.run import budget
 from batchbot.store.failures import reasons_text
 from batchbot.summary import RunSummary, items
@@ -39,15 +40,17 @@ def summary_line(summary: RunSummary) -> str:
     cost = cost_text(s.cost_usd, s.unpriced_models)
     figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"
     if s.reasks:
-        figures = f"{s.reasks:,} re-asks (${s.reask_cost_usd:,.4f}) · {figures}"
+        figures = f"{s.reasks:,} re-asks ({usd(s.reask_cost_usd)}) · {figures}"
     return f"{s.job}: {', '.join(parts)} · {figures} · {where}"
 
 
 def answer_parts(s: RunSummary) -> list[str]:
     """`950 answered (3 cut off at max_tokens)`, `5 invalid`, `2 refused`: what came back."""
     parts = [f"{s.answered:,} answered"]
-    if s.truncated:
-        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
+    notes = [f"{s.cache_hits:,} from the cache"] if s.cache_hits else []
+    notes += [f"{s.truncated:,} cut off at max_tokens"] if s.truncated else []
+    if notes:
+        parts[0] += f" ({', '.join(notes)})"
     parts += [f"{s.invalid:,} invalid"] if s.invalid else []
     parts += [f"{s.refused:,} refused"] if s.refused else []
     return parts

@@ -14,16 +14,27 @@ from batchbot.jobs.job import Item
 from batchbot.outcome import Attempt, Outcome, utc_now
 from batchbot.pace.limiter import Sent
 from batchbot.pace.tokens import request_tokens
+from batchbot.run.prefixes import Prefix
 
 
 class Tries:
     """What one ask of an item saw so far (the first, or a re-ask); the dispatcher adds to it
     as it sends."""
 
-    def __init__(self, item: Item, endpoint: str = CHAT, ask: Reask | None = None) -> None:
+    def __init__(
+        self,
+        item: Item,
+        endpoint: str = CHAT,
+        ask: Reask | None = None,
+        *,
+        body: dict[str, Any] | None = None,
+        prefix: Prefix | None = None,
+    ) -> None:
+        """`body`: what is sent, when the run adds to the item's request (a service tier, a
+        prompt cache key); `prefix`: the long prefix it shares with others (run.prefixes)."""
         self.item = item
         self.ask = ask
-        self.body: dict[str, Any] = ask.body if ask else item.body
+        self.body: dict[str, Any] = body if body is not None else ask.body if ask else item.body
         self.max_tokens = ask.max_tokens if ask else allowance(item.body, endpoint)
         self.tokens = request_tokens(self.body, endpoint)
         self.created = utc_now()
@@ -35,6 +46,9 @@ class Tries:
         self.held: int | None = None
         # A request is out and not answered yet: cut off now, it may still be billed.
         self.on_wire = False
+        self.prefix = prefix
+        self.warm = False  # it has waited, if it must, for its prefix to be cached
+        self.primer = False  # it is the first of its prefix: the others wait for it
 
     def answered(self, reply: Reply, started_at: str, latency_ms: float, wait_s: float) -> None:
         self.attempts.append(
@@ -77,6 +91,7 @@ class Tries:
             max_tokens=self.max_tokens,
             reask=self.ask.reason if self.ask else None,
             before=self.ask.previous.totals if self.ask else None,
+            asked_tier=self.body.get("service_tier"),
         )
 
     def error(self, status: str, exc: Exception) -> Outcome:

@@ -9,6 +9,7 @@ writes its result, so a crash can never leave a written answer still counted as 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -16,7 +17,10 @@ from contextlib import suppress
 from batchbot.outcome import Outcome
 from batchbot.store.store import Store
 
+log = logging.getLogger("batchbot")
+
 MAX_BATCH = 500
+NOT_KEPT = "could not add answers to the shared cache (the run goes on): %s"
 # At most one commit this often. A commit costs as much as ten rows, so at hundreds of answers
 # a second committing each alone took a tenth of the CPU; now they wait for the next commit,
 # at most this long, holding their slots. A result arriving after a quiet spell is committed
@@ -36,9 +40,12 @@ class ResultWriter:
         job: str,
         mode: str,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        kept: Callable[[list[Outcome]], None] | None = None,
     ) -> None:
-        """`sleep` waits out the pause between commits (tests pass one that records it)."""
+        """`sleep` waits out the pause between commits (tests pass one that records it);
+        `kept` hears what each commit wrote (a shared cache file keeps it too)."""
         self._store = store
+        self._kept = kept
         self._sleep = sleep
         self._run_id = run_id
         self._job = job
@@ -92,14 +99,16 @@ class ResultWriter:
             last_commit = loop.time()
 
     def _commit(self, batch: list[_Pending]) -> None:
+        outcomes = [outcome for outcome, _, _ in batch if outcome is not None]
         try:
             self._store.record_results(
                 self._run_id,
                 self._job,
                 self._mode,
-                [outcome for outcome, _, _ in batch if outcome is not None],
+                outcomes,
                 released=[row for _, row, _ in batch if row is not None],
             )
+            self._keep(outcomes)
         except BaseException as exc:  # whatever it is, the workers waiting for it are told
             for _, _, done in batch:
                 if not done.done():
@@ -111,3 +120,12 @@ class ResultWriter:
         finally:
             for _ in batch:
                 self._queue.task_done()
+
+    def _keep(self, outcomes: list[Outcome]) -> None:
+        """The shared cache is a convenience: a failure to write it never stops the run."""
+        if self._kept is None or not outcomes:
+            return
+        try:
+            self._kept(outcomes)
+        except Exception as exc:
+            log.warning(NOT_KEPT, exc)

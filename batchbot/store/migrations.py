@@ -398,21 +398,86 @@ def m007_whole_answers(db: Database) -> None:
         db.create_view(name, sql.strip())
 
 
-@migrations(name="m008_item_metadata")
-def m008_item_metadata(db: Database) -> None:
+# m008: what each answer cost against its list price. The service tier that served it (Flex
+# and priority are priced at their own rates), its list price (the default tier's,
+# synchronous, no cached input) and what cached input tokens saved; the response cache's key
+# (a hash of what the answer answers, jobs.caching) and, for an answer reused from an earlier
+# one, where that came from. The rollup sums what the cache, the Batch API, Flex and prompt
+# caching saved against list prices (of answers with a known cost), and what priority cost
+# over them.
+_SAVED = (
+    "coalesce(CAST(round(({row}.list_usd - {row}.cost_usd - "
+    "coalesce({row}.prompt_cache_saved_usd, 0)) * 1e9) AS INTEGER), 0)"
+)
+_PRICED = "{row}.cost_usd IS NOT NULL AND {row}.cached_from IS NULL"
+SPEND_SUMS_M008 = (
+    *SPEND_SUMS_M007,
+    ("cache_hits", "{row}.cached_from IS NOT NULL"),
+    ("list_nanousd", "coalesce(CAST(round({row}.list_usd * 1e9) AS INTEGER), 0)"),
+    (
+        "cache_saved_nanousd",
+        "CASE WHEN {row}.cached_from IS NOT NULL "
+        "THEN coalesce(CAST(round({row}.list_usd * 1e9) AS INTEGER), 0) ELSE 0 END",
+    ),
+    (
+        "prompt_cache_saved_nanousd",
+        "coalesce(CAST(round({row}.prompt_cache_saved_usd * 1e9) AS INTEGER), 0)",
+    ),
+    (
+        "batch_saved_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode = 'batch' THEN {_SAVED} ELSE 0 END",
+    ),
+    (
+        "flex_saved_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode != 'batch' AND {{row}}.service_tier = 'flex' "
+        f"THEN {_SAVED} ELSE 0 END",
+    ),
+    (
+        "priority_extra_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode != 'batch' AND {{row}}.service_tier = 'priority' "
+        f"THEN -{_SAVED} ELSE 0 END",
+    ),
+)
+
+
+@migrations(name="m008_tiers_and_cache")
+def m008_tiers_and_cache(db: Database) -> None:
+    requests = db.table("requests")
+    for name, kind in (
+        ("service_tier", str),
+        ("list_usd", float),
+        ("prompt_cache_saved_usd", float),
+        ("cache_key", str),
+        ("cached_from", str),  # JSON: the database, job, item and run the answer was taken from
+    ):
+        requests.add_column(name, kind)
+    db.execute(
+        "CREATE INDEX requests_cache_key ON requests (cache_key) WHERE cache_key IS NOT NULL"
+    )
+    db.table("runs").add_column("cache_hits", int)
+    for name, _ in SPEND_SUMS_M008[len(SPEND_SUMS_M007) :]:
+        db.execute(f"ALTER TABLE spend ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.executescript(_spend_triggers(SPEND_SUMS_M008))
+
+
+@migrations(name="m009_item_metadata")
+def m009_item_metadata(db: Database) -> None:
     # An item's own metadata (JSON), as lines written for OpenAI's cookbook script carry it:
     # stored and exported with the answer, never sent.
     db.table("requests").add_column("metadata", str)
 
 
-# m009: the HTTP requests each row's answer took, beside the items: its attempts (retries and
+# m010: the HTTP requests each row's answer took, beside the items: its attempts (retries and
 # re-asks included), but none for an item that went in another's request (a packed embeddings
-# request counts once, on its first item) or as a line of a Batch API file.
-SPEND_SUMS_M009 = (*SPEND_SUMS_M007, ("http_requests", "coalesce({row}.http_requests, 0)"))
+# request counts once, on its first item), as a line of a Batch API file, or answered from
+# the response cache (m008).
+SPEND_SUMS_M010 = (*SPEND_SUMS_M008, ("http_requests", "coalesce({row}.http_requests, 0)"))
 
 
-@migrations(name="m009_http_requests")
-def m009_http_requests(db: Database) -> None:
+@migrations(name="m010_http_requests")
+def m010_http_requests(db: Database) -> None:
     for trigger in ("spend_insert", "spend_delete", "spend_update"):
         db.execute(f"DROP TRIGGER {trigger}")
     db.table("requests").add_column("http_requests", int)
@@ -429,7 +494,7 @@ def m009_http_requests(db: Database) -> None:
         f"WITH t AS (SELECT {columns}, sum(coalesce(r.http_requests, 0)) AS n FROM requests r "
         f"GROUP BY 1, 2, 3, 4) UPDATE spend SET http_requests = t.n FROM t WHERE {matches}"
     )
-    db.executescript(_spend_triggers(SPEND_SUMS_M009))
+    db.executescript(_spend_triggers(SPEND_SUMS_M010))
 
 
 PROMPT_CHARS = 200  # of a prompt in the answers view: the whole request stays in `requests`
@@ -472,7 +537,7 @@ PROMPT_SHORT = (
     f"(SELECT CASE WHEN length(t) > {PROMPT_CHARS} THEN substr(t, 1, {PROMPT_CHARS - 1}) || '…' "
     f"ELSE t END FROM (SELECT {PROMPT_TEXT} AS t))"
 )
-ANSWERS_M010 = f"""
+ANSWERS_M011 = f"""
 SELECT job, item_id, model, {PROMPT_SHORT} AS prompt, {ANSWER} AS answer, parsed, refusal,
        finish_reason, status, validation_error, reasks, prompt_tokens, completion_tokens,
        total_tokens, cost_usd, metadata, finished_at, run_id
@@ -480,9 +545,9 @@ FROM requests
 WHERE {NEWEST} AND status IN ('ok', 'truncated', 'invalid', 'refused')"""
 
 
-@migrations(name="m010_answers_prompt_text")
-def m010_answers_prompt_text(db: Database) -> None:
+@migrations(name="m011_answers_prompt_text")
+def m011_answers_prompt_text(db: Database) -> None:
     # The answers view shows the prompt as text a person reads (an image as [image], not its
     # data URL), and the item's own metadata; the whole request stays in requests.request.
     db.execute("DROP VIEW answers")
-    db.create_view("answers", ANSWERS_M010.strip())
+    db.create_view("answers", ANSWERS_M011.strip())

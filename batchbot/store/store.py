@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from batchbot.outcome import (
     utc_now,
 )
 from batchbot.store import BUSY_TIMEOUT_MS, writes
+from batchbot.store.cache import CachedAnswer, cached_answer
 from batchbot.store.migrations import migrations
 from batchbot.version import __version__
 
@@ -76,7 +78,7 @@ STATUS = "SELECT status FROM requests WHERE job = ? AND item_id = ? AND request_
 LAST_ANSWER = """
 SELECT id, status, content, tool_calls, validation_error, max_tokens, cost_usd, reasks,
        reask_cost_usd, prompt_tokens, completion_tokens, total_tokens, cached_tokens,
-       reasoning_tokens, run_id
+       reasoning_tokens, run_id, list_usd, prompt_cache_saved_usd
 FROM requests WHERE job = ? AND item_id = ? AND request_hash = ?
 """
 
@@ -345,11 +347,22 @@ class Store:
         (request_id, status, content, calls, error, max_tokens, cost, reasks, reask_cost) = row[:9]
         (invalid_reasks,) = self.db.execute(INVALID_REASKS, (request_id,)).fetchone()
         usage = None if row[9] is None else Usage(*row[9:14])
-        totals = Totals(usage, cost, reasks or 0, reask_cost or 0.0)
+        totals = Totals(usage, cost, reasks or 0, reask_cost or 0.0, row[15], row[16])
         tool_calls = tuple(ToolCall(**call) for call in json.loads(calls or "[]"))
         return LastAnswer(
             status, content, tool_calls, error, max_tokens, invalid_reasks, totals, row[14]
         )
+
+    def cached_answer(self, key: str) -> CachedAnswer | None:
+        """The newest answer to the request with this cache key (jobs.caching), whatever the
+        job, item or run that asked it."""
+        return cached_answer(self.db.conn, key, self.path)
+
+    @cached_property
+    def path(self) -> str:
+        """The database file's path, as SQLite has it."""
+        (_, _, path) = self.db.execute("PRAGMA database_list").fetchone()
+        return str(path)
 
     def answer_status(self, job: str, item_id: str, request_hash: str) -> str | None:
         """The status of this exact request of this job, if it has a row."""

@@ -20,14 +20,16 @@ INSERT INTO requests (
     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
     cost_usd, price, latency_ms, attempts, error, error_code, response_model, created_at,
     finished_at, vector, dimensions, response_status, tool_calls, refusal, output_items,
-    parsed, validation_error, max_tokens, reasks, reask_cost_usd, metadata, http_requests
+    parsed, validation_error, max_tokens, reasks, reask_cost_usd, metadata, http_requests,
+    service_tier, list_usd, prompt_cache_saved_usd, cache_key, cached_from
 ) VALUES (
     :job, :item_id, :request_hash, :run_id, :mode, :model, :request, :status, :content,
     :finish_reason, :prompt_tokens, :cached_tokens, :completion_tokens, :reasoning_tokens,
     :total_tokens, :cost_usd, :price, :latency_ms, :attempts, :error, :error_code,
     :response_model, :created_at, :finished_at, :vector, :dimensions, :response_status,
     :tool_calls, :refusal, :output_items, :parsed, :validation_error, :max_tokens, :reasks,
-    :reask_cost_usd, :metadata, :http_requests
+    :reask_cost_usd, :metadata, :http_requests, :service_tier, :list_usd,
+    :prompt_cache_saved_usd, :cache_key, :cached_from
 )
 ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     run_id = excluded.run_id, mode = excluded.mode, model = excluded.model,
@@ -45,7 +47,10 @@ ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
     parsed = excluded.parsed, validation_error = excluded.validation_error,
     max_tokens = excluded.max_tokens, reasks = excluded.reasks,
     reask_cost_usd = excluded.reask_cost_usd, metadata = excluded.metadata,
-    http_requests = coalesce(requests.http_requests, 0) + excluded.http_requests
+    http_requests = coalesce(requests.http_requests, 0) + excluded.http_requests,
+    service_tier = excluded.service_tier,
+    list_usd = excluded.list_usd, prompt_cache_saved_usd = excluded.prompt_cache_saved_usd,
+    cache_key = excluded.cache_key, cached_from = excluded.cached_from
 """
 
 # A re-ask that got no answer: the item keeps the answer it has; only its attempts are new.
@@ -168,6 +173,11 @@ def request_row(run_id: int, job: str, mode: str, outcome: Outcome) -> dict[str,
         "reask_cost_usd": totals.reask_cost_usd if totals.reasks else None,
         "metadata": item.metadata,
         "http_requests": http_requests(mode, outcome),
+        "service_tier": outcome.service_tier,
+        "list_usd": totals.list_usd,
+        "prompt_cache_saved_usd": totals.prompt_cache_saved_usd,
+        "cache_key": outcome.cache_key,
+        "cached_from": outcome.cached_from,
     }
 
 

@@ -21,6 +21,7 @@ from batchbot.config import Config
 from batchbot.errors import Interrupted
 from batchbot.fake.errors import ApiError
 from batchbot.jobs.job import Item, load_job, request_hash
+from batchbot.money.usd import usd
 from batchbot.pace.tokens import prompt_tokens
 from batchbot.run.lock import job_lock
 from batchbot.run.runner import run_job_async
@@ -201,7 +202,7 @@ def test_submit_poll_collect(tmp_path, write_job, run_batch, batch_api):
     (collecting,) = rows(db, "select cost_usd from runs where id = 3")
     assert cost["usd"] > 0
     assert collecting["cost_usd"] == pytest.approx(cost["usd"])
-    assert f"tokens · ${cost['usd']:.4f}\n" in third.output
+    assert f"tokens · {usd(cost['usd'])}\n" in third.output
 
     fourth = run_batch(job)
     assert "nothing to send, all 5 items already answered" in fourth.output

@@ -721,9 +721,13 @@ async def test_billed_counts_every_answer_made_even_for_a_client_gone(fake_api, 
         MODEL: {
             "requests": 2,
             "input_tokens": 2 * first.usage.prompt_tokens,
+            "cached_tokens": 0,
             "output_tokens": 2 * first.usage.completion_tokens,
         }
     }
+    # gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output tokens
+    usd = 2 * (first.usage.prompt_tokens * 0.15 + first.usage.completion_tokens * 0.60) / 1e6
+    assert fake_api.stats.billed_usd == pytest.approx(usd)
 
 
 async def test_control_routes_drive_the_server_over_http(fake_api, client):
@@ -742,6 +746,7 @@ async def test_control_routes_drive_the_server_over_http(fake_api, client):
                 "duplicates": 0,
                 "tokens_charged": 0,
                 "billed": {},
+                "billed_usd": 0.0,
             }
         async with http.post(f"{base}/_fake/limits", json={"rpm": 1}) as r:
             assert r.status == 200

@@ -124,6 +124,7 @@ def test_the_bill_counts_every_call_of_every_choice(client, fake_api):
         "gpt-4o-mini": {
             "requests": 1,
             "input_tokens": answer.usage.prompt_tokens,
+            "cached_tokens": 0,
             "output_tokens": completion,
         }
     }

@@ -228,7 +228,7 @@ YAML_HINT = (
     "or '?' or ',' inside {...} or [...]"
 )
 JOB_KEYS = (
-    "budget_usd, budget_usd_per_day, endpoint, extra_params, inputs, limits, max_reasks, "
+    "budget_usd, budget_usd_per_day, cache, endpoint, extra_params, inputs, limits, max_reasks, "
     "max_tokens_cap, mode, model, name, on_invalid, on_length, pack, params, price_as, prices, "
     "prompts, schema, system, template, tier"
 )
@@ -458,7 +458,8 @@ BAD = {
     "unknown mode": (
         {"job.yaml": "model: m\nmode: batched\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:7: mode: 'batched' is not one of auto, batch, sync; did you mean 'batch'?",
+        "job.yaml:2:7: mode: 'batched' is not one of auto, batch, flex, sync; "
+        "did you mean 'batch'?",
     ),
     "price without output": (
         {"job.yaml": "model: m\nprices:\n  m: {input: 0.15}\nprompts: [Hi]\n"},

@@ -87,6 +87,12 @@ def _sums(
         "reasks": 0,
         "reask_cost_usd": 0.0,
         "avg_latency_ms": latency,
+        "cache_hits": 0,
+        "cache_saved_usd": 0.0,
+        "prompt_cache_saved_usd": 0.0,
+        "batch_saved_usd": 0.0,
+        "flex_saved_usd": 0.0,
+        "priority_extra_usd": 0.0,
     }
 
 
@@ -156,21 +162,21 @@ def test_report_json(seeded, invoke, args, expected):
 TABLE = """\
 day         items  HTTP requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
 ----------  -----  -------------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
-2026-11-01      1              1         1        0       0     100       0          50          0    0.0000     200
-2026-11-02      5              7         4        1       1   1,330     100         645        256    0.0034     450
+2026-11-01      1              1         1        0       0     100       0          50          0  0.000045     200
+2026-11-02      5              7         4        1       1   1,330     100         645        256   0.00345     450
 
 Cost by day (UTC)
-2026-11-01  █                                         $0.0000
-2026-11-02  ████████████████████████████████████████  $0.0034
+2026-11-01  █                                         $0.000045
+2026-11-02  ████████████████████████████████████████  $0.00345
 
 Why items failed (commonest first)
   1 × no error message
 """
 CSV = """\
-run_id,requests,http_requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms
-1,1,1,1,0,0,0,0,100,0,50,0,4.5e-05,0,0.0,200.0
-2,2,4,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0
-3,3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0
+run_id,requests,http_requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms,cache_hits,cache_saved_usd,prompt_cache_saved_usd,batch_saved_usd,flex_saved_usd,priority_extra_usd
+1,1,1,1,0,0,0,0,100,0,50,0,0.000045,0,0.0,200.0,0,0.0,0.0,0.0,0.0,0.0
+2,2,4,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0,0,0.0,0.0,0.0,0.0,0.0
+3,3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0,0,0.0,0.0,0.0,0.0,0.0
 """
 
 
@@ -411,23 +417,28 @@ def test_html_report_renders_in_chromium(seeded, invoke, tmp_path):
         "<b>1 ×</b> no error message",
     ):  # fmt: skip
         assert part in html
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars", "--window-size=900,1400", f"--screenshot={shot}", page.as_uri(),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    width, height, pixels = _png_pixels(shot.read_bytes())
+    width, height, pixels = screenshot(page, tmp_path, "900,1400")
     assert (width, height) == (900, 1400)
     first, second = bytes((0x1F, 0x6F, 0xEB)), bytes((0xE8, 0x59, 0x0C))
     assert sum(1 for p in pixels if p == first) > 2000  # o3-mini's stack and the job bars
     assert sum(1 for p in pixels if p == second) > 200  # gpt-4o-mini stacked above
     rightmost = max(i % width for i, p in enumerate(pixels) if p == first)
     assert rightmost > 0.75 * width  # the charts use the page's width
+
+
+def screenshot(page: Path, tmp_path: Path, size: str) -> tuple[int, int, list[bytes]]:
+    """`page` as headless Chromium draws it in a window of `size` ("900,1400"): its pixels."""
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars", f"--window-size={size}", f"--screenshot={shot}", page.as_uri(),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return _png_pixels(shot.read_bytes())
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchbot.api.client import ChatClient
+from batchbot.money.usd import usd
 from batchbot.run.budget import Budget
 from batchbot.store.store import Store
 
@@ -98,7 +99,7 @@ def test_budget_stop_line_and_resume(tmp_path, write_job, invoke, fake_api):
     assert stopped.exit_code == 3
     spent, answered = _spent(tmp_path / "batchbot.db")
     assert 0 < spent <= 0.5
-    assert f"Spent ${spent:.4f} in this run; {20 - answered} items not sent." in stopped.output
+    assert f"Spent {usd(spent)} in this run; {20 - answered} items not sent." in stopped.output
     assert "Raise the budget and run the same command again to resume." in stopped.output
     assert "tomorrow" not in stopped.output  # a run's budget does not refill overnight
     done = invoke("run", str(job), "--base-url", fake_api.url, "--max-cost", "100")
@@ -154,7 +155,7 @@ def test_what_a_dead_run_left_reserved_counts_as_spent_today(tmp_path, write_job
     assert fake_api.stats.requests == 0  # one item's worst case is more than the $0.10 left
     report = invoke("report")
     assert "In flight when a run died: 1 request(s)" in report.output
-    assert "$0.9000" in report.output
+    assert "their worst case, $0.90." in report.output
 
 
 def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api):

@@ -35,6 +35,9 @@ def test_edit_distance(a, b, distance):
         ("Model", ["model"], "model"),  # case alone is a difference worth saying
         ("budget", ["model", "prompts"], None),  # nothing near
         ("model", ["model", "mode"], None),  # a known name is no typo
+        ("tier-6", ["tier-1", "tier-5", "tier-2"], "tier-5"),  # the nearest changed letter
+        ("payg", ["payg-established", "payg-new", "free"], "payg-new"),  # a name cut short
+        ("pa", ["payg-new"], None),  # two letters are too few to complete
     ],
 )
 def test_closest(word, names, expected):

@@ -83,8 +83,9 @@ class Preflight:
 
     async def check_models(self, client: ChatClient, config: Config) -> None:
         """Raise ConfigError for a model OpenAI's API does not have; only models with no price
-        of their own (`price_as:` lends one) are asked about, and only OpenAI's API. Any other answer leaves the question to the
-        run: a key restricted to some endpoints may not read models, yet use them."""
+        of their own (`price_as:` lends one) are asked about, and only OpenAI's API. Any other
+        answer leaves the question to the run: a key restricted to some endpoints may not read
+        models, yet use them."""
         if not against_openai(config):
             return
         for model in self.models:

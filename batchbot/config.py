@@ -7,10 +7,10 @@ which is what the database and logs see.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from batchbot import modes
@@ -21,6 +21,9 @@ from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
 from batchbot.jobs.values import SETTINGS, checked
 from batchbot.pace import tiers
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -93,6 +96,9 @@ class Config:
     max_tokens_cap: int | None = None  # ... up to this many
     cache: str = DETERMINISTIC  # which earlier answers may stand for a request (jobs.caching)
     cache_path: Path | None = None  # a cache database shared across projects
+    # Seconds before each retry of a transient error, a tenacity wait strategy such as
+    # `wait_none()`; None: the server's hint, else jittered exponential backoff (api.policy).
+    retry_wait: Callable[[RetryCallState], float] | None = field(default=None, compare=False)
 
     @property
     def request_timeout_s(self) -> float:
@@ -103,7 +109,8 @@ class Config:
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        kept = (f.name for f in fields(self) if f.name not in ("api_key", "retry_wait"))
+        values = {name: getattr(self, name) for name in kept}
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
         values["cache_path"] = str(self.cache_path) if self.cache_path else None

@@ -51,7 +51,7 @@ def doctor_command(
     from batchbot.environment import API_KEY, BASE_URL, environment, from_process
 
     env = environment()
-    with friendly_errors(), fake_api(fake, base_url or env.get(BASE_URL)) as url:
+    with friendly_errors(), fake_api(fake, base_url or env.get(BASE_URL) or None) as url:
         base_url = checked_base_url(url)
         api_key = None if fake else env.get(API_KEY) or None
         checks = run_checks(

@@ -1,5 +1,8 @@
 """Run settings: job file < environment and .env < command-line flags, resolved once.
 
+The environment is read by `batchbot.environment` and passed in; this module only looks its
+variables up.
+
 The API key lives here and nowhere else: it is excluded from repr() and from `settings()`,
 which is what the database and logs see.
 """
@@ -7,12 +10,13 @@ which is what the database and logs see.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from batchbot import environment as names
 from batchbot import modes
 from batchbot.answers.reask import DEFAULT_MAX_REASKS, ReaskPolicy
 from batchbot.endpoints import Azure, on_this_machine
@@ -21,6 +25,9 @@ from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
 from batchbot.jobs.values import SETTINGS, checked
 from batchbot.pace import tiers
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -93,6 +100,9 @@ class Config:
     max_tokens_cap: int | None = None  # ... up to this many
     cache: str = DETERMINISTIC  # which earlier answers may stand for a request (jobs.caching)
     cache_path: Path | None = None  # a cache database shared across projects
+    # Seconds before each retry of a transient error, a tenacity wait strategy such as
+    # `wait_none()`; None: the server's hint, else jittered exponential backoff (api.policy).
+    retry_wait: Callable[[RetryCallState], float] | None = field(default=None, compare=False)
 
     @property
     def request_timeout_s(self) -> float:
@@ -103,7 +113,8 @@ class Config:
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        kept = (f.name for f in fields(self) if f.name not in ("api_key", "retry_wait"))
+        values = {name: getattr(self, name) for name in kept}
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
         values["cache_path"] = str(self.cache_path) if self.cache_path else None
@@ -176,7 +187,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
-        api_key=env.get("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY") or None,
+        api_key=env.get(names.AZURE_API_KEY if azure else names.API_KEY) or None,
         azure=azure,
         base_url=_base_url(flags, env),
         fake=flags.fake,
@@ -190,7 +201,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
         max_cost_usd=_maybe(flags.max_cost_usd, settings.budget_usd),
         max_cost_per_day_usd=_maybe(flags.max_cost_per_day_usd, settings.budget_usd_per_day),
-        prices_file=_path(flags.prices_file or env.get("BATCHBOT_PRICES")),
+        prices_file=_path(flags.prices_file or env.get(names.PRICES)),
         mode=flags.mode or settings.mode or modes.SYNC,
         mode_from=_mode_from(flags, settings.mode),
         # The simulated Batch API lives only as long as this process: wait for it.
@@ -202,7 +213,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
         **_reasks(flags, settings),
         cache=NEVER if flags.no_cache else settings.cache or DETERMINISTIC,
-        cache_path=None if flags.no_cache else _path(flags.cache_path or env.get("BATCHBOT_CACHE")),
+        cache_path=None if flags.no_cache else _path(flags.cache_path or env.get(names.CACHE)),
     )
 
 
@@ -222,10 +233,10 @@ def _reasks(flags: Flags, settings: JobSettings) -> dict[str, Any]:
 
 def _azure(flags: Flags, env: Mapping[str, str]) -> Azure | None:
     """The Azure OpenAI resource to call, if --azure-endpoint or AZURE_OPENAI_ENDPOINT names one."""
-    url = flags.azure_endpoint or env.get("AZURE_OPENAI_ENDPOINT") or None
+    url = flags.azure_endpoint or env.get(names.AZURE_ENDPOINT) or None
     if url is None:
         return None
-    version = flags.api_version or env.get("OPENAI_API_VERSION") or DEFAULT_API_VERSION
+    version = flags.api_version or env.get(names.API_VERSION) or DEFAULT_API_VERSION
     return Azure(checked_base_url(url) or url, version)
 
 
@@ -241,7 +252,7 @@ def _mode_from(flags: Flags, job_mode: str | None) -> str:
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:
     """The base URL to call; None with --fake, which serves its own (and keeps none)."""
-    url = flags.base_url or env.get("OPENAI_BASE_URL") or None
+    url = flags.base_url or env.get(names.BASE_URL) or None
     return None if flags.fake else checked_base_url(url)
 
 
@@ -277,20 +288,9 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def environment() -> dict[str, str]:
-    """The process environment over ./.env (the working directory's): a variable set in the
-    process wins. The CLI and the library read settings from it alike."""
-    import os
-
-    from dotenv import dotenv_values
-
-    values = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
-    return {**values, **os.environ}
-
-
 def resolve_db_path(flag: str | None, env: Mapping[str, str]) -> Path:
     """--db, else BATCHBOT_DB, else ./batchbot.db."""
-    return Path(flag or env.get("BATCHBOT_DB") or DEFAULT_DB)
+    return Path(flag or env.get(names.DB) or DEFAULT_DB)
 
 
 def _first(*values: T | None) -> T:

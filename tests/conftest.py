@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tenacity import wait_none
 
 from batchbot.api import policy
 from batchbot.cli import cli
@@ -36,16 +37,15 @@ def fake_api(fake_server: FakeServer) -> FakeServer:
 
 
 @pytest.fixture(autouse=True)
-def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, no backoff."""
+def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, and
+    retries at once (a test of the waits passes its own `retry_wait`)."""
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "BATCHBOT_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BATCHBOT_RAISE_ERRORS", "1")
     monkeypatch.chdir(tmp_path)
-    policy.set_testing(True)
-    yield
-    policy.set_testing(False)
+    monkeypatch.setattr(policy, "default_wait", wait_none)
 
 
 def after_checking(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:

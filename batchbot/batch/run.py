@@ -34,6 +34,7 @@ from batchbot.answers.cache import ResponseCache
 from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient
+from batchbot.api.exceptions import ApiError, StatusError
 from batchbot.batch.api import BatchApi, Unchecked, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
@@ -119,6 +120,7 @@ class BatchRun:
             max_attempts=config.max_attempts,
             model=config.model or "",
             endpoint=job.endpoint,
+            wait=config.retry_wait,
         )
         self.run_id, self.total, self.report = run_id, total, report
         self.tally = Tally()  # the answers collected, at batch prices
@@ -248,9 +250,9 @@ class BatchRun:
             for file_id in (row["output_file_id"], row["error_file_id"]):
                 if file_id:
                     await self._collect_file(row, file_id)
-        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+        except ApiError as exc:
             fatal = policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL
-            if fatal and isinstance(exc, openai.APIStatusError):
+            if fatal and isinstance(exc, StatusError):
                 raise refusal(exc, f"download the results of {batch.id}", self.api.model) from exc
             self._note(DOWNLOAD_FAILED.format(batch_id=batch.id, error=describe(exc)))
             return

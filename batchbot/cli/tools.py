@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from batchbot.cli.common import cli, echo, environment, fake_api, friendly_errors, setting
+from batchbot.cli.common import (
+    cli,
+    db_or_environment,
+    echo,
+    fake_api,
+    friendly_errors,
+    setting,
+)
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 
 
@@ -16,15 +22,13 @@ from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 @click.option(
     "--fake", is_flag=True, help="Check against the built-in simulated OpenAI API (no key)."
 )
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="The API to check  [default: OpenAI]")
+@click.option("--base-url", help="The API to check  [default: OpenAI]")
 @click.option(
     "--db",
     "db_path",
-    envvar="BATCHBOT_DB",
-    default="batchbot.db",
-    show_default=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The database runs will write to.",
+    callback=db_or_environment,
+    type=click.Path(dir_okay=False),
+    help="The database runs will write to.  [default: batchbot.db]",
 )
 @click.option("--model", default="gpt-4o-mini", show_default=True, help="Model to try.")
 @click.option(
@@ -36,7 +40,7 @@ from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
     help="Seconds to wait for the API's answer.",
 )
 def doctor_command(
-    fake: bool, base_url: str | None, db_path: Path, model: str, timeout_s: float
+    fake: bool, base_url: str | None, db_path: str, model: str, timeout_s: float
 ) -> None:
     """Check the key is set (never shown), the database is writable, the API answers and
     what limits it reports; one line each. Sends one 1-token request (a tiny fraction of a
@@ -44,16 +48,17 @@ def doctor_command(
     """
     from batchbot.api.doctor import run_checks
     from batchbot.config import checked_base_url
+    from batchbot.environment import API_KEY, BASE_URL, environment, from_process
 
-    with friendly_errors(), fake_api(fake, base_url) as url:
+    env = environment()
+    with friendly_errors(), fake_api(fake, base_url or env.get(BASE_URL) or None) as url:
         base_url = checked_base_url(url)
-        shell_key = os.environ.get("OPENAI_API_KEY")
-        api_key = None if fake else environment().get("OPENAI_API_KEY") or None
+        api_key = None if fake else env.get(API_KEY) or None
         checks = run_checks(
             api_key=api_key,
-            key_source="environment" if shell_key else ".env",
+            key_source="environment" if from_process(API_KEY) else ".env",
             base_url=base_url,
-            db_path=db_path,
+            db_path=Path(db_path),
             model=model,
             timeout_s=timeout_s,
             key_needed="the simulated API (--fake) takes any key" if fake else None,

@@ -21,7 +21,8 @@ from batchbot.answers.asking import SKIP, Asking
 from batchbot.answers.cache import ResponseCache
 from batchbot.answers.reask import Reask
 from batchbot.api import policy
-from batchbot.api.client import ChatClient, Reply, connection_failed
+from batchbot.api.client import ChatClient, Reply
+from batchbot.api.exceptions import NoConnection
 from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, packs
@@ -112,7 +113,9 @@ class Dispatcher:
         self.stop_event = asyncio.Event()
         self.grace_s = config.grace_s
         self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
-        self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
+        self.policy = policy.retrying(
+            max_attempts=config.max_attempts, wait=config.retry_wait, sleep=self._sleep
+        )
         self.asking = Asking(job, store, config.reask_policy())
         self._outage_reported = False
 
@@ -379,7 +382,7 @@ class Dispatcher:
             try:
                 reply = await self._send(tries, wait_s)
             except Exception as exc:
-                if not connection_failed(exc):
+                if not isinstance(exc, NoConnection):
                     if server_answered(exc):
                         self.outage.answered()
                     raise
@@ -449,7 +452,7 @@ class Dispatcher:
         if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
             self.stop(policy.run_stop_error(exc, str(tries.item.body.get("model"))))
             status = PENDING  # not this item's fault: the next run sends it again
-        elif isinstance(self.stopped, ServerUnreachable) and connection_failed(exc):
+        elif isinstance(self.stopped, ServerUnreachable) and isinstance(exc, NoConnection):
             status = PENDING  # the server was away, not this item at fault
         return tries.error(status, exc)
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import openai
-
 from batchbot import modes
 from batchbot.api.client import ChatClient
+from batchbot.api.exceptions import ApiError
 from batchbot.config import Config
 from batchbot.errors import BudgetUnbounded, ConfigError
 from batchbot.jobs.job import Item, Job
@@ -93,7 +92,7 @@ class Preflight:
                 continue  # a model genai-prices prices is one OpenAI has
             try:
                 found = await client.has_model(model)
-            except openai.APIError:
+            except ApiError:
                 return
             if not found:
                 raise ConfigError(NO_MODEL.format(model=model, suggestion=did_you_mean(model)))

@@ -277,7 +277,7 @@ def cancel_batches(job: Job, config: Config) -> Cancelled:
         store = open_store(config)
         try:
             async with connect(config) as client:
-                api = BatchApi(client.api, max_attempts=config.max_attempts)
+                api = BatchApi(client.api, max_attempts=config.max_attempts, wait=config.retry_wait)
                 return await cancel_open(job.name, store, api)
         finally:
             store.close()

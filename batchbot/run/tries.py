@@ -6,7 +6,8 @@ from typing import Any
 
 from batchbot.answers.reask import Reask, allowance
 from batchbot.api import policy
-from batchbot.api.client import Reply, error_name, kept_headers
+from batchbot.api.client import Reply, kept_headers
+from batchbot.api.exceptions import error_name
 from batchbot.api.replies import answered
 from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets

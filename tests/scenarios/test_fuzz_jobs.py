@@ -229,6 +229,7 @@ def mutated_job(draw: st.DrawFn) -> tuple[str, str]:
 ALLOWED_EXITS = {"--dry-run": {0, 2}, SENT: {0, 1, 2, 3}}
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

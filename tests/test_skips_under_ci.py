@@ -46,6 +46,7 @@ def _pytest(directory: Path, ci: str | None, *args: str) -> subprocess.Completed
 def suite(tmp_path: Path) -> Path:
     """A tiny suite with this project's conftest: one test passes, one skips, one is xfail."""
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
+    shutil.copy(CONFTEST.parent / "batched.py", tmp_path)  # its pytest_plugins
     (tmp_path / "test_some.py").write_text(TESTS, encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     return tmp_path

@@ -20,6 +20,9 @@ from batchbot.api import policy
 from batchbot.cli import cli
 from batchbot.fake.server import FakeServer
 
+# Fixtures kept beside the helpers their tests import (batch mode's in tests/batched.py).
+pytest_plugins = ["batched"]
+
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeServer]:

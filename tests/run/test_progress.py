@@ -6,6 +6,7 @@ import io
 import time
 
 import pytest
+from hostile import HOSTILE, assert_inert
 
 from batchbot.run.progress import WIDTH, PlainLines, RichBar, RunStats
 
@@ -124,3 +125,17 @@ def test_a_full_bucket_line_fits_in_80_columns():
     money = "$0.41 spent, $1.59 left"
     assert line == f"29,000/100,000 · ok 29,000 · RPM 70k/30k (full bucket) · {money}"
     assert len(line) <= WIDTH
+
+
+@pytest.mark.parametrize("display", [PlainLines, RichBar])
+def test_the_progress_line_shows_a_hostile_job_name_inert(display):
+    """Both displays print the job's name without its escapes (rich markup stays text too)."""
+    out = io.StringIO()
+    shown = display(out)
+    stats = RunStats(job=f"faq{HOSTILE}[bold]x", total=2, started=time.monotonic())
+    shown.start(stats)
+    stats.ok = 1
+    shown.stop(stats)
+    assert_inert(out.getvalue().encode(), "the progress line")
+    assert "faq" in out.getvalue()
+    assert "[bold]x" in out.getvalue()

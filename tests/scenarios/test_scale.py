@@ -96,6 +96,7 @@ def generated_job(path: Path, count: int, on_pull: Callable[[int], None]) -> Job
     return Job("generated", path, JobSettings(), DraftSource(read, path, "no items"))
 
 
+@pytest.mark.slow
 def test_validation_of_100k_generated_items_keeps_none_of_them(tmp_path: Path) -> None:
     """Checking every item (and every id for duplicates) holds no list of items or ids."""
     pulled = []
@@ -111,6 +112,7 @@ def test_validation_of_100k_generated_items_keeps_none_of_them(tmp_path: Path) -
     assert peak < 10_000_000, f"{peak / 1e6:.1f} MB"
 
 
+@pytest.mark.slow
 def test_100k_generated_items_are_pulled_as_sent_and_ctrl_c_loses_no_answer(
     tmp_path: Path, fake_api
 ) -> None:
@@ -178,6 +180,7 @@ def server_stats(url: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(360)  # a minute alone on 2 cores; several times that on a busy machine
 def test_resume_of_100k_job_half_answered_sends_exactly_the_other_half(
     tmp_path: Path, write_job, invoke, api_process: str

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "/srv/faq"
 ITEMS = 26  # prompts in jobs/faq.yaml
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]

@@ -409,7 +409,7 @@ def test_the_dry_run_counts_the_schema_and_says_re_asks_are_extra(write_job, inv
 
 def test_the_extraction_example_runs_with_fake(tmp_path, invoke):
     """jobs/extract.yaml runs as a new user would run it, and exports a column per field."""
-    examples = Path(__file__).resolve().parents[1] / "jobs"
+    examples = Path(__file__).resolve().parents[2] / "jobs"
     for name in ("extract.yaml", "support_tickets.csv"):
         (tmp_path / name).write_bytes((examples / name).read_bytes())
     result = invoke("run", "extract.yaml", "--fake", key=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-JOBS = Path(__file__).resolve().parent.parent / "jobs"
+JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
 
 def rows(db: Path, sql: str, *params: object) -> list[dict[str, object]]:

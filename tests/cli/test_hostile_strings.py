@@ -9,18 +9,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
+from hostile import OSC, assert_inert
 
-from batchbot.inert import inert_json, printable
-from batchbot.reports.cells import csv_cell
-from batchbot.run.progress import PlainLines, RichBar, RunStats
-
-# A terminal title (OSC ... BEL), a screen clear (CSI 2J), colour, a C1 CSI, a bare BEL.
-OSC = "\x1b]0;PWNED\x07"
-HOSTILE = f"{OSC}\x1b[2J\x1b[31m\x9b31m\x07"
 # The same, as YAML writes them in double quotes (the file itself holds no control character).
 OSC_YAML = "\\e]0;PWNED\\a"
 JOB = f"""\
@@ -33,7 +25,6 @@ prompts:
   - {{id: "-x", user: "@SUM(1)"}}
   - {{id: "+y", user: "+1"}}
 """
-UNSAFE_BYTES = (b"\x1b", b"\x07", "\x9b".encode(), "\x9d".encode())
 
 
 def batchbot(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -42,11 +33,6 @@ def batchbot(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "batchbot", *args], cwd=cwd, env=env, capture_output=True, timeout=60
     )
-
-
-def assert_inert(data: bytes, what: str) -> None:
-    for unsafe in UNSAFE_BYTES:
-        assert unsafe not in data, f"{what} holds {unsafe!r}: {data[:500]!r}"
 
 
 def test_no_escape_or_bel_reaches_a_terminal_or_a_log(tmp_path):
@@ -106,25 +92,6 @@ def test_csv_text_cells_never_start_a_formula(tmp_path):
         assert not cell.startswith(("=", "+", "-", "@")), cell
 
 
-@pytest.mark.parametrize(
-    ("text", "shown"),
-    [
-        (f"job{OSC}done", "jobdone"),
-        ("a\x1b[2Jb\x1b[1;31mc\x1b[0m", "abc"),
-        ("link \x1b]8;;http://evil\x1b\\here\x1b]8;;\x1b\\", "link here"),
-        ("c1 \x9b2J and \x9d0;T\x9c end", "c1  and  end"),
-        ("keep\nlines\tand tabs\r\n", "keep\nlines\tand tabs\n"),
-        ("nul\x00 del\x7f bs\x08", "nul del bs"),
-        ("plain text, é and 字", "plain text, é and 字"),
-        ("lone \ud800 surrogate", "lone \ufffd surrogate"),
-    ],
-)
-def test_printable(text, shown):
-    """Escape sequences go whole, other controls go, newlines, tabs and Unicode stay; a lone
-    surrogate, which no terminal can be written, shows as the replacement character."""
-    assert printable(text) == shown
-
-
 def test_a_lone_surrogate_in_a_setting_is_refused_with_its_place(write_job, invoke):
     """A job named "\\ud800" (no character at all): exit 2 naming the field, nothing run."""
     write_job("job.yaml", 'model: gpt-4o-mini\nname: "\\uD800"\nprompts: [a]\n')
@@ -134,47 +101,6 @@ def test_a_lone_surrogate_in_a_setting_is_refused_with_its_place(write_job, invo
         "Error: job.yaml:2:7: name: contains an unpaired surrogate escape (\\ud800-\\udfff), "
         "which is no character: remove it\n"
     )
-
-
-def test_inert_json_keeps_the_data():
-    """C1 controls in JSON become \\u escapes: the same value when read back."""
-    text = json.dumps({"id": f"a{HOSTILE}\x7f"}, ensure_ascii=False)
-    inert = inert_json(text)
-    assert json.loads(inert) == json.loads(text)
-    assert_inert(inert.encode(), "the JSON")
-
-
-@pytest.mark.parametrize(
-    ("value", "cell"),
-    [
-        ("=1+1", "'=1+1"),
-        ("-2", "'-2"),
-        ("@A1", "'@A1"),
-        ("+1", "'+1"),
-        ("\t=1", "'\t=1"),
-        ("\x1b[2J=1", "'=1"),
-        ("fine", "fine"),
-        (-2.5, -2.5),
-        (None, None),
-    ],
-)
-def test_csv_cell(value, cell):
-    """Text that would start a formula gets a leading quote; numbers stay numbers."""
-    assert csv_cell(value) == cell
-
-
-@pytest.mark.parametrize("display", [PlainLines, RichBar])
-def test_the_progress_line_shows_a_hostile_job_name_inert(display):
-    """Both displays print the job's name without its escapes (rich markup stays text too)."""
-    out = io.StringIO()
-    shown = display(out)
-    stats = RunStats(job=f"faq{HOSTILE}[bold]x", total=2, started=time.monotonic())
-    shown.start(stats)
-    stats.ok = 1
-    shown.stop(stats)
-    assert_inert(out.getvalue().encode(), "the progress line")
-    assert "faq" in out.getvalue()
-    assert "[bold]x" in out.getvalue()
 
 
 def test_the_html_report_escapes_what_a_job_names(tmp_path):

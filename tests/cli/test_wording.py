@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from batched import FIVE
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,11 @@ def test_report_html_says_what_it_wrote(tmp_path, write_job, invoke, fake_api):
     assert result.exit_code == 0
     assert result.stderr == "wrote spend.html\n"
     assert "wrote" not in result.stdout
+
+
+def test_dry_run_shows_the_mode(write_job, invoke):
+    """--dry-run says which engine --mode auto picks and why."""
+    job = write_job("nightly.yaml", FIVE)
+    result = invoke("run", str(job), "--mode", "auto", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "mode: sync (auto: 5 items to send" in result.output

@@ -4,7 +4,7 @@ the fake API. Whatever comes out is an answer, a failed item or a one-line error
 code; never an internal error, a traceback or a hang.
 
 The suite runs a few hundred mutations; `BATCHBOT_FUZZ_EXAMPLES=5000 python -m pytest
-tests/test_fuzz_jobs.py` runs more (tests/jobs/test_jobs.py fuzzes the parsers alone).
+tests/scenarios/test_fuzz_jobs.py` runs more (tests/jobs/test_jobs.py fuzzes the parsers alone).
 """
 
 from __future__ import annotations
@@ -229,6 +229,7 @@ def mutated_job(draw: st.DrawFn) -> tuple[str, str]:
 ALLOWED_EXITS = {"--dry-run": {0, 2}, SENT: {0, 1, 2, 3}}
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

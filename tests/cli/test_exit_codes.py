@@ -312,7 +312,7 @@ def test_every_error_class_has_a_case():
 
 def test_the_troubleshooting_table_names_every_class():
     """docs/troubleshooting.md's exit-code table has a row for each class, with its code."""
-    text = (Path(__file__).parents[1] / "docs" / "troubleshooting.md").read_text()
+    text = (Path(__file__).parents[2] / "docs" / "troubleshooting.md").read_text()
     for cls in {case.error for _, case in CASES.values()} - {None}:
         assert cls is not None
         row = next((line for line in text.splitlines() if f"`{cls.__name__}`" in line), None)

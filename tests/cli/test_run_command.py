@@ -480,7 +480,7 @@ def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
 
 def test_closing_line_of_the_example_job_fits_80_columns(invoke, fake_api):
     """The quick start's closing line fits a terminal or a cron mail of 80 columns."""
-    example = Path(__file__).resolve().parents[1] / "jobs" / "faq.yaml"
+    example = Path(__file__).resolve().parents[2] / "jobs" / "faq.yaml"
     result = invoke("run", str(example), "--base-url", fake_api.url)
     assert result.exit_code == 0, result.output
     (closing,) = [line for line in result.output.splitlines() if " answered" in line]

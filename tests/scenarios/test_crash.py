@@ -93,6 +93,7 @@ def integrity(db: Path) -> str:
         return str(conn.execute("pragma integrity_check").fetchone()[0])
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume(tmp_path, slow_api):
     """Several kill -9s, then a rerun: every item answered once more at most per kill."""
     rng = random.Random(SEED)
@@ -149,6 +150,7 @@ def billed_usd(server: FakeServer) -> float:
     return (tokens_in * INPUT_USD + tokens_out * OUTPUT_USD) / 1e6
 
 
+@pytest.mark.slow
 def test_daily_cap_holds_in_what_the_server_billed_across_kills(tmp_path, thinking_api, invoke):
     """Ten kill -9s with --max-cost-per-day, then a last run: the server billed at most the cap."""
     prompts = "".join(f"  - Question number {i} about the weather?\n" for i in range(2000))

@@ -14,7 +14,7 @@ import pytest
 from batchbot.jobs.job import load_job
 from batchbot.pace.tokens import request_tokens
 
-JOBS = Path(__file__).resolve().parent.parent / "jobs"
+JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
 
 def rows(db: Path, sql: str, *params: object) -> list[dict[str, object]]:

@@ -8,7 +8,6 @@ import json
 import pytest
 from stored import rows
 
-from batchbot import modes
 from batchbot.pace.limiter import Limiter
 
 QUESTIONS = "".join(f"  - Question {n} - why do people like tea?\n" for n in range(30))
@@ -139,28 +138,6 @@ def test_priority_is_priced_at_its_rate_and_an_unpriced_tier_stores_no_cost(
     assert result.output.count("no priority price known for model 'gpt-4o-mini'") == 1
     unpriced = rows(tmp_path / "batchbot.db", "select cost_usd from requests where job = 'scale'")
     assert unpriced == [{"cost_usd": None}] * 2
-
-
-@pytest.mark.parametrize(
-    ("to_send", "minutes", "deadline", "flex", "mode"),
-    [
-        (30, 0.1, None, True, "flex"),
-        (30, 0.1, None, False, "sync"),
-        (100_000, 400.0, None, True, "batch"),
-        (100_000, 400.0, 900.0, True, "flex"),
-        (100_000, 400.0, 700.0, False, "sync"),
-        (100_000, 400.0, 60.0, True, "sync"),  # Flex, twice as slow, would miss it too
-        (100_000, 20.0, None, False, "sync"),
-    ],
-)
-def test_auto_weighs_sync_flex_and_batch(to_send, minutes, deadline, flex, mode):
-    """auto: Batch for big slow jobs with time to spare, else Flex where the model has it and
-    the deadline allows, else sync."""
-    choice = modes.choose_mode(
-        "auto", to_send=to_send, sync_minutes=minutes, deadline_minutes=deadline, flex=flex
-    )
-    assert choice.mode == mode
-    assert choice.reason.startswith("auto:")
 
 
 def test_auto_sends_a_model_offered_on_flex_there(tmp_path, write_job, invoke):

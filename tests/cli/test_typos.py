@@ -104,3 +104,11 @@ def test_a_compatible_server_judges_its_own_model_names(write_job, invoke, fake_
     assert "(did you mean 'gpt-4o-mini'?)" in result.output
     assert "resume" not in result.output
     assert fake_api.stats.requests == 1
+
+
+def test_a_misspelt_model_key_suggests_model(write_job, invoke):
+    """`modle:` in a job file is suggested as `model`, not as `mode`."""
+    job = write_job("j.yaml", "modle: gpt-4o-mini\nprompts: [a]\n")
+    result = invoke("run", str(job), "--dry-run", key=None)
+    assert result.exit_code == 2
+    assert "j.yaml:1:1: modle: unknown key; did you mean 'model'?" in result.stderr

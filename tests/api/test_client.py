@@ -1,19 +1,15 @@
 """One request through the official client against the fake API: the answer read raw, only
-the limit headers kept, a broken body or a reset named for the error policy."""
+the limit headers kept, a broken body raised as batchbot's error, a model looked up (how each
+fault becomes an error of batchbot's tree: test_exceptions.py)."""
 
 from __future__ import annotations
 
-import openai
 import pytest
 
-from batchbot.api.client import (
-    KEPT_HEADERS,
-    ChatClient,
-    MalformedResponse,
-    connection_failed,
-    error_name,
-)
+from batchbot.api.client import KEPT_HEADERS, ChatClient
+from batchbot.api.exceptions import MalformedResponse, StatusError
 from batchbot.endpoints import EMBEDDINGS, RESPONSES
+from batchbot.fake.server import FakeServer
 
 
 def body(text: str, **params: object) -> dict[str, object]:
@@ -72,27 +68,22 @@ async def test_a_body_cut_in_half_is_a_malformed_response(fake_api):
     assert "x-ratelimit-limit-requests" in caught.value.headers
 
 
-async def test_a_reset_is_a_connection_failure_and_a_hang_is_not(fake_api):
-    """A dropped connection is named a connection failure; a timeout never is."""
-    client = ChatClient(api_key="sk-test", base_url=fake_api.url, timeout=0.5)
-    try:
-        with pytest.raises(openai.APIConnectionError) as reset:
-            await client.complete(body("Drop me [[fake:reset]]"))
-        with pytest.raises(openai.APITimeoutError) as hang:
-            await client.complete(body("Hold me [[fake:hang]]"))
-    finally:
-        await client.close()
-    assert connection_failed(reset.value)
-    assert error_name(reset.value) == "APIConnectionError"
-    assert not connection_failed(hang.value)
-    assert not connection_failed(ValueError("no request at all"))
-
-
-async def test_has_model_asks_the_api(fake_api):
-    """A model the API serves is there; a misspelt one is not, and nothing is raised."""
+async def test_has_model_is_false_only_for_a_404(fake_api):
+    """GET /models/{model}: a model the API serves is there, a misspelt one is not (a 404);
+    any other refusal, here a wrong key, is raised as batchbot's StatusError."""
     client = ChatClient(api_key="sk-test", base_url=fake_api.url, timeout=10)
     try:
         assert await client.has_model("gpt-4o-mini")
         assert not await client.has_model("gpt-4o-mni")
     finally:
         await client.close()
+    strict = FakeServer(api_key="sk-right").start_in_thread()
+    wrong = ChatClient(api_key="sk-wrong", base_url=strict.url, timeout=10)
+    try:
+        with pytest.raises(StatusError) as caught:
+            await wrong.has_model("gpt-4o-mini")
+    finally:
+        await wrong.close()
+        strict.stop()
+    assert caught.value.status_code == 401
+    assert "sk-wrong" not in str(caught.value)

@@ -126,13 +126,3 @@ async def test_a_closed_port_is_no_connection(unused_tcp_port):
         await client.close()
     assert error_name(caught.value) == "APIConnectionError"
     assert policy.classify_error(caught.value) is ErrorClass.TRANSIENT
-
-
-async def test_has_model_is_false_only_for_a_404(fake_api):
-    """GET /models/{model}: a 404 means no such model; any other refusal is raised as ours."""
-    client = ChatClient(api_key="sk-test", base_url=fake_api.url, timeout=5)
-    try:
-        assert await client.has_model(MODEL)
-        assert not await client.has_model("gpt-nonexistent-9")
-    finally:
-        await client.close()

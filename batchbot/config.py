@@ -49,6 +49,8 @@ class Config:
     tier: str = tiers.DEFAULT_TIER
     rpm: float | None = None
     tpm: float | None = None
+    rpm_from: str = tiers.PRESET  # where each limit came from: a flag, the job or the preset
+    tpm_from: str = tiers.PRESET
     concurrency: int = tiers.DEFAULT_CONCURRENCY
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
@@ -76,6 +78,11 @@ class Config:
         values["api_key_set"] = self.api_key is not None
         values["azure"] = vars_of(self.azure)
         return values
+
+    def caps(self) -> list[str]:
+        """The kinds ("requests", "tokens") whose limit the user set: a hard ceiling."""
+        sources = (("requests", self.rpm_from), ("tokens", self.tpm_from))
+        return [kind for kind, source in sources if source in tiers.SET_BY_USER]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +120,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     model = flags.model or settings.model or _first_model(job)
     tier = flags.tier or settings.tier or tiers.DEFAULT_TIER
     preset = tiers.limits_for(tier, model or "")
-    rpm = _first(flags.rpm, settings.limits.rpm, preset.rpm)
-    tpm = _first(flags.tpm, settings.limits.tpm, preset.tpm)
+    rpm, rpm_from = _sourced(flags.rpm, settings.limits.rpm, preset.rpm)
+    tpm, tpm_from = _sourced(flags.tpm, settings.limits.tpm, preset.tpm)
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
     _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
     azure = _azure(flags, env)
@@ -128,6 +135,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         tier=tier,
         rpm=rpm,
         tpm=tpm,
+        rpm_from=rpm_from,
+        tpm_from=tpm_from,
         concurrency=int(concurrency),
         timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
@@ -187,6 +196,15 @@ def checked_base_url(url: str | None) -> str | None:
             "https://api.openai.com/v1 or http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
         )
     return url
+
+
+def _sourced(flag: float | None, job: float | None, preset: float) -> tuple[float, str]:
+    """A limit and where it came from: the flag, else the job file, else the tier preset."""
+    if flag is not None:
+        return flag, tiers.FLAG
+    if job is not None:
+        return job, tiers.JOB
+    return preset, tiers.PRESET
 
 
 def _maybe(*values: T | None) -> T | None:

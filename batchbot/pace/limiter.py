@@ -45,6 +45,8 @@ while - is spent faster than the pace until the server shows it enforces short w
 they answer (`Sent`, from `wait_for_capacity()`). Once the run has asked for every request
 it will send (`last_call()`), what waits is all that is left: when the server's buckets hold
 all of it, the burst spends the margin kept for later requests too, and the run ends sooner.
+Never above a limit the user set (`caps`): that is a hard ceiling, and no rolling minute may
+hold more than it (`ceiling`), whatever bursts the server's counters would allow.
 
 Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
 at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
@@ -68,7 +70,8 @@ when it ends a spell of spending the headroom.
 Dialects. What the `remaining` counts mean depends on the server (see `dialect`): OpenAI's
 refill, a gateway's fixed-minute counters do not, and some servers send none. Sharing,
 headroom and the header half of calibration assume a refill, so they read OpenAI's alone; a
-fixed window is paced to spend what it has left by its turn, and held when used up. The
+fixed window, once seen not to refill, has what it has left spent as headroom (bar a limit
+the user set lower than the server's), and is held when used up, until it turns. The
 first time a dialect worth saying is seen, `on_dialect` says it.
 
 Refunds. Token charges are not refunded when the answer turns out shorter: OpenAI charges the
@@ -82,23 +85,24 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
+from batchbot.pace import levels
 from batchbot.pace.calibration import Calibrated, Calibration, requested_in
-from batchbot.pace.dialect import OPENAI, HeaderReader
+from batchbot.pace.ceiling import Ceiling
+from batchbot.pace.dialect import FIXED_MINUTE, OPENAI, HeaderReader
 from batchbot.pace.guard import KINDS, Guard
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.learning import Backoff, LimitLearner
+from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
 
 __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge", "Sent"]
 
 CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
-FULL = 0.97  # a bucket this full is one nobody has been spending
 SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
 MAX_SLACK_S = 0.05  # ...up to this
 
@@ -114,8 +118,9 @@ class Limiter:
     the limit to aim for. `window_s`: the span no part of which may hold more than its share
     of the limit; `slack_s`: how much longer the guard counts, for transit jitter.
     `raise_after_s`: how long the server must report a higher limit before we follow it.
-    `caps`: which of "requests" and "tokens" the configured limit is a ceiling for (the user
-    set it; it is not a preset). `on_change`: called once for each new pair of limits the
+    `caps`: which of "requests" and "tokens" the configured limit is a hard ceiling for (the
+    user set it; it is not a preset): never raised, never burst above, never exceeded in
+    any rolling minute. `on_change`: called once for each new pair of limits the
     server's headers set, and once per model whose tokens the server counts notably
     differently. `probe`: send one request alone before the server has said anything (see
     the module docstring). `on_dialect`: called with a note the first time the server shows
@@ -161,11 +166,14 @@ class Limiter:
         self._window_s, self._slack_s = window_s, slack_s
         self._requests = self._bucket(rpm)
         self._tokens = self._bucket(tpm)
+        configured = {"requests": rpm, "tokens": tpm}
+        self._caps = {kind: limit for kind in caps if (limit := configured[kind]) is not None}
         self._guard = Guard(
             window_s + slack_s,
             share=self._share,
             paused_until=lambda: self._paused_until,
             on_sent=self._sent_now,
+            ceiling=Ceiling(self._caps),
         )
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
@@ -288,7 +296,7 @@ class Limiter:
             units = {"requests": scale, "tokens": charge * scale}
             await self._charge("requests", units["requests"])
             await self._charge("tokens", units["tokens"])
-        return await self._guard.through(units), charge
+        return await self._guard.through(units, {"requests": 1.0, "tokens": charge}), charge
 
     def last_call(self) -> None:
         """Every request the run will send has been asked for: what waits is all that is left.
@@ -355,6 +363,7 @@ class Limiter:
         recounted = count.refused(now, tokens, requested_in(message))
         if count.ratio > before:  # what is in the window was sent at the old count
             self._guard.logs["tokens"].scale(count.ratio / before)
+            self._guard.ceiling.recount("tokens", count.ratio / before)
         if recounted or self._spare.explains(now) or now - self._changed_at < CHANGE_EXPLAINS_S:
             return
         shared = min(self._reader.bucket_shares(), default=1.0) < ALL_OF_IT
@@ -397,47 +406,19 @@ class Limiter:
         # the server's per-minute buckets hold (see `calibration`): no headroom in them. It
         # takes a second reading to see that, unless the first shows the buckets full.
         self._readings += refills
-        seen = refills and (self._readings > 1 or self._full(headers))
-        trusted = seen and self._spare.looking and not self.calibration.headers_lie
-        if trusted and self._spare.find(now, self._levels(now, headers, sent), self._left()):
-            self._repace()
-
-    def _full(self, headers: RateLimitHeaders) -> bool:
-        """Whether the headers show every paced bucket as full as nobody has been using it."""
-        reported = _reported(headers)
-        for kind, limit_in_force in self._limits():
-            limit, remaining = reported[kind]
-            if limit_in_force is None:
-                continue
-            if not limit or remaining is None or remaining < FULL * limit:
-                return False
-        return True
-
-    def _levels(
-        self, now: float, headers: RateLimitHeaders, sent: Sent | None
-    ) -> dict[str, tuple[float, float] | None]:
-        """For each paced kind, (limit, what the server's bucket holds now, at least).
-
-        If the headers tell the bucket at the request's arrival, it has refilled since and
-        lost all we sent since; if they tell it as the answer left, what it holds now is
-        what they say (less the little on its way). Not knowing which, take the smaller.
-        """
-        reported = _reported(headers)
-        levels: dict[str, tuple[float, float] | None] = {}
-        for kind, limit_in_force in self._limits():
-            if limit_in_force is None:
-                continue
-            limit, remaining = reported[kind]
-            if not limit or remaining is None:
-                levels[kind] = None
-                continue
-            if sent is None:  # nothing says what went since: only a full bucket is sure
-                levels[kind] = (limit, remaining) if remaining >= FULL * limit else None
-                continue
-            since = self._charged[kind] - (sent.requests if kind == "requests" else sent.tokens)
-            refilled = min(limit, remaining + limit / 60 * max(0.0, now - sent.at))
-            levels[kind] = (limit, min(remaining, refilled - since))
-        return levels
+        paced = [kind for kind, limit in self._limits() if limit is not None]
+        seen = refills and (self._readings > 1 or levels.full(headers, paced))
+        if seen and self._spare.looking and not self.calibration.headers_lie:
+            charged, caps = self._charged, self._caps
+            found = levels.bucket_levels(now, headers, paced, charged, sent, capped=caps)
+            if self._spare.find(now, found, self._left()):
+                self._repace()
+        elif self._reader.dialect == FIXED_MINUTE and self._spare.looking:
+            # What a fixed minute has left is spent fast, then the next minute's in full;
+            # not above a limit the user set lower than the server's (see `ceiling`).
+            found = self._reader.window_levels(now, paced, self._learner.user_bound)
+            if self._spare.find(now, found, self._left(), refills=False):
+                self._repace()
 
     def _say(self, notice: Notice) -> None:
         if self._on_change is not None:
@@ -505,23 +486,6 @@ class Limiter:
         """A fixed window with nothing left opens again when it turns, not before."""
         self.pause(self._reader.until_turn(self._loop.time()))
         await self._wait_out_pause()
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """When a request went, and all that had gone by then (it included), as the server counts."""
-
-    at: float
-    requests: float
-    tokens: float
-
-
-def _reported(headers: RateLimitHeaders) -> dict[str, tuple[int | None, int | None]]:
-    """(limit, remaining) per kind, as the headers state them."""
-    return {
-        "requests": (headers.limit_requests, headers.remaining_requests),
-        "tokens": (headers.limit_tokens, headers.remaining_tokens),
-    }
 
 
 def _check_positive(name: str, value: float | None) -> None:

@@ -27,7 +27,6 @@ from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
-from batchbot.pace import tiers
 from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
@@ -70,19 +69,11 @@ class Dispatcher:
             spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
         )
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
-        self.preset = tiers.limits_for(config.tier, config.model or "")
         self.limiter = Limiter(
             rpm=config.rpm,
             tpm=config.tpm,
             concurrency=config.concurrency,
-            caps=[
-                kind
-                for kind, value, preset in (
-                    ("requests", config.rpm, self.preset.rpm),
-                    ("tokens", config.tpm, self.preset.tpm),
-                )
-                if value != preset
-            ],
+            caps=config.caps(),
             on_change=self._limits_changed,
             probe=True,
             on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
@@ -99,7 +90,7 @@ class Dispatcher:
         self._outage_reported = False
 
     def _limits_changed(self, change: Notice) -> None:
-        from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
+        from_tier = not self.config.caps()
         log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
 
     # -- stopping ---------------------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""A limit the user sets is a hard ceiling, on the limiter's controlled clock: no rolling minute
+holds more, whatever the server's counters would allow."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import test_limiter
+from test_dialect import LIMIT, WORKERS, FixedMinuteServer
+from test_limiter import Sim
+
+from batchbot.pace.ceiling import Ceiling
+from batchbot.pace.headers import RateLimitHeaders
+from batchbot.pace.limiter import Limiter
+
+sim = test_limiter.sim
+
+
+def send(sim: Sim, limiter: Limiter, count: int, answer: Any) -> list[float]:
+    """`count` requests from a few workers; each answer's headers from `answer()`. Returns the
+    release times, as they come."""
+    times: list[float] = []
+    left = [count]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await limiter.wait_for_capacity(0)
+            times.append(sim.now)
+            limiter.observe(answer())
+
+    for _ in range(WORKERS):
+        sim.spawn(worker())
+    return times
+
+
+def busiest(times: list[float], span: float) -> int:
+    """The most requests in any span (t - span, t] ending at a release."""
+    return max(sum(end - span + 1e-9 < other <= end for other in times) for end in times)
+
+
+def test_the_ceiling_holds_what_would_pass_the_cap_until_room_comes() -> None:
+    """10 a minute: the eleventh waits for the first to leave the log; other kinds are free."""
+    ceiling = Ceiling({"requests": 10})
+    for second in range(10):
+        ceiling.add(float(second), {"requests": 1, "tokens": 500})
+    assert ceiling.wait(30.0, {"requests": 1, "tokens": 0}) == pytest.approx(30.0)
+    assert ceiling.wait(60.5, {"requests": 1, "tokens": 0}) == 0.0
+    assert not ceiling.fits_beside(30.0, {"requests": 1, "tokens": 0}, {"requests": 1}, 60.0)
+    assert Ceiling({}).wait(0.0, {"requests": 1e9, "tokens": 1e9}) == 0.0
+
+
+async def test_a_full_bucket_is_not_burst_above_a_limit_the_user_set(sim: Sim) -> None:
+    """600 RPM set by the user against a server reporting 3,000 and a full bucket: 600 a
+    minute, at most 10 a second, from the first second; a preset would have burst."""
+    limiter = Limiter(rpm=600, tpm=None, concurrency=1000, caps=["requests"])
+    full = RateLimitHeaders(limit_requests=3000, remaining_requests=3000, reset_requests=0)
+    times = send(sim, limiter, 700, lambda: full)
+    await sim.run_until(80.0)
+    assert busiest(times, 60.0) <= 600
+    assert busiest(times, 1.0) <= 10
+    assert sum(when < 60.0 for when in times) >= 0.97 * 600
+    assert limiter.rpm == 600
+
+
+async def test_a_fixed_minute_is_spent_within_the_users_ceiling(sim: Sim) -> None:
+    """The user's 600 equals the gateway's: each minute's count may be spent fast, yet no
+    rolling minute of ours holds more than 600, even where two of its minutes meet."""
+    limiter = Limiter(
+        rpm=LIMIT, tpm=None, concurrency=1000, caps=["requests"], wall_clock=lambda: sim.now
+    )
+    server = FixedMinuteServer(sim, used=200)
+    times = send(sim, limiter, 2000, server.answer)
+    await sim.run_until(230.0)
+    assert len(times) == 2000
+    assert max(server.per_minute.values()) <= LIMIT
+    assert busiest(times, 60.0) <= 600
+    per_minute = [sum(math.floor(when / 60) == minute for when in times) for minute in (1, 2)]
+    assert min(per_minute) >= 0.97 * LIMIT

@@ -107,6 +107,13 @@ class Headroom:
         self._credit, self._ended_at = {}, now
         return True
 
+    def stop(self, now: float) -> bool:
+        """End a burst (its headroom is not ours alone any more); True if one was going."""
+        if not self._credit:
+            return False
+        self._credit, self._ended_at = {}, now
+        return True
+
     def refused(self, now: float, hint: float | None) -> bool:
         """A 429 hinting `hint` seconds: True if it ends a burst (see `explains`). A 429 in a
         burst, or one hinting under a second, shows the server refuses bursts."""

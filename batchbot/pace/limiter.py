@@ -84,7 +84,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from aiolimiter import AsyncLimiter
 
@@ -103,6 +103,7 @@ __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge", "Sent"]
 
 CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
+MIN_HOST = 0.01  # a run given none of the key is paused instead (see `run.neighbours`)
 SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
 MAX_SLACK_S = 0.05  # ...up to this
 
@@ -201,6 +202,8 @@ class Limiter:
         self.calibration = Calibration()  #: the server's count over ours, per model
         self._backoff = Backoff()
         self._changed_at = -math.inf  # when the limits in force last changed
+        self._host = dict.fromkeys(KINDS, 1.0)  # this machine's share of the key (`share_host`)
+        self._alone = True
 
     @property
     def rpm(self) -> float | None:
@@ -214,7 +217,18 @@ class Limiter:
 
     @property
     def pace(self) -> float:
-        """The share of the limits we aim for: below 1 while another client spends the key."""
+        """The share of the limits we aim for: below 1 while another client spends the key,
+        or while runs on this machine share it (`share_host`)."""
+        return min(self.paces.values())
+
+    @property
+    def paces(self) -> dict[str, float]:
+        """`pace`, per kind: runs on this machine may share one kind more than the other."""
+        key = self._key_pace()
+        return {kind: share * key for kind, share in self._host.items()}
+
+    def _key_pace(self) -> float:
+        """What the key leaves this machine's runs: the headers' word, and 429s'."""
         # Remaining counts that refill faster than a minute's bucket can say nothing of
         # another client either (see `calibration`).
         shares = [] if self.calibration.headers_lie else self._reader.bucket_shares()
@@ -292,8 +306,8 @@ class Limiter:
                     await self._charge(kind, self._capacity(kind))
             charge = self.calibration.charge(model, tokens)
             # Slowing down charges every unit more; the buckets keep their level and rate.
-            scale = 1 / self.pace
-            units = {"requests": scale, "tokens": charge * scale}
+            paces = self.paces
+            units = {"requests": 1 / paces["requests"], "tokens": charge / paces["tokens"]}
             await self._charge("requests", units["requests"])
             await self._charge("tokens", units["tokens"])
         return await self._guard.through(units, {"requests": 1.0, "tokens": charge}), charge
@@ -328,6 +342,31 @@ class Limiter:
         if limit is None:
             return None
         return limit / 60 * self._window_s * self._spare.factor
+
+    def share_host(self, paces: Mapping[str, float], *, neighbours: bool) -> None:
+        """Runs on this machine share the key (see `hostshare`): aim at `paces` of the limits,
+        per kind. While `neighbours` spend it, no burst spends the server's buckets (each
+        would count the same headroom as its own), nor is their spending read as the
+        server's count."""
+        self._host = {kind: max(MIN_HOST, paces[kind]) for kind in KINDS}
+        self._alone = not neighbours
+        if neighbours and self._spare.stop(self._loop.time()):
+            self._repace()
+
+    def neighbours_sent(self, requests: float, tokens: float) -> None:
+        """What runs sharing the key on this machine sent, as the server counts it: not
+        another client's, when the headers are read."""
+        self._reader.sent(requests, tokens)
+
+    @property
+    def sent(self) -> Sent:
+        """All this limiter has let through so far, as the server counts it."""
+        return Sent(self._loop.time(), self._charged["requests"], self._charged["tokens"])
+
+    @property
+    def waiting(self) -> float:
+        """Requests waiting for their turn now."""
+        return self._waiting["requests"]
 
     def pause(self, seconds: float) -> None:
         """Hold every waiter for `seconds` from now; extends a longer pause, never shortens one."""
@@ -367,7 +406,7 @@ class Limiter:
         if recounted or self._spare.explains(now) or now - self._changed_at < CHANGE_EXPLAINS_S:
             return
         shared = min(self._reader.bucket_shares(), default=1.0) < ALL_OF_IT
-        if not self._backoff.refused(now, self.pace, shared=shared):
+        if not self._backoff.refused(now, self._key_pace(), shared=shared):
             # An accident of timing: allow a little more for the way to the server.
             self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
             self._guard.length_s = self._window_s + self._slack_s
@@ -399,7 +438,8 @@ class Limiter:
             self._on_dialect(note)
         refills = self._reader.dialect == OPENAI
         count = self.calibration[model]
-        count.observe(now, headers.limit_tokens, headers.remaining_tokens if refills else None)
+        ours = refills and self._alone  # the count's fall is ours alone to explain
+        count.observe(now, headers.limit_tokens, headers.remaining_tokens if ours else None)
         if count.worth_saying(now):
             self._say(Calibrated(model, count.ratio))
         # Remaining counts that rise faster than a minute's bucket refills are not what
@@ -408,6 +448,8 @@ class Limiter:
         self._readings += refills
         paced = [kind for kind, limit in self._limits() if limit is not None]
         seen = refills and (self._readings > 1 or levels.full(headers, paced))
+        if not self._alone:  # every run on the key would spend the same headroom
+            return
         if seen and self._spare.looking and not self.calibration.headers_lie:
             charged, caps = self._charged, self._caps
             found = levels.bucket_levels(now, headers, paced, charged, sent, capped=caps)

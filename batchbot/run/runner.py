@@ -37,6 +37,7 @@ from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
+from batchbot.run.neighbours import sharing_the_key
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
@@ -162,13 +163,28 @@ async def run_job_async(
                 _signals_stop(run.stop, enabled=handle_signals),
                 _collector_frozen(),
             ):
-                summary = await _execute(run, display)
+                async with _sharing_the_key(run, client, job, config):
+                    summary = await _execute(run, display)
                 summary = _finish(store, summary)
             if summary.stopped:
                 log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
     finally:
         store.close()
+
+
+def _sharing_the_key(
+    run: Dispatcher, client: ChatClient, job: Job, config: Config
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """The pace shared with the other runs on this machine that use the same key."""
+    api = client.api
+    return sharing_the_key(
+        run.limiter,
+        api_key=api.api_key,
+        base_url=str(api.base_url),
+        model=config.model or "",
+        job=job.name,
+    )
 
 
 def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:

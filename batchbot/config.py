@@ -52,6 +52,7 @@ class Config:
     rpm_from: str = tiers.PRESET  # where each limit came from: a flag, the job or the preset
     tpm_from: str = tiers.PRESET
     concurrency: int = tiers.DEFAULT_CONCURRENCY
+    token_count: str | None = None  # exact / chars; None: as the server is found to count
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
@@ -97,6 +98,7 @@ class Flags:
     rpm: float | None = None
     tpm: float | None = None
     concurrency: int | None = None
+    token_count: str | None = None
     timeout_s: float | None = None
     max_attempts: int | None = None
     grace_s: float | None = None
@@ -138,6 +140,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         rpm_from=rpm_from,
         tpm_from=tpm_from,
         concurrency=int(concurrency),
+        token_count=flags.token_count or settings.token_count,
         timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),

@@ -5,6 +5,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from batchbot.fake.server import FakeServer, FakeStats
 
 JOB = """\
 name: sizes
@@ -52,33 +58,61 @@ MODEL = "gpt-4o-mini"
 WORDS = ["the", "information", "of", "a", "development", "in", "international", "government"]
 
 
-def test_a_strict_server_that_counts_by_characters_refuses_almost_nothing(
-    tmp_path, write_job, invoke
-):
-    """Sliding 1-s windows and a count by characters: one or two 429s, and the count is said.
+def strict_job(write_job) -> Path:
+    """120 prompts of long words: by characters they count ~55 % more than by tokens."""
+    lines = []
+    for i in range(120):
+        text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(80))
+        messages = [{"role": "user", "content": text}]
+        lines.append(json.dumps({"id": f"q{i}", "messages": messages, "max_tokens": 50}))
+    return write_job("strict.jsonl", "\n".join(lines) + "\n")
 
-    The limiter learns the server's count from the first 429 and keeps every second within
-    its share; one that paces by its own estimate with a bucket is refused again and again
-    (5 or 6 times in this run).
-    """
-    from batchbot.fake.server import FakeServer
 
-    server = FakeServer(tpm=240_000, windows="sliding", count="chars", latency_ms=20)
+def run_strict(server: FakeServer, job: Path, invoke, *flags: str) -> tuple[Result, FakeStats]:
+    """The job against `server` (240,000 TPM, its window full as the run starts)."""
     server.start_in_thread()
     try:
         server.spend(tokens=240_000)  # as in the middle of a long run: no headroom to spend
-        lines = []
-        for i in range(120):
-            text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(80))
-            messages = [{"role": "user", "content": text}]
-            lines.append(json.dumps({"id": f"q{i}", "messages": messages, "max_tokens": 50}))
-        job = write_job("strict.jsonl", "\n".join(lines) + "\n")
-        limits = ["--tpm", "240000", "--rpm", "10000"]
+        limits = ["--tpm", "240000", "--rpm", "10000", *flags]
         result = invoke("run", str(job), "--base-url", server.url, "--model", MODEL, *limits)
-        stats = server.stats
+        return result, server.stats
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said", "refused"),
+    [
+        ((), None, 2),
+        (("--token-count", "exact"), r"the server counts ~[4-6]\d % more tokens than tiktoken", 3),
+    ],
+)
+def test_a_strict_server_that_counts_by_characters_refuses_almost_nothing(
+    write_job, invoke, flags, said, refused
+):
+    """Sliding 1-s windows and a count by characters: one or two 429s.
+
+    By default a run behind OpenAI-style headers counts by characters from the start, as
+    OpenAI's rate limiter does. Told to count tokens exactly, it learns the ratio from the
+    first 429 and says it; a client that paces by its own estimate with a bucket is refused
+    again and again (5 or 6 times in this run).
+    """
+    server = FakeServer(tpm=240_000, windows="sliding", count="chars", latency_ms=20)
+    result, stats = run_strict(server, strict_job(write_job), invoke, *flags)
     assert result.exit_code == 0, result.output
     assert stats.answered == 120
-    assert stats.by_status.get(429, 0) <= 3
-    assert re.search(r"the server counts ~[4-6]\d % more tokens than tiktoken", result.output)
+    assert stats.by_status.get(429, 0) <= refused
+    if said is None:
+        assert "the server counts" not in result.output
+    else:
+        assert re.search(said, result.output)
+
+
+def test_a_server_that_counts_tokens_exactly_is_found_out(write_job, invoke):
+    """Charged by characters (~55 % more here), a server that counts tokens never refuses:
+    the fall of its remaining count shows how it counts, and the run is charged so."""
+    server = FakeServer(tpm=240_000, windows="sliding", count="exact", latency_ms=20)
+    result, stats = run_strict(server, strict_job(write_job), invoke)
+    assert result.exit_code == 0, result.output
+    assert stats.answered == 120
+    assert "the server counts a request's tokens exactly plus max_tokens" in result.output

@@ -45,7 +45,7 @@ def cli() -> None:
 
 
 def limit_options(func: F) -> F:
-    """--tier, --rpm, --tpm, --concurrency: shared by every command that sends."""
+    """--tier, --rpm, --tpm, --concurrency, --token-count: shared by every command that sends."""
     for option in reversed(
         [
             click.option("--tier", help="Rate-limit preset (see tiers.yaml); default tier-1."),
@@ -61,6 +61,13 @@ def limit_options(func: F) -> F:
             ),
             click.option(
                 "--concurrency", type=click.IntRange(min=1), help="Most requests in flight at once."
+            ),
+            click.option(
+                "--token-count",
+                type=click.Choice(["chars", "exact"]),
+                help="How the server counts a request against TPM: chars (about 4 characters a "
+                "token, as OpenAI's rate limiter), exact (tiktoken's count)  [default: as the "
+                "server's answers show, starting from chars for OpenAI-style headers]",
             ),
         ]
     ):

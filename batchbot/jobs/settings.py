@@ -24,6 +24,7 @@ from batchbot.jobs.fields import (
 )
 
 MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
+TOKEN_COUNTS = ("chars", "exact")
 LIMIT_KEYS = ("concurrency", "rpm", "tpm")
 PRICE_KEYS = ("cached_input", "input", "output")
 REQUIRED_PRICES = ("input", "output")
@@ -60,6 +61,7 @@ class JobSettings:
     endpoint: str | None = None
     pack: int | None = None  # embedding items a request: None is the default
     price_as: str | None = None  # the OpenAI model whose price applies (an Azure deployment)
+    token_count: str | None = None  # how the server counts against TPM: exact or chars
 
 
 def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
@@ -80,6 +82,9 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         ),
         pack=_optional(doc, "pack", where, _pack),
         price_as=_optional(doc, "price_as", where, want_text),
+        token_count=_optional(
+            doc, "token_count", where, lambda v, w, *p: want_choice(v, TOKEN_COUNTS, w, *p)
+        ),
     )
 
 

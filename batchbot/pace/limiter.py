@@ -89,7 +89,16 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from aiolimiter import AsyncLimiter
 
 from batchbot.pace import levels
-from batchbot.pace.calibration import Calibrated, Calibration, requested_in
+from batchbot.pace.calibration import (
+    CHARS,
+    DEFAULT_COUNT,
+    EXACT,
+    Calibrated,
+    Calibration,
+    Estimates,
+    estimates,
+    requested_in,
+)
 from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.dialect import FIXED_MINUTE, OPENAI, HeaderReader
 from batchbot.pace.guard import KINDS, Guard
@@ -126,8 +135,9 @@ class Limiter:
     differently. `probe`: send one request alone before the server has said anything (see
     the module docstring). `on_dialect`: called with a note the first time the server shows
     a header dialect worth saying. `wall_clock`: where the minutes of a fixed-minute server
-    turn (tests pass their own). Create it inside the running event loop (aiolimiter binds
-    to it).
+    turn (tests pass their own). `token_count`: "exact" or "chars", to charge requests by
+    whatever the server's evidence (see `calibration`). Create it inside the running event
+    loop (aiolimiter binds to it).
     """
 
     def __init__(
@@ -147,6 +157,7 @@ class Limiter:
         probe_wait_s: float = 10.0,
         on_dialect: Callable[[str], object] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        token_count: str | None = None,
     ) -> None:
         _check_positive("rpm", rpm)
         _check_positive("tpm", tpm)
@@ -199,7 +210,7 @@ class Limiter:
         self._on_change = on_change
         self._reader = HeaderReader(wall_offset=wall_clock() - self._loop.time())
         self._on_dialect = on_dialect
-        self.calibration = Calibration()  #: the server's count over ours, per model
+        self.calibration = Calibration(token_count)  #: the server's count over ours, per model
         self._backoff = Backoff()
         self._changed_at = -math.inf  # when the limits in force last changed
         self._host = dict.fromkeys(KINDS, 1.0)  # this machine's share of the key (`share_host`)
@@ -273,28 +284,32 @@ class Limiter:
         self._in_flight -= 1
         self._slots.release()
 
-    async def wait_for_capacity(self, tokens: int, model: str | None = None) -> Sent:
-        """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`.
-        Pass what it returns to `observe()` with the answer's headers."""
+    async def wait_for_capacity(
+        self, tokens: int, model: str | None = None, chars: int | None = None
+    ) -> Sent:
+        """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`
+        (`chars`: the request counted by its characters, see `charcount`). Pass what it
+        returns to `observe()` with the answer's headers."""
         if tokens < 0:
             raise ValueError(f"tokens must not be negative, not {tokens}")
         if self._tpm is not None and tokens > self._tpm:
             raise RequestTooLarge(tokens, self._tpm)
-        waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens)}
+        counts = estimates(tokens, chars)
+        waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens, chars)}
         for kind in KINDS:
             self._waiting[kind] += waiting[kind]
         try:
-            now, charge = await self._turn(tokens, model)
+            now, charge = await self._turn(counts, model)
         finally:
             for kind in KINDS:
                 self._waiting[kind] -= waiting[kind]
-        self.calibration[model].sent(tokens)
+        self.calibration[model].sent(counts)
         self._reader.sent(1, charge)
         self._charged["requests"] += 1
         self._charged["tokens"] += charge
         return Sent(now, self._charged["requests"], self._charged["tokens"])
 
-    async def _turn(self, tokens: int, model: str | None) -> tuple[float, float]:
+    async def _turn(self, counts: Estimates, model: str | None) -> tuple[float, float]:
         """Through the queue, the buckets and the guard: when it went, and its charge."""
         async with self._queue:
             await self._wait_for_probe()
@@ -304,7 +319,7 @@ class Limiter:
                 self._from_zero = False
                 for kind in KINDS:
                     await self._charge(kind, self._capacity(kind))
-            charge = self.calibration.charge(model, tokens)
+            charge = self.calibration.charge(model, counts[EXACT], counts[CHARS])
             # Slowing down charges every unit more; the buckets keep their level and rate.
             paces = self.paces
             units = {"requests": 1 / paces["requests"], "tokens": charge / paces["tokens"]}
@@ -388,21 +403,25 @@ class Limiter:
         model: str | None = None,
         message: str | None = None,
         hint: float | None = None,
+        chars: int | None = None,
     ) -> None:
-        """A request of `tokens` got a rate-limit 429 (`message`, waiting `hint` seconds): it
-        cost nothing, and something sent too fast."""
+        """A request of `tokens` (`chars` by its characters) got a rate-limit 429 (`message`,
+        waiting `hint` seconds): it cost nothing, and something sent too fast."""
         self._heard.set()
         now = self._loop.time()
-        self._reader.sent(-1, -self.calibration.charge(model, tokens))
+        before = self.calibration.charge(model, tokens, chars)
+        self._reader.sent(-1, -before)
         if self._spare.refused(now, hint):
             self._repace()
         self._from_zero = True
         count = self.calibration[model]
-        before = count.ratio
-        recounted = count.refused(now, tokens, requested_in(message))
-        if count.ratio > before:  # what is in the window was sent at the old count
-            self._guard.logs["tokens"].scale(count.ratio / before)
-            self._guard.ceiling.recount("tokens", count.ratio / before)
+        mode = self.calibration.mode(model)
+        recounted = count.refused(now, estimates(tokens, chars), requested_in(message), mode)
+        self._say_count(model)
+        after = self.calibration.charge(model, tokens, chars)
+        if after > before:  # what is in the window was sent at the old count
+            self._guard.logs["tokens"].scale(after / before)
+            self._guard.ceiling.recount("tokens", after / before)
         if recounted or self._spare.explains(now) or now - self._changed_at < CHANGE_EXPLAINS_S:
             return
         shared = min(self._reader.bucket_shares(), default=1.0) < ALL_OF_IT
@@ -437,11 +456,12 @@ class Limiter:
         if note is not None and self._on_dialect is not None:
             self._on_dialect(note)
         refills = self._reader.dialect == OPENAI
-        count = self.calibration[model]
+        self.calibration.default = DEFAULT_COUNT.get(self._reader.dialect or "", EXACT)
         ours = refills and self._alone  # the count's fall is ours alone to explain
-        count.observe(now, headers.limit_tokens, headers.remaining_tokens if ours else None)
-        if count.worth_saying(now):
-            self._say(Calibrated(model, count.ratio))
+        remaining = headers.remaining_tokens if ours else None
+        mode = self.calibration.mode(model)
+        self.calibration[model].observe(now, headers.limit_tokens, remaining, mode)
+        self._say_count(model, now)
         # Remaining counts that rise faster than a minute's bucket refills are not what
         # the server's per-minute buckets hold (see `calibration`): no headroom in them. It
         # takes a second reading to see that, unless the first shows the buckets full.
@@ -461,6 +481,16 @@ class Limiter:
             found = self._reader.window_levels(now, paced, self._learner.user_bound)
             if self._spare.find(now, found, self._left(), refills=False):
                 self._repace()
+
+    def _say_count(self, model: str | None, now: float | None = None) -> None:
+        """Say, once each, a way of counting the server was found to use, and a ratio that
+        has settled notably off 1 (`now`: after a reading of the headers)."""
+        count = self.calibration[model]
+        if count.switched is not None:
+            self._say(Calibrated(model, count.ratio, count.switched))
+            count.switched = None
+        elif now is not None and count.worth_saying(now):
+            self._say(Calibrated(model, count.ratio))
 
     def _say(self, notice: Notice) -> None:
         if self._on_change is not None:

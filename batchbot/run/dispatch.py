@@ -74,6 +74,7 @@ class Dispatcher:
             tpm=config.tpm,
             concurrency=config.concurrency,
             caps=config.caps(),
+            token_count=config.token_count,
             on_change=self._limits_changed,
             probe=True,
             on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
@@ -315,7 +316,10 @@ class Dispatcher:
         if policy.is_rate_limited(exc):
             hint = policy.server_wait_hint(exc)
             message = getattr(exc, "message", None) or str(exc)
-            self.limiter.refused(tries.tokens, model=model, message=message, hint=hint)
+            limiter = self.limiter
+            limiter.refused(
+                tries.tokens, model=model, message=message, hint=hint, chars=tries.chars
+            )
             self.limiter.pause(hint or 1.0)
         log.debug("attempt failed: %s", describe(exc))
 
@@ -333,7 +337,7 @@ class Dispatcher:
         await self._cancellable(self.sleep(seconds))
 
     async def _wait_turn(self, tries: Tries) -> None:
-        wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item))
+        wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item), tries.chars)
         tries.sent = await self._cancellable(wait)
 
     async def _cancellable(self, waiting: Awaitable[T]) -> T:

@@ -8,6 +8,7 @@ from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
 from batchbot.outcome import OK, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.pace.charcount import char_tokens
 from batchbot.pace.limiter import Sent
 from batchbot.pace.tokens import request_tokens
 
@@ -18,6 +19,7 @@ class Tries:
     def __init__(self, item: Item, endpoint: str = CHAT) -> None:
         self.item = item
         self.tokens = request_tokens(item.body, endpoint)
+        self.chars = char_tokens(item.body, endpoint)  # as OpenAI's rate limiter counts it
         self.created = utc_now()
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)

@@ -229,7 +229,7 @@ YAML_HINT = (
 )
 JOB_KEYS = (
     "budget_usd, budget_usd_per_day, endpoint, inputs, limits, mode, model, name, pack, params, "
-    "price_as, prices, prompts, system, template, tier"
+    "price_as, prices, prompts, system, template, tier, token_count"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"

@@ -144,9 +144,12 @@ class ModelCount:
         self.mode, self.switched, self.ratio = mode, mode, 1.0
         self._samples.clear()  # their ratio was of the other estimate
 
-    def observe(self, now: float, limit: int | None, remaining: int | None, mode: str) -> None:
+    def observe(
+        self, now: float, limit: int | None, remaining: int | None, mode: str, *, alone: bool
+    ) -> None:
         """Take one response's token limit and remaining count; requests are charged by
-        `mode` until one is chosen."""
+        `mode` until one is chosen. Unless we are `alone` on the key, the count's fall is not
+        ours to explain: it only shows whether the count rises too fast to be believed."""
         if not limit or remaining is None or self.headers_lie:
             return
         if limit != self._limit:  # another bucket: the old samples say nothing of it
@@ -158,6 +161,9 @@ class ModelCount:
             self.headers_lie = True
             return
         self._samples.append(_Sample(now, remaining, dict(self._ours)))
+        if not alone:
+            self._samples = deque([self._samples[-1]])
+            return
         while len(self._samples) > 2 and self._samples[1].time <= now - WINDOW_S:
             self._samples.popleft()
         first, last = self._samples[0], self._samples[-1]

@@ -222,6 +222,11 @@ class HeaderReader:
             return NOTES[dialect]
         return None
 
+    @property
+    def lies(self) -> bool:
+        """Whether a refilling bucket's count rose faster than a minute's bucket can."""
+        return any(budget.lies for budget in self._buckets.values())
+
     def bucket_shares(self) -> list[float]:
         """What another client leaves us of each refilling bucket (none but in OpenAI's)."""
         if self.dialect != OPENAI:

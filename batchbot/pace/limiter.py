@@ -112,7 +112,7 @@ __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge", "Sent"]
 
 CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
-MIN_HOST = 0.01  # a run given none of the key is paused instead (see `run.neighbours`)
+MIN_HOST = 0.01  # a run given none of the key is held instead
 SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
 MAX_SLACK_S = 0.05  # ...up to this
 
@@ -215,6 +215,8 @@ class Limiter:
         self._changed_at = -math.inf  # when the limits in force last changed
         self._host = dict.fromkeys(KINDS, 1.0)  # this machine's share of the key (`share_host`)
         self._alone = True
+        self._host_given = asyncio.Event()  # clear while this run's share is none at all
+        self._host_given.set()
 
     @property
     def rpm(self) -> float | None:
@@ -242,13 +244,19 @@ class Limiter:
         """What the key leaves this machine's runs: the headers' word, and 429s'."""
         # Remaining counts that refill faster than a minute's bucket can say nothing of
         # another client either (see `calibration`).
-        shares = [] if self.calibration.headers_lie else self._reader.bucket_shares()
+        shares = [] if self._headers_lie else self._reader.bucket_shares()
         aims = {kind: self._aim(limit) if limit else None for kind, limit in self._limits()}
         window = self._reader.window_share(self._loop.time(), aims)
         # A share just under 1 is the estimate's noise (it is clipped at 1 from above), not
         # another client: following it would only lose throughput.
         backoff = self._backoff.pace(self._loop.time())
         return min(backoff, window, *(share if share < ALL_OF_IT else 1.0 for share in shares))
+
+    @property
+    def _headers_lie(self) -> bool:
+        """Remaining counts that rise faster than a minute's bucket refills are not what the
+        server's per-minute buckets hold: another client, headroom, the server's count."""
+        return self.calibration.headers_lie or self._reader.lies
 
     def _limits(self) -> Iterable[tuple[str, float | None]]:
         return (("requests", self._rpm), ("tokens", self._tpm))
@@ -314,6 +322,7 @@ class Limiter:
         async with self._queue:
             await self._wait_for_probe()
             await self._wait_out_pause()
+            await self._host_given.wait()
             await self._wait_for_turn()
             if self._from_zero:  # after a 429 the server's bucket is empty: no catching up
                 self._from_zero = False
@@ -365,6 +374,10 @@ class Limiter:
         server's count."""
         self._host = {kind: max(MIN_HOST, paces[kind]) for kind in KINDS}
         self._alone = not neighbours
+        if min(paces.values()) > 0:
+            self._host_given.set()
+        else:  # held until the others have made room
+            self._host_given.clear()
         if neighbours and self._spare.stop(self._loop.time()):
             self._repace()
 
@@ -457,10 +470,9 @@ class Limiter:
             self._on_dialect(note)
         refills = self._reader.dialect == OPENAI
         self.calibration.default = DEFAULT_COUNT.get(self._reader.dialect or "", EXACT)
-        ours = refills and self._alone  # the count's fall is ours alone to explain
-        remaining = headers.remaining_tokens if ours else None
-        mode = self.calibration.mode(model)
-        self.calibration[model].observe(now, headers.limit_tokens, remaining, mode)
+        remaining = headers.remaining_tokens if refills else None
+        mode, alone = self.calibration.mode(model), self._alone
+        self.calibration[model].observe(now, headers.limit_tokens, remaining, mode, alone=alone)
         self._say_count(model, now)
         # Remaining counts that rise faster than a minute's bucket refills are not what
         # the server's per-minute buckets hold (see `calibration`): no headroom in them. It
@@ -470,7 +482,7 @@ class Limiter:
         seen = refills and (self._readings > 1 or levels.full(headers, paced))
         if not self._alone:  # every run on the key would spend the same headroom
             return
-        if seen and self._spare.looking and not self.calibration.headers_lie:
+        if seen and self._spare.looking and not self._headers_lie:
             charged, caps = self._charged, self._caps
             found = levels.bucket_levels(now, headers, paced, charged, sent, capped=caps)
             if self._spare.find(now, found, self._left()):

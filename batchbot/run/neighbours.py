@@ -126,9 +126,8 @@ class KeyShare:
         self._count_their_sends(others)
         limits = self._claim().limits
         paces = hostshare.paces(self._in_use, limits, claims.values())
+        # With none of the key, the run is held until the others have given up their part.
         self._limiter.share_host(paces, neighbours=bool(others))
-        if min(self._in_use.values()) <= 0:  # the others give up their part first
-            self._limiter.pause(BEAT_S)
 
     def close(self) -> None:
         """This run ends: its share is free at once."""

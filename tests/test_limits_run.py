@@ -116,3 +116,39 @@ def test_a_server_that_counts_tokens_exactly_is_found_out(write_job, invoke):
     assert result.exit_code == 0, result.output
     assert stats.answered == 120
     assert "the server counts a request's tokens exactly plus max_tokens" in result.output
+
+
+def test_a_rerun_starts_from_the_limits_the_server_stated_last_time(
+    tmp_path, write_job, invoke, fake_api
+):
+    """The first run learns the server's limits from its answers; the second starts from
+    them (no probe), says how old they are (under the user's own), and the key is never
+    stored."""
+    job = write_job("sizes.yaml", JOB.replace("50000", "10"))
+    first = invoke("run", str(job), "--base-url", fake_api.url, key="sk-k1")
+    assert "limits from server: 30,000 RPM / 100,000,000 TPM (configured 60,000" in first.output
+    job = write_job("sizes.yaml", JOB.replace("50000", "11"))
+    second = invoke("run", str(job), "--base-url", fake_api.url, key="sk-k1")
+    assert second.exit_code == 0, second.output
+    assert re.search(
+        r"limits the server stated to the last run, \d+ s ago: 30,000 RPM / 100,000,000 TPM",
+        second.output,
+    )
+    assert "limits from server" not in second.output
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        rows = conn.execute("select * from server_limits").fetchall()
+        everything = "\n".join(line for line in conn.iterdump())
+    assert len(rows) == 1
+    assert rows[0][1:5] == (fake_api.url + "/", "gpt-4o-mini", 30000, 150_000_000)
+    assert "sk-k1" not in everything
+    job = write_job("sizes.yaml", JOB.replace("50000", "12"))
+    other_key = invoke("run", str(job), "--base-url", fake_api.url, key="sk-2")
+    assert "limits from server" in other_key.output  # another key: its own limits
+
+
+def test_fake_runs_are_not_remembered(tmp_path, write_job, invoke):
+    """Each --fake run has a simulated server of its own: nothing to keep for the next."""
+    job = write_job("sizes.yaml", JOB.replace("50000", "10"))
+    assert invoke("run", str(job), "--fake").exit_code == 0
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        assert conn.execute("select count(*) from server_limits").fetchone() == (0,)

@@ -107,7 +107,7 @@ class ModelCount:
 
     def __init__(self, mode: str | None = None) -> None:
         self.ratio = 1.0
-        self.mode, self._fixed = mode, mode is not None
+        self.mode, self.fixed = mode, mode is not None
         self.switched: str | None = None  #: a mode evidence chose, not yet said
         self._ours = estimates(0.0)
         self._samples: deque[_Sample] = deque()
@@ -131,7 +131,7 @@ class ModelCount:
             return now - self.moved_at < EXPLAINS_S
         before = self.ratio * estimate[mode]
         matched = [kind for kind in MODES if _close(requested, estimate[kind])]
-        if not self._fixed and len(matched) == 1 and matched[0] != mode:
+        if not self.fixed and len(matched) == 1 and matched[0] != mode:
             self._choose(matched[0])
             mode = matched[0]
         self.ratio = _clamp(requested / estimate[self.mode or mode])
@@ -178,7 +178,7 @@ class ModelCount:
         charged = refill - (remaining - first.remaining)
         other = CHARS if mode == EXACT else EXACT
         fits = {kind: abs(charged / ours[kind] - 1) for kind in MODES}
-        if not self._fixed and fits[mode] >= NOTABLE and fits[other] < NOTABLE / 2:
+        if not self.fixed and fits[mode] >= NOTABLE and fits[other] < NOTABLE / 2:
             self._choose(other)  # the other way of counting explains the fall exactly
             return
         weight = min(1.0, (now - self._previous(now)) / SETTLE_S)
@@ -222,6 +222,18 @@ class Calibration:
         if count is None:
             count = self._models[model] = ModelCount(self._mode)
         return count
+
+    def chosen(self, model: str | None) -> str | None:
+        """The way of counting evidence (or the user) chose for `model`; None if none did."""
+        count = self._models.get(model)
+        return count.mode if count is not None else self._mode
+
+    def start_from(self, model: str | None, mode: str | None) -> None:
+        """Charge `model` by `mode`, as an earlier run found the server counts (unless the
+        user chose)."""
+        count = self[model]
+        if mode in MODES and not count.fixed:
+            count.mode = mode
 
     def mode(self, model: str | None) -> str:
         """The estimate a request to `model` is charged by now."""

@@ -64,6 +64,19 @@ class LimitLearner:
         del self._higher_since[kind]
         return reported
 
+    def adopt(self, kind: str, stated: int | None) -> int | None:
+        """A limit the server stated to an earlier run: the one to start from (under the
+        user's own), at once; None if it stated none."""
+        if stated is None or stated <= 0:
+            return None
+        self._reported[kind] = stated
+        return min(stated, self._caps.get(kind, stated))
+
+    @property
+    def stated(self) -> dict[str, int]:
+        """The limits the server last stated, per kind (before any of the user's caps)."""
+        return dict(self._reported)
+
     def user_bound(self, kind: str) -> bool:
         """Whether the user's own limit holds `kind` back: the user set it, and the server has
         not stated one as low (a server stating more leaves the rest of the key to others)."""

@@ -455,11 +455,9 @@ class Limiter:
         now = self._loop.time()
         follow = self._learner.follow
         if (rpm := follow(now, "requests", headers.limit_requests, self._rpm)) is not None:
-            self._rpm = rpm
-            self._requests = self._bucket(rpm)
+            self._set_limit("requests", rpm)
         if (tpm := follow(now, "tokens", headers.limit_tokens, self._tpm)) is not None:
-            self._tpm = tpm
-            self._tokens = self._bucket(tpm)
+            self._set_limit("tokens", tpm)
         after = (self._rpm, self._tpm)
         if after != before:
             self._changed_at = now
@@ -493,6 +491,12 @@ class Limiter:
             found = self._reader.window_levels(now, paced, self._learner.user_bound)
             if self._spare.find(now, found, self._left(), refills=False):
                 self._repace()
+
+    def _set_limit(self, kind: str, limit: float) -> None:
+        if kind == "requests":
+            self._rpm, self._requests = limit, self._bucket(limit)
+        else:
+            self._tpm, self._tokens = limit, self._bucket(limit)
 
     def _say_count(self, model: str | None, now: float | None = None) -> None:
         """Say, once each, a way of counting the server was found to use, and a ratio that
@@ -547,6 +551,20 @@ class Limiter:
 
     def _limit(self, kind: str) -> float | None:
         return self._rpm if kind == "requests" else self._tpm
+
+    def start_from(self, rpm: int | None, tpm: int | None) -> None:
+        """Start from the limits the server stated to an earlier run (the user's still cap
+        them): the server has spoken, so no probe."""
+        for kind, stated in (("requests", rpm), ("tokens", tpm)):
+            if (limit := self._learner.adopt(kind, stated)) is not None:
+                self._set_limit(kind, limit)
+        self._learner.is_new((self._rpm, self._tpm))  # said already: not news when seen again
+        self._heard.set()
+
+    @property
+    def stated(self) -> dict[str, int]:
+        """The limits the server last stated (to this run, or one before it)."""
+        return self._learner.stated
 
     def end_probe(self) -> None:
         """The probe came back without limits (a dropped connection, a timeout): waiting for

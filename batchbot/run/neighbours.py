@@ -75,6 +75,19 @@ def plain_url(url: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerId:
+    """Which limits a run spends: its key's (as a hash), on a base URL, for a model."""
+
+    key_hash: str
+    base_url: str
+    model: str
+
+    @classmethod
+    def of(cls, api_key: str, base_url: str, model: str) -> ServerId:
+        return cls(key_hash(api_key), plain_url(base_url), model)
+
+
+@dataclass(frozen=True, slots=True)
 class Neighbour:
     """One run sharing a key on this machine, as `batchbot limits` lists it."""
 
@@ -254,13 +267,13 @@ def neighbours(root: Path | None = None) -> list[Neighbour]:
 
 @contextlib.asynccontextmanager
 async def sharing_the_key(
-    limiter: Limiter, *, api_key: str, base_url: str, model: str, job: str
+    limiter: Limiter, server: ServerId, job: str
 ) -> AsyncIterator[KeyShare | None]:
     """While the body runs, share the key with the other runs on this machine that use it."""
     about = {
-        "key": key_hash(api_key),
-        "base_url": plain_url(base_url),
-        "model": model,
+        "key": server.key_hash,
+        "base_url": server.base_url,
+        "model": server.model,
         "job": job,
         "started": time.time(),
     }

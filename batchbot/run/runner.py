@@ -37,8 +37,9 @@ from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
 from batchbot.run.lock import job_lock
-from batchbot.run.neighbours import sharing_the_key
+from batchbot.run.neighbours import ServerId, sharing_the_key
 from batchbot.run.progress import Display, RunStats, Silent
+from batchbot.run.remember import keep_limits, recall_limits
 from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary
@@ -151,6 +152,9 @@ async def run_job_async(
             )
             stats = RunStats(job=job.name, total=total)
             run = Dispatcher(job, config, store, client, run_id, stats, pricer, sleep=sleep)
+            server = ServerId.of(client.api.api_key, str(client.api.base_url), config.model or "")
+            if not config.fake:
+                recall_limits(run.limiter, store, server)
             log.info(
                 "run %d of job %s started: %d items",
                 run_id,
@@ -163,28 +167,16 @@ async def run_job_async(
                 _signals_stop(run.stop, enabled=handle_signals),
                 _collector_frozen(),
             ):
-                async with _sharing_the_key(run, client, job, config):
+                async with sharing_the_key(run.limiter, server, job.name):
                     summary = await _execute(run, display)
+                if not config.fake:
+                    keep_limits(run.limiter, store, server)
                 summary = _finish(store, summary)
             if summary.stopped:
                 log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
     finally:
         store.close()
-
-
-def _sharing_the_key(
-    run: Dispatcher, client: ChatClient, job: Job, config: Config
-) -> contextlib.AbstractAsyncContextManager[object]:
-    """The pace shared with the other runs on this machine that use the same key."""
-    api = client.api
-    return sharing_the_key(
-        run.limiter,
-        api_key=api.api_key,
-        base_url=str(api.base_url),
-        model=config.model or "",
-        job=job.name,
-    )
 
 
 def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:

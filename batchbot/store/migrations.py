@@ -284,3 +284,22 @@ def m005_views(db: Database) -> None:
         "UPDATE runs SET exit_code = CASE status WHEN 'done' THEN 0 WHEN 'failed' THEN 1 END "
         "WHERE exit_code IS NULL AND status IN ('done', 'failed')"
     )
+
+
+@migrations(name="m006_server_limits")
+def m006_server_limits(db: Database) -> None:
+    # The limits a server stated, per key (a hash of it, never the key), base URL and model,
+    # and the way it counts tokens: where the next run there starts, with no probe.
+    db.table("server_limits").create(
+        {
+            "key_hash": str,
+            "base_url": str,
+            "model": str,
+            "rpm": int,
+            "tpm": int,
+            "token_count": str,  # chars / exact: as the server was found to count; NULL unknown
+            "seen_at": str,  # UTC ISO-8601: when a run last read them
+        },
+        pk=("key_hash", "base_url", "model"),
+        not_null={"key_hash", "base_url", "model", "seen_at"},
+    )

@@ -194,6 +194,11 @@ FEED_FAILED_INPUT = (
     "{error} (found during the run: the file changed or became unreadable after it was "
     "checked); the run stopped and answers already saved are kept: fix the file and run again"
 )
+FEED_FAILED_CHECKING = (
+    "{error} (a job this large is checked while its first items are sent: the items before "
+    "this line were sent and their answers are saved, this one and the rest were not); fix "
+    "the file and run again to send the rest"
+)
 FEED_FAILED = (
     "reading the job's items failed ({error}): the run stopped and answers already saved are "
     "kept, so a rerun resumes. If it happens again, please report it with the traceback that "
@@ -204,13 +209,16 @@ FEED_FAILED = (
 class FeedFailed(RunStopped):
     """Raised when reading the job's items fails during a run, after every item was checked:
     the job or inputs file changed or became unreadable meanwhile (the JobFileError's file,
-    line and reason are in the message), or something unexpected (a bug). Requests already
+    line and reason are in the message), or something unexpected (a bug); or when a large job,
+    checked while its first items are sent, has a problem further on. Requests already
     sent are finished and written, batches already submitted stand; the items not sent stay
     pending for the next run."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: BaseException, *, checking: bool = False) -> None:
+        """`checking`: the job was being checked while its first items were sent."""
         if isinstance(error, JobFileError):
-            super().__init__(FEED_FAILED_INPUT.format(error=error))
+            message = FEED_FAILED_CHECKING if checking else FEED_FAILED_INPUT
+            super().__init__(message.format(error=error))
             return
         super().__init__(FEED_FAILED.format(error=described(error)))
 

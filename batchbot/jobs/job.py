@@ -83,18 +83,28 @@ class Job:
         for draft in self.source.read():
             yield _item(draft)
 
-    def validate(self, checked: Callable[[int], None] | None = None) -> int:
+    def validate(
+        self,
+        checked: Callable[[int], None] | None = None,
+        *,
+        every: int = CHECKED_EVERY,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
         """Read every item and return how many; raise JobFileError on the first problem.
 
-        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items.
+        `checked(count)` hears how far a big job has got, every `every` items; `stop()`, asked
+        as often, ends the check early (the count so far is returned).
         """
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():
             seen.add(count, draft, _item(draft))
             count += 1
-            if checked is not None and count % CHECKED_EVERY == 0:
-                checked(count)
+            if count % every == 0:
+                if checked is not None:
+                    checked(count)
+                if stop is not None and stop():
+                    return count
         if count == 0:
             raise JobFileError(self.source.empty_path, self.source.empty_message)
         return count

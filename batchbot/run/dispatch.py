@@ -31,6 +31,7 @@ from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
+from batchbot.run.checking import Check
 from batchbot.run.pack import Packer, unpack
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
@@ -83,6 +84,7 @@ class Dispatcher:
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
+        self.check: Check | None = None  # a large job is checked as it is sent
         self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
         self.grace_s = config.grace_s
@@ -116,6 +118,8 @@ class Dispatcher:
                 return
             if count % YIELD_EVERY_ITEMS == 0:
                 await asyncio.sleep(0)  # let signals and the display in during long skips
+            if self.check is not None:  # never an item the check has not passed
+                await self.check.passed(count)
             if resuming and self.store.is_answered(self.job.name, item.id, item.request_hash):
                 self.stats.skipped += 1
                 continue

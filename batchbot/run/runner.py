@@ -33,6 +33,7 @@ from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
 from batchbot.run import budget
+from batchbot.run.checking import check_job
 from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.estimate import Estimate, estimate_job, pricer_for
@@ -118,7 +119,11 @@ async def run_job_async(
     """
     _check_key(config)
     display = display or Silent()
-    total = job.validate(lambda count: display.checking(job.name, count))
+    total, check = check_job(
+        job,
+        sending=config.mode == modes.SYNC,
+        checked=lambda count: display.checking(job.name, count),
+    )
     pricer = pricer_for(job, config)
     budget.check_priced(config, pricer)
     store = open_store(config)
@@ -152,6 +157,7 @@ async def run_job_async(
             )
             stats = RunStats(job=job.name, total=total)
             run = Dispatcher(job, config, store, client, run_id, stats, pricer, sleep=sleep)
+            run.check = check
             server = ServerId.of(client.api.api_key, str(client.api.base_url), config.model or "")
             if not config.fake:
                 recall_limits(run.limiter, store, server)
@@ -177,6 +183,8 @@ async def run_job_async(
             return summary
     finally:
         store.close()
+        if check is not None:
+            check.stop()
 
 
 def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
@@ -326,7 +334,7 @@ async def _feed(run: Dispatcher) -> None:
     try:
         await run.feed(run.job.items())
     except Exception as exc:
-        run.stop(feed_failed(run.job.name, run.run_id, exc))
+        run.stop(feed_failed(run.job.name, run.run_id, exc, checking=run.check is not None))
 
 
 async def _tick(run: Dispatcher, display: Display) -> None:
@@ -339,6 +347,8 @@ def _current(run: Dispatcher) -> RunStats:
     """The run's counters with the limits in force now (the server may have changed them)."""
     stats = run.stats
     stats.rpm_limit, stats.tpm_limit = run.limiter.rpm, run.limiter.tpm
+    if run.check is not None and run.check.total is not None:
+        stats.total = run.check.total  # a large job's count, once it is checked whole
     if run.budget.enabled:
         stats.budget_left = run.budget.room + run.budget.reserved
     return stats

@@ -87,14 +87,15 @@ class Job:
         self,
         checked: Callable[[int], None] | None = None,
         *,
-        every: int = CHECKED_EVERY,
+        every: int | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> int:
         """Read every item and return how many; raise JobFileError on the first problem.
 
-        `checked(count)` hears how far a big job has got, every `every` items; `stop()`, asked
-        as often, ends the check early (the count so far is returned).
+        `checked(count)` hears how far a big job has got, every `every` items (CHECKED_EVERY);
+        `stop()`, asked as often, ends the check early (the count so far is returned).
         """
+        every = every or CHECKED_EVERY
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():

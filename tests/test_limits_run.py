@@ -58,11 +58,14 @@ MODEL = "gpt-4o-mini"
 WORDS = ["the", "information", "of", "a", "development", "in", "international", "government"]
 
 
-def strict_job(write_job) -> Path:
-    """120 prompts of long words: by characters they count ~55 % more than by tokens."""
+SHORT = ["a", "of", "in", "to", "is", "on", "at", "by"]  # by characters, ~40 % fewer
+
+
+def strict_job(write_job, words: list[str] = WORDS) -> Path:
+    """120 prompts of `words`: long ones count ~55 % more by characters than by tokens."""
     lines = []
     for i in range(120):
-        text = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(80))
+        text = " ".join(words[(i + k) % len(words)] for k in range(80))
         messages = [{"role": "user", "content": text}]
         lines.append(json.dumps({"id": f"q{i}", "messages": messages, "max_tokens": 50}))
     return write_job("strict.jsonl", "\n".join(lines) + "\n")
@@ -80,22 +83,27 @@ def run_strict(server: FakeServer, job: Path, invoke, *flags: str) -> tuple[Resu
         server.stop()
 
 
+CHARACTERS = "the server counts a request by its characters (about 4 a token) plus max_tokens"
+
+
 @pytest.mark.parametrize(
     ("flags", "said", "refused"),
     [
-        ((), None, 2),
+        ((), re.escape(CHARACTERS), 3),
+        (("--token-count", "chars"), None, 2),
         (("--token-count", "exact"), r"the server counts ~[4-6]\d % more tokens than tiktoken", 3),
     ],
 )
 def test_a_strict_server_that_counts_by_characters_refuses_almost_nothing(
     write_job, invoke, flags, said, refused
 ):
-    """Sliding 1-s windows and a count by characters: one or two 429s.
+    """Sliding 1-s windows and a count by characters: two or three 429s.
 
-    By default a run behind OpenAI-style headers counts by characters from the start, as
-    OpenAI's rate limiter does. Told to count tokens exactly, it learns the ratio from the
-    first 429 and says it; a client that paces by its own estimate with a bucket is refused
-    again and again (5 or 6 times in this run).
+    The first 429 on tokens quotes the server's count of the request ("Requested N"): it is
+    the count by characters, and the run is charged so from then on, and says so. Told to
+    count by characters, it is right from the start; told to count exactly, it learns a
+    ratio instead. A client that paces by its own estimate with a bucket is refused again
+    and again (5 or 6 times in this run).
     """
     server = FakeServer(tpm=240_000, windows="sliding", count="chars", latency_ms=20)
     result, stats = run_strict(server, strict_job(write_job), invoke, *flags)
@@ -108,14 +116,14 @@ def test_a_strict_server_that_counts_by_characters_refuses_almost_nothing(
         assert re.search(said, result.output)
 
 
-def test_a_server_that_counts_tokens_exactly_is_found_out(write_job, invoke):
-    """Charged by characters (~55 % more here), a server that counts tokens never refuses:
-    the fall of its remaining count shows how it counts, and the run is charged so."""
-    server = FakeServer(tpm=240_000, windows="sliding", count="exact", latency_ms=20)
-    result, stats = run_strict(server, strict_job(write_job), invoke)
+def test_a_server_that_counts_fewer_by_characters_is_found_out(write_job, invoke):
+    """Charged exactly, a server that counts ~40 % fewer by characters never refuses: the fall
+    of its remaining count shows how it counts, and the run is charged so."""
+    server = FakeServer(tpm=240_000, count="chars", latency_ms=20)
+    result, stats = run_strict(server, strict_job(write_job, SHORT), invoke)
     assert result.exit_code == 0, result.output
     assert stats.answered == 120
-    assert "the server counts a request's tokens exactly plus max_tokens" in result.output
+    assert CHARACTERS in result.output
 
 
 def test_a_rerun_starts_from_the_limits_the_server_stated_last_time(

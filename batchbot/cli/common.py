@@ -67,7 +67,7 @@ def limit_options(func: F) -> F:
                 type=click.Choice(["chars", "exact"]),
                 help="How the server counts a request against TPM: chars (about 4 characters a "
                 "token, as OpenAI's rate limiter), exact (tiktoken's count)  [default: as the "
-                "server's answers show, starting from chars for OpenAI-style headers]",
+                "server's answers show, starting exact]",
             ),
         ]
     ):

@@ -22,8 +22,9 @@ What the ratio is of. OpenAI's rate limiter estimates a request from its charact
 count fits them all. So each request comes with both estimates, `exact` and `chars`, and
 the ratio is of the one the server is found to count by: a 429's "Requested N" that matches
 one and not the other, or the headers' fall over a few seconds that matches one ratio of 1
-and not the other. Until then the dialect's default (`default`), or what the user set
-(`token_count:`), which evidence then never changes.
+and not the other. Until then the exact count (measured the better start in every header
+dialect: docs/limits.md), or what the user set (`token_count:`), which evidence never
+changes.
 
 Pure arithmetic on the times it is given: no clock, no I/O.
 """
@@ -59,9 +60,6 @@ SAID_MODE = {
     EXACT: "the server counts a request's tokens exactly plus max_tokens; pacing for that",
 }
 Estimates = dict[str, float]  # a request's tokens by each way of counting
-# The way of counting to charge by until evidence says, per header dialect (`dialect`):
-# OpenAI documents its count by characters; gateways and self-hosted servers count tokens.
-DEFAULT_COUNT = {"openai": CHARS, "fixed-minute": EXACT, "none": EXACT}
 
 
 def requested_in(message: str | None) -> int | None:
@@ -209,13 +207,12 @@ class Calibration:
     """The ratio for each model the run sends to (None: the model is not known).
 
     `mode`: the way of counting the user set (`token_count:`), kept whatever the evidence;
-    None lets evidence choose, starting from `default` (the dialect's, see `limiter`).
+    None lets evidence choose, starting from the exact count.
     """
 
     def __init__(self, mode: str | None = None) -> None:
         self._models: dict[str | None, ModelCount] = {}
         self._mode = mode
-        self.default = EXACT
 
     def __getitem__(self, model: str | None) -> ModelCount:
         count = self._models.get(model)
@@ -238,7 +235,7 @@ class Calibration:
     def mode(self, model: str | None) -> str:
         """The estimate a request to `model` is charged by now."""
         count = self._models.get(model)
-        return (count.mode if count is not None else self._mode) or self.default
+        return (count.mode if count is not None else self._mode) or EXACT
 
     @property
     def headers_lie(self) -> bool:

@@ -91,7 +91,6 @@ from aiolimiter import AsyncLimiter
 from batchbot.pace import levels
 from batchbot.pace.calibration import (
     CHARS,
-    DEFAULT_COUNT,
     EXACT,
     Calibrated,
     Calibration,
@@ -467,7 +466,6 @@ class Limiter:
         if note is not None and self._on_dialect is not None:
             self._on_dialect(note)
         refills = self._reader.dialect == OPENAI
-        self.calibration.default = DEFAULT_COUNT.get(self._reader.dialect or "", EXACT)
         remaining = headers.remaining_tokens if refills else None
         mode, alone = self.calibration.mode(model), self._alone
         self.calibration[model].observe(now, headers.limit_tokens, remaining, mode, alone=alone)

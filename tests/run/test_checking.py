@@ -22,8 +22,8 @@ def write_big_job(path: Path, *, broken: int | None = None) -> Path:
     lines = []
     for line in range(1, LINES + 1):
         item = line if line != broken else 5
-        content = f"question {line}"
-        body = {"id": f"q{item}", "model": MODEL, "messages": [{"role": "user", "content": content}]}
+        messages = [{"role": "user", "content": f"question {line}"}]
+        body = {"id": f"q{item}", "model": MODEL, "messages": messages}
         lines.append(json.dumps({**body, "max_tokens": 5}))
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -220,6 +220,17 @@ class Calibration:
             count = self._models[model] = ModelCount(self._mode)
         return count
 
+    def news(self, model: str | None, now: float | None = None) -> Calibrated | None:
+        """What to say, once each: a way of counting the server was found to use, or a ratio
+        that has settled notably off 1 (`now`: after a reading of the headers)."""
+        count = self[model]
+        if count.switched is not None:
+            mode, count.switched = count.switched, None
+            return Calibrated(model, count.ratio, mode)
+        if now is not None and count.worth_saying(now):
+            return Calibrated(model, count.ratio)
+        return None
+
     def chosen(self, model: str | None) -> str | None:
         """The way of counting evidence (or the user) chose for `model`; None if none did."""
         count = self._models.get(model)

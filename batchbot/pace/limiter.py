@@ -48,10 +48,7 @@ all of it, the burst spends the margin kept for later requests too, and the run 
 Never above a limit the user set (`caps`): that is a hard ceiling, and no rolling minute may
 hold more than it (`ceiling`), whatever bursts the server's counters would allow.
 
-Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
-at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
-in 429s. With `probe`, the first request goes alone; the rest wait for the server's first
-word (headers, or a 429), or `probe_wait_s` if none comes.
+Probing. Until the server has said anything, one request goes alone (see `probe`).
 
 Learning. `observe()` reads each response's x-ratelimit-* headers: the limits to follow
 (`learning`: lower at once, higher once they last, never above `caps`), each new pair
@@ -81,7 +78,6 @@ allowance on arrival, so a refund would make us overshoot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -106,6 +102,7 @@ from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.learning import Backoff, LimitLearner
 from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
+from batchbot.pace.probe import Probe
 
 __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge", "Sent"]
 
@@ -199,11 +196,7 @@ class Limiter:
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
         self._resumed.set()
         self._resume_timer: asyncio.TimerHandle | None = None
-        self._heard = asyncio.Event()  # set once the server has said anything
-        if not probe:
-            self._heard.set()
-        self._probe_sent = False
-        self._probe_wait_s = probe_wait_s
+        self._probe = Probe(enabled=probe, wait_s=probe_wait_s)
         self.latest: RateLimitHeaders | None = None  #: the last headers passed to observe()
         self._learner = LimitLearner(rpm, tpm, caps, raise_after_s)
         self._on_change = on_change
@@ -319,7 +312,7 @@ class Limiter:
     async def _turn(self, counts: Estimates, model: str | None) -> tuple[float, float]:
         """Through the queue, the buckets and the guard: when it went, and its charge."""
         async with self._queue:
-            await self._wait_for_probe()
+            await self._probe.turn()
             await self._wait_out_pause()
             await self._host_given.wait()
             await self._wait_for_turn()
@@ -419,7 +412,7 @@ class Limiter:
     ) -> None:
         """A request of `tokens` (`chars` by its characters) got a rate-limit 429 (`message`,
         waiting `hint` seconds): it cost nothing, and something sent too fast."""
-        self._heard.set()
+        self._probe.heard()
         now = self._loop.time()
         before = self.calibration.charge(model, tokens, chars)
         self._reader.sent(-1, -before)
@@ -448,7 +441,7 @@ class Limiter:
     ) -> None:
         """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them.
         `sent`: what `wait_for_capacity()` returned for the request they answer."""
-        self._heard.set()
+        self._probe.heard()
         self.latest = headers
         before = (self._rpm, self._tpm)
         now = self._loop.time()
@@ -497,14 +490,8 @@ class Limiter:
             self._tpm, self._tokens = limit, self._bucket(limit)
 
     def _say_count(self, model: str | None, now: float | None = None) -> None:
-        """Say, once each, a way of counting the server was found to use, and a ratio that
-        has settled notably off 1 (`now`: after a reading of the headers)."""
-        count = self.calibration[model]
-        if count.switched is not None:
-            self._say(Calibrated(model, count.ratio, count.switched))
-            count.switched = None
-        elif now is not None and count.worth_saying(now):
-            self._say(Calibrated(model, count.ratio))
+        if (notice := self.calibration.news(model, now)) is not None:
+            self._say(notice)
 
     def _say(self, notice: Notice) -> None:
         if self._on_change is not None:
@@ -557,7 +544,7 @@ class Limiter:
             if (limit := self._learner.adopt(kind, stated)) is not None:
                 self._set_limit(kind, limit)
         self._learner.is_new((self._rpm, self._tpm))  # said already: not news when seen again
-        self._heard.set()
+        self._probe.heard()
 
     @property
     def stated(self) -> dict[str, int]:
@@ -567,17 +554,7 @@ class Limiter:
     def end_probe(self) -> None:
         """The probe came back without limits (a dropped connection, a timeout): waiting for
         the server's word would only stall the run, so go on at the configured pace."""
-        self._heard.set()
-
-    async def _wait_for_probe(self) -> None:
-        if self._heard.is_set():
-            return
-        if not self._probe_sent:
-            self._probe_sent = True  # this request is the probe
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._heard.wait(), self._probe_wait_s)
-        self._heard.set()  # no word in time: go on at the configured pace
+        self._probe.heard()
 
     async def _wait_out_pause(self) -> None:
         await self._resumed.wait()

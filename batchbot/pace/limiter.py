@@ -78,6 +78,7 @@ allowance on arrival, so a refund would make us overshoot.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -98,7 +99,7 @@ from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.dialect import FIXED_MINUTE, OPENAI, HeaderReader
 from batchbot.pace.guard import KINDS, Guard
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.headroom import BURST, Headroom
+from batchbot.pace.headroom import BURST, Headroom, Waiting
 from batchbot.pace.learning import Backoff, LimitLearner
 from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
@@ -190,6 +191,8 @@ class Limiter:
         self._charged = {"requests": 0.0, "tokens": 0.0}  # all sent, as the server counts it
         self._readings = 0  # headers read in OpenAI's dialect
         self._waiting = {"requests": 0.0, "tokens": 0.0}  # in wait_for_capacity(), server units
+        self._sizes: dict[int, float] = {}  # the tokens of each request waiting, by ticket
+        self._tickets = itertools.count()
         self._last_call = False  # every request the run will send is waiting, or sent
         self._from_zero = False
         self._paused_until = -math.inf
@@ -298,11 +301,14 @@ class Limiter:
         waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens, chars)}
         for kind in KINDS:
             self._waiting[kind] += waiting[kind]
+        ticket = next(self._tickets)
+        self._sizes[ticket] = waiting["tokens"]
         try:
             now, charge = await self._turn(counts, model)
         finally:
             for kind in KINDS:
                 self._waiting[kind] -= waiting[kind]
+            del self._sizes[ticket]
         self.calibration[model].sent(counts)
         self._reader.sent(1, charge)
         self._charged["requests"] += 1
@@ -337,9 +343,12 @@ class Limiter:
     def _hear_last_call(self) -> None:
         self._last_call = True
 
-    def _left(self) -> dict[str, float] | None:
+    def _left(self) -> Waiting | None:
         """After the last call, what is still to be sent (None before it)."""
-        return dict(self._waiting) if self._last_call else None
+        if not self._last_call:
+            return None
+        largest = {"requests": 1.0, "tokens": max(self._sizes.values(), default=0.0)}
+        return Waiting(dict(self._waiting), largest)
 
     def _sent_now(self, now: float, units: dict[str, float]) -> None:
         """The guard let `units` go: count them against the headroom's burst."""

@@ -8,8 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
+from batchbot.cli import cli
 from batchbot.fake.server import FakeServer, FakeStats
 
 JOB = """\
@@ -160,3 +161,28 @@ def test_fake_runs_are_not_remembered(tmp_path, write_job, invoke):
     assert invoke("run", str(job), "--fake").exit_code == 0
     with sqlite3.connect(tmp_path / "batchbot.db") as conn:
         assert conn.execute("select count(*) from server_limits").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("tier", "alone"), [("tier-1", False), ("tier-2", True)])
+def test_only_a_preset_above_the_lowest_paid_tier_sends_its_first_request_alone(
+    tmp_path, write_job, tier, alone
+):
+    """From tier-2 a run may be above the key's limits: its first request goes alone, the
+    rest after its answer (300 ms). From tier-1 no paid key is lower: they all go at once."""
+    from datetime import datetime
+
+    server = FakeServer(latency_ms=300).start_in_thread()
+    try:
+        prompts = "".join(f"  - question {i}\n" for i in range(4))
+        settings = "model: gpt-4o-mini\nparams: {max_tokens: 10}\n"
+        job = write_job("four.yaml", f"{settings}prompts:\n{prompts}")
+        runner = CliRunner()
+        argv = ["run", str(job), "--base-url", server.url, "--tier", tier]
+        result = runner.invoke(cli, argv, env={"OPENAI_API_KEY": "sk-test"})
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        started = sorted(row[0] for row in conn.execute("select started_at from attempts"))
+    first, second = (datetime.fromisoformat(at) for at in started[:2])
+    assert ((second - first).total_seconds() >= 0.25) is alone

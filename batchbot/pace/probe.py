@@ -4,7 +4,7 @@ The tier may be wrong, and until the first answer comes back nobody knows: sendi
 tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit in 429s.
 So the first request goes alone; the rest wait for the server's first word (headers, or a
 429), or `wait_s` if none comes. Limits an earlier run read (`Limiter.start_from`) are the
-server's word already.
+server's word already; the run decides whether its limits may be too high at all.
 """
 
 from __future__ import annotations

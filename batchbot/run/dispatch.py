@@ -27,6 +27,7 @@ from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
+from batchbot.pace import tiers
 from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
@@ -77,7 +78,7 @@ class Dispatcher:
             caps=config.caps(),
             token_count=config.token_count,
             on_change=self._limits_changed,
-            probe=True,
+            probe=_may_be_too_high(config),
             on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
         )
         self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
@@ -426,6 +427,13 @@ class Dispatcher:
             stop.cancel()
             if self.stop_event.is_set() and self.grace_s == 0.0:
                 deadline = loop.time()
+
+
+def _may_be_too_high(config: Config) -> bool:
+    """Whether the limits a run starts from may be above the key's, so its first request goes
+    alone (see `pace.probe`): not the lowest paid tier's preset, below which no paid key is
+    (a free-tier key, or a project capped lower, learns from its first answers)."""
+    return config.tier != tiers.DEFAULT_TIER or bool(config.caps())
 
 
 def _model(item: Item) -> str | None:

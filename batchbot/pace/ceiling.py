@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from batchbot.pace.window import EPSILON, SendLog
 
 MINUTE_S = 60.0
+MERGE_S = 0.1  # sends this close count as one, at the later time: 600 entries a minute at most
 
 
 class Ceiling:
@@ -25,7 +26,7 @@ class Ceiling:
 
     def __init__(self, caps: Mapping[str, float]) -> None:
         self._caps = dict(caps)
-        self._logs = {kind: SendLog(MINUTE_S) for kind in self._caps}
+        self._logs = {kind: SendLog(MINUTE_S, MERGE_S) for kind in self._caps}
 
     def __bool__(self) -> bool:
         return bool(self._caps)

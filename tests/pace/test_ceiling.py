@@ -14,6 +14,7 @@ from test_limiter import Sim
 from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.limiter import Limiter
+from batchbot.pace.window import SendLog
 
 sim = test_limiter.sim
 
@@ -79,3 +80,16 @@ async def test_a_fixed_minute_is_spent_within_the_users_ceiling(sim: Sim) -> Non
     assert busiest(times, 60.0) <= 600
     per_minute = [sum(math.floor(when / 60) == minute for when in times) for minute in (1, 2)]
     assert min(per_minute) >= 0.97 * LIMIT
+
+
+def test_the_minutes_log_stays_small_and_never_frees_room_early() -> None:
+    """A thousand requests a second for a minute: 600 entries, not 60,000; each counts as
+    sent at the last moment of its tenth of a second, so room comes no sooner than it may."""
+    log = SendLog(60.0, merge_s=0.1)
+    for ms in range(60_000):
+        log.add(ms / 1000, 1.0)
+    assert log.total(59.999) == 60_000
+    assert len(log._log) <= 601
+    assert log.wait(59.999, 1.0, 60_000) >= 60.0 - 59.999
+    assert log.total(60.098) == 60_000  # the first sends are a minute old, their tenth not yet
+    assert log.total(60.1) == 60_000 - 100  # the whole first tenth (0 to 0.099 s) is out

@@ -13,7 +13,8 @@ stream of small requests cannot starve a large one.
 It keeps no limits of its own: `share(kind)` says what a span may hold now (None: unlimited),
 `paused_until()` when a pause ends, and `on_sent(now, units)` hears of each request let go.
 A `Ceiling` (the user's limits over any minute) holds requests the same way, counting what
-they are as the server counts them (`sent`), not the slowed units of the pace.
+they are as the server counts them (`sent`), not the slowed units of the pace; when it does,
+`on_capped(now)` hears of it.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class Guard:
         paused_until: Callable[[], float],
         on_sent: Callable[[float, Units], object],
         ceiling: Ceiling | None = None,
+        on_capped: Callable[[float], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self.logs = {kind: SendLog(length_s) for kind in KINDS}
         self.ceiling = ceiling or Ceiling({})
+        self._on_capped = on_capped
         self._share, self._paused_until, self._on_sent = share, paused_until, on_sent
         self._pool: list[_Waiter] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -119,7 +122,10 @@ class Guard:
 
     def _earliest(self, now: float, waiter: _Waiter) -> float:
         """The earliest time at which sending `waiter` keeps every span within its share."""
-        waits = [0.0, self.ceiling.wait(now, waiter.sent)]
+        capped = self.ceiling.wait(now, waiter.sent)
+        if capped > 0 and self._on_capped is not None:
+            self._on_capped(now)
+        waits = [0.0, capped]
         for kind in KINDS:
             share = self._share(kind)
             if share is not None:

@@ -12,9 +12,8 @@ sends fewer requests into a short window before the first 429 comes back.
 
 The margin is for the requests still to come: one as large as the margin must still find
 room in the server's bucket after a burst, when the pace alone refills it. Once every request
-the run will send is waiting (`last_call`), the requests to come are known: the margin need
-only hold the largest of them, and once the server's buckets hold all of them, nothing: the
-burst may spend everything.
+the run will send is waiting (`last_call`) and the server's buckets hold all of them, there
+is nothing left to keep it for: the burst may spend everything, the margin too.
 
 A server that also enforces short windows answers a burst with a 429 (with a hint under a
 second, if it says how long): from then on there is no headroom, for the whole run, and the
@@ -27,22 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 BURST = 3.0  # while there is headroom, send up to this many times the per-second share
 MARGIN = 1.0  # seconds' worth of each limit kept in the server's bucket for what comes next
 AT_LEAST = 0.5  # seconds' worth above the margin before a burst is worth starting
 SHORT_HINT_S = 1.0  # a 429 hinting less than this comes from a window shorter than a minute
 EXPLAINS_S = 1.0  # 429s this soon after the headroom ended were sent at the burst pace
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """After the last call: what the requests still to be sent add up to, and the largest of
-    them, per kind."""
-
-    total: Mapping[str, float]
-    largest: Mapping[str, float]
 
 
 class Headroom:
@@ -52,59 +41,54 @@ class Headroom:
         self._credit: dict[str, float] = {}
         self._refill: dict[str, float] = {}  # per second, while there is credit
         self._margin: dict[str, float] = {}  # what was kept back, per kind
-        self._rate: dict[str, float] = {}  # the limits per second
         self._stamp = 0.0  # when the credit was last brought up to date
         self._ended_at = -math.inf
         self._all_in = False  # the credit is all the buckets hold: the run's last requests
         self.short_windows = False  #: a 429 showed the server refuses bursts: no headroom
+        self.capped = False  #: the user's ceiling held a request: bursts would only wait at it
 
     def find(
         self,
         now: float,
         levels: Mapping[str, tuple[float, float] | None],
-        waiting: Waiting | None = None,
+        waiting: Mapping[str, float] | None = None,
         *,
         refills: bool = True,
     ) -> bool:
         """Given each paced kind's (limit per minute, what the server's bucket holds now),
         start a burst if every one holds enough beyond the margin; True if that started one.
         A kind the headers did not report (None) means no burst. `waiting`: after the last
-        call, the requests still to be sent. `refills`: False for a fixed window's count,
-        which gains nothing while the burst spends it."""
+        call, what the requests still to be sent add up to, per kind. `refills`: False for a
+        fixed window's count, which gains nothing while the burst spends it."""
         reported = {kind: pair for kind, pair in levels.items() if pair is not None}
         if not (self.looking and levels) or len(reported) < len(levels):
             return False
         per_second = {kind: limit / 60 for kind, (limit, _) in reported.items()}
         level = {kind: amount for kind, (_, amount) in reported.items()}
-        margin = _margin(per_second, waiting)
-        all_in = waiting is not None and _holds(level, waiting.total)
+        all_in = waiting is not None and _holds(level, waiting)
         if all_in:
             credit = level  # all that is left fits: keep nothing back
-        elif all(level[k] >= margin[k] + AT_LEAST * per_second[k] for k in level):
-            credit = {kind: level[kind] - margin[kind] for kind in level}
+        elif all(level[kind] >= (MARGIN + AT_LEAST) * per_second[kind] for kind in level):
+            credit = {kind: level[kind] - MARGIN * per_second[kind] for kind in level}
         else:
             return False
         self._credit, self._stamp, self._all_in = credit, now, all_in
-        self._margin, self._rate = margin, per_second
+        self._margin = {kind: MARGIN * rate for kind, rate in per_second.items()}
         self._refill = per_second if refills else dict.fromkeys(per_second, 0.0)
         return True
 
-    def last_call(self, waiting: Waiting) -> None:
-        """In a burst, with `waiting` all the run has left to send: keep back no more than
-        its largest request, and nothing once the server's buckets hold all of it."""
+    def last_call(self, waiting: Mapping[str, float]) -> None:
+        """In a burst, with `waiting` all the run has left to send: spend the margin too, once
+        the server's buckets hold all of it."""
         if self._credit and not self._all_in:
             level = {kind: credit + self._margin[kind] for kind, credit in self._credit.items()}
-            if _holds(level, waiting.total):
+            if _holds(level, waiting):
                 self._credit, self._all_in = level, True
-                return
-            largest = _margin(self._rate, waiting)
-            self._credit = {kind: level[kind] - largest[kind] for kind in level}
-            self._margin = largest
 
     @property
     def looking(self) -> bool:
         """Whether `find()` may start a burst: none going, and no short windows seen."""
-        return not (self._credit or self.short_windows)
+        return not (self._credit or self.short_windows or self.capped)
 
     @property
     def factor(self) -> float:
@@ -124,8 +108,10 @@ class Headroom:
         self._credit, self._ended_at = {}, now
         return True
 
-    def stop(self, now: float) -> bool:
-        """End a burst (its headroom is not ours alone any more); True if one was going."""
+    def stop(self, now: float, *, for_good: bool = False) -> bool:
+        """End a burst (its headroom is not ours alone any more, or, `for_good`, the user's
+        ceiling holds what it would send); True if one was going."""
+        self.capped = self.capped or for_good
         if not self._credit:
             return False
         self._credit, self._ended_at = {}, now
@@ -146,15 +132,6 @@ class Headroom:
     def explains(self, now: float) -> bool:
         """Whether a 429 now may be one sent at the burst pace just before it ended."""
         return now - self._ended_at < EXPLAINS_S
-
-
-def _margin(per_second: Mapping[str, float], waiting: Waiting | None) -> dict[str, float]:
-    """What to keep in the server's buckets for the requests to come: a second's worth, or
-    after the last call no more than the largest of them."""
-    return {
-        kind: MARGIN * rate if waiting is None else min(MARGIN * rate, waiting.largest[kind])
-        for kind, rate in per_second.items()
-    }
 
 
 def _holds(level: Mapping[str, float], waiting: Mapping[str, float]) -> bool:

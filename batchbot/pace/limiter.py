@@ -78,7 +78,6 @@ allowance on arrival, so a refund would make us overshoot.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -99,7 +98,7 @@ from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.dialect import FIXED_MINUTE, OPENAI, HeaderReader
 from batchbot.pace.guard import KINDS, Guard
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.headroom import BURST, Headroom, Waiting
+from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.learning import Backoff, LimitLearner
 from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
@@ -183,6 +182,7 @@ class Limiter:
             paused_until=lambda: self._paused_until,
             on_sent=self._sent_now,
             ceiling=Ceiling(self._caps),
+            on_capped=self._capped,
         )
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
@@ -191,8 +191,6 @@ class Limiter:
         self._charged = {"requests": 0.0, "tokens": 0.0}  # all sent, as the server counts it
         self._readings = 0  # headers read in OpenAI's dialect
         self._waiting = {"requests": 0.0, "tokens": 0.0}  # in wait_for_capacity(), server units
-        self._sizes: dict[int, float] = {}  # the tokens of each request waiting, by ticket
-        self._tickets = itertools.count()
         self._last_call = False  # every request the run will send is waiting, or sent
         self._from_zero = False
         self._paused_until = -math.inf
@@ -301,14 +299,11 @@ class Limiter:
         waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens, chars)}
         for kind in KINDS:
             self._waiting[kind] += waiting[kind]
-        ticket = next(self._tickets)
-        self._sizes[ticket] = waiting["tokens"]
         try:
             now, charge = await self._turn(counts, model)
         finally:
             for kind in KINDS:
                 self._waiting[kind] -= waiting[kind]
-            del self._sizes[ticket]
         self.calibration[model].sent(counts)
         self._reader.sent(1, charge)
         self._charged["requests"] += 1
@@ -343,12 +338,9 @@ class Limiter:
     def _hear_last_call(self) -> None:
         self._last_call = True
 
-    def _left(self) -> Waiting | None:
+    def _left(self) -> dict[str, float] | None:
         """After the last call, what is still to be sent (None before it)."""
-        if not self._last_call:
-            return None
-        largest = {"requests": 1.0, "tokens": max(self._sizes.values(), default=0.0)}
-        return Waiting(dict(self._waiting), largest)
+        return dict(self._waiting) if self._last_call else None
 
     def _sent_now(self, now: float, units: dict[str, float]) -> None:
         """The guard let `units` go: count them against the headroom's burst."""
@@ -359,6 +351,12 @@ class Limiter:
             # burst sent in the last second holds the pace back only as much as a second
             # at the pace would.
             self._guard.scale(1 / BURST)
+            self._repace()
+
+    def _capped(self, now: float) -> None:
+        """The user's ceiling holds a request back: a burst, now or later, would only bring
+        on the next wait at it."""
+        if self._spare.stop(now, for_good=True):
             self._repace()
 
     def _share(self, kind: str) -> float | None:
@@ -481,8 +479,10 @@ class Limiter:
         if not self._alone:  # every run on the key would spend the same headroom
             return
         if seen and self._spare.looking and not self._headers_lie:
-            charged, caps = self._charged, self._caps
-            found = levels.bucket_levels(now, headers, paced, charged, sent, capped=caps)
+            # Not above a limit the user set lower than the server's (see `ceiling`).
+            capped = [kind for kind in self._caps if self._learner.user_bound(kind)]
+            charged = self._charged
+            found = levels.bucket_levels(now, headers, paced, charged, sent, capped=capped)
             if self._spare.find(now, found, self._left()):
                 self._repace()
         elif self._reader.dialect == FIXED_MINUTE and self._spare.looking:

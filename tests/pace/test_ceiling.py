@@ -93,3 +93,34 @@ def test_the_minutes_log_stays_small_and_never_frees_room_early() -> None:
     assert log.wait(59.999, 1.0, 60_000) >= 60.0 - 59.999
     assert log.total(60.098) == 60_000  # the first sends are a minute old, their tenth not yet
     assert log.total(60.1) == 60_000 - 100  # the whole first tenth (0 to 0.099 s) is out
+
+
+class MinuteBucket:
+    """A server's per-minute requests bucket, full at the start, as OpenAI reports it."""
+
+    def __init__(self, sim: Sim, limit: int) -> None:
+        self.sim, self.limit = sim, limit
+        self.level, self.stamp = float(limit), 0.0
+
+    def answer(self) -> RateLimitHeaders:
+        self.level = min(self.limit, self.level + (self.sim.now - self.stamp) * self.limit / 60)
+        self.stamp = self.sim.now
+        self.level -= 1
+        assert self.level >= 0, f"over the server's limit at {self.sim.now:.2f} s"
+        remaining = int(self.level)
+        return RateLimitHeaders(
+            limit_requests=self.limit, remaining_requests=remaining, reset_requests=0.1
+        )
+
+
+async def test_a_full_bucket_as_large_as_the_users_limit_is_spent_within_it(sim: Sim) -> None:
+    """The user's 600 RPM is the server's too, its bucket full: the bucket may be spent fast,
+    but no rolling minute holds more than 600, and once the ceiling holds, the pace is even."""
+    limiter = Limiter(rpm=600, tpm=None, concurrency=1000, caps=["requests"])
+    server = MinuteBucket(sim, 600)
+    times = send(sim, limiter, 2000, server.answer)
+    await sim.run_until(240.0)
+    assert len(times) == 2000
+    assert busiest(times, 60.0) <= 600
+    assert sum(when < 10 for when in times) > 100  # faster than the pace at first
+    assert busiest([when for when in times if when > 90], 1.0) <= 11  # then even, not 3x

@@ -83,32 +83,31 @@ class Job:
         for draft in self.source.read():
             yield _item(draft)
 
-    def validate(
-        self,
-        checked: Callable[[int], None] | None = None,
-        *,
-        every: int | None = None,
-        stop: Callable[[], bool] | None = None,
-    ) -> int:
+    def validate(self, checked: Callable[[int], None] | None = None) -> int:
         """Read every item and return how many; raise JobFileError on the first problem.
 
-        `checked(count)` hears how far a big job has got, every `every` items (CHECKED_EVERY);
-        `stop()`, asked as often, ends the check early (the count so far is returned).
+        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items.
         """
-        every = every or CHECKED_EVERY
+        count = 0
+        for count in self.checking(CHECKED_EVERY):
+            if checked is not None and count % CHECKED_EVERY == 0:
+                checked(count)
+        return count
+
+    def checking(self, every: int) -> Iterator[int]:
+        """Check every item, telling how many so far every `every` items and once at the end
+        (the whole count); raise JobFileError on the first problem."""
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():
             seen.add(count, draft, _item(draft))
             count += 1
             if count % every == 0:
-                if checked is not None:
-                    checked(count)
-                if stop is not None and stop():
-                    return count
+                yield count
         if count == 0:
             raise JobFileError(self.source.empty_path, self.source.empty_message)
-        return count
+        if count % every:
+            yield count
 
 
 def load_job(

@@ -208,9 +208,10 @@ class HeaderReader:
             "requests": (headers.limit_requests, headers.remaining_requests),
             "tokens": (headers.limit_tokens, headers.remaining_tokens),
         }
+        resets = {"requests": headers.reset_requests, "tokens": headers.reset_tokens}
         for kind, (limit, remaining) in counts.items():
             if dialect == OPENAI:
-                self._buckets[kind].observe(now, limit, remaining)
+                self._buckets[kind].observe(now, limit, remaining, resets[kind])
             elif dialect == FIXED_MINUTE and remaining is not None:
                 self._limits[kind] = limit or limits[kind]
                 window = self._windows[kind]

@@ -48,10 +48,15 @@ class SharedBudget:
         """Count `amount` (1 request, or its tokens) that we let through."""
         self._ours += amount
 
-    def observe(self, now: float, limit: int | None, remaining: int | None) -> float:
-        """Take one response's limit and remaining count; return the share left for us."""
+    def observe(
+        self, now: float, limit: int | None, remaining: int | None, reset: float | None = None
+    ) -> float:
+        """Take one response's limit, remaining count and time until full (`reset`); return
+        the share left for us."""
         if not limit or limit <= 0 or remaining is None:
             return self.share
+        if reset is not None and _too_soon(limit, remaining, reset):
+            self.lies = True
         if limit != self._limit:  # a new limit: the old samples measured another bucket
             self._samples.clear()
             self._limit = limit
@@ -76,6 +81,13 @@ class SharedBudget:
         return self.share
 
     def _rose_too_fast(self, now: float, limit: int, remaining: int) -> bool:
+        """A minute's bucket refills at limit/60 a second: a count that rose faster is none."""
         last = self._samples[-1]
         refill = limit / 60 * (now - last.time)
         return remaining - last.remaining > RISES_AT_MOST * refill + limit / 60
+
+
+def _too_soon(limit: int, remaining: int, reset: float) -> bool:
+    """Whether the bucket says it is full again much sooner than a minute's bucket holding
+    `remaining` of `limit` could be (a second's bucket scaled up to a minute says so at once)."""
+    return reset + 1.0 < (limit - remaining) * 60 / limit / 2

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from batchbot.config import Config
     from batchbot.errors import BatchbotError
     from batchbot.jobs.job import Job, load_job
-    from batchbot.library import open_store, run_job, run_job_async
+    from batchbot.library import Answer, open_store, read_answers, run_job, run_job_async
     from batchbot.reports.report import ReportQuery, spend_report
     from batchbot.summary import RunSummary
 
 __all__ = [
+    "Answer",
     "BatchbotError",
     "Config",
     "Job",
@@ -32,6 +33,7 @@ __all__ = [
     "__version__",
     "load_job",
     "open_store",
+    "read_answers",
     "run_job",
     "run_job_async",
     "spend_report",
@@ -40,6 +42,7 @@ __all__ = [
 # Where each name lives. They are imported on first use, so that `import batchbot` (and so
 # `batchbot --help`, which imports it) loads none of the machinery.
 _HOMES = {
+    "Answer": "batchbot.library",
     "BatchbotError": "batchbot.errors",
     "Config": "batchbot.config",
     "Job": "batchbot.jobs.job",
@@ -47,6 +50,7 @@ _HOMES = {
     "RunSummary": "batchbot.summary",
     "load_job": "batchbot.jobs.job",
     "open_store": "batchbot.library",
+    "read_answers": "batchbot.library",
     "run_job": "batchbot.library",
     "run_job_async": "batchbot.library",
     "spend_report": "batchbot.reports.report",

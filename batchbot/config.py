@@ -6,6 +6,7 @@ which is what the database and logs see.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -13,9 +14,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from batchbot import modes
-from batchbot.endpoints import Azure
+from batchbot.answers.reask import DEFAULT_MAX_REASKS, ReaskPolicy
+from batchbot.endpoints import Azure, on_this_machine
 from batchbot.errors import ConfigError, redact_secrets
-from batchbot.jobs.job import Job
+from batchbot.jobs.job import Job, JobSettings
+from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
+from batchbot.jobs.values import SETTINGS, checked
 from batchbot.pace import tiers
 
 T = TypeVar("T")
@@ -23,6 +27,8 @@ T = TypeVar("T")
 DEFAULT_DB = "batchbot.db"
 DEFAULT_GRACE_S = 30.0
 DEFAULT_TIMEOUT_S = 120.0
+# Flex requests may wait for capacity: OpenAI suggests a timeout of 15 minutes for them.
+FLEX_TIMEOUT_S = 900.0
 DEFAULT_MAX_ATTEMPTS = 6
 # How long a server that refuses every connection is waited for before the run stops.
 DEFAULT_OUTAGE_WAIT_S = 300.0
@@ -35,6 +41,20 @@ FAKE_POLL_S = 0.5
 FAKE_BATCH_DELAY_S = 2.0
 # An Azure OpenAI api-version serving chat, embeddings and Responses.
 DEFAULT_API_VERSION = "2025-04-01-preview"
+NO_CAP = (
+    "on_length: retry asks again with twice the max_tokens, up to a cap: add max_tokens_cap: "
+    "to the job (or pass --max-tokens-cap)."
+)
+NOT_HTTP = (
+    "base URL {url!r} is not an http(s) URL: give one like https://api.openai.com/v1 or "
+    "http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
+)
+CREDENTIALS = (
+    "base URL {url!r} has a user name or password in it: remove them and give the key as "
+    "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and never stored. "
+    "Nothing was sent."
+)
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +73,7 @@ class Config:
     tpm_from: str = tiers.PRESET
     concurrency: int = tiers.DEFAULT_CONCURRENCY
     token_count: str | None = None  # exact / chars; None: as the server is found to count
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float | None = None  # None: the mode's (request_timeout_s)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
     fake_latency_ms: float = FAKE_LATENCY_MS
@@ -70,12 +90,26 @@ class Config:
     wait_lock: bool = False
     outage_wait_s: float = DEFAULT_OUTAGE_WAIT_S
     azure: Azure | None = None
+    on_invalid: str = KEEP  # keep / retry: re-ask an answer that does not follow its schema
+    max_reasks: int = DEFAULT_MAX_REASKS  # ... at most this many times an item
+    on_length: str = KEEP  # keep / retry: re-ask a cut-off answer with twice the max_tokens
+    max_tokens_cap: int | None = None  # ... up to this many
+    cache: str = DETERMINISTIC  # which earlier answers may stand for a request (jobs.caching)
+    cache_path: Path | None = None  # a cache database shared across projects
+
+    @property
+    def request_timeout_s(self) -> float:
+        """Seconds before one request is abandoned: --timeout, else the mode's default."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return FLEX_TIMEOUT_S if self.mode == modes.FLEX else DEFAULT_TIMEOUT_S
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
+        values["cache_path"] = str(self.cache_path) if self.cache_path else None
         values["api_key_set"] = self.api_key is not None
         values["azure"] = vars_of(self.azure)
         return values
@@ -84,6 +118,21 @@ class Config:
         """The kinds ("requests", "tokens") whose limit the user set: a hard ceiling."""
         sources = (("requests", self.rpm_from), ("tokens", self.tpm_from))
         return [kind for kind, source in sources if source in tiers.SET_BY_USER]
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether a run must have an API key: not for the simulated API, nor for a server on
+        this machine (sent `endpoints.NO_KEY` when none is set)."""
+        return not self.fake and not on_this_machine(self.base_url)
+
+    def reask_policy(self) -> ReaskPolicy:
+        """What the run asks again about (answers.reask)."""
+        return ReaskPolicy(
+            on_invalid=self.on_invalid == RETRY,
+            max_reasks=self.max_reasks,
+            on_length=self.on_length == RETRY,
+            max_tokens_cap=self.max_tokens_cap,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +163,12 @@ class Flags:
     outage_wait_s: float | None = None
     azure_endpoint: str | None = None
     api_version: str | None = None
+    on_invalid: str | None = None
+    max_reasks: int | None = None
+    on_length: str | None = None
+    max_tokens_cap: int | None = None
+    no_cache: bool = False
+    cache_path: str | None = None
 
 
 def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
@@ -125,7 +180,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     rpm, rpm_from = _sourced(flags.rpm, settings.limits.rpm, preset.rpm)
     tpm, tpm_from = _sourced(flags.tpm, settings.limits.tpm, preset.tpm)
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
-    _check_positive(rpm=rpm, tpm=tpm, concurrency=concurrency)
+    given = {name: getattr(flags, name) for name in SETTINGS if hasattr(flags, name)}
+    _check_numbers({**given, "rpm": rpm, "tpm": tpm, "concurrency": concurrency})
     azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
@@ -141,7 +197,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         tpm_from=tpm_from,
         concurrency=int(concurrency),
         token_count=flags.token_count or settings.token_count,
-        timeout_s=_first(flags.timeout_s, DEFAULT_TIMEOUT_S),
+        timeout_s=flags.timeout_s,
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
         max_cost_usd=_maybe(flags.max_cost_usd, settings.budget_usd),
@@ -156,7 +212,24 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         poll_s=_first(flags.poll_s, FAKE_POLL_S if flags.fake else DEFAULT_POLL_S),
         wait_lock=flags.wait_lock,
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
+        **_reasks(flags, settings),
+        cache=NEVER if flags.no_cache else settings.cache or DETERMINISTIC,
+        cache_path=None if flags.no_cache else _path(flags.cache_path or env.get("BATCHBOT_CACHE")),
     )
+
+
+def _reasks(flags: Flags, settings: JobSettings) -> dict[str, Any]:
+    """The re-ask policy: flags over the job file; on_length: retry needs its cap."""
+    on_length = _first(flags.on_length, settings.on_length, KEEP)
+    cap = _maybe(flags.max_tokens_cap, settings.max_tokens_cap)
+    if on_length == RETRY and cap is None:
+        raise ConfigError(NO_CAP)
+    return {
+        "on_invalid": _first(flags.on_invalid, settings.on_invalid, KEEP),
+        "max_reasks": _first(flags.max_reasks, settings.max_reasks, DEFAULT_MAX_REASKS),
+        "on_length": on_length,
+        "max_tokens_cap": cap,
+    }
 
 
 def _azure(flags: Flags, env: Mapping[str, str]) -> Azure | None:
@@ -179,14 +252,17 @@ def _mode_from(flags: Flags, job_mode: str | None) -> str:
 
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:
+    """The base URL to call; None with --fake, which serves its own (and keeps none)."""
     url = flags.base_url or env.get("OPENAI_BASE_URL") or None
-    return url if flags.fake else checked_base_url(url)  # --fake serves its own
+    return None if flags.fake else checked_base_url(url)
 
 
 def checked_base_url(url: str | None) -> str | None:
-    """`url` if it can be an API's base URL (http or https, a host, a valid port)."""
+    """`url` if it can be an API's base URL (http or https, a host, a valid port) and holds
+    no credentials, which would be sent beside the key and stored with the run."""
     if url is None:
         return None
+    shown = masked_url(url)
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -194,10 +270,9 @@ def checked_base_url(url: str | None) -> str | None:
     except ValueError:
         valid = False
     if not valid:
-        raise ConfigError(
-            f"base URL {redact_secrets(url)!r} is not an http(s) URL: give one like "
-            "https://api.openai.com/v1 or http://localhost:8000/v1 (--base-url, OPENAI_BASE_URL)."
-        )
+        raise ConfigError(NOT_HTTP.format(url=shown))
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(CREDENTIALS.format(url=shown))
     return url
 
 
@@ -210,12 +285,28 @@ def _sourced(flag: float | None, job: float | None, preset: float) -> tuple[floa
     return preset, tiers.PRESET
 
 
+def masked_url(url: str) -> str:
+    """`url` with any user name and password (and anything key-shaped) replaced by `***`."""
+    return redact_secrets(_USERINFO.sub("***@", url))
+
+
 def _maybe(*values: T | None) -> T | None:
     return next((value for value in values if value is not None), None)
 
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def environment() -> dict[str, str]:
+    """The process environment over ./.env (the working directory's): a variable set in the
+    process wins. The CLI and the library read settings from it alike."""
+    import os
+
+    from dotenv import dotenv_values
+
+    values = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
+    return {**values, **os.environ}
 
 
 def resolve_db_path(flag: str | None, env: Mapping[str, str]) -> Path:
@@ -230,10 +321,16 @@ def _first(*values: T | None) -> T:
     raise AssertionError("the last value is a default and never None")
 
 
-def _check_positive(**values: float | None) -> None:
+def _check_numbers(values: Mapping[str, float | None]) -> None:
+    """Every numeric setting in its range (`jobs.values.SETTINGS`): the command line's types
+    check them already, this is for callers of the library."""
     for name, value in values.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"{name} must be greater than 0 (got {value}).")
+        if value is None:
+            continue
+        try:
+            checked(value, SETTINGS[name])
+        except ValueError as exc:
+            raise ConfigError(f"{name} {exc}.") from None
 
 
 def _first_model(job: Job) -> str | None:

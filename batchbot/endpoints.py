@@ -11,6 +11,7 @@ module only names them and says how each packs its items.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -22,6 +23,22 @@ DEFAULT_PACK = 100
 # The most inputs, and input tokens, the API takes in one embeddings request.
 MAX_PACK = 2048
 MAX_PACK_TOKENS = 300_000
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Sent as the key to a server on this machine when none is set: local OpenAI-compatible
+# servers (a fake-server, vLLM) mostly take any, and the SDK will not send none.
+NO_KEY = "sk-none"
+
+
+def on_this_machine(base_url: str | None) -> bool:
+    """Whether `base_url` is a server on this machine (which may well need no key)."""
+    return base_url is not None and urlsplit(base_url).hostname in LOOPBACK
+
+
+def is_embeddings_model(model: object) -> bool:
+    """Whether `model` names an embeddings model (OpenAI's all say so: text-embedding-3-small)."""
+    return isinstance(model, str) and "embedding" in model.lower()
 
 
 def path(endpoint: str) -> str:

@@ -1,25 +1,34 @@
 """Every error batchbot raises on purpose, with the exit code the CLI turns it into.
 
+One rule: 2 when the job or its settings must change before a run can work (running the same
+command again fails the same way), 3 when a run stopped early and running the same command
+again resumes it, 4 when another run of the job is going.
+
     BatchbotError                  exit 1   base class; never raised itself
-    ├── InputError                 exit 2   the user's input cannot be used; nothing was sent
+    ├── InputError                 exit 2   the job or its settings cannot be used; nothing sent
     │   ├── JobFileError                    a job or inputs file is broken (where, which field)
     │   ├── MissingKeyError                 no API key and neither --fake nor --dry-run
-    │   └── ConfigError                     conflicting or impossible settings
-    ├── RunStopped                 exit 3   the run stopped before every item was tried
-    │   ├── AuthError                       401/403: the key is wrong or lacks access
+    │   ├── ConfigError                     conflicting or impossible settings, an unknown model
+    │   └── JobChanged                      an export of a job whose file changed since it ran
+    ├── RunStopped                 exit 3   the run stopped early; running it again resumes
     │   ├── QuotaExhausted                  429 insufficient_quota: billing, not pacing
-    │   ├── ModelNotFound                   404 model_not_found
     │   ├── BudgetExhausted                 the next request could overspend --max-cost
-    │   │   ├── DailyBudgetExhausted        ... or the job's daily budget, new at 00:00 UTC
-    │   │   └── BudgetUnbounded             its cost has no bound (no price, no max_tokens)
+    │   │   └── DailyBudgetExhausted        ... or the job's daily budget, new at 00:00 UTC
     │   ├── ServerUnreachable               no connection for longer than --outage-wait
     │   ├── DatabaseBusy                    another program held the database's write lock
     │   ├── WorkerDied                      sending an item died of an unexpected error (a bug)
-    │   ├── FeedFailed                      reading the items failed mid-run (a changed file)
-    │   └── Interrupted                     SIGINT/SIGTERM; the next run resumes
+    │   ├── FeedFailed                      reading the items failed mid-run (a bug)
+    │   ├── Interrupted                     SIGINT/SIGTERM
+    │   └── RunRefused             exit 2   the run met a problem of its job or settings
+    │       ├── AuthError                   401/403: the key is wrong or lacks access
+    │       ├── ModelNotFound               404 model_not_found
+    │       ├── EndpointNotFound            404 for the endpoint: the base URL is wrong
+    │       ├── BudgetUnbounded             a cost has no bound (no price, no max_tokens)
+    │       └── JobFileChanged              the job's files changed or broke mid-run
     └── JobLocked                  exit 4   another run of the same job holds its lock
 
-Messages are one friendly line that says what to do. They never contain the API key.
+Messages are one friendly line that says what to do: an exit-2 one says what to fix, never
+to run the same command again. They never contain the API key.
 """
 
 from __future__ import annotations
@@ -113,6 +122,11 @@ class ConfigError(InputError):
     """Raised for settings that contradict each other or cannot be met."""
 
 
+class JobChanged(InputError):
+    """Raised by an export (or `read_answers`) of a job whose file changed since its items
+    were answered, which would otherwise leave those items out without a word."""
+
+
 def not_a_database(path: object, error: BaseException) -> ConfigError:
     """A --db file SQLite cannot use (not a database, unreadable): what to do instead."""
     return ConfigError(
@@ -127,7 +141,14 @@ class RunStopped(BatchbotError):
     exit_code = EXIT_STOPPED
 
 
-class AuthError(RunStopped):
+class RunRefused(RunStopped):
+    """Raised when a run stops on a problem of its job or settings that every further request
+    would meet too: answers already saved are kept, and after the fix a run goes on."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class AuthError(RunRefused):
     """Raised on 401/403: every further request would fail the same way."""
 
 
@@ -135,8 +156,13 @@ class QuotaExhausted(RunStopped):
     """Raised on 429 insufficient_quota: the account is out of credit, waiting will not help."""
 
 
-class ModelNotFound(RunStopped):
+class ModelNotFound(RunRefused):
     """Raised on 404 model_not_found: the job names a model this key cannot use."""
+
+
+class EndpointNotFound(RunRefused):
+    """Raised on a 404 for the endpoint itself: the base URL is not an API's (or the server
+    has no such endpoint, such as the Files and Batch APIs)."""
 
 
 class BudgetExhausted(RunStopped):
@@ -149,10 +175,11 @@ class DailyBudgetExhausted(BudgetExhausted):
     waiting for the next UTC day helps too."""
 
 
-class BudgetUnbounded(BudgetExhausted):
+class BudgetUnbounded(RunRefused):
     """Raised under a budget when a request's cost has no upper bound: its model has no
     price, or it sets no max_tokens. Raising the budget would not help; the message says what
-    would."""
+    would. The job is checked for this before anything is sent (a ConfigError), so a run only
+    meets it when a request changed on the way."""
 
 
 class Interrupted(RunStopped):
@@ -192,12 +219,12 @@ class WorkerDied(RunStopped):
 
 FEED_FAILED_INPUT = (
     "{error} (found during the run: the file changed or became unreadable after it was "
-    "checked); the run stopped and answers already saved are kept: fix the file and run again"
+    "checked); the run stopped and answers already saved are kept: fix the file, then run it"
 )
 FEED_FAILED_CHECKING = (
     "{error} (a job this large is checked while its first items are sent: the items before "
     "this line were sent and their answers are saved, this one and the rest were not); fix "
-    "the file and run again to send the rest"
+    "the file, then run it: what is answered is not sent again"
 )
 FEED_FAILED = (
     "reading the job's items failed ({error}): the run stopped and answers already saved are "
@@ -207,20 +234,32 @@ FEED_FAILED = (
 
 
 class FeedFailed(RunStopped):
-    """Raised when reading the job's items fails during a run, after every item was checked:
-    the job or inputs file changed or became unreadable meanwhile (the JobFileError's file,
-    line and reason are in the message), or something unexpected (a bug); or when a large job,
-    checked while its first items are sent, has a problem further on. Requests already
-    sent are finished and written, batches already submitted stand; the items not sent stay
-    pending for the next run."""
+    """Raised when reading the job's items fails during a run, after every item was checked,
+    of something unexpected (a bug). Requests already sent are finished and written, batches
+    already submitted stand; the items not sent stay pending for the next run."""
 
-    def __init__(self, error: BaseException, *, checking: bool = False) -> None:
-        """`checking`: the job was being checked while its first items were sent."""
-        if isinstance(error, JobFileError):
-            message = FEED_FAILED_CHECKING if checking else FEED_FAILED_INPUT
-            super().__init__(message.format(error=error))
-            return
+    def __init__(self, error: BaseException) -> None:
         super().__init__(FEED_FAILED.format(error=described(error)))
+
+
+class JobFileChanged(RunRefused):
+    """Raised like FeedFailed when the job or inputs file changed or became unreadable after
+    it was checked (the JobFileError's file, line and reason are in the message), or when a
+    large job, checked while its first items are sent, has a problem further on (a broken
+    line, or an item the run's settings refuse: see `run.preflight`)."""
+
+    def __init__(self, error: InputError, *, checking: bool = False) -> None:
+        """`checking`: the job was being checked while its first items were sent."""
+        message = FEED_FAILED_CHECKING if checking else FEED_FAILED_INPUT
+        super().__init__(message.format(error=error))
+
+
+def feed_error(error: BaseException, *, checking: bool = False) -> FeedFailed | JobFileChanged:
+    """The stop for items that could not be read to the end: the file's fault, or a bug;
+    `checking`: the job was being checked while its first items were sent."""
+    if isinstance(error, JobFileError) or (checking and isinstance(error, InputError)):
+        return JobFileChanged(error, checking=checking)
+    return FeedFailed(error)
 
 
 class JobLocked(BatchbotError):

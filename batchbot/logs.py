@@ -6,7 +6,9 @@
                     and saved item; `--log-format json` writes one JSON object a line
 
 Every record passes `redact_secrets` on its way out, whatever handler writes it, so a key
-that slipped into an exception text still never reaches a log.
+that slipped into an exception text still never reaches a log; and `inert` drops (in text)
+or escapes (in JSON) the control characters and escape sequences a job's names, ids or an
+API's messages may carry.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchbot.errors import redact_secrets
+from batchbot.inert import inert_json, printable
 
 LOGGER = "batchbot"
 # Record attributes every LogRecord has; anything else came from `extra=` and goes in the JSON.
@@ -40,7 +43,7 @@ class TextFormatter(logging.Formatter):
         return _utc(record)
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact_secrets(super().format(record))
+        return printable(redact_secrets(super().format(record)))
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,7 +60,7 @@ class JsonFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return redact_secrets(json.dumps(data, ensure_ascii=False, default=str))
+        return inert_json(redact_secrets(json.dumps(data, ensure_ascii=False, default=str)))
 
 
 class _ConsoleFilter(logging.Filter):

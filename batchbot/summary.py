@@ -12,12 +12,23 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, Interrupted, RunStopped
-from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Outcome
+from batchbot.outcome import FAILED, INVALID, OK, PENDING, REFUSED, TRUNCATED, Outcome
 
 
 def items(count: int) -> str:
     """`1 item`, `2 items`, `1,000 items`."""
     return f"{count:,} item{'' if count == 1 else 's'}"
+
+
+# Which Tally counter counts each status.
+COUNTED = {
+    OK: "ok",
+    TRUNCATED: "truncated",
+    INVALID: "invalid",
+    REFUSED: "refused",
+    FAILED: "failed",
+    PENDING: "requeued",
+}
 
 
 @dataclass
@@ -26,26 +37,39 @@ class Tally:
 
     ok: int = 0
     truncated: int = 0
+    invalid: int = 0
+    refused: int = 0
     failed: int = 0
     requeued: int = 0  # written back as pending: the next run sends them again
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    reasks: int = 0  # answers got by asking again (on_invalid, on_length)
+    reask_cost_usd: float = 0.0
+    cache_hits: int = 0  # answers reused from the response cache: sent for nothing
 
     def add(self, outcome: Outcome) -> None:
         """Count one written result, its tokens and its cost."""
-        if outcome.status == OK:
-            self.ok += 1
-        elif outcome.status == TRUNCATED:
-            self.truncated += 1
-        elif outcome.status == FAILED:
-            self.failed += 1
-        elif outcome.status == PENDING:
-            self.requeued += 1
+        self.count(outcome.status)
+        self.spend(outcome)
+
+    def count(self, status: str, by: int = 1) -> None:
+        """Count an item's status (`by=-1`: one item no longer has it, as it was asked again)."""
+        name = COUNTED.get(status)
+        if name is not None:
+            setattr(self, name, getattr(self, name) + by)
+
+    def spend(self, outcome: Outcome) -> None:
+        """Add what one answer cost, re-asks apart too (an answer to come may still count
+        the item)."""
         if outcome.usage:
             self.prompt_tokens += outcome.usage.prompt_tokens
             self.completion_tokens += outcome.usage.completion_tokens
         self.cost_usd += outcome.cost_usd or 0.0
+        self.cache_hits += outcome.cached_from is not None
+        if outcome.reask is not None and outcome.usage is not None:
+            self.reasks += 1
+            self.reask_cost_usd += outcome.cost_usd or 0.0
 
     def summary(self, **facts: Any) -> RunSummary:
         """The tally frozen into a summary, with the run's other `facts` (its fields)."""
@@ -66,11 +90,16 @@ class RunSummary:
     sent: int
     ok: int
     truncated: int
+    invalid: int
+    refused: int
     failed: int
     requeued: int
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    reasks: int
+    reask_cost_usd: float
+    cache_hits: int
     elapsed_s: float
     unpriced_models: tuple[str, ...] = ()
     stopped: RunStopped | None = None  # why it stopped early (errors.py's RunStopped branch)
@@ -88,8 +117,13 @@ class RunSummary:
         return self.ok + self.truncated
 
     @property
+    def unusable(self) -> int:
+        """Items that ended with no answer to use: failed, invalid or refused."""
+        return self.failed + self.invalid + self.refused
+
+    @property
     def unsent(self) -> int:
-        return self.total - self.skipped - self.answered - self.failed
+        return self.total - self.skipped - self.answered - self.unusable
 
     @property
     def status(self) -> str:
@@ -100,14 +134,15 @@ class RunSummary:
             return "stopped"
         if self.running:
             return "waiting"
-        return "failed" if self.failed else "done"
+        return "failed" if self.unusable else "done"
 
     @property
     def exit_code(self) -> int:
-        """The one rule: a stop says its own code, else 1 if any item failed, else 0."""
+        """The one rule: a stop says its own code, else 1 if any item failed (or ended invalid
+        or refused), else 0."""
         if self.stopped:
             return self.stopped.exit_code
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+        return EXIT_SOME_FAILED if self.unusable else EXIT_OK
 
     def totals(self) -> dict[str, object]:
         """The run's counters as `runs` columns."""
@@ -117,10 +152,15 @@ class RunSummary:
             "sent": self.sent,
             "ok": self.ok,
             "truncated": self.truncated,
+            "invalid": self.invalid,
+            "refused": self.refused,
             "failed": self.failed,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
+            "reasks": self.reasks,
+            "reask_cost_usd": self.reask_cost_usd,
+            "cache_hits": self.cache_hits,
             "error": str(self.stopped) if self.stopped else None,
             "exit_code": self.exit_code,
         }

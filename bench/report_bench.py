@@ -14,11 +14,15 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _database import fill
+
 from batchbot.reports.report import NO_VALUE, ReportQuery, build_report, spend_report
+from batchbot.store.migrations import SPEND_SUMS_M010 as SPEND_SUMS
 from batchbot.store.store import Store
 
 JOBS = [f"job-{i:02d}" for i in range(20)]
@@ -62,7 +66,14 @@ def build(db_path: Path, rows: int) -> float:
                     (job, "done", when, when),
                 )
                 runs[job, day] = db.execute("select last_insert_rowid()").fetchone()[0]
-    batch = []
+    fill(db, INSERT, _rows(rows, runs, rng))
+    store.close()
+    return time.perf_counter() - started
+
+
+def _rows(
+    rows: int, runs: dict[tuple[str, int], int], rng: random.Random
+) -> Iterator[tuple[object, ...]]:
     for n in range(rows):
         job, day = rng.choice(JOBS), rng.randrange(DAYS)
         prompt, completion = rng.randint(20, 2000), rng.randint(1, 800)
@@ -70,20 +81,11 @@ def build(db_path: Path, rows: int) -> float:
         status = "failed" if rng.random() < 0.02 else "ok"
         when = f"2026-{1 + day // 30:02d}-{1 + day % 30:02d}T02:{n % 60:02d}:00.000+00:00"
         cost = None if status == "failed" else (prompt * 0.15 + completion * 0.6) / 1e6
-        batch.append(
-            (job, f"item-{n}", f"{n:064x}", runs[job, day], rng.choice(MODELS), status,
-             prompt, cached, completion, 0, prompt + completion, cost,
-             rng.uniform(200, 3000), when, when)
+        yield (
+            job, f"item-{n}", f"{n:064x}", runs[job, day], rng.choice(MODELS), status,
+            prompt, cached, completion, 0, prompt + completion, cost,
+            rng.uniform(200, 3000), when, when,
         )  # fmt: skip
-        if len(batch) == 50_000:
-            with db.atomic():
-                db.conn.executemany(INSERT, batch)
-            batch.clear()
-    with db.atomic():
-        db.conn.executemany(INSERT, batch)
-    db.execute("ANALYZE")
-    store.close()
-    return time.perf_counter() - started
 
 
 def rewrite(db_path: Path, count: int) -> None:
@@ -113,19 +115,12 @@ def check(db_path: Path) -> None:
 
 
 def _full_scan(store: Store, query: ReportQuery) -> list[dict[str, object]]:
+    """The report's query over every row of `requests`, each summed as the rollup sums it."""
     day = "substr(coalesce(finished_at, created_at), 1, 10)"
+    sums = ", ".join(f"{value.format(row='requests')} AS {name}" for name, value in SPEND_SUMS)
     scan = f"""
         SELECT job, coalesce(model, '') AS model, {day} AS day, coalesce(run_id, 0) AS run_id,
-            1 AS requests, status IN ('ok', 'truncated') AS answered, status = 'failed' AS failed,
-            status = 'truncated' AS truncated,
-            coalesce(prompt_tokens, 0) AS prompt_tokens,
-            coalesce(cached_tokens, 0) AS cached_tokens,
-            coalesce(completion_tokens, 0) AS completion_tokens,
-            coalesce(reasoning_tokens, 0) AS reasoning_tokens,
-            coalesce(CAST(round(cost_usd * 1e9) AS INTEGER), 0) AS cost_nanousd,
-            cost_usd IS NOT NULL AS priced,
-            coalesce(CAST(round(latency_ms * 1000) AS INTEGER), 0) AS latency_us,
-            latency_ms IS NOT NULL AS timed
+            {sums}
         FROM requests"""
     sql = query.sql().replace("FROM spend", f"FROM ({scan}) AS spend", 1)
     cursor = store.db.execute(sql, query.params())

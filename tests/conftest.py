@@ -50,6 +50,20 @@ def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     policy.set_testing(False)
 
 
+def after_checking(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
+    """`then()` happens just after a run has checked every line, before it sends any."""
+    from batchbot.jobs import job as jobs
+
+    validate = jobs.Job.validate
+
+    def checked(self, *args, **kwargs):
+        count = validate(self, *args, **kwargs)
+        then()
+        return count
+
+    monkeypatch.setattr(jobs.Job, "validate", checked)
+
+
 @pytest.fixture
 def write_job(tmp_path: Path) -> Callable[[str, str], Path]:
     """Write a file next to the others of this test and return its path."""

@@ -15,7 +15,8 @@ JOBS = {
     "done": "model: gpt-4o-mini\nprompts: [one, two]\n",
     "some-failed": "model: gpt-4o-mini\nprompts: [one, 'two [[fake:context_length_exceeded]]']\n",
     "bad-input": "model: gpt-4o-mini\nprompts: [one, {usr: typo}]\n",
-    "stopped": "model: gpt-4o-mini\nprompts: ['one [[fake:401]]', two]\n",
+    "rejected-key": "model: gpt-4o-mini\nprompts: ['one [[fake:401]]', two]\n",
+    "stopped": "model: gpt-4o-mini\nprompts: ['one [[fake:insufficient_quota]]', two]\n",
     "locked": "model: gpt-4o-mini\nprompts: [one, two]\n",
 }
 # exit code, lines --quiet prints, words one of them must contain
@@ -23,7 +24,8 @@ EXPECTED = {
     "done": (0, 0, ""),
     "some-failed": (1, 2, "failed: 1 × 400: This model's maximum context length"),
     "bad-input": (2, 1, "job.yaml:2"),
-    "stopped": (3, 2, "rejected the key"),
+    "rejected-key": (2, 2, "rejected the key"),
+    "stopped": (3, 2, "out of credit"),
     "locked": (4, 1, "--wait-lock"),
 }
 
@@ -96,7 +98,7 @@ def test_planted_key_appears_nowhere(tmp_path, write_job, invoke):
                 "run", str(job), "--base-url", server.url, "--verbose",
                 "--log-file", f"run.{fmt}", "--log-format", fmt, key=PLANTED,
             )  # fmt: skip
-            assert result.exit_code == 3, result.output
+            assert result.exit_code == 2, result.output
             outputs.append(result.output)
         outputs.append(invoke("run", str(job), "--dry-run", "-v", key=PLANTED).output)
     finally:

@@ -76,6 +76,18 @@ def test_pack_of_100_sends_1000_items_in_10_requests(tmp_path, write_job, invoke
     assert count["n"] == 1000
 
 
+def test_the_report_counts_items_and_http_requests_apart(write_job, invoke, fake_api):
+    """250 texts embedded in 3 HTTP requests show as 250 items and 3 HTTP requests, in the
+    table and in JSON; a retry of a pack counts once more, not once per item."""
+    job = embed_job(write_job, 250)
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert (total["requests"], total["http_requests"]) == (250, fake_api.stats.requests) == (250, 3)
+    heading, _, row = invoke("report").output.splitlines()[:3]
+    assert heading.split()[:3] == ["items", "HTTP", "requests"]
+    assert row.split()[:2] == ["250", "3"]
+
+
 def test_resume_packs_only_the_new_items(tmp_path, write_job, invoke, fake_api):
     """Items answered earlier are skipped one by one; the new ones share one request."""
     job = embed_job(write_job, 250)
@@ -90,7 +102,8 @@ def test_resume_packs_only_the_new_items(tmp_path, write_job, invoke, fake_api):
 
 
 def test_a_packed_request_retried_answers_all_its_items(tmp_path, write_job, invoke, fake_api):
-    """A transient failure of a packed request retries the whole pack; each item counts it."""
+    """A transient failure of a packed request retries the whole pack; each item counts it,
+    and the report counts its three HTTP requests once for all five items."""
     lines = [{"id": f"t{i}", "input": f"text {i}"} for i in range(5)]
     lines[2]["input"] = "text [[fake:500x2]]"
     job = write_job(
@@ -102,6 +115,8 @@ def test_a_packed_request_retried_answers_all_its_items(tmp_path, write_job, inv
     assert fake_api.stats.requests == 3
     stored = rows(tmp_path / "batchbot.db", "select status, attempts, dimensions from requests")
     assert stored == [{"status": "ok", "attempts": 3, "dimensions": 1536}] * 5
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert (total["requests"], total["http_requests"]) == (5, 3)
 
 
 def test_a_packed_request_refused_fails_its_items_only(tmp_path, write_job, invoke, fake_api):
@@ -193,6 +208,8 @@ def test_batch_mode_runs_an_embeddings_job(tmp_path, write_job, invoke, fake_api
         assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 0.01 / 1e6)
     (batch,) = rows(tmp_path / "batchbot.db", "select * from batches")
     assert batch["requests"] == 5
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert (total["requests"], total["http_requests"]) == (5, 0)  # lines of a file: no requests
 
 
 def test_packs_stay_under_the_tokens_a_request_may_carry(

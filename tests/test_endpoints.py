@@ -157,7 +157,7 @@ def test_azure_key_is_required(write_job, invoke, azure_api, monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "wrong-azure-key")
     job = write_job("azure.yaml", "model: my-deployment\nprompts: [Hi]\n")
     result = invoke("run", str(job), key=None)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     assert "wrong-azure-key" not in result.output
     assert azure_api.stats.by_status == {401: 1}
 
@@ -264,3 +264,34 @@ def test_responses_example_runs_against_the_fake_api(tmp_path, invoke, fake_api)
     assert result.exit_code == 0, result.output
     stored = rows(tmp_path / "batchbot.db", "select status from requests")
     assert [row["status"] for row in stored] == ["ok"] * 3
+
+
+def test_azure_limits_are_spoken_of_in_azures_terms(write_job, invoke, monkeypatch):
+    """Azure's headers (remaining counts, no reset) are named as Azure's, not as LiteLLM's
+    fixed minute."""
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")
+    job = write_job("azure.yaml", "model: my-deployment\nparams: {max_tokens: 5}\nprompts: [a]\n")
+    result = invoke("run", str(job), "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    assert (
+        "batchbot: Azure OpenAI reports only remaining requests and tokens (no limit, no reset); "
+        "pacing by the configured limits: give the deployment's quota with --rpm/--tpm"
+    ) in result.output
+    assert "fixed minute" not in result.output
+
+
+def test_a_deployment_priced_as_a_model_runs_under_a_budget(
+    tmp_path, write_job, invoke, monkeypatch
+):
+    """docs/endpoints.md's Azure example: a deployment with price_as runs under the job's
+    budget (the price the budget needs comes from price_as), each answer priced as gpt-4o."""
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com")
+    text = (
+        "model: my-deployment\nprice_as: gpt-4o\nbudget_usd: 1\nparams: {max_tokens: 5}\n"
+        "prompts: [a]\n"
+    )
+    result = invoke("run", str(write_job("azure.yaml", text)), "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    (row,) = rows(tmp_path / "batchbot.db", "select cost_usd, price from requests")
+    assert row["cost_usd"] > 0
+    assert json.loads(row["price"])["model"] == "gpt-4o"

@@ -36,7 +36,7 @@ def answered(db: Path) -> int:
         return 0
 
 
-def start_run(job: Path, url: str, cwd: Path) -> subprocess.Popen[str]:
+def start_run(job: Path, url: str, cwd: Path, *extra: str) -> subprocess.Popen[str]:
     env = child_env()
     return subprocess.Popen(
         [
@@ -53,6 +53,7 @@ def start_run(job: Path, url: str, cwd: Path) -> subprocess.Popen[str]:
             "100000",
             "--tpm",
             "100000000",
+            *extra,
         ],
         cwd=cwd,
         env=env,
@@ -90,3 +91,27 @@ def test_signal_mid_run_then_resume(tmp_path, slow_api, sig):
     assert answered(db) == ITEMS
     assert slow_api.stats.answered == ITEMS
     assert slow_api.stats.duplicates == 0
+
+
+def test_requests_cut_off_on_the_wire_stay_reserved(tmp_path):
+    """With no grace, a stop leaves the reservations of requests cut off on the wire (the
+    server bills them) for later runs to count, and none for requests never sent."""
+    server = FakeServer(latency_ms=3000).start_in_thread()
+    try:
+        job = tmp_path / "job.yaml"
+        prompts = "".join(f"  - Question number {i}?\n" for i in range(10))
+        job.write_text(f"model: gpt-4o-mini\nparams: {{max_tokens: 50}}\nprompts:\n{prompts}")
+        proc = start_run(job, server.url, tmp_path, "--grace", "0", "--max-cost", "1")
+        deadline = time.monotonic() + 30
+        while server.stats.requests < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 3, out + err
+    finally:
+        server.stop()
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        left = conn.execute("select item_id from reservations").fetchall()
+        pending = conn.execute("select count(*) from requests where status = 'pending'")
+        assert pending.fetchone() == (0,)  # cut off before any answer: no row to write
+    assert len(left) == 4  # the four on the wire (--concurrency 4), not the six never sent

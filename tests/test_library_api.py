@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +89,49 @@ def test_importing_batchbot_loads_none_of_the_machinery():
     code = "import batchbot, sys; print(sorted(m for m in sys.modules if m.startswith('batchbot')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert loaded.stdout.strip() == "['batchbot', 'batchbot.version']", loaded.stderr
+
+
+def test_no_key_is_one_line_in_the_words_of_python(tmp_path, monkeypatch):
+    """With no key, run_job raises one line that names fake=True, not the CLI's flags."""
+    (tmp_path / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    with pytest.raises(BatchbotError) as caught:
+        run_job(tmp_path / "faq.yaml")
+    assert str(caught.value) == (
+        "No OpenAI API key: set OPENAI_API_KEY in the environment or in .env in the working "
+        "directory, or pass fake=True to try the job against the simulated API."
+    )
+    assert caught.value.exit_code == 2
+
+
+def test_flags_in_messages_become_keyword_arguments(faq):
+    """A message that names a flag names run_job's keyword instead."""
+    with pytest.raises(BatchbotError) as caught:
+        run_job(faq, fake=True, on_length="retry")
+    assert "(or pass max_tokens_cap=)" in str(caught.value)
+    assert "--" not in str(caught.value)
+
+
+def test_dotenv_in_the_working_directory_is_read(tmp_path, fake_api):
+    """run_job reads ./.env as the CLI does: its key and base URL reach the run."""
+    (tmp_path / ".env").write_text(f"OPENAI_API_KEY=sk-test\nOPENAI_BASE_URL={fake_api.url}\n")
+    (tmp_path / "faq.yaml").write_text(FAQ, encoding="utf-8")
+    summary = run_job("faq.yaml", **FAST)
+    assert (summary.answered, fake_api.stats.answered) == (2, 2)
+
+
+def test_the_readme_example_ends_in_one_line_without_a_key(tmp_path):
+    """The README's Python example, run with no key, prints what to do and no traceback."""
+    root = Path(batchbot.__file__).parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    shutil.copytree(root / "jobs", tmp_path / "jobs")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHBOT_"))}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run(
+        [sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "batchbot: No OpenAI API key: set OPENAI_API_KEY in the environment or in .env in the "
+        "working directory, or pass fake=True to try the job against the simulated API.\n"
+    )

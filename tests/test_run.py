@@ -200,10 +200,10 @@ ERROR_TABLE = [
     ("429x2", 0, "ok", 3, [429, 429, 200]),
     ("500x9", 1, "failed", 3, [500, 500, 500]),
     ("context_length_exceeded", 1, "failed", 1, [400]),
-    ("401", 3, "pending", 1, [401]),
-    ("403", 3, "pending", 1, [403]),
+    ("401", 2, "pending", 1, [401]),
+    ("403", 2, "pending", 1, [403]),
     ("insufficient_quota", 3, "pending", 1, [429]),
-    ("model_not_found", 3, "pending", 1, [404]),
+    ("model_not_found", 2, "pending", 1, [404]),
 ]
 
 
@@ -232,6 +232,10 @@ def test_error_policy(
     if exit_code == 3:
         assert "rerun" in result.output or "Rerun" in result.output or "then rerun" in result.output
         assert "Traceback" not in result.output
+    elif exit_code == 2:  # the key or the model must change first: a rerun alone cannot help
+        assert "resume" not in result.output
+        assert "rerun" not in result.output
+        assert "Traceback" not in result.output
     else:
         good = rows(db, "select * from requests where item_id like 'good-%' and status='ok'")
         assert len(good) == 2
@@ -244,7 +248,7 @@ def test_run_fatal_stops_sending(tmp_path, write_job, invoke, fake_api):
         "many.yaml", f"model: gpt-4o-mini\nprompts:\n  - 'Stop [[fake:401]]'\n{prompts}"
     )
     result = invoke("run", str(job), "--base-url", fake_api.url, "--concurrency", "1")
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert "rejected the key" in result.output
     assert fake_api.stats.requests < 5
     fake_api.reset()
@@ -282,6 +286,18 @@ def test_no_key_is_one_friendly_line(tmp_path, write_job, invoke):
     assert not (tmp_path / "batchbot.db").exists()
 
 
+def test_a_server_on_this_machine_needs_no_key(tmp_path, write_job, invoke, fake_api):
+    """A base URL on this machine (a fake-server, a local model server) runs with no key set,
+    as docs/structured-outputs.md tries the re-asks; a remote one still wants one."""
+    job = write_job("support.yaml", FAQ)
+    result = invoke("run", str(job), "--base-url", fake_api.url, key=None)
+    assert result.exit_code == 0, result.output
+    assert fake_api.stats.answered > 0
+    remote = invoke("run", str(job), "--base-url", "https://gateway.example.com/v1", key=None)
+    assert remote.exit_code == 2
+    assert "No OpenAI API key" in remote.output
+
+
 def test_key_from_dotenv(tmp_path, write_job, invoke, fake_api):
     """A key in ./.env is used when the environment has none."""
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\n")
@@ -309,7 +325,7 @@ def test_key_never_stored_or_printed(tmp_path, write_job, invoke, fake_api):
     planted = "sk-PLANTED-secret-0123456789abcdef"
     job = write_job("faults.yaml", "model: gpt-4o-mini\nprompts: ['ok', 'no [[fake:401]]']\n")
     result = invoke("run", str(job), "--base-url", fake_api.url, "--verbose", key=planted)
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert planted not in result.output
     dump = "\n".join(sqlite3.connect(tmp_path / "batchbot.db").iterdump())
     assert planted not in dump
@@ -384,6 +400,55 @@ def test_bad_base_url_is_one_line_before_anything(tmp_path, write_job, invoke, u
     assert not (tmp_path / "batchbot.db").exists()
 
 
+SECRET = "sk-proj-hunter2hunter2"
+CREDENTIALED = {
+    "user and password": (f"http://user:{SECRET}@127.0.0.1:9/v1", "http://***@127.0.0.1:9/v1"),
+    "password only": (f"https://:{SECRET}@api.example.com/v1", "https://***@api.example.com/v1"),
+    "user only": (f"https://{SECRET}@api.example.com/v1", "https://***@api.example.com/v1"),
+}
+
+
+def _files_holding(directory: Path, secret: str) -> list[str]:
+    return [
+        str(path)
+        for path in directory.rglob("*")
+        if path.is_file() and secret.encode() in path.read_bytes()
+    ]
+
+
+@pytest.mark.parametrize(("url", "shown"), CREDENTIALED.values(), ids=CREDENTIALED.keys())
+@pytest.mark.parametrize("given_as", ["--base-url", "OPENAI_BASE_URL", "--azure-endpoint"])
+def test_a_url_with_credentials_is_refused_before_sending(
+    tmp_path, write_job, invoke, monkeypatch, url, shown, given_as
+):
+    """A user name or password in the URL: exit 2, the URL shown masked, nothing on disk."""
+    job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    args = ["run", str(job), "--log-file", "run.log"]
+    if given_as.startswith("--"):
+        args += [given_as, url]
+    else:
+        monkeypatch.setenv(given_as, url)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"Error: base URL {shown!r} has a user name or password in it: remove them and give "
+        "the key as OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and "
+        "never stored. Nothing was sent.\n"
+    )
+    assert not (tmp_path / "batchbot.db").exists()
+    assert _files_holding(tmp_path, SECRET) == []
+
+
+def test_a_credentialed_url_beside_fake_is_neither_used_nor_kept(tmp_path, write_job, invoke):
+    """--fake uses no base URL, so a credentialed one is dropped, not stored with the run."""
+    job = write_job("job.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    url = CREDENTIALED["user and password"][0]
+    result = invoke("run", str(job), "--fake", "--base-url", url, "--log-file", "run.log")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "batchbot.db").exists()
+    assert _files_holding(tmp_path, SECRET) == []
+
+
 def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatch):
     """--fake serves its own API, so a leftover OPENAI_BASE_URL does not stop it."""
     monkeypatch.setenv("OPENAI_BASE_URL", "notaurl")
@@ -394,11 +459,12 @@ def test_fake_ignores_the_base_url_it_does_not_use(write_job, invoke, monkeypatc
 def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
     tmp_path, write_job, invoke, fake_api
 ):
-    """temperature 5 is a 400 from the API: that item fails at once with the API's message
-    (once, without the client's "Error code" prefix) and the others are answered."""
+    """A temperature a reasoning model does not take is a 400 from the API: that item fails
+    at once with the API's message (once, without the client's "Error code" prefix) and the
+    others are answered."""
     job = write_job(
         "job.yaml",
-        "model: gpt-4o-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 5}}\n"
+        "model: o3-mini\nprompts:\n  - {id: hot, user: hi, params: {temperature: 0.5}}\n"
         "  - {id: fine, user: hi}\n",
     )
     result = invoke("run", str(job), "--base-url", fake_api.url)
@@ -406,10 +472,10 @@ def test_a_parameter_the_api_refuses_fails_its_item_with_the_api_words(
     fine, hot = rows(tmp_path / "batchbot.db", "select * from requests order by item_id")
     assert (hot["status"], hot["attempts"], fine["status"]) == ("failed", 1, "ok")
     assert hot["error"] == (
-        "400: Invalid 'temperature': decimal above maximum value. "
-        "Expected a value <= 2, but got 5 instead."
+        "400: Unsupported value: 'temperature' does not support 0.5 with this model. "
+        "Only the default (1) value is supported."
     )
-    assert hot["error_code"] == "decimal_above_max_value"
+    assert hot["error_code"] == "unsupported_value"
 
 
 def test_closing_line_of_the_example_job_fits_80_columns(invoke, fake_api):

@@ -40,14 +40,20 @@ def batch_lines(count: int, **extra: object) -> str:
 
 
 def test_integer_beyond_64_bits_is_sent_and_stored(tmp_path, write_job, invoke, fake_api):
-    """orjson refuses such integers; the body still goes out and is stored digit for digit."""
+    """orjson refuses such integers (here a bound in a tool's JSON schema, which JSON allows);
+    the body still goes out and is stored digit for digit."""
     huge = 123456789012345678901234567890
-    job = write_job("big.jsonl", batch_lines(2, seed=huge))
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": huge}}}
+    tool = {"type": "function", "function": {"name": "count", "parameters": schema}}
+    job = write_job("big.jsonl", batch_lines(2, tools=[tool]))
     result = invoke("run", str(job), "--base-url", fake_api.url)
     assert result.exit_code == 0, result.output
     with sqlite3.connect(tmp_path / "batchbot.db") as conn:
         stored = [json.loads(text) for (text,) in conn.execute("select request from requests")]
-    assert [body["seed"] for body in stored] == [huge, huge]
+    maxima = [
+        body["tools"][0]["function"]["parameters"]["properties"]["n"]["maximum"] for body in stored
+    ]
+    assert maxima == [huge, huge]
     assert fake_api.stats.answered == 2
 
 
@@ -58,9 +64,9 @@ def test_results_are_committed_in_batches(
     commits: list[int] = []
     record = Store.record_results
 
-    def counting(self: Store, run_id: int, job: str, mode: str, outcomes: list) -> None:  # type: ignore[type-arg]
+    def counting(self: Store, run_id: int, job: str, mode: str, outcomes: list, **kw) -> None:  # type: ignore[type-arg]
         commits.append(len(outcomes))
-        record(self, run_id, job, mode, outcomes)
+        record(self, run_id, job, mode, outcomes, **kw)
 
     monkeypatch.setattr(Store, "record_results", counting)
     job = write_job("many.jsonl", batch_lines(300))

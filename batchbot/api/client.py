@@ -131,6 +131,15 @@ class ChatClient:
         # Bytes go out as they are: the SDK would encode a dict with the slower stdlib json.
         return await self._client.post(self._url, content=jsonbytes.dumps(body), cast_to=Response)
 
+    async def has_model(self, model: str) -> bool:
+        """Whether the API serves `model` to this key (`GET /models/{model}`); raises the
+        openai exception of any answer but a 404."""
+        try:
+            await self._client.models.retrieve(model)
+        except openai.NotFoundError:
+            return False
+        return True
+
     @property
     def url(self) -> str:
         """The whole URL requests go to, for messages that say where batchbot tried."""

@@ -16,20 +16,17 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import openai
 
-from batchbot.api.client import ChatClient, Reply
+from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.policy import ErrorClass, classify_error, run_stop_error
+from batchbot.endpoints import NO_KEY, on_this_machine
 from batchbot.errors import redact_secrets
 from batchbot.pace.headers import parse_rate_limit_headers
 
 PING = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
 DEFAULT_URL = "https://api.openai.com/v1"
-# Sent when no key is set and the server may not need one: the answer says whether it does.
-NO_KEY = "sk-none"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +54,7 @@ def run_checks(
     `key_needed`: why no key is needed (the simulated API takes any); a server on this
     machine is tried without one too, since local OpenAI-compatible servers often need none.
     """
-    if key_needed is None and not api_key and _on_this_machine(base_url):
+    if key_needed is None and not api_key and on_this_machine(base_url):
         key_needed = "a server on this machine may take none; the api check tries it"
     checks = [check_key(api_key, key_source, key_needed), check_database(db_path)]
     if api_key or key_needed:
@@ -73,10 +70,6 @@ def check_key(api_key: str | None, source: str, not_needed: str | None = None) -
     if not_needed:
         return Check("key", True, f"OPENAI_API_KEY is not set, and not needed: {not_needed}")
     return Check("key", False, "OPENAI_API_KEY is not set: put it in the environment or .env")
-
-
-def _on_this_machine(base_url: str | None) -> bool:
-    return base_url is not None and urlsplit(base_url).hostname in LOOPBACK
 
 
 def check_database(path: Path) -> Check:
@@ -126,12 +119,46 @@ async def check_api(
             problem = redact_secrets(f"{exc.status_code}: {exc.message}")
         return [Check("api", False, f"{url} answered, but: {problem}")]
     except Exception as exc:  # refused, DNS, TLS, a body that is not JSON: all unusable
-        reason = redact_secrets(f"{type(exc).__name__}: {exc}")
-        return [Check("api", False, f"{url} cannot be reached ({reason}): check --base-url")]
+        return [Check("api", False, unreachable(url, exc, timeout_s))]
     finally:
         await client.close()
     works = "no key needed" if api_key == NO_KEY else "the key works"
     return [Check("api", True, f"{url} answers; {works} for {model}"), _limits(reply)]
+
+
+REFUSED = (
+    "{url} refused the connection: nothing listens there. Check --base-url (or "
+    "OPENAI_BASE_URL), or start the server"
+)
+TIMED_OUT = (
+    "{url} did not answer within {seconds:g} s: the server is slow, or the network drops the "
+    "connection. Try again, or give it longer with --timeout"
+)
+UNREACHABLE = "{url} cannot be reached ({reason}): check --base-url"
+
+
+def unreachable(url: str, exc: Exception, timeout_s: float) -> str:
+    """Why the API could not be asked: a refused connection and a timeout are not one thing
+    (the SDK's aiohttp transport calls both a timeout)."""
+    if connection_failed(exc):
+        cause = _root(exc)
+        if isinstance(cause, ConnectionRefusedError):
+            return REFUSED.format(url=url)
+        return UNREACHABLE.format(
+            url=url, reason=redact_secrets(f"{type(cause).__name__}: {cause}")
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return TIMED_OUT.format(url=url, seconds=timeout_s)
+    return UNREACHABLE.format(url=url, reason=redact_secrets(f"{type(exc).__name__}: {exc}"))
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The error at the bottom of a chain of wrapped ones (what the operating system said)."""
+    seen: set[int] = set()
+    while (cause := exc.__cause__ or exc.__context__) is not None and id(cause) not in seen:
+        seen.add(id(exc))
+        exc = cause
+    return exc
 
 
 def _limits(reply: Reply) -> Check:

@@ -1,7 +1,7 @@
 """The one error policy (DESIGN.md, "Errors"), built from tenacity's stock parts.
 
 transient   429 rate_limit_exceeded, 408, 409, 5xx, timeouts, resets, unparseable bodies,
-            a response that failed with server_error
+            a response that failed with server_error, Flex's 429 resource unavailable
             -> retry with jittered exponential backoff, or the server's own wait hint
 run-fatal   401, 403, 404, 429 insufficient_quota
             -> stop sending at once; never retried
@@ -35,6 +35,7 @@ from tenacity.wait import wait_base
 from batchbot import errors
 from batchbot.api.client import MalformedResponse
 from batchbot.api.replies import ResponseFailed
+from batchbot.money.pricing import did_you_mean
 from batchbot.pace.headers import wait_hint
 
 DEFAULT_MAX_RETRY_SECONDS = 600.0
@@ -43,6 +44,7 @@ BACKOFF_MAX_S = 60.0
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 QUOTA_CODE = "insufficient_quota"
+RESOURCE_UNAVAILABLE = "resource unavailable"
 
 T = TypeVar("T")
 
@@ -74,8 +76,23 @@ def classify_status(status_code: int, code: str | None) -> ErrorClass:
 
 
 def is_rate_limited(exc: BaseException) -> bool:
-    """A 429 that is about pacing (the whole limiter should pause), not about billing."""
-    return isinstance(exc, openai.RateLimitError) and exc.code != QUOTA_CODE
+    """A 429 that is about pacing (the whole limiter should pause), not about billing, nor
+    about Flex's capacity."""
+    return (
+        isinstance(exc, openai.RateLimitError)
+        and exc.code != QUOTA_CODE
+        and not is_resource_unavailable(exc)
+    )
+
+
+def is_resource_unavailable(exc: BaseException) -> bool:
+    """Flex processing's 429 "Resource Unavailable": OpenAI had no Flex capacity for this
+    request right now. It is not billed and says nothing about our pace: the request is
+    retried with backoff, and the rest of the run goes on at the same pace."""
+    if not isinstance(exc, openai.RateLimitError):
+        return False
+    said = " ".join(str(part or "") for part in (exc.code, exc.type, exc.message))
+    return RESOURCE_UNAVAILABLE in said.lower().replace("_", " ")
 
 
 def response_headers(exc: BaseException) -> Mapping[str, str]:
@@ -94,15 +111,16 @@ def server_wait_hint(exc: BaseException) -> float | None:
 
 AUTH_FAILED = (
     "The API rejected the key ({status}): check OPENAI_API_KEY (AZURE_OPENAI_API_KEY for "
-    "Azure) in the environment or .env, then rerun; answered items are kept."
+    "Azure) in the environment or .env, and that the key may use this model; answered items "
+    "are kept."
 )
 QUOTA_EXHAUSTED = (
     "The account is out of credit (429 insufficient_quota): add credit or raise the usage "
     "limit in the OpenAI billing settings, then rerun; answered items are kept."
 )
 MODEL_NOT_FOUND = (
-    "The model {model!r} does not exist or this key cannot use it (404): fix model: in the job "
-    "or pass --model."
+    "The model {model!r} does not exist or this key cannot use it (404){suggestion}: fix "
+    "model: in the job or pass --model; answered items are kept."
 )
 NOT_FOUND = (
     "The server answered 404 for /chat/completions: check --base-url / OPENAI_BASE_URL "
@@ -119,8 +137,10 @@ def run_stop_error(exc: BaseException, model: str) -> errors.RunStopped:
     if status in (401, 403):
         return errors.AuthError(AUTH_FAILED.format(status=f"{status} {code or ''}".strip()))
     if code == "model_not_found":
-        return errors.ModelNotFound(MODEL_NOT_FOUND.format(model=model))
-    return errors.RunStopped(NOT_FOUND)
+        return errors.ModelNotFound(
+            MODEL_NOT_FOUND.format(model=model, suggestion=did_you_mean(model))
+        )
+    return errors.EndpointNotFound(NOT_FOUND)
 
 
 class wait_for_server(wait_base):

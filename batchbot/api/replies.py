@@ -1,8 +1,11 @@
-"""Reading an answer of each endpoint into one normalised Reply.
+"""Reading an answer of each endpoint into one normalised Reply, and a Reply into an Outcome.
 
-The dispatcher, budget, writer and store see only a Reply, whatever the endpoint: text in
-`content`, a chat-style `finish_reason`, usage in chat's terms, and for embeddings one float32
-vector per input.
+The dispatcher, budget, writer and store see only a Reply, whatever the endpoint: its choices
+(text, refusal, tool calls and a chat-style `finish_reason` each), usage in chat's terms, what
+else the answer held (`output_items`), and for embeddings one float32 vector per input. Chat
+answers keep every choice of `n`; a Responses answer is one choice: the text of its messages,
+their refusal, its `function_call` items as tool calls, and its other output items (web
+searches, generated images, reasoning summaries...) as they came.
 
 Responses' status maps to a finish_reason as reports need it (the raw status is kept):
 
@@ -16,25 +19,51 @@ Responses' status maps to a finish_reason as reports need it (the raw status is 
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchbot.endpoints import EMBEDDINGS, RESPONSES
-from batchbot.outcome import Usage
+from batchbot.outcome import (
+    OK,
+    TRUNCATED,
+    Attempt,
+    Choice,
+    Outcome,
+    ToolCall,
+    Totals,
+    Usage,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from batchbot.jobs.job import Item
+
+# Output items that are the answer itself (read into choices), or say nothing worth keeping.
+READ_ITEMS = frozenset({"message", "function_call", "custom_tool_call"})
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    content: str | None
-    finish_reason: str | None
+    choices: tuple[Choice, ...]
     usage: Usage
     model: str | None
     headers: Mapping[str, str]
     vectors: tuple[bytes, ...] = ()  # embeddings: float32 little-endian, one per input
     status: str | None = None  # Responses: the response's own status
+    output_items: tuple[Mapping[str, Any], ...] = ()
+    service_tier: str | None = None  # the tier that served it, where the response says
+
+    @property
+    def content(self) -> str | None:
+        return self.choices[0].content if self.choices else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
 
 
 class ResponseFailed(Exception):
@@ -59,14 +88,61 @@ def reply_from(endpoint: str, data: dict[str, Any], headers: Mapping[str, str]) 
     return _chat(data, headers)
 
 
+def answered(
+    item: Item,
+    reply: Reply,
+    *,
+    created_at: str,
+    attempts: tuple[Attempt, ...],
+    latency_ms: float | None = None,
+    max_tokens: int | None = None,
+    reask: str | None = None,
+    before: Totals | None = None,
+    asked_tier: str | None = None,
+) -> Outcome:
+    """The outcome of an answer: ok, or truncated when it was cut off at max_tokens.
+
+    Whether it is refused or invalid is for the item's schema to say (answers.check). The
+    tier that served it is the response's word, else the one the request asked for.
+    """
+    first = reply.choices[0] if reply.choices else Choice()
+    return Outcome(
+        item=item,
+        status=TRUNCATED if first.finish_reason == "length" else OK,
+        created_at=created_at,
+        finished_at=utc_now(),
+        attempts=attempts,
+        content=first.content,
+        finish_reason=first.finish_reason,
+        usage=reply.usage,
+        latency_ms=latency_ms,
+        response_model=reply.model,
+        vectors=reply.vectors,
+        response_status=reply.status,
+        refusal=first.refusal,
+        tool_calls=first.tool_calls,
+        output_items=reply.output_items,
+        choices=reply.choices if len(reply.choices) > 1 else (),
+        max_tokens=max_tokens,
+        reask=reask,
+        before=before,
+        service_tier=reply.service_tier or asked_tier,
+    )
+
+
 def _chat(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
-    choice = data["choices"][0]
+    raw = sorted(data["choices"], key=lambda choice: int(choice.get("index") or 0))
+    if not raw:
+        raise ValueError("an answer with no choices")
     usage = data.get("usage") or {}
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
+    several = len(raw) > 1
     return Reply(
-        content=choice["message"].get("content"),
-        finish_reason=choice.get("finish_reason"),
+        choices=tuple(_chat_choice(n, choice["message"], choice) for n, choice in enumerate(raw)),
+        output_items=tuple(
+            item for n, choice in enumerate(raw) for item in _extras(choice["message"], n, several)
+        ),
         usage=Usage(
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
@@ -76,7 +152,48 @@ def _chat(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
         ),
         model=data.get("model"),
         headers=headers,
+        service_tier=_tier(data),
     )
+
+
+def _tier(data: Mapping[str, Any]) -> str | None:
+    tier = data.get("service_tier")
+    return tier if isinstance(tier, str) else None
+
+
+def _chat_choice(index: int, message: Mapping[str, Any], raw: Mapping[str, Any]) -> Choice:
+    calls = tuple(_chat_call(call) for call in message.get("tool_calls") or ())
+    legacy = message.get("function_call")  # the deprecated `functions` parameter's answer
+    if legacy:
+        calls += (ToolCall(None, str(legacy.get("name") or ""), _text(legacy.get("arguments"))),)
+    return Choice(
+        index=index,
+        content=message.get("content"),
+        finish_reason=raw.get("finish_reason"),
+        refusal=message.get("refusal") or None,
+        tool_calls=calls,
+    )
+
+
+def _chat_call(call: Mapping[str, Any]) -> ToolCall:
+    kind = call.get("type") or "function"
+    spec = call.get(kind) or {}
+    arguments = spec.get("arguments") if kind == "function" else spec.get("input")
+    return ToolCall(call.get("id"), str(spec.get("name") or kind), _text(arguments))
+
+
+def _extras(message: Mapping[str, Any], index: int, several: bool) -> list[dict[str, Any]]:
+    """What a chat message holds besides text, refusal and tool calls: audio, citations."""
+    found = [{"type": "audio", **message["audio"]}] if message.get("audio") else []
+    found += [dict(note) for note in message.get("annotations") or ()]
+    return [{**item, "choice": index} for item in found] if several else found
+
+
+def _text(value: Any) -> str:
+    """Arguments as the API sent them: text, or (from a lenient server) JSON made text."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _response(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
@@ -84,19 +201,35 @@ def _response(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
     if status == "failed":
         raise ResponseFailed(data.get("error"), headers)
     output = data.get("output") or []
-    texts = [
-        part["text"]
+    parts = [
+        part
         for item in output
         if item.get("type") == "message"
         for part in item.get("content") or []
-        if part.get("type") == "output_text"
     ]
+    texts = [part["text"] for part in parts if part.get("type") == "output_text"]
+    refusals = [part["refusal"] for part in parts if part.get("type") == "refusal"]
+    calls = tuple(
+        ToolCall(
+            item.get("call_id") or item.get("id"),
+            str(item.get("name") or ""),
+            _text(item.get("arguments") if item["type"] == "function_call" else item.get("input")),
+        )
+        for item in output
+        if item.get("type") in ("function_call", "custom_tool_call")
+    )
     usage = data.get("usage") or {}
     input_details = usage.get("input_tokens_details") or {}
     output_details = usage.get("output_tokens_details") or {}
-    return Reply(
+    choice = Choice(
         content="".join(texts) if texts else None,
         finish_reason=_finish_reason(status, data.get("incomplete_details"), output),
+        refusal="".join(refusals) if refusals else None,
+        tool_calls=calls,
+    )
+    return Reply(
+        choices=(choice,),
+        output_items=tuple(item for item in output if _kept(item)),
         usage=Usage(
             prompt_tokens=int(usage.get("input_tokens") or 0),
             completion_tokens=int(usage.get("output_tokens") or 0),
@@ -107,6 +240,7 @@ def _response(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
         model=data.get("model"),
         headers=headers,
         status=status,
+        service_tier=_tier(data),
     )
 
 
@@ -121,13 +255,20 @@ def _finish_reason(status: str, incomplete: Any, output: list[Any]) -> str:
     return status
 
 
+def _kept(item: Mapping[str, Any]) -> bool:
+    """An output item read into no choice, kept as it came (a reasoning item only with text)."""
+    kind = item.get("type")
+    if kind in READ_ITEMS:
+        return False
+    return kind != "reasoning" or bool(item.get("summary") or item.get("content"))
+
+
 def _embeddings(data: dict[str, Any], headers: Mapping[str, str]) -> Reply:
     rows = sorted(data["data"], key=lambda row: int(row["index"]))
     usage = data.get("usage") or {}
     prompt = int(usage.get("prompt_tokens") or 0)
     return Reply(
-        content=None,
-        finish_reason=None,
+        choices=(),
         usage=Usage(prompt_tokens=prompt, total_tokens=int(usage.get("total_tokens") or prompt)),
         model=data.get("model"),
         headers=headers,

@@ -4,11 +4,16 @@ Transient errors are retried (policy.retrying); anything else the API refuses be
 RunStopped that says what was refused and why, as a sync run stops on a bad key. Creating a
 batch is the one call that must not simply be repeated: after a failed try, the batch may exist
 anyway, so it is looked for (by its input file) before trying again.
+
+Looking for it lists batches, which some servers refuse (a gateway without `GET /v1/batches`)
+or fail at: then `find` answers `Unchecked` instead of stopping the run, and nothing that may
+exist is created again; every other call goes on by batch id.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -17,7 +22,7 @@ from openai.types import Batch
 
 from batchbot.api import policy
 from batchbot.endpoints import CHAT
-from batchbot.errors import RunStopped, redact_secrets
+from batchbot.errors import AuthError, EndpointNotFound, QuotaExhausted, RunStopped, redact_secrets
 from batchbot.outcome import utc_now
 
 T = TypeVar("T")
@@ -37,6 +42,13 @@ UNREACHABLE = (
     "Could not reach the API to {what} ({error}), retries included; nothing is lost: run the "
     "same command again"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """Listing batches failed: whether a batch was created from a file cannot be known now."""
+
+    reason: str
 
 
 class BatchApi:
@@ -61,11 +73,12 @@ class BatchApi:
         )
         return uploaded.id
 
-    async def create(self, file_id: str, metadata: Mapping[str, str]) -> Batch:
-        """A batch of `file_id`'s requests, created once however often it is tried."""
+    async def create(self, file_id: str, metadata: Mapping[str, str]) -> Batch | Unchecked:
+        """A batch of `file_id`'s requests, created once however often it is tried; Unchecked
+        when a try failed and listing batches cannot tell whether it made one."""
         tries = 0
 
-        async def create() -> Batch:
+        async def create() -> Batch | Unchecked:
             nonlocal tries
             tries += 1
             if tries > 1:
@@ -91,17 +104,25 @@ class BatchApi:
             lambda: self.client.batches.cancel(batch_id), what=f"cancel {batch_id}"
         )
 
-    async def find(self, file_id: str, *, since: str) -> Batch | None:
-        """The batch created from `file_id`, looking back no further than `since` (ISO time)."""
+    async def find(self, file_id: str, *, since: str) -> Batch | Unchecked | None:
+        """The batch created from `file_id`, looking back no further than `since` (ISO time);
+        None if there is none, Unchecked if listing failed (a bad key still stops the run)."""
         cutoff = datetime.fromisoformat(since).timestamp() - ADOPT_MARGIN_S
-        page = await self._call(
-            lambda: self.client.batches.list(limit=LIST_PAGE), what="list batches"
-        )
-        async for batch in page:  # newest first, the next pages fetched as needed
-            if batch.input_file_id == file_id:
-                return batch
-            if batch.created_at < cutoff:
-                break
+        try:
+            page = await self._call(
+                lambda: self.client.batches.list(limit=LIST_PAGE), what="list batches"
+            )
+            async for batch in page:  # newest first, the next pages fetched as needed
+                if batch.input_file_id == file_id:
+                    return batch
+                if batch.created_at < cutoff:
+                    break
+        except (AuthError, QuotaExhausted):
+            raise
+        except RunStopped as exc:
+            return Unchecked(str(exc))
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:  # a later page
+            return Unchecked(REFUSED.format(what="list batches", error=describe(exc)))
         return None
 
     async def lines(self, file_id: str) -> AsyncIterator[str]:
@@ -127,7 +148,7 @@ class BatchApi:
 def refusal(exc: openai.APIStatusError, what: str, model: str) -> RunStopped:
     """The RunStopped for an error answer that retrying did not (or cannot) cure."""
     if exc.status_code == 404 and exc.code != "model_not_found":
-        return RunStopped(NO_BATCH_API.format(what=what))
+        return EndpointNotFound(NO_BATCH_API.format(what=what))
     if policy.classify_error(exc) is policy.ErrorClass.RUN_FATAL:
         return policy.run_stop_error(exc, model)
     error = redact_secrets(f"{exc.status_code}: {exc.message}")

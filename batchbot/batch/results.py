@@ -1,7 +1,7 @@
 """One line of a finished batch's output or error file, read into the Outcome a sync run writes.
 
     {"id": "batch_req_…", "custom_id": "q1", "response": {"status_code": 200, "request_id": "…",
-     "body": {chat.completion}}, "error": null}                      -> ok / truncated
+     "body": {chat.completion}}, "error": null}                      -> an answer (checked later)
     {..., "response": {"status_code": 400, "body": {"error": {...}}}, "error": null}
                                                                      -> the error policy
     {..., "response": null, "error": {"code": "batch_expired", "message": "…"}}
@@ -9,7 +9,8 @@
 
 Failed lines follow the same policy as a sync request (policy.classify_status): item errors
 fail the item; transient ones leave it pending for the next run until `max_attempts` lines have
-failed; run-fatal ones (bad key, no quota, unknown model) leave it pending and stop the run.
+failed; run-fatal ones (bad key, no quota, unknown model) leave it pending and stop the run. A
+failed line that re-asked about an item leaves the item with the answer it had.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batchbot.answers.reask import Reask, allowance
 from batchbot.api import policy
-from batchbot.api.replies import ResponseFailed, reply_from
+from batchbot.api.replies import ResponseFailed, answered, reply_from
 from batchbot.endpoints import CHAT
 from batchbot.errors import RunStopped
 from batchbot.jobs.job import Item
-from batchbot.outcome import FAILED, OK, PENDING, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.outcome import FAILED, PENDING, Attempt, Outcome, utc_now
 
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})  # the line never ran
 MALFORMED = "malformed"  # a 200 whose body is no chat completion: transient, as in sync runs
@@ -76,32 +78,30 @@ def read_line(
     attempts_before: int,
     max_attempts: int,
     endpoint: str = CHAT,
+    ask: Reask | None = None,
 ) -> LineResult:
-    """The outcome of `item` from its result line; `attempts_before` counts earlier tries."""
+    """The outcome of `item` from its result line; `attempts_before` counts earlier tries,
+    `ask` is the re-ask the line answers (None: the item's first ask)."""
     now = utc_now()
     response, error = line.get("response"), line.get("error")
+    reason = ask.reason if ask else None
     if response and response.get("status_code") == 200:
         try:
             reply = reply_from(endpoint, response["body"], {})
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             failure = BatchLineError(200, MALFORMED, f"unparseable response body: {exc!r}")
-            return _failed(item, failure, attempts_before, max_attempts, now)
+            return _failed(item, failure, attempts_before, max_attempts, now, ask)
         except ResponseFailed as exc:
             failure = BatchLineError(200, exc.code, exc.message)
-            return _failed(item, failure, attempts_before, max_attempts, now)
-        status = TRUNCATED if reply.finish_reason == "length" else OK
-        outcome = Outcome(
+            return _failed(item, failure, attempts_before, max_attempts, now, ask)
+        outcome = answered(
             item,
-            status,
-            now,
-            now,
-            attempts=(Attempt(1, now, 0.0, status_code=200),),
-            content=reply.content,
-            finish_reason=reply.finish_reason,
-            usage=reply.usage,
-            response_model=reply.model,
-            vectors=reply.vectors,
-            response_status=reply.status,
+            reply,
+            created_at=now,
+            attempts=(Attempt(1, now, 0.0, status_code=200, reask=reason),),
+            max_tokens=ask.max_tokens if ask else allowance(item.body, endpoint),
+            reask=reason,
+            before=ask.previous.totals if ask else None,
         )
         return LineResult(outcome)
     if response:
@@ -115,11 +115,16 @@ def read_line(
         error = error or {}
         code = error.get("code")
         failure = BatchLineError(0, code, str(error.get("message") or code or "no message"))
-    return _failed(item, failure, attempts_before, max_attempts, now)
+    return _failed(item, failure, attempts_before, max_attempts, now, ask)
 
 
 def _failed(
-    item: Item, failure: BatchLineError, attempts_before: int, max_attempts: int, now: str
+    item: Item,
+    failure: BatchLineError,
+    attempts_before: int,
+    max_attempts: int,
+    now: str,
+    ask: Reask | None,
 ) -> LineResult:
     status, stop = FAILED, None
     if failure.code in NOT_RUN_CODES:
@@ -141,7 +146,10 @@ def _failed(
         status_code=failure.status_code or None,
         error_code=failure.error_code,
         error=failure.text,
+        reask=ask.reason if ask else None,
     )
+    if ask is not None:  # a re-ask that got no answer: the item keeps the one it has
+        status = ask.previous.status
     outcome = Outcome(
         item,
         status,
@@ -150,5 +158,6 @@ def _failed(
         attempts=(attempt,),
         error=failure.text,
         error_code=failure.error_code,
+        reask=ask.reason if ask else None,
     )
     return LineResult(outcome, stop)

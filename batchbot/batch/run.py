@@ -29,19 +29,22 @@ from typing import Any
 import openai
 import orjson
 
+from batchbot.answers.asking import Asking
+from batchbot.answers.cache import ResponseCache
+from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient
-from batchbot.batch.api import BatchApi, describe, refusal
+from batchbot.batch.api import BatchApi, Unchecked, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
 from batchbot.batch.results import read_line
 from batchbot.batch.summary import held, running_line
 from batchbot.config import Config
-from batchbot.errors import FeedFailed, RunStopped
+from batchbot.errors import FeedFailed, JobFileChanged, RunStopped, feed_error
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL
 from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
-from batchbot.outcome import ANSWERED, Outcome, utc_now
+from batchbot.outcome import SETTLED, Outcome, utc_now
 from batchbot.pace import tiers
 from batchbot.pace.tokens import input_tokens
 from batchbot.store.store import Store
@@ -64,6 +67,16 @@ ORPHAN_FILE = (
     "unused: delete it under Storage > Files or with the Files API"
 )
 ADOPTED = "found batch {batch_id} created from {file_id} by an interrupted run; tracking it"
+UNCHECKED = (
+    "could not check whether a batch was created from input file {file_id} ({requests:,} "
+    "requests) before a run stopped: {reason}. Its items stay held, so they are not paid for "
+    "twice; the next run checks again"
+)
+CREATE_UNCHECKED = (
+    "creating a batch from {file_id} failed and listing batches cannot tell whether it was "
+    "made anyway ({reason}): its {requests:,} requests stay held, not sent twice; the next run "
+    "checks again"
+)
 TOO_BIG = (
     "{count:,} item(s) need more prompt tokens than the whole batch queue of their model "
     "allows: send them with --mode sync"
@@ -92,12 +105,14 @@ class BatchRun:
         run_id: int,
         pricer: Pricer,
         total: int,
+        cache: ResponseCache,
         *,
         report: Callable[[str], None] = lambda line: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`report` gets progress lines; `sleep` waits between polls (tests pass their own)."""
         self.job, self.config, self.store, self.pricer = job, config, store, pricer
+        self.cache = cache
         self.sleep = sleep
         self.api = BatchApi(
             client.api,
@@ -113,6 +128,9 @@ class BatchRun:
         self.skipped = self.late = 0
         self.submitted_batches = self.submitted_items = self.collected_batches = 0
         self._files = 0
+        self.asking = Asking(job, store, config.reask_policy())
+        self._reasking: set[str] = set()  # items the files being filled ask again about
+        self._reask_failed: set[str] = set()  # re-asks of this invocation that got no answer
 
     def stop(self, reason: RunStopped) -> None:
         """Stop after the step under way (each step is committed before the next begins)."""
@@ -180,6 +198,12 @@ class BatchRun:
                 self._give_up(row, UPLOAD_INTERRUPTED.format(filename=row["filename"]))
                 continue
             found = await self.api.find(row["input_file_id"], since=row["created_at"])
+            if isinstance(found, Unchecked):
+                file_id, requests = row["input_file_id"], row["requests"]
+                self._note(
+                    UNCHECKED.format(file_id=file_id, requests=requests, reason=found.reason)
+                )
+                continue
             if found is None:
                 self._give_up(
                     row, ORPHAN_FILE.format(file_id=row["input_file_id"], requests=row["requests"])
@@ -262,25 +286,38 @@ class BatchRun:
         if found.collected:
             return None
         item = Item(custom_id, json.loads(found.request), found.request_hash, 0)
-        if self.store.is_answered(self.job.name, item.id, item.request_hash):
-            self.late += 1
-            return None
+        ask = None
+        if found.status in SETTLED:  # answered meanwhile, or a re-ask about its answer
+            ask = self.asking.waited_for(item)
+            if ask is None:
+                self.late += 1
+                return None
+            if ask.previous.run_id == self.run_id:
+                self.tally.count(ask.previous.status, -1)  # counted again with this result
         result = read_line(
             line,
             item,
             attempts_before=found.attempts,
             max_attempts=self.config.max_attempts,
             endpoint=self.job.endpoint,
+            ask=ask,
         )
         if result.stop is not None:
             self.stop(result.stop)
+        if result.outcome.keeps_answer:
+            self._reask_failed.add(item.id)
         return result.outcome
 
-    def _write(self, outcomes: list[Outcome]) -> None:
+    def _write(self, outcomes: list[Outcome], *, reused: bool = False) -> None:
+        """Price, check and store collected answers (`reused`: answers from the response
+        cache, which cost nothing), and keep them in the shared cache if there is one."""
         if not outcomes:
             return
-        outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
+        if not reused:
+            outcomes = [priced(outcome, self.pricer, batch=True) for outcome in outcomes]
+        outcomes = [self.asking.check(outcome) for outcome in outcomes]
         self.store.record_results(self.run_id, self.job.name, BATCH, outcomes)
+        self.cache.keep(outcomes)
         for outcome in outcomes:
             self.tally.add(outcome)
 
@@ -298,13 +335,22 @@ class BatchRun:
             state = self.store.submission_state(self.job.name, item.id, item.request_hash)
             if state is not None:
                 status, run_id, in_open_batch = state
-                if status in ANSWERED:
-                    skipped += 1
-                    continue
                 if in_open_batch:
                     continue
-                if run_id == self.run_id:
+                if status in SETTLED:
+                    ask = self._again(item, status)
+                    if ask is None:
+                        skipped += 1
+                        continue
+                    self._reasking.add(item.id)  # its answer's re-ask goes in the next file
+                    item = Item(item.id, ask.body, item.request_hash, item.line)
+                elif run_id == self.run_id:
                     continue  # sent or collected by this invocation: the next one retries
+            if state is None or state[0] not in SETTLED:
+                reused = self.cache.find(item)
+                if reused is not None:
+                    self._write([reused], reused=True)
+                    continue
             tokens = input_tokens(item.body, self.job.endpoint)
             for full in splitter.add(item, tokens):
                 await self._submit_file(full)
@@ -315,6 +361,10 @@ class BatchRun:
             self._note(DEFERRED.format(count=splitter.deferred), once=True)
         if splitter.too_big:
             self._note(TOO_BIG.format(count=splitter.too_big), once=True)
+
+    def _again(self, item: Item, status: str) -> Reask | None:
+        """The re-ask about an answered item, unless one already got no answer this time."""
+        return None if item.id in self._reask_failed else self.asking.again(item, status)
 
     def _items(self) -> Iterator[Item]:
         """The job's items. Reading them failing stops the run (FeedFailed, the traceback
@@ -348,19 +398,28 @@ class BatchRun:
         except RunStopped as exc:  # refused: no file exists, nothing is held
             self._close_refused(row, exc)
             raise
+        reasks = {item.id for item in input_file.items if item.id in self._reasking}
         self.store.record_upload(
             row,
             input_file_id=file_id,
             job=self.job.name,
             run_id=self.run_id,
             items=input_file.items,
+            reasks=reasks,
         )
+        self._reasking -= reasks
         try:
             metadata = {"batchbot_job": self.job.name[:512], "batchbot_file": filename}
             batch = await self.api.create(file_id, metadata)
         except RunStopped as exc:  # refused: the items are free again, the file unused
             self._close_refused(row, exc)
             raise
+        if isinstance(batch, Unchecked):  # the row stays uploaded: the next run looks again
+            requests = len(input_file.items)
+            self._note(
+                CREATE_UNCHECKED.format(file_id=file_id, requests=requests, reason=batch.reason)
+            )
+            return
         self.store.record_batch_created(row, batch_id=batch.id, status=batch.status)
         self.submitted_batches += 1
         self.submitted_items += len(input_file.items)
@@ -400,7 +459,9 @@ def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 
-def feed_failed(job: str, run_id: int, error: Exception, *, checking: bool = False) -> FeedFailed:
+def feed_failed(
+    job: str, run_id: int, error: Exception, *, checking: bool = False
+) -> FeedFailed | JobFileChanged:
     """The stop for a run, sync or batch, whose items could not be read (or fed) to the end;
     the traceback goes to the log (and to stderr with --verbose), the CLI says one line."""
     log.error(
@@ -409,4 +470,4 @@ def feed_failed(job: str, run_id: int, error: Exception, *, checking: bool = Fal
         exc_info=error,
         extra={DETAIL: True, "run_id": run_id},
     )
-    return FeedFailed(error, checking=checking)
+    return feed_error(error, checking=checking)

@@ -9,6 +9,7 @@ from typing import Any
 from batchbot.batch.files import MAX_REQUESTS
 from batchbot.config import Config
 from batchbot.money.pricing import cost_text
+from batchbot.money.usd import usd
 from batchbot.pace import tiers
 from batchbot.summary import RunSummary, items
 
@@ -31,10 +32,14 @@ def batch_summary_lines(summary: RunSummary) -> list[str]:
         collected = f"{s.answered:,} answered"
         if s.truncated:
             collected += f" ({s.truncated:,} cut off at max_tokens)"
+        collected += f", {s.invalid:,} invalid" if s.invalid else ""
+        collected += f", {s.refused:,} refused" if s.refused else ""
         collected += f", {s.failed:,} failed"
         if s.requeued:
             collected += f", {s.requeued:,} back to pending (resubmitted by the next run)"
         tokens = s.prompt_tokens + s.completion_tokens
+        if s.reasks:
+            collected += f" · {s.reasks:,} re-asks ({usd(s.reask_cost_usd)})"
         lines.append(
             f"{s.job}: collected {s.collected_batches:,} batch(es): {collected} · {tokens:,} tokens"
             f" · {cost_text(s.cost_usd, s.unpriced_models)}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from batchbot.cli.common import cli, db_option, environment, friendly_errors
+from batchbot.cli.common import cli, db_option, echo, environment, friendly_errors
 
 
 @cli.command(name="batches")
@@ -27,7 +27,7 @@ def batches_list(job_name: str | None, db_path: str | None) -> None:
         if path.exists():
             with reading(path) as db:
                 rows = list_batches(db, job_name)
-        click.echo("\n".join(batches_table(rows)))
+        echo("\n".join(batches_table(rows)))
 
 
 @cli.command(name="cancel")
@@ -56,4 +56,4 @@ def batches_cancel(job_file: Path, fake: bool, base_url: str | None, db_path: st
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake)
         config = resolve_config(job, flags, environment())
         cancelled = cancel_batches(job, config)
-    click.echo("\n".join(cancel_lines(job.name, cancelled)))
+    echo("\n".join(cancel_lines(job.name, cancelled)))

@@ -17,6 +17,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED, BatchbotError, redact_secrets
+from batchbot.inert import printable
+from batchbot.jobs.values import SETTINGS, Range, checked
 from batchbot.version import __version__
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -39,9 +41,35 @@ def cli() -> None:
 
     \b
     Try it with no key:   batchbot run jobs/faq.yaml --fake
-    Exit codes: 0 all answered, 1 some items failed, 2 bad input or usage, 3 run stopped,
-    4 another run of the same job is going.
+    Exit codes: 0 all answered, 1 some items failed (or ended invalid or refused), 2 the job
+    or its settings must change, 3 the run stopped early (the same command resumes it), 4
+    another run of the same job is going.
     """
+
+
+class Number(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.3 on
+    """A number within one of `jobs.values`' ranges; NaN, infinities and values out of range
+    are usage errors (exit 2) that say what is allowed."""
+
+    def __init__(self, allowed: Range) -> None:
+        self.allowed = allowed
+        self.name = "integer" if allowed.whole else "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            try:
+                value = int(value) if self.allowed.whole else float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {self.allowed.words}", param, ctx)
+        try:
+            return checked(value, self.allowed)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def setting(name: str) -> Number:
+    """The type of the run setting `name` (a Config field), from `jobs.values.SETTINGS`."""
+    return Number(SETTINGS[name])
 
 
 def limit_options(func: F) -> F:
@@ -50,17 +78,15 @@ def limit_options(func: F) -> F:
         [
             click.option("--tier", help="Rate-limit preset (see tiers.yaml); default tier-1."),
             click.option(
-                "--rpm",
-                type=click.FloatRange(min=0, min_open=True),
-                help="Requests per minute (overrides the tier).",
+                "--rpm", type=setting("rpm"), help="Requests per minute (overrides the tier)."
             ),
             click.option(
-                "--tpm",
-                type=click.FloatRange(min=0, min_open=True),
-                help="Tokens per minute (overrides the tier).",
+                "--tpm", type=setting("tpm"), help="Tokens per minute (overrides the tier)."
             ),
             click.option(
-                "--concurrency", type=click.IntRange(min=1), help="Most requests in flight at once."
+                "--concurrency",
+                type=setting("concurrency"),
+                help="Most requests in flight at once.",
             ),
             click.option(
                 "--token-count",
@@ -114,6 +140,14 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def environment() -> dict[str, str]:
+    """The process environment over ./.env (see `config.environment`), imported when asked:
+    `batchbot --help` loads none of the machinery."""
+    from batchbot.config import environment as read
+
+    return read()
+
+
 @contextlib.contextmanager
 def fake_api(fake: bool, base_url: str | None) -> Iterator[str | None]:
     """With --fake, the simulated API's URL while the block runs; else `base_url`."""
@@ -127,14 +161,6 @@ def fake_api(fake: bool, base_url: str | None) -> Iterator[str | None]:
         yield server.url
     finally:
         server.stop()
-
-
-def environment() -> dict[str, str]:
-    """The process environment over ./.env: a variable set in the shell wins."""
-    from dotenv import dotenv_values
-
-    values = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
-    return {**values, **os.environ}
 
 
 def start_logging(verbose: bool, quiet: bool, log_file: Path | None, log_format: str) -> None:
@@ -167,10 +193,16 @@ def friendly_errors() -> Iterator[None]:
         )
 
 
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print `text` with nothing in it a terminal would act on (see `batchbot.inert`): the
+    one way commands print, since job names, ids and the API's words may carry anything."""
+    click.echo(printable(text), err=err, nl=nl)
+
+
 def fail(message: str, exit_code: int) -> NoReturn:
     from batchbot.logs import FILE_ONLY
 
-    click.echo(f"Error: {message}", err=True)
+    echo(f"Error: {message}", err=True)
     if log.handlers:  # only `run` sets up logging; elsewhere Python would print this twice
         extra = {FILE_ONLY: True, "exit_code": exit_code}
         log.error("%s (exit %d)", message, exit_code, extra=extra)

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from batchbot.cli.common import cli, db_option, friendly_errors
+from batchbot.cli.common import Number, cli, db_option, echo, friendly_errors
+from batchbot.inert import inert_json
+from batchbot.jobs.values import COUNT
 
 
 def _split_by(
@@ -62,19 +64,22 @@ def report_command(
     batchbot report --by job,model --json
     """
     from batchbot.reports.report import ReportQuery, build_report, render
+    from batchbot.run.stale import close_abandoned
     from batchbot.store.read import reading
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are two formats: choose one.")
     query = ReportQuery(by, job, _day(since), _day(until))
-    with friendly_errors(), reading(db_path) as db:
-        report = build_report(
-            db, query, detail=bool(html_file), source=str(Path(db_path).resolve())
-        )
+    with friendly_errors():
+        close_abandoned(Path(db_path))
+        with reading(db_path) as db:
+            report = build_report(
+                db, query, detail=bool(html_file), source=str(Path(db_path).resolve())
+            )
     if html_file:
         Path(html_file).write_text(render(report, "html"), encoding="utf-8")
-        click.echo(f"wrote {html_file}", err=True)
-    click.echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
+        echo(f"wrote {html_file}", err=True)
+    echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 
 def _day(value: Any) -> str | None:
@@ -89,19 +94,24 @@ def _day(value: Any) -> str | None:
     "--limit",
     default=20,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=Number(COUNT),
     help="How many runs to list, newest first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
 def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> None:
-    """Recent runs, newest first: status, items, ok/failed, cost and duration."""
+    """Recent runs, newest first: status, items, ok/failed, cost and duration.
 
-    from batchbot.reports.export import recent_runs, render_runs
+    A run whose process is gone (kill -9, a crash) is listed as crashed, never as running.
+    """
+    from batchbot.reports.runs import recent_runs, render_runs
+    from batchbot.run.stale import close_abandoned
     from batchbot.store.read import reading
 
-    with friendly_errors(), reading(db_path) as db:
-        runs = recent_runs(db, job=job, limit=limit)
-    click.echo(json.dumps(runs, indent=2) if as_json else render_runs(runs), nl=as_json)
+    with friendly_errors():
+        close_abandoned(Path(db_path))
+        with reading(db_path) as db:
+            runs = recent_runs(db, job=job, limit=limit)
+    echo(inert_json(json.dumps(runs, indent=2)) if as_json else render_runs(runs), nl=as_json)
 
 
 @cli.command(name="export")
@@ -119,28 +129,42 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="File [stdout]."
 )
 @click.option(
+    "--latest",
+    is_flag=True,
+    help="The newest answer of each item as it was asked, even if the job file changed since.",
+)
+@click.option(
     "--all",
     "history",
     is_flag=True,
     help="Every row of the job: failed and pending items, and earlier answers too.",
 )
-def export_command(job: str, db_path: str, fmt: str, output: Any, history: bool) -> None:
+def export_command(
+    job: str, db_path: str, fmt: str, output: Any, latest: bool, history: bool
+) -> None:
     """Write the answers of JOB (a job file or a job's name), one per item of the job as it is
-    now: id, prompt, answer, finish_reason, tokens, cost, error.
+    now: id, prompt, answer, finish_reason, tokens, cost, error. If the job file changed since
+    its items were answered, say so (exit 2) rather than leave them out.
     """
-    from batchbot.reports.export import export_answers, export_vectors
+    from batchbot.reports.export import check_unchanged, export_answers, export_vectors
     from batchbot.store.read import reading
 
     if fmt == "npy" and output.name == "<stdout>":
         raise click.UsageError("--format npy writes a binary file: give it with -o vectors.npy.")
+    if latest and history:
+        raise click.UsageError("--latest and --all are two selections: choose one.")
     with friendly_errors(), reading(db_path) as db:
         target = _export_target(db, job, db_path)
+        if latest:
+            target = target if isinstance(target, str) else target.name
+        elif not history and not isinstance(target, str):
+            check_unchanged(db, target)
         if fmt == "npy":
             count = export_vectors(db, target, output.buffer, history=history)
         else:
             count = export_answers(db, target, output, fmt=fmt, history=history)
     if count == 0:
-        click.echo(f"No answers for job {job!r} in {db_path}.", err=True)
+        echo(f"No answers for job {job!r} in {db_path}.", err=True)
 
 
 def _export_target(db: Any, job: str, db_path: str) -> Any:
@@ -160,7 +184,7 @@ def _export_target(db: Any, job: str, db_path: str) -> Any:
         )
     found = current_job(db, job)
     if found is None:
-        click.echo(
+        echo(
             f"batchbot: the job file of {job!r} cannot be read: exporting the newest answer "
             "of every item ever sent; give the job file for the job as it is now.",
             err=True,

@@ -13,14 +13,22 @@ import click
 from batchbot import modes
 from batchbot.cli.common import (
     cli,
+    echo,
     environment,
     friendly_errors,
     limit_options,
     log,
     log_options,
+    setting,
     start_logging,
 )
 from batchbot.errors import EXIT_OK
+from batchbot.inert import inert_json
+
+REASKS_NOT_COUNTED = (
+    "re-asks (on_invalid, on_length) are not in these figures: each costs about what its item "
+    "does, a longer answer's up to its larger max_tokens; a budget holds them too"
+)
 
 
 @cli.command(name="run")
@@ -42,6 +50,14 @@ from batchbot.errors import EXIT_OK
 )
 @click.option("--model", help="Model for every item (overrides the job file).")
 @click.option(
+    "--allow-param",
+    "allow_params",
+    multiple=True,
+    metavar="NAME",
+    help="Send the parameter NAME although the endpoint has none by that name (a compatible "
+    "server's own, such as top_k); repeatable. Otherwise such a name stops the job.",
+)
+@click.option(
     "--endpoint",
     type=click.Choice(["/v1/chat/completions", "/v1/responses", "/v1/embeddings"]),
     help="The API every item calls  [default: the job's endpoint:, else /v1/chat/completions]",
@@ -61,31 +77,56 @@ from batchbot.errors import EXIT_OK
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds before one request is abandoned and retried  [default: 120]",
+    type=setting("timeout_s"),
+    help="Seconds before one request is abandoned and retried  [default: 120; 900 with --mode "
+    "flex]",
 )
 @click.option(
     "--max-attempts",
-    type=click.IntRange(min=1),
+    type=setting("max_attempts"),
     help="HTTP attempts per item for transient errors  [default: 6]",
 )
 @click.option(
     "--grace",
     "grace_s",
-    type=click.FloatRange(min=0),
+    type=setting("grace_s"),
     help="Seconds in-flight requests may take to finish after Ctrl-C  [default: 30]",
 )
 @click.option(
     "--max-cost",
     "max_cost_usd",
-    type=click.FloatRange(min=0),
+    type=setting("max_cost_usd"),
     help="Never spend more than this many USD in this run (overrides budget_usd).",
 )
 @click.option(
     "--max-cost-per-day",
     "max_cost_per_day_usd",
-    type=click.FloatRange(min=0),
+    type=setting("max_cost_per_day_usd"),
     help="Never let this job spend more than this many USD a day (UTC), over all its runs.",
+)
+@click.option(
+    "--on-invalid",
+    type=click.Choice(["keep", "retry"]),
+    help="An answer that does not follow its schema: keep it (status invalid) or re-ask with "
+    "the validation error  [default: the job's on_invalid:, else keep]",
+)
+@click.option(
+    "--max-reasks",
+    type=setting("max_reasks"),
+    help="With --on-invalid retry: re-asks per item at most  [default: the job's max_reasks:, "
+    "else 2]",
+)
+@click.option(
+    "--on-length",
+    type=click.Choice(["keep", "retry"]),
+    help="An answer cut off at max_tokens: keep it (status truncated) or re-ask with twice the "
+    "max_tokens, up to --max-tokens-cap  [default: the job's on_length:, else keep]",
+)
+@click.option(
+    "--max-tokens-cap",
+    type=setting("max_tokens_cap"),
+    help="With --on-length retry: the most max_tokens a re-ask may ask for (overrides "
+    "max_tokens_cap).",
 )
 @click.option(
     "--prices",
@@ -98,7 +139,8 @@ from batchbot.errors import EXIT_OK
     "--mode",
     type=click.Choice(modes.MODES),
     help="sync: send now at the rate limit; batch: OpenAI's Batch API (half price, within "
-    "24 h; rerun to collect); auto: batch for large jobs  [default: the job's mode:, else sync]",
+    "24 h; rerun to collect); flex: now, on OpenAI's Flex tier (half price, slower); auto: the "
+    "cheapest that fits the job's size and --deadline  [default: the job's mode:, else sync]",
 )
 @click.option(
     "--wait", is_flag=True, help="Batch mode: keep polling until every batch is collected."
@@ -106,20 +148,32 @@ from batchbot.errors import EXIT_OK
 @click.option(
     "--poll-interval",
     "poll_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("poll_s"),
     help="Batch mode with --wait: seconds before the first poll; the pauses grow from there  "
     "[default: 30]",
 )
 @click.option(
     "--batch-queue-tokens",
-    type=click.IntRange(min=1),
+    type=setting("batch_queue_tokens"),
     help="Batch mode: the org's enqueued-token limit per model (overrides the tier).",
 )
 @click.option(
     "--deadline",
     "deadline_minutes",
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("deadline_minutes"),
     help="Minutes the answers are needed within; --mode auto stays sync under 24 h.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Send every request, even one answered before (overrides the job's cache:).",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    envvar="BATCHBOT_CACHE",
+    type=click.Path(dir_okay=False),
+    help="A cache database shared across projects: reuse its answers, and keep this run's there.",
 )
 @click.option(
     "--dry-run",
@@ -130,7 +184,7 @@ from batchbot.errors import EXIT_OK
 @click.option(
     "--outage-wait",
     "outage_wait_s",
-    type=click.FloatRange(min=0),
+    type=setting("outage_wait_s"),
     help="Seconds to wait out a server that refuses every connection before stopping  "
     "[default: 300]",
 )
@@ -151,6 +205,7 @@ def run_command(
     db_path: str | None,
     model: str | None,
     endpoint: str | None,
+    allow_params: tuple[str, ...],
     quiet: bool,
     verbose: bool,
     log_file: Path | None,
@@ -170,51 +225,60 @@ def run_command(
 
     if as_json and not dry_run:
         raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
+    if (
+        limits["no_cache"]
+        and click.get_current_context().get_parameter_source("cache_path")
+        is click.core.ParameterSource.COMMANDLINE
+    ):
+        raise click.UsageError("--no-cache and --cache say opposite things: give one.")
     with friendly_errors():
         start_logging(verbose, quiet, log_file, log_format)
-        job = load_job(job_file, model=model, endpoint=endpoint)
+        job = load_job(job_file, model=model, endpoint=endpoint, allow_params=allow_params)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, environment())
         if dry_run:
             _report_estimate(job, config, as_json=as_json)
             return
-        report = None if quiet else click.echo
+        report = None if quiet else echo
         summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
     _report_summary(summary, quiet=quiet)
 
 
 def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
+    from batchbot.money.usd import usd
+    from batchbot.run.engine import resolve_mode
     from batchbot.run.estimate import estimate_job
-    from batchbot.run.runner import resolve_mode
     from batchbot.summary import items
 
     estimate = estimate_job(job, config)
     choice = resolve_mode(job, config, estimate)
     if as_json:
         mode = {"mode": choice.mode, "mode_reason": choice.reason}
-        click.echo(json.dumps({**estimate.as_dict(), **mode}, indent=2))
+        echo(inert_json(json.dumps({**estimate.as_dict(), **mode}, indent=2)))
         return
     limits = f"{_number(estimate.rpm)} RPM / {_number(estimate.tpm)} TPM"
     assumed = "".join(f"  assumed: {note}\n" for note in estimate.assumptions())
-    click.echo(
+    echo(
         f"{estimate.job}: {items(estimate.items)}, "
         f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
         f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
         f"{assumed}"
-        f"  cost: at most ${estimate.worst_cost_usd:,.4f} (every allowance used), "
-        f"expected about ${estimate.expected_cost_usd:,.4f}{_unpriced(estimate)}\n"
+        f"  cost: at most {usd(estimate.worst_cost_usd)} (every allowance used), "
+        f"expected about {usd(estimate.expected_cost_usd)}{_unpriced(estimate)}\n"
         f"  time at {limits}: about {_duration(estimate.minutes)}\n"
         f"  mode: {choice.mode} ({choice.reason})"
     )
     if choice.mode == modes.BATCH:
         from batchbot.batch.summary import batch_plan_line
 
-        click.echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
+        echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     for warning in estimate.warnings():
-        click.echo(f"  warning: {warning}")
-    click.echo("Nothing was sent (dry run).")
+        echo(f"  warning: {warning}")
+    if config.reask_policy().enabled:
+        echo(f"  note: {REASKS_NOT_COUNTED}")
+    echo("Nothing was sent (dry run).")
 
 
 def _parts(tokens: Any) -> str:
@@ -253,12 +317,12 @@ def _report_summary(summary: Any, *, quiet: bool) -> None:
     code = summary.exit_code
     text = "\n".join(summary_lines(summary))
     if summary.stopped:
-        click.echo(f"batchbot: {stop_line(summary)}", err=True)
+        echo(f"batchbot: {stop_line(summary)}", err=True)
         log.warning("%s", summary.stopped, extra={FILE_ONLY: True})
     for note in summary.notes if quiet else ():
-        click.echo(f"batchbot: {note}", err=True)
+        echo(f"batchbot: {note}", err=True)
     if not quiet or code != EXIT_OK:
-        click.echo(text, err=quiet)
+        echo(text, err=quiet)
     level = logging.INFO if code == EXIT_OK else logging.WARNING
     log.log(level, "%s (exit %d)", text, code, extra={FILE_ONLY: True, "exit_code": code})
     sys.exit(code)

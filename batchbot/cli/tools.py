@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from batchbot.cli.common import cli, environment, fake_api, friendly_errors
+from batchbot.cli.common import cli, echo, environment, fake_api, friendly_errors, setting
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     "timeout_s",
     default=20.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=setting("timeout_s"),
     help="Seconds to wait for the API's answer.",
 )
 def doctor_command(
@@ -63,7 +63,7 @@ def doctor_command(
             key_needed="the simulated API (--fake) takes any key" if fake else None,
         )
     for check in checks:
-        click.echo(check.line())
+        echo(check.line())
     sys.exit(EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED)
 
 
@@ -92,7 +92,7 @@ def limits_command(model: str | None, tier: str | None) -> None:
         rows = preset_rows(model, tier)
         note = unknown_model_note(model) if model else None
     if note:
-        click.echo(f"batchbot: {note}", err=True)
+        echo(f"batchbot: {note}", err=True)
     headings = ("family", "tier", "RPM", "TPM", "batch queue")
     cells = [
         (
@@ -104,8 +104,8 @@ def limits_command(model: str | None, tier: str | None) -> None:
         )
         for row in rows
     ]
-    click.echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
-    click.echo(f"\n{LIMITS_NOTE}")
+    echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
+    echo(f"\n{LIMITS_NOTE}")
     _echo_neighbours()
 
 
@@ -118,7 +118,7 @@ def _echo_neighbours() -> None:
 
     runs = neighbours()
     if not runs:
-        click.echo("\nNo run on this machine is sending now.")
+        echo("\nNo run on this machine is sending now.")
         return
     mine = key_hash(environment().get("OPENAI_API_KEY") or "")
     headings = ("key", "base URL", "model", "job", "pid", "RPM share", "TPM share", "for")
@@ -134,8 +134,8 @@ def _echo_neighbours() -> None:
         )
         for run in runs
     ]
-    click.echo("\nRuns on this machine sharing a key now (+: would take more of it):")
-    click.echo("\n".join(render_table(headings, cells, numeric={4, 5, 6, 7})))
+    echo("\nRuns on this machine sharing a key now (+: would take more of it):")
+    echo("\n".join(render_table(headings, cells, numeric={4, 5, 6, 7})))
 
 
 def _share(run: Neighbour, kind: str) -> str:
@@ -178,6 +178,27 @@ def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
     show_default=True,
     type=click.FloatRange(0, 1),
     help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
+)
+@click.option(
+    "--invalid-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of structured answers (JSON schema, tool calls) that do not validate.",
+)
+@click.option(
+    "--refusal-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of requests the model refuses.",
+)
+@click.option(
+    "--length-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of answers cut off at max_tokens (finish_reason length).",
 )
 @click.option(
     "--windows",
@@ -229,14 +250,17 @@ def fake_server_command(
     batch_delay: float,
     count: str,
     dialect: str,
+    invalid_rate: float,
+    refusal_rate: float,
+    length_rate: float,
 ) -> None:
     """Serve the simulated OpenAI API until Ctrl-C (for trying clients and for benchmarks)."""
     from batchbot.fake.server import serve
 
-    click.echo(
-        f"fake OpenAI API on http://{host}:{port}/v1 (any key works); Ctrl-C stops it", err=True
-    )
+    if invalid_rate + refusal_rate + length_rate > 1:
+        raise click.UsageError("--invalid-rate, --refusal-rate and --length-rate add up past 1.")
     serve(
+        on_ready=lambda url: echo(f"fake OpenAI API on {url} (any key works); Ctrl-C stops it"),
         host=host,
         port=port,
         rpm=rpm,
@@ -248,4 +272,7 @@ def fake_server_command(
         batch_delay_s=batch_delay,
         count=count,
         dialect=dialect,
+        invalid=invalid_rate,
+        refusal=refusal_rate,
+        length=length_rate,
     )

@@ -9,13 +9,15 @@ A batch is `in_progress` for `delay_s` seconds after it is created, then every l
 at once, as its endpoint would answer it (same content, same usage, same error bodies;
 `[[fake:FAULT]]` markers fail their line). Successes go to the output file, failures to the
 error file, as `{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}`
-lines. `finish_now()` ends every batch's wait. A test makes the next batch expire with
+lines; the server's answer quirks apply to them too (`fake.quirks`). `finish_now()` ends every
+batch's wait. A test makes the next batch expire with
 `expire_next(completed=k)`: only its first k lines are answered, the rest land in the error
 file as `batch_expired`. A cancelled batch's unanswered lines land there as `batch_cancelled`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -33,6 +35,7 @@ from batchbot.fake.endpoints import KINDS
 from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, fault_error, find_marker
 from batchbot.fake.files import FakeFiles
+from batchbot.fake.quirks import AnswerQuirks
 
 # The endpoints the Batch API runs, and the kind of request each line of such a batch is.
 BATCH_ENDPOINTS = {
@@ -99,8 +102,10 @@ class FakeBatches:
         delay_s: float = 0.0,
         context_window: int = 128_000,
         clock: Callable[[], float] = time.monotonic,
+        quirks: AnswerQuirks | None = None,
     ) -> None:
         self.files, self.delay_s, self.context_window = files, delay_s, context_window
+        self.quirks = quirks or AnswerQuirks()
         self._clock = clock
         self._lock = threading.Lock()
         self.clear()
@@ -110,6 +115,9 @@ class FakeBatches:
             self._batches: dict[str, FakeBatch] = {}
             self._expire: deque[int] = deque()
             self.created = 0
+            # Answer GET /v1/batches with this status instead: 404 as a gateway without the
+            # route, 500 or 503 as a failing one. None: list as the API does.
+            self.list_status: int | None = None
 
     def expire_next(self, *, completed: int) -> None:
         """The next batch created answers only its first `completed` lines, then expires."""
@@ -173,6 +181,13 @@ class FakeBatches:
         return web.json_response(batch.object())
 
     async def _list(self, request: web.Request) -> web.Response:
+        if self.list_status is not None:
+            error = (
+                fake_errors.not_found_route(request.method, request.path)
+                if self.list_status == 404
+                else fake_errors.server_error(self.list_status)
+            )
+            return web.json_response(error.body(), status=error.status)
         limit = int(request.query.get("limit", "20"))
         after = request.query.get("after")
         with self._lock:
@@ -296,7 +311,8 @@ class FakeBatches:
         except ApiError as error:
             response = {"status_code": error.status, "request_id": _id("req"), "body": error.body()}
             return False, _result_line(line, response, None)
-        answer = kind.answer(body, prompt)
+        digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16)
+        answer = kind.answer(body, prompt, self.quirks.pick(digest.digest(), kind.messages(body)))
         response = {"status_code": 200, "request_id": _id("req"), "body": answer}
         return True, _result_line(line, response, None)
 

@@ -5,6 +5,9 @@ answer quotes the last user message and runs 20–120 tokens; a smaller max_toke
 max_completion_tokens) cuts it to exactly that many tokens with finish_reason "length", as the
 API does. Reasoning models also spend hidden reasoning tokens, which count inside
 completion_tokens and come out of the same allowance, so a tight limit can leave no visible text.
+A request that asks for structure gets it (`structured`): JSON that follows its schema, or a
+call to the tool it forces; `n` choices are `n` answers, their tokens all in the usage. A
+request picked for a quirk (`quirks`) is refused, cut off or answered with invalid JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import orjson
 from batchbot.fake.counting import encoder, text_tokens
 from batchbot.fake.errors import is_reasoning_model
 from batchbot.fake.faults import strip_markers
+from batchbot.fake.quirks import REFUSAL
+from batchbot.fake.structured import Wanted, json_text, wanted
 
 MIN_TOKENS, MAX_TOKENS = 20, 120
 TOPIC_TOKENS = 12
@@ -54,14 +59,16 @@ FILLERS = (
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    content: str
+    content: str | None
     completion_tokens: int  # visible plus reasoning
     reasoning_tokens: int
     finish_reason: str
+    call: dict[str, str] | None = None  # a tool call: id, name, arguments
+    refusal: str | None = None
 
 
-def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    for message in reversed(messages):
+def _last_user_text(messages: Sequence[Mapping[str, Any]], *, first: bool = False) -> str:
+    for message in messages if first else reversed(messages):
         if message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, list):
@@ -102,19 +109,51 @@ def natural_text(model: str, messages: Sequence[Mapping[str, Any]], rng: random.
 
 
 def make_choice(
-    model: str, messages: Sequence[Mapping[str, Any]], seed: int, limit: int | None
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    seed: int,
+    limit: int | None,
+    *,
+    shape: Wanted | None = None,
+    quirk: str | None = None,
 ) -> Choice:
-    """One choice for these messages; `seed` differs per choice index."""
+    """One choice for these messages; `seed` differs per choice index. `shape`: the structure
+    the request wants; `quirk`: how it goes wrong (see `quirks`)."""
     rng = random.Random(seed)
     enc = encoder(model)
-    tokens = enc.encode(natural_text(model, messages, rng), disallowed_special=())
+    if shape is None:
+        text = natural_text(model, messages, rng)
+    else:
+        words = _last_user_text(messages, first=True).split()
+        text = json_text(shape, rng, words, broken=quirk == "invalid")
+    if quirk == "refusal":
+        text = REFUSAL
+    tokens = enc.encode(text, disallowed_special=())
     reasoning = REASONING_STEP * rng.randint(1, 4) if is_reasoning_model(model) else 0
-    if limit is None or reasoning + len(tokens) <= limit:
-        return Choice(enc.decode(tokens), reasoning + len(tokens), reasoning, "stop")
-    # Out of allowance: reasoning comes first and may eat all of it.
-    reasoning = min(reasoning, limit)
-    visible = tokens[: limit - reasoning]
-    return Choice(enc.decode(visible), limit, reasoning, "length")
+    if quirk == "length":  # the answer runs on past its allowance (or halfway, with none)
+        limit = limit or max(1, (reasoning + len(tokens)) // 2)
+        while reasoning + len(tokens) <= limit:
+            tokens += enc.encode(" " + FILLERS[len(tokens) % len(FILLERS)])
+    finish = "stop"
+    if limit is not None and reasoning + len(tokens) > limit:
+        # Out of allowance: reasoning comes first and may eat all of it.
+        reasoning = min(reasoning, limit)
+        tokens, finish = tokens[: limit - reasoning], "length"
+    visible, used = enc.decode(tokens), reasoning + len(tokens)
+    if quirk == "refusal":
+        return Choice(None, used, reasoning, finish, refusal=visible)
+    if shape is not None and shape.tool is not None:
+        call = {"id": _call_id(seed), "name": shape.tool, "arguments": visible}
+        if finish == "stop" and not shape.named:
+            finish = "tool_calls"  # a call the model chose; one forced by name says stop
+        return Choice(None, used, reasoning, finish, call=call)
+    return Choice(visible, used, reasoning, finish)
+
+
+def _call_id(seed: int) -> str:
+    """A tool call's id, the same for the same answer (a re-ask quoting it stays the same)."""
+    digest = hashlib.blake2b(str(seed).encode(), digest_size=12).hexdigest()
+    return f"call_{digest}"
 
 
 def completion_limit(body: Mapping[str, Any]) -> int | None:
@@ -140,26 +179,42 @@ def usage(prompt_tokens: int, choices: Sequence[Choice]) -> dict[str, Any]:
 
 
 def choice_object(index: int, choice: Choice) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": choice.content,
+        "refusal": choice.refusal,
+        "annotations": [],
+    }
+    if choice.call is not None:
+        function = {"name": choice.call["name"], "arguments": choice.call["arguments"]}
+        message["tool_calls"] = [
+            {"id": choice.call["id"], "type": "function", "function": function}
+        ]
     return {
         "index": index,
-        "message": {
-            "role": "assistant",
-            "content": choice.content,
-            "refusal": None,
-            "annotations": [],
-        },
+        "message": message,
         "logprobs": None,
         "finish_reason": choice.finish_reason,
     }
 
 
-def completion(body: Mapping[str, Any], prompt_tokens: int) -> dict[str, Any]:
+def seed_of(messages: Any) -> int:
+    """Answers are seeded from the messages alone: unrelated parameters change nothing."""
+    return int.from_bytes(hashlib.blake2b(orjson.dumps(messages), digest_size=8).digest())
+
+
+def completion(
+    body: Mapping[str, Any], prompt_tokens: int, quirk: str | None = None
+) -> dict[str, Any]:
     """The whole chat.completion object answering a validated request."""
     model, messages = body["model"], body["messages"]
-    # Seed from the messages alone, so an answer doesn't change with unrelated parameters.
-    seed = int.from_bytes(hashlib.blake2b(orjson.dumps(messages), digest_size=8).digest())
+    seed = seed_of(messages)
     limit = completion_limit(body)
-    choices = [make_choice(model, messages, seed + i, limit) for i in range(body.get("n") or 1)]
+    shape = wanted(body, chat=True, seed=seed)
+    choices = [
+        make_choice(model, messages, seed + i, limit, shape=shape, quirk=quirk)
+        for i in range(body.get("n") or 1)
+    ]
     return {
         "id": f"chatcmpl-{secrets.token_hex(14)}",
         "object": "chat.completion",

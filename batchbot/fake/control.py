@@ -6,9 +6,13 @@
                         "reported_rpm", "reported_tpm", "keep_usage",
                         "count" ("exact", "chars" or "x1.15": how TPM is charged),
                         "dialect" ("openai", "fixed-minute" or "none": the headers)
+    POST /_fake/answers {"invalid": 0.1, "length": 0.05}  as FakeServer.quirks.set: the
+                        shares of requests answered with invalid JSON, refused ("refusal")
+                        or cut off ("length"); "seed" picks other requests
     POST /_fake/spend   {"requests": 10, "tokens": 0}  as FakeServer.spend (another client)
     POST /_fake/reset                                  as FakeServer.reset
-    GET  /_fake/stats                                  FakeStats as JSON (status keys as strings)
+    GET  /_fake/stats                                  FakeStats as JSON (status keys as strings),
+                        "billed" included: tokens billed by model, killed clients' too
     GET  /_fake/timeline                               [[requests, tokens], ...] per second
 
 Any other path answers the API's own 404, so a client with a wrong base URL learns it at once.
@@ -25,6 +29,9 @@ from aiohttp import web
 
 from batchbot.fake import errors as fake_errors
 from batchbot.fake.faults import check_fault
+from batchbot.fake.quirks import AnswerQuirks
+
+ANSWER_KEYS = ("invalid", "refusal", "length", "seed")
 
 
 class Controlled(Protocol):
@@ -34,6 +41,8 @@ class Controlled(Protocol):
     def inject(self) -> Callable[[str, int], None]: ...
     @property
     def set_limits(self) -> Callable[..., None]: ...
+    @property
+    def quirks(self) -> AnswerQuirks: ...
     @property
     def spend(self) -> Callable[..., None]: ...
     @property
@@ -73,6 +82,14 @@ def control_routes(server: Controlled) -> list[web.RouteDef]:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})
 
+    async def answers(request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        try:
+            server.quirks.set(**{key: data[key] for key in ANSWER_KEYS if key in data})
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
     async def spend(request: web.Request) -> web.Response:
         data = await _json_object(request)
         try:
@@ -94,6 +111,7 @@ def control_routes(server: Controlled) -> list[web.RouteDef]:
     return [
         web.post("/_fake/faults", faults),
         web.post("/_fake/limits", limits),
+        web.post("/_fake/answers", answers),
         web.post("/_fake/spend", spend),
         web.post("/_fake/reset", reset),
         web.get("/_fake/stats", stats),

@@ -19,9 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from batchbot.fake import content
+from batchbot.fake import content, known
 from batchbot.fake import errors as chat_errors
 from batchbot.fake.counting import (
     input_texts,
@@ -32,6 +30,7 @@ from batchbot.fake.counting import (
     text_tokens,
 )
 from batchbot.fake.errors import ApiError, bad_json, is_reasoning_model
+from batchbot.fake.structured import check_strict, wanted
 
 # What a model's vectors measure; any other model answers with the first size.
 DIMENSIONS = {"text-embedding-3-large": 3072, "text-embedding-3-small": 1536}
@@ -59,6 +58,8 @@ def _with_model(body: object) -> dict[str, Any]:
 def validate_responses(raw: object) -> dict[str, Any]:
     """A Responses body the API would take, else its 400."""
     body = _with_model(raw)
+    for name in known.unknown_parameters(known.RESPONSES, body):
+        raise chat_errors.unknown_parameter(name)
     value = body.get("input")
     if value is None:
         raise _missing("input")
@@ -72,12 +73,17 @@ def validate_responses(raw: object) -> dict[str, Any]:
             f"{MIN_OUTPUT_TOKENS}, but got {limit} instead."
         )
         raise ApiError(400, message, param="max_output_tokens", code="integer_below_min_value")
+    chat_errors.check_tools(body)
+    chat_errors.check_metadata(body, needs_store=False)
+    chat_errors.check_service_tier(body)
     return body
 
 
 def validate_embeddings(raw: object) -> dict[str, Any]:
     """An embeddings body the API would take, else its 400."""
     body = _with_model(raw)
+    for name in known.unknown_parameters(known.EMBEDDINGS, body):
+        raise chat_errors.unrecognized_argument(name)
     value = body.get("input")
     if value is None:
         raise _missing("input")
@@ -113,19 +119,27 @@ def as_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text} for text in input_texts(body)]
 
 
-def response(body: Mapping[str, Any], input_tokens: int) -> dict[str, Any]:
+def response(
+    body: Mapping[str, Any], input_tokens: int, quirk: str | None = None
+) -> dict[str, Any]:
     """The whole `response` object answering a validated Responses request."""
     model, messages = body["model"], as_messages(body)
-    seed = int.from_bytes(hashlib.blake2b(orjson.dumps(messages), digest_size=8).digest())
+    seed = content.seed_of(messages)
     limit = body.get("max_output_tokens")
-    choice = content.make_choice(model, messages, seed, limit)
+    shape = wanted(body, chat=False, seed=seed)
+    choice = content.make_choice(model, messages, seed, limit, shape=shape, quirk=quirk)
     cut = choice.finish_reason == "length"
     output: list[dict[str, Any]] = []
     if choice.reasoning_tokens:
         output.append({"id": f"rs_{secrets.token_hex(16)}", "type": "reasoning", "summary": []})
+    status = "incomplete" if cut else "completed"
+    if choice.refusal:
+        output.append(_message({"type": "refusal", "refusal": choice.refusal}, status))
+    if choice.call is not None:
+        output.append(_function_call(choice.call, status))
     if choice.content:
         text = {"type": "output_text", "text": choice.content, "annotations": [], "logprobs": []}
-        output.append(_message(text, "incomplete" if cut else "completed"))
+        output.append(_message(text, status))
     return {
         "id": f"resp_{secrets.token_hex(24)}",
         "object": "response",
@@ -157,6 +171,17 @@ def response(body: Mapping[str, Any], input_tokens: int) -> dict[str, Any]:
     }
 
 
+def _function_call(call: Mapping[str, str], status: str) -> dict[str, Any]:
+    return {
+        "id": f"fc_{secrets.token_hex(24)}",
+        "type": "function_call",
+        "status": status,
+        "call_id": call["id"],
+        "name": call["name"],
+        "arguments": call["arguments"],
+    }
+
+
 def _message(text: dict[str, Any], status: str) -> dict[str, Any]:
     return {
         "id": f"msg_{secrets.token_hex(24)}",
@@ -167,7 +192,9 @@ def _message(text: dict[str, Any], status: str) -> dict[str, Any]:
     }
 
 
-def embeddings(body: Mapping[str, Any], prompt_tokens: int) -> dict[str, Any]:
+def embeddings(
+    body: Mapping[str, Any], prompt_tokens: int, quirk: str | None = None
+) -> dict[str, Any]:
     """The `list` of embeddings answering a validated embeddings request."""
     model = body["model"]
     size = int(body.get("dimensions") or DIMENSIONS.get(model, DEFAULT_DIMENSIONS))
@@ -211,25 +238,40 @@ class Kind:
     # What it is charged against TPM on arrival, given its input tokens and the counting mode
     # (the modes are chat's; other endpoints charge exactly their input plus their allowance).
     charge: Callable[[Mapping[str, Any], int, str], int]
-    answer: Callable[[Mapping[str, Any], int], dict[str, Any]]
+    # The answer, given its input tokens and its quirk (see `quirks`), if it has one.
+    answer: Callable[[Mapping[str, Any], int, str | None], dict[str, Any]]
     # Whether the whole input must fit the model's context window (embeddings: each input).
     windowed: bool = True
+    # Whether it is served at a service tier and its prompt cached (not embeddings).
+    tiered: bool = True
 
 
 def _responses_charge(body: Mapping[str, Any], prompt: int, mode: str) -> int:
     return prompt + int(body.get("max_output_tokens") or reserved_completion({}))
 
 
+def _validate_chat(raw: object) -> dict[str, Any]:
+    body = chat_errors.validate(raw)
+    check_strict(body, chat=True)
+    return body
+
+
+def _validate_responses(raw: object) -> dict[str, Any]:
+    body = validate_responses(raw)
+    check_strict(body, chat=False)
+    return body
+
+
 KINDS = {
     "chat": Kind(
-        chat_errors.validate,
+        _validate_chat,
         lambda body: list(body["messages"]),
         lambda model, body: prompt_tokens(body),
         lambda body, prompt, mode: rate_limit_tokens(body, mode),
         content.completion,
     ),
     "responses": Kind(
-        validate_responses, as_messages, responses_input_tokens, _responses_charge, response
+        _validate_responses, as_messages, responses_input_tokens, _responses_charge, response
     ),
     "embeddings": Kind(
         validate_embeddings,
@@ -238,5 +280,6 @@ KINDS = {
         lambda body, prompt, mode: prompt,
         embeddings,
         windowed=False,
+        tiered=False,
     ),
 }

@@ -44,6 +44,11 @@ QUOTA = (
     "information on this error, read the docs: "
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
+RESOURCE_UNAVAILABLE = (
+    "Resource unavailable: there is not enough Flex processing capacity for this request right "
+    "now. Retry it later, with backoff, or send it at the default service tier."
+)
+SERVICE_TIERS = ("auto", "default", "flex", "priority", "fast", "scale")
 SERVER_ERRORS = {
     500: "The server had an error while processing your request. Sorry about that!",
     502: "Bad gateway.",
@@ -99,6 +104,26 @@ def forbidden() -> ApiError:
 
 def insufficient_quota() -> ApiError:
     return ApiError(429, QUOTA, type="insufficient_quota", code="insufficient_quota")
+
+
+def resource_unavailable() -> ApiError:
+    """Flex processing's 429 when it has no capacity: not billed, and not a rate limit."""
+    return ApiError(
+        429, RESOURCE_UNAVAILABLE, type="resource_unavailable", code="resource_unavailable"
+    )
+
+
+def flex_not_offered(model: str) -> ApiError:
+    message = f"Flex processing is not available for model '{model}'."
+    return ApiError(400, message, param="service_tier", code="unsupported_value")
+
+
+def check_service_tier(body: Mapping[str, Any]) -> None:
+    value = body.get("service_tier")
+    if value is not None and value not in SERVICE_TIERS:
+        supported = ", ".join(f"'{tier}'" for tier in SERVICE_TIERS)
+        text = f"Invalid value: '{value}'. Supported values are: {supported}."
+        raise ApiError(400, text, param="service_tier", code="invalid_value")
 
 
 def unrecognized_argument(name: str) -> ApiError:
@@ -205,6 +230,91 @@ def _check_positive(body: Mapping[str, Any], param: str) -> None:
         raise ApiError(400, message, param=param, code="integer_below_min_value")
 
 
+def check_tools(body: Mapping[str, Any]) -> None:
+    """`tools` (or `functions`) and `response_format` shaped as the API insists, as far as
+    the fake reads them: lists of objects, each function an object, its schema objects."""
+    for param in ("tools", "functions"):
+        tools = body.get(param)
+        if tools is None:
+            continue
+        if not isinstance(tools, list):
+            raise _invalid_type(param, "an array", tools)
+        for index, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise _invalid_type(f"{param}[{index}]", "an object", tool)
+            function = tool.get("function", tool) if param == "tools" else tool
+            where = f"{param}[{index}].function" if "function" in tool else f"{param}[{index}]"
+            if not isinstance(function, dict):
+                raise _invalid_type(where, "an object", function)
+            _check_objects(function, where, "parameters", "properties")
+    response_format = body.get("response_format")
+    if response_format is not None:
+        if not isinstance(response_format, dict):
+            raise _invalid_type("response_format", "an object", response_format)
+        _check_objects(response_format, "response_format", "json_schema", "schema")
+
+
+def _check_objects(value: dict[str, Any], where: str, *path: str) -> None:
+    """Each of `path`, where present, an object: `parameters`, then its `properties`, ..."""
+    for key in path:
+        if key not in value or value[key] is None:
+            return
+        where, value = f"{where}.{key}", value[key]
+        if not isinstance(value, dict):
+            raise _invalid_type(where, "an object", value)
+    if path and path[-1] == "properties":
+        for name, spec in value.items():
+            if not isinstance(spec, dict):
+                raise _invalid_type(f"{where}.{name}", "an object", spec)
+
+
+METADATA_KEYS = 16
+METADATA_KEY_CHARS = 64
+METADATA_VALUE_CHARS = 512
+
+
+def check_metadata(body: Mapping[str, Any], *, needs_store: bool) -> None:
+    """`metadata` as the API takes it: at most 16 string keys of up to 64 characters, each
+    with a string value of up to 512; Chat Completions takes it only with `store: true`."""
+    metadata = body.get("metadata")
+    if metadata is None:
+        return
+    if needs_store and body.get("store") is not True:
+        message = "The 'metadata' parameter is only allowed when 'store' is enabled."
+        raise ApiError(400, message, param="metadata")
+    if not isinstance(metadata, dict):
+        raise _invalid_type("metadata", "an object", metadata)
+    if len(metadata) > METADATA_KEYS:
+        message = (
+            f"Invalid 'metadata': too many properties. Expected an object with at most "
+            f"{METADATA_KEYS} properties, but got an object with {len(metadata)} properties "
+            "instead."
+        )
+        raise ApiError(400, message, param="metadata", code="object_above_max_properties")
+    for key, value in metadata.items():
+        if len(key) > METADATA_KEY_CHARS:
+            message = (
+                f"Invalid 'metadata': string too long. Expected a key with maximum length "
+                f"{METADATA_KEY_CHARS}, but got a key with length {len(key)} instead."
+            )
+            raise ApiError(400, message, param="metadata", code="string_above_max_length")
+        if not isinstance(value, str):
+            raise _invalid_type(f"metadata.{key}", "a string", value)
+        if len(value) > METADATA_VALUE_CHARS:
+            message = (
+                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum "
+                f"length {METADATA_VALUE_CHARS}, but got a string with length {len(value)} "
+                "instead."
+            )
+            raise ApiError(400, message, param=f"metadata.{key}", code="string_above_max_length")
+
+
+def unknown_parameter(name: str) -> ApiError:
+    """The Responses API's words for a parameter it does not have."""
+    message = f"Unknown parameter: '{name}'."
+    return ApiError(400, message, param=name, code="unknown_parameter")
+
+
 def _check_reasoning_params(body: Mapping[str, Any]) -> None:
     if body.get("max_tokens") is not None:
         message = (
@@ -248,6 +358,9 @@ def validate(body: object) -> dict[str, Any]:
         _check_positive(body, param)
     for param, (low, high) in DECIMAL_RANGES.items():
         _check_decimal(body, param, low, high)
+    check_tools(body)
+    check_metadata(body, needs_store=True)
+    check_service_tier(body)
     if (body.get("n") or 1) > MAX_CHOICES:
         text = f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}."
         raise ApiError(400, text, param="n", code="integer_above_max_value")

@@ -23,7 +23,7 @@ from batchbot.fake.errors import ApiError
 from batchbot.fake.limits import Refusal
 
 # Faults a retry may cure; the rest (auth, quota, bad request) fail every attempt.
-TRANSIENT = frozenset({"500", "502", "503", "reset", "malformed", "429"})
+TRANSIENT = frozenset({"500", "502", "503", "reset", "malformed", "429", "resource_unavailable"})
 FAULTS = TRANSIENT | {
     "hang",
     "401",
@@ -140,6 +140,8 @@ def fault_error(
         return fake_errors.model_not_found(model)
     if fault == "context_length_exceeded":
         return fake_errors.context_length_exceeded(window, max(prompt_tokens, window + 1))
+    if fault == "resource_unavailable":
+        return fake_errors.resource_unavailable()
     if fault == "429":
         message = Refusal("requests", rpm, rpm, 1, FAULT_429_WAIT).message(model)
         return fake_errors.rate_limited(message, "requests", FAULT_429_WAIT, hint=hint)

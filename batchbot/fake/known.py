@@ -8,9 +8,11 @@ adds its own row.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
 
 # The request body fields of Chat Completions (its API reference), deprecated ones included.
 CHAT_PARAMETERS = frozenset(
@@ -24,7 +26,23 @@ CHAT_PARAMETERS = frozenset(
         "user", "verbosity", "web_search_options",
     }
 )  # fmt: skip
-PARAMETERS: Mapping[str, frozenset[str]] = {CHAT: CHAT_PARAMETERS}
+# The request body fields of the Responses API (its API reference).
+RESPONSES_PARAMETERS = frozenset(
+    {
+        "input", "model", "background", "conversation", "include", "instructions",
+        "max_output_tokens", "max_tool_calls", "metadata", "parallel_tool_calls",
+        "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_retention",
+        "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
+        "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",
+        "user",
+    }
+)  # fmt: skip
+EMBEDDINGS_PARAMETERS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
+PARAMETERS: Mapping[str, frozenset[str]] = {
+    CHAT: CHAT_PARAMETERS,
+    RESPONSES: RESPONSES_PARAMETERS,
+    EMBEDDINGS: EMBEDDINGS_PARAMETERS,
+}
 
 # Chat models by base name; dated snapshots, previews and fine-tunes of them are served too.
 CHAT_MODELS = frozenset(
@@ -36,7 +54,22 @@ CHAT_MODELS = frozenset(
         "o3", "o3-mini", "o3-pro", "o4-mini",
     }
 )  # fmt: skip
-MODELS: Mapping[str, frozenset[str]] = {CHAT: CHAT_MODELS}
+# The Responses API serves the chat models and some of its own.
+RESPONSES_MODELS = CHAT_MODELS | frozenset(
+    {
+        "o1-pro", "o3-pro", "o3-deep-research", "o4-mini-deep-research", "codex-mini-latest",
+        "computer-use-preview", "gpt-5-pro", "gpt-5-codex",
+    }
+)  # fmt: skip
+# Embeddings models: their vectors' sizes are in `endpoints.DIMENSIONS`.
+EMBEDDING_MODELS = frozenset(
+    {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
+)
+MODELS: Mapping[str, frozenset[str]] = {
+    CHAT: CHAT_MODELS,
+    RESPONSES: RESPONSES_MODELS,
+    EMBEDDINGS: EMBEDDING_MODELS,
+}
 # What may follow a base name: a date or a 4-digit snapshot, a variant such as `search-preview`.
 SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
 
@@ -47,6 +80,16 @@ def unknown_parameters(endpoint: str, body: Mapping[str, object]) -> list[str]:
     return [name for name in body if name not in known]
 
 
+def served() -> frozenset[str]:
+    """Every base name some endpoint serves, as `GET /v1/models` lists them."""
+    return frozenset().union(*MODELS.values())
+
+
+def serves(model: str) -> bool:
+    """Whether the server has `model` at all, as `GET /v1/models/{model}` says."""
+    return base_name(model, served()) is not None
+
+
 def is_known_model(endpoint: str, model: str) -> bool:
     """Whether `endpoint` serves `model`: a base name, a snapshot of one, or a fine-tune.
 
@@ -54,13 +97,17 @@ def is_known_model(endpoint: str, model: str) -> bool:
     user's own) serves any.
     """
     bases = MODELS.get(endpoint)
-    if bases is None:
-        return True
+    return True if bases is None else base_name(model, bases) is not None
+
+
+def base_name(model: str, bases: Iterable[str]) -> str | None:
+    """The name in `bases` that `model` is, or is a snapshot or fine-tune of (the longest)."""
     if model.startswith("ft:"):
         model = model.split(":")[1]
-    if model in bases:
-        return True
-    return any(
-        model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :])
+    found = [
+        base
         for base in bases
-    )
+        if model == base
+        or (model.startswith(f"{base}-") and SNAPSHOT.fullmatch(model[len(base) + 1 :]))
+    ]
+    return max(found, key=len, default=None)

@@ -9,10 +9,12 @@ same way) and fails on demand: see `fake_faults` for faults and `[[fake:FAULT]]`
     ...
     server.stop()
 
-A test thread may call `inject`, `set_limits`, `spend`, `reset`, `stats` and `timeline` while
+A test thread may call `inject`, `set_limits`, `quirks.set`, `spend`, `reset`, `stats` and
+`timeline` while
 the server thread serves: all mutable state sits behind one lock, never held across an await.
 Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
-`POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`, `GET /_fake/timeline`.
+`POST /_fake/answers`, `POST /_fake/spend`, `POST /_fake/reset`, `GET /_fake/stats`,
+`GET /_fake/timeline`.
 
 It also serves Azure OpenAI's paths, as Azure answers them (fake.azure).
 """
@@ -35,7 +37,7 @@ from aiohttp import web
 
 from batchbot.fake import azure as fake_azure
 from batchbot.fake import errors as fake_errors
-from batchbot.fake import known
+from batchbot.fake import known, prices
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
 from batchbot.fake.counting import check_count_mode, encoder
@@ -45,6 +47,9 @@ from batchbot.fake.errors import ApiError
 from batchbot.fake.faults import CONNECTION_FAULTS, FaultPlan, fault_error
 from batchbot.fake.files import FakeFiles
 from batchbot.fake.limits import RateLimits
+from batchbot.fake.models import model_routes
+from batchbot.fake.prompt_cache import PromptCache, prefixes
+from batchbot.fake.quirks import AnswerQuirks
 
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
 SHUTDOWN_SECONDS = 2.0
@@ -59,6 +64,14 @@ class FakeStats:
     by_status: dict[int, int]  # HTTP statuses sent (a malformed 200 counts; resets and hangs don't)
     duplicates: int  # answers to a body that had already been answered: resent work
     tokens_charged: int  # charged against tokens-per-minute, as the counting mode says
+    # What the provider would bill, by model: {"requests", "input_tokens", "cached_tokens",
+    # "output_tokens"} of every answer made, counted as it is made, so a client killed while
+    # it waits for the answer still pays for it, as with the real API.
+    billed: dict[str, dict[str, int]]
+    # The same in dollars, by the fake's own price table (fake.prices): at the service tier
+    # that served each answer, cached input tokens at the cached rate. Models the table does
+    # not list are left out.
+    billed_usd: float = 0.0
 
 
 class FakeServer:
@@ -87,6 +100,9 @@ class FakeServer:
         clock: Callable[[], float] = time.monotonic,
         batch_delay_s: float = 0.0,
         count: str = "exact",
+        invalid: float = 0.0,
+        refusal: float = 0.0,
+        length: float = 0.0,
     ) -> None:
         """`rpm`/`tpm` None: report tier-5-sized limits, never refuse. `api_key` None: any key.
 
@@ -99,9 +115,14 @@ class FakeServer:
         `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
         `count`: how a request is charged against tokens-per-minute: `exact`, `chars` or a
         factor like `x1.15` (see `fake.counting`); the usage it reports is always exact.
+        `invalid`, `refusal`, `length`: the shares of requests answered with invalid JSON,
+        refused or cut off (see `fake.quirks`).
         """
         self.files = FakeFiles()
-        self.batches = FakeBatches(self.files, delay_s=batch_delay_s, context_window=context_window)
+        self.quirks = AnswerQuirks(invalid=invalid, refusal=refusal, length=length)
+        self.batches = FakeBatches(
+            self.files, delay_s=batch_delay_s, context_window=context_window, quirks=self.quirks
+        )
         self.host, self.port = host, port
         self.latency_ms = latency_ms
         self.context_window = context_window
@@ -115,6 +136,7 @@ class FakeServer:
         self._wall = time.time if clock is time.monotonic else clock
         self._lock = threading.Lock()
         self._faults = FaultPlan(fail_rate=fail_rate, seed=seed)
+        self.prompt_cache = PromptCache(clock)
         self._runner: web.AppRunner | None = None
         self._released: asyncio.Event | None = None  # set on close: hanging requests end
         self._thread: threading.Thread | None = None
@@ -190,12 +212,16 @@ class FakeServer:
             )
             self.count = self._count_at_start
             self._requests = self._answered = self._duplicates = self._tokens_charged = 0
+            self._billed: dict[str, Counter[str]] = {}
+            self._billed_usd = 0.0
+            self.prompt_cache.clear()
             self._statuses: Counter[int] = Counter()
             self._seen: set[bytes] = set()
             self._started = self._clock()
             self._timeline: list[list[int]] = []
         self.batches.clear()
         self.files.clear()
+        self.quirks.reset()
 
     @property
     def stats(self) -> FakeStats:
@@ -206,6 +232,8 @@ class FakeServer:
                 by_status=dict(self._statuses),
                 duplicates=self._duplicates,
                 tokens_charged=self._tokens_charged,
+                billed={model: dict(usage) for model, usage in self._billed.items()},
+                billed_usd=self._billed_usd,
             )
 
     def timeline(self) -> list[list[int]]:
@@ -223,6 +251,7 @@ class FakeServer:
         for path, kind in fake_azure.ROUTES:
             app.router.add_post(path, self._route(kind, azure=fake_azure.is_azure(path)))
         app.router.add_routes([*self.files.routes(), *self.batches.routes()])
+        app.router.add_routes(model_routes(self._authorize))
         app.router.add_routes(control_routes(self))
         # No access log: it would cost more than answering does.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
@@ -340,12 +369,22 @@ class FakeServer:
             raise error
         if kind.windowed and prompt > self.context_window:
             raise fake_errors.context_length_exceeded(self.context_window, prompt)
+        tier = prices.served_tier(model, body.get("service_tier")) if kind.tiered else None
+        if kind.tiered and tier is None:
+            raise fake_errors.flex_not_offered(model)
         # Azure always says how long to wait; OpenAI only on some deployments.
         hint = azure or self.retry_after_header
         self._admit(model, kind.charge(body, prompt, self.count), hint=hint)
-        payload = kind.answer(body, prompt)
+        cacheable = prefixes(model, body) if kind.tiered and prompt >= MIN_CACHED else ()
+        payload = kind.answer(body, prompt, self.quirks.pick(digest.digest(), messages))
+        if tier is not None:
+            with self._lock:
+                cached = self.prompt_cache.cached_tokens(cacheable, prompt)
+            payload = _served(payload, tier, cached)
+        self._bill(model, payload, tier)
         await self._delay()
         with self._lock:
+            self.prompt_cache.remember(cacheable)
             self._answered += 1
             if digest.digest() in self._seen:
                 self._duplicates += 1
@@ -375,6 +414,23 @@ class FakeServer:
         message = refusal.message(model)
         raise fake_errors.rate_limited(message, refusal.kind, refusal.wait, hint=hint)
 
+    def _bill(self, model: str, payload: Mapping[str, Any], tier: str | None) -> None:
+        usage = payload.get("usage") or {}
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
+        details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+        cached = details.get("cached_tokens") or 0
+        completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
+        usd = prices.bill_usd(
+            model, tier or prices.DEFAULT, prompt=prompt, cached=cached, completion=completion
+        )
+        with self._lock:
+            bill = self._billed.setdefault(model, Counter())
+            bill["requests"] += 1
+            bill["input_tokens"] += prompt
+            bill["cached_tokens"] += cached
+            bill["output_tokens"] += completion
+            self._billed_usd += usd or 0.0
+
     async def _delay(self) -> None:
         if self.latency_ms > 0:
             await asyncio.sleep(self.latency_ms / 1000)
@@ -391,7 +447,7 @@ class FakeServer:
         """The faults that break the connection or the body rather than send an error."""
         if fault == "malformed":
             await self._delay()
-            whole = orjson.dumps(kind.answer(body, prompt))
+            whole = orjson.dumps(kind.answer(body, prompt, None))
             return self._reply(200, whole[: len(whole) // 2], started)
         if fault == "hang" and self._released is not None:
             with contextlib.suppress(TimeoutError):
@@ -421,6 +477,19 @@ class FakeServer:
         return web.Response(
             body=body, status=status, headers=all_headers, content_type="application/json"
         )
+
+
+MIN_CACHED = 1024  # a shorter prompt has nothing to cache (fake.prompt_cache)
+
+
+def _served(payload: dict[str, Any], tier: str, cached: int) -> dict[str, Any]:
+    """The answer as served: the tier that served it, and its cached input tokens."""
+    usage = payload.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+    if details is not None:
+        details["cached_tokens"] = cached
+    payload["service_tier"] = tier
+    return payload
 
 
 async def _read_body(request: web.Request) -> object:

@@ -11,12 +11,13 @@ into Items.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
 from batchbot.jobs.fields import Where, describe, want_choice, want_list, want_mapping, want_text
+from batchbot.jobs.values import check_parameters
 
 ROLES = ("assistant", "developer", "system", "tool", "user")
 # A conversation that opens with one of these already has its instructions.
@@ -35,6 +36,7 @@ class Draft:
     body: dict[str, Any]
     path: Path
     line: int
+    metadata: str | None = None  # the item's own metadata as compact JSON; never sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +111,15 @@ def check_message(value: object, where: Where, *parts: str | int) -> None:
 
 
 def check_params(value: object, where: Where, *parts: str | int) -> dict[str, Any]:
-    """Chat Completions parameters to pass through; `model` and `messages` have their own keys."""
+    """Parameters to pass through, every number in range; `model` and `messages` have their
+    own keys."""
     params = want_mapping(value, where, *parts)
     for name in RESERVED:
         if name in params:
             raise where.error(
                 f"is not a parameter: write {name}: outside params", *parts, name, key=True
             )
+    check_parameters(params, where, *parts)
     return params
 
 
@@ -128,6 +132,8 @@ class BodyDefaults:
     params: Mapping[str, Any]
     overrides: Mapping[str, Any]
     endpoint: str = CHAT
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the job's extra_params
+    allowed: frozenset[str] = frozenset()  # names the endpoint lacks that the run may send
 
     def draft(
         self,
@@ -140,7 +146,7 @@ class BodyDefaults:
     ) -> Draft:
         """The prompt's Draft: its own system and params over the job's."""
         system = system if system is not None else self.system
-        layers = (self.params, params or {}, self.overrides)
+        layers = (self.params, self.extra, params or {}, self.overrides)
         if self.endpoint == RESPONSES:
             body = responses_body(self.model, messages, system, *layers)
         elif self.endpoint == EMBEDDINGS:

@@ -7,15 +7,15 @@ counting from 0. Messages say what to write instead.
 
 from __future__ import annotations
 
-import difflib
 import json
-import math
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from batchbot.errors import JobFileError
+from batchbot.spelling import closest
 
 FieldPath = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -88,12 +88,21 @@ def describe(value: object) -> str:
 
 
 def want_text(value: object, where: Where, *parts: str | int, blank: bool = False) -> str:
-    """The value if it is text (and not blank, unless `blank`)."""
+    """The value if it is text (and not blank, unless `blank`), every character one that can
+    be stored and sent: no lone surrogate (`"\\ud800"` in YAML)."""
     if not isinstance(value, str):
         raise where.error(f"must be text, not {describe(value)}", *parts)
     if not blank and not value.strip():
         raise where.error("is empty: write something here, or remove it", *parts)
+    if _SURROGATE.search(value):
+        raise where.error(LONE_SURROGATE, *parts)
     return value
+
+
+LONE_SURROGATE = (
+    "contains an unpaired surrogate escape (\\ud800-\\udfff), which is no character: remove it"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def want_mapping(
@@ -109,25 +118,6 @@ def want_list(value: object, where: Where, *parts: str | int) -> list[Any]:
     """The value if it is a list."""
     if not isinstance(value, list):
         raise where.error(f"must be a list, not {describe(value)}", *parts)
-    return value
-
-
-def want_number(value: object, where: Where, *parts: str | int, positive: bool) -> float:
-    """The value as a float if it is a finite number, > 0 if `positive`, else >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise where.error(f"must be a number, not {describe(value)}", *parts)
-    if value < 0 or (positive and value == 0):
-        wanted = "greater than 0" if positive else "0 or more"
-        raise where.error(f"must be {wanted}, not {value}", *parts)
-    return float(value)
-
-
-def want_count(value: object, where: Where, *parts: str | int) -> int:
-    """The value if it is a whole number of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise where.error(f"must be a whole number, not {describe(value)}", *parts)
-    if value < 1:
-        raise where.error(f"must be 1 or more, not {value}", *parts)
     return value
 
 
@@ -170,26 +160,18 @@ def check_keys(
         raise where.error(message, *parts, key, key=True)
 
 
-SIMILAR = 0.6  # difflib's own cutoff for a close match
-
-
 def _closest(word: str, keys: list[str], parameters: list[str]) -> str | None:
-    """The key or parameter `word` is nearest to, by spelling: `'template'`, `params: {...}`."""
-    key = max(((_likeness(word, k), repr(k)) for k in keys), default=(0.0, ""))
-    parameter = max(
-        ((_likeness(word, p), f"params: {{{p}: ...}}") for p in parameters), default=(0.0, "")
-    )
-    best = parameter if parameter[0] > key[0] else key  # a tie goes to the key
-    return best[1] if best[0] >= SIMILAR else None
-
-
-def _likeness(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a, b).ratio()
+    """The key or parameter `word` is nearest to, by spelling: `'template'`, `params: {...}`;
+    a key wins a tie."""
+    name = closest(word, [*keys, *parameters])
+    if name is None:
+        return None
+    return repr(name) if name in keys else f"params: {{{name}: ...}}"
 
 
 def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(word, options)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def check_id(value: object, where: Where, *parts: str | int) -> str:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,8 +25,11 @@ from typing import Any
 from batchbot.endpoints import CHAT
 from batchbot.errors import ConfigError, JobFileError
 from batchbot.jobs.bodies import RESERVED, Draft, DraftSource
+from batchbot.jobs.fields import FieldPath, render_path
 from batchbot.jobs.jsonl import jsonl_source
+from batchbot.jobs.params import unknown_message, unknown_parameters
 from batchbot.jobs.settings import JobSettings, Limits
+from batchbot.jobs.values import parameter_problem
 from batchbot.jobs.yamlfile import load_yaml_job
 
 __all__ = ["Item", "Job", "JobSettings", "Limits", "load_job", "request_hash"]
@@ -43,6 +47,7 @@ SURROGATE = "contains an unpaired surrogate escape (\\ud800-\\udfff): the API ca
 OWN_OPTION = {"model": "pass the model with --model", "messages": "messages come from the job"}
 DUPLICATE_ID = "duplicate id {id!r}: line {first} has it too; give each item its own id"
 DUPLICATE_REQUEST = "the same request as line {first}: remove one, or give each an id"
+INFINITE = "is too large a number (it reads as infinity): no API takes it; use a smaller one"
 # The canonical JSON a request hash is taken of; changing it changes every stored hash.
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -62,6 +67,7 @@ class Item:
     request_hash: str
     line: int
     members: tuple[Item, ...] = ()
+    metadata: str | None = None  # the item's own metadata (JSON text), stored, never sent
 
 
 @dataclass(frozen=True)
@@ -83,24 +89,34 @@ class Job:
         for draft in self.source.read():
             yield _item(draft)
 
-    def validate(self, checked: Callable[[int], None] | None = None) -> int:
+    def validate(
+        self,
+        checked: Callable[[int], None] | None = None,
+        *,
+        check: Callable[[Item], None] | None = None,
+    ) -> int:
         """Read every item and return how many; raise JobFileError on the first problem.
 
-        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items.
+        `checked(count)` hears how far a big job has got, every CHECKED_EVERY items;
+        `check(item)` may refuse an item for what the run's settings need (it raises).
         """
         count = 0
-        for count in self.checking(CHECKED_EVERY):
+        for count in self.checking(CHECKED_EVERY, check=check):
             if checked is not None and count % CHECKED_EVERY == 0:
                 checked(count)
         return count
 
-    def checking(self, every: int) -> Iterator[int]:
-        """Check every item, telling how many so far every `every` items and once at the end
-        (the whole count); raise JobFileError on the first problem."""
+    def checking(self, every: int, *, check: Callable[[Item], None] | None = None) -> Iterator[int]:
+        """Check every item (and `check(item)` each, as `validate`), telling how many so far
+        every `every` items and once at the end (the whole count); raise JobFileError on the
+        first problem."""
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():
-            seen.add(count, draft, _item(draft))
+            item = _item(draft)
+            seen.add(count, draft, item)
+            if check is not None:
+                check(item)
             count += 1
             if count % every == 0:
                 yield count
@@ -116,23 +132,40 @@ def load_job(
     model: str | None = None,
     params: Mapping[str, Any] | None = None,
     endpoint: str | None = None,
+    allow_params: Iterable[str] = (),
 ) -> Job:
-    """Load a job file; `model`, `params` and `endpoint` (CLI overrides) win over the file."""
+    """Load a job file; `model`, `params` and `endpoint` (CLI overrides) win over the file.
+
+    `allow_params`: parameter names the endpoint does not have that the job may send anyway
+    (a compatible server's own; `--allow-param`), which are otherwise a job file error.
+    """
     path = Path(path)
+    allowed = frozenset(allow_params)
     overrides = MappingProxyType(dict(params or {}))
     for name in RESERVED:
         if name in overrides:
             raise ConfigError(f"params cannot set {name!r}: {OWN_OPTION[name]}")
+    problem = parameter_problem(overrides)
+    if problem is not None:
+        where, message = problem
+        raise ConfigError(f"params: {render_path(where)} {message}")
     suffix = path.suffix.lower()
     if suffix in YAML_SUFFIXES:
         name, settings, source = load_yaml_job(
-            path, model=model, overrides=overrides, endpoint=endpoint
+            path, model=model, overrides=overrides, endpoint=endpoint, allowed=allowed
         )
-        return Job(name, path, settings, source)
-    if suffix in JSONL_SUFFIXES:
-        endpoint, source = jsonl_source(path, model=model, overrides=overrides, endpoint=endpoint)
-        return Job(path.stem, path, JobSettings(endpoint=endpoint), source)
-    raise JobFileError(path, UNKNOWN_FORMAT)
+        job = Job(name, path, settings, source)
+    elif suffix in JSONL_SUFFIXES:
+        endpoint, source = jsonl_source(
+            path, model=model, overrides=overrides, endpoint=endpoint, allowed=allowed
+        )
+        job = Job(path.stem, path, JobSettings(endpoint=endpoint), source)
+    else:
+        raise JobFileError(path, UNKNOWN_FORMAT)
+    allowed |= frozenset(job.settings.extra_params)
+    for name in unknown_parameters(overrides, job.endpoint, allowed):
+        raise ConfigError(f"params.{name}: {unknown_message(name, job.endpoint)}")
+    return job
 
 
 def request_hash(body: Mapping[str, Any]) -> str:
@@ -145,8 +178,29 @@ def _item(draft: Draft) -> Item:
         digest = request_hash(draft.body)
     except UnicodeEncodeError:
         raise JobFileError(draft.path, SURROGATE, line=draft.line) from None
+    except ValueError:  # JSON's 1e400 is read as infinity, which JSON cannot write
+        field = render_path(_infinite(draft.body) or ())
+        raise JobFileError(draft.path, INFINITE, line=draft.line, field=field or None) from None
     item_id = digest[:ID_LENGTH] if draft.id is None else draft.id
-    return Item(item_id, draft.body, digest, draft.line)
+    return Item(item_id, draft.body, digest, draft.line, metadata=draft.metadata)
+
+
+def _infinite(value: object, path: FieldPath = ()) -> FieldPath | None:
+    """Where in `value` the first infinite or NaN number is, if anywhere."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in children:
+        found = _infinite(child, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 class _SeenIds:

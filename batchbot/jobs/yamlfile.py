@@ -15,6 +15,7 @@ import datetime
 import math
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -22,7 +23,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
-from batchbot.endpoints import CHAT, EMBEDDINGS
+from batchbot.endpoints import CHAT, EMBEDDINGS, is_embeddings_model
 from batchbot.errors import JobFileError
 from batchbot.jobs.bodies import (
     EMBED_SYSTEM,
@@ -48,24 +49,32 @@ from batchbot.jobs.fields import (
     want_text,
 )
 from batchbot.jobs.inputs import check_template, resolve_inputs, template_source
-from batchbot.jobs.params import PARAMETERS
+from batchbot.jobs.params import PARAMETERS, check_extra, check_names
+from batchbot.jobs.schema import parse_schema, schema_params
 from batchbot.jobs.settings import JobSettings, parse_settings
 from batchbot.jobs.text import read_text
 
 JOB_KEYS = (
     "budget_usd",
+    "cache",
     "budget_usd_per_day",
     "endpoint",
+    "extra_params",
     "inputs",
     "limits",
+    "max_reasks",
+    "max_tokens_cap",
     "mode",
     "model",
     "name",
+    "on_invalid",
+    "on_length",
     "pack",
     "params",
     "price_as",
     "prices",
     "prompts",
+    "schema",
     "system",
     "template",
     "tier",
@@ -118,7 +127,12 @@ PACK_ALONE = "only an embeddings job packs items into a request: remove it, or a
 
 
 def load_yaml_job(
-    path: Path, *, model: str | None, overrides: Mapping[str, Any], endpoint: str | None = None
+    path: Path,
+    *,
+    model: str | None,
+    overrides: Mapping[str, Any],
+    endpoint: str | None = None,
+    allowed: frozenset[str] = frozenset(),
 ) -> tuple[str, JobSettings, DraftSource]:
     """The job's name, settings and drafts; the settings are checked now, prompts when read."""
     root = _compose(read_text(path, max_bytes=MAX_YAML_BYTES, too_big=TOO_BIG), path)
@@ -133,13 +147,28 @@ def load_yaml_job(
     name = doc.get("name")
     name = path.stem if name is None else want_text(name, where, "name")
     settings = parse_settings(doc, where)
-    endpoint = endpoint or settings.endpoint or CHAT
+    model = model or settings.model
+    # An embeddings model says what the job is for when the job does not.
+    endpoint = endpoint or settings.endpoint or (EMBEDDINGS if is_embeddings_model(model) else CHAT)
     settings = dataclasses.replace(settings, endpoint=endpoint)
     _check_endpoint_settings(settings, where)
-    model = model or settings.model
+    if doc.get("schema") is not None:
+        schema = parse_schema(doc["schema"], where, name, "schema")
+        params = schema_params(schema, endpoint, settings.params, where)
+        settings = dataclasses.replace(settings, schema=schema, params=MappingProxyType(params))
     if model is None:
         raise JobFileError(path, NO_MODEL, field="model")
-    defaults = BodyDefaults(model, settings.system, settings.params, overrides, endpoint)
+    allowed = allowed | check_extra(settings.extra_params, endpoint, where, "extra_params")
+    check_names(settings.params, endpoint, allowed, where, "params")
+    defaults = BodyDefaults(
+        model,
+        settings.system,
+        settings.params,
+        overrides,
+        endpoint,
+        extra=settings.extra_params,
+        allowed=allowed,
+    )
     return name, settings, _source(doc, where, defaults)
 
 
@@ -206,6 +235,7 @@ def _prompt_draft(value: object, where: Where, defaults: BodyDefaults) -> Draft:
     params = (
         None if prompt.get("params") is None else check_params(prompt["params"], where, "params")
     )
+    check_names(params or {}, defaults.endpoint, defaults.allowed, where, "params")
     return defaults.draft(item_id, messages, where, system=system, params=params)
 
 

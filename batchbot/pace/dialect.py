@@ -39,6 +39,18 @@ NOTES = {
     ),
     NONE: "server sends no rate-limit headers; pacing by the configured limits and its 429s",
 }
+# The same notes in Azure OpenAI's terms: it too sends remaining counts and no reset, but
+# counts requests over 10 seconds and states no limit, so the quota is the user's to give.
+AZURE_NOTES = {
+    NOTES[FIXED_MINUTE]: (
+        "Azure OpenAI reports only remaining requests and tokens (no limit, no reset); pacing "
+        "by the configured limits: give the deployment's quota with --rpm/--tpm"
+    ),
+    NOTES[NONE]: (
+        "this Azure OpenAI deployment sends no rate-limit headers; pacing by the configured "
+        "limits (give its quota with --rpm/--tpm) and its 429s"
+    ),
+}
 NONE_AFTER = 3  # answers without any x-ratelimit-* header before the server is said to send none
 MINUTE_S = 60.0
 TURN_SLACK_S = 2.0  # a turn seen this close to the expected one confirms it
@@ -48,6 +60,11 @@ JUMP = 0.05  # a count rising by more than this share of the limit is the window
 RESERVE = 0.005
 CONSISTENT_S = 1.0  # a fixed window's evidence must hold this long before it slows anything
 KINDS = ("requests", "tokens")
+
+
+def worded_for(note: str, *, azure: bool) -> str:
+    """`note` in the terms of the kind of server that sent the headers."""
+    return AZURE_NOTES.get(note, note) if azure else note
 
 
 class Minutes:

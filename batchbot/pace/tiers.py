@@ -7,10 +7,9 @@ the server has kept saying so for a couple of seconds. `batchbot limits` prints 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -19,6 +18,7 @@ from typing import Any
 import yaml
 
 from batchbot.errors import ConfigError
+from batchbot.spelling import closest
 
 # What may follow a family's name in a model's: a date or a 4-digit snapshot, or a variant such
 # as `search-preview` or `chat-latest`.
@@ -54,14 +54,20 @@ class Tiers:
     descriptions: Mapping[str, str]
     families: Mapping[str, Mapping[str, TierLimits]]
     default_concurrency: int
+    # Models with another family's figures (`same_as:`): embeddings, Responses-only models.
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def limits_for(self, tier: str, model: str) -> TierLimits:
         """The limits of `model`'s family at `tier`, else the `default` family's."""
         name = normalize_tier(tier)
         if name not in self.descriptions:
             raise ConfigError(unknown_tier_message(tier, list(self.descriptions)))
-        family = self.families[family_for(model, self.families)]
+        family = self.families[self.family(model)]
         return family.get(name) or self.families[DEFAULT_FAMILY][name]
+
+    def family(self, model: str) -> str:
+        """The family whose figures `model` uses (see `family_for`)."""
+        return family_for(model, self.families, self.aliases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +93,7 @@ def preset_rows(model: str | None = None, tier: str | None = None) -> list[Prese
         if name not in presets.descriptions:
             raise ConfigError(unknown_tier_message(tier, tiers))
         tiers = [name]
-    families = [family_for(model, presets.families)] if model else list(presets.families)
+    families = [presets.family(model)] if model else list(presets.families)
     rows = []
     for family in families:
         listed = presets.families[family]
@@ -99,32 +105,38 @@ def preset_rows(model: str | None = None, tier: str | None = None) -> list[Prese
     return rows
 
 
-def family_for(model: str, families: Mapping[str, object]) -> str:
-    """The longest family name `model` is, or is a snapshot of, else "default".
+def family_for(
+    model: str, families: Mapping[str, object], aliases: Mapping[str, str] | None = None
+) -> str:
+    """The longest family name (or alias of one) `model` is, or is a snapshot of, else
+    "default"; an alias stands for the family it names.
 
     Dated snapshots and variants share their family's limits (gpt-4o-mini-2024-07-18,
     gpt-4o-mini-search-preview -> gpt-4o-mini), and so do fine-tunes
     (ft:gpt-4o-mini-2024-07-18:org::id); a typo (gpt-4o-mni) is not taken for gpt-4o.
     """
+    aliases = aliases or {}
     name = model.strip().lower()
     if name.startswith("ft:"):
         name = name.split(":")[1]
     matches = [
         f
-        for f in families
+        for f in (*families, *aliases)
         if f != DEFAULT_FAMILY
         and (name == f or (name.startswith(f"{f}-") and SNAPSHOT.fullmatch(name[len(f) + 1 :])))
     ]
-    return max(matches, key=len, default=DEFAULT_FAMILY)
+    best = max(matches, key=len, default=DEFAULT_FAMILY)
+    return aliases.get(best, best)
 
 
 def unknown_model_note(model: str) -> str | None:
     """For a model in no family: that the default family's limits apply, and a did-you-mean."""
-    families = load_tiers().families
-    if family_for(model, families) != DEFAULT_FAMILY:
+    presets = load_tiers()
+    if presets.family(model) != DEFAULT_FAMILY:
         return None
-    close = difflib.get_close_matches(model.strip().lower(), list(families), n=1, cutoff=0.8)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    names = [*presets.families, *presets.aliases]
+    close = closest(model.strip().lower(), names, most=2)
+    hint = f" (did you mean {close!r}?)" if close else ""
     return f"{model!r} is in no model family of tiers.yaml{hint}: a run uses the default limits."
 
 
@@ -135,8 +147,8 @@ def normalize_tier(tier: str) -> str:
 
 def unknown_tier_message(tier: str, known: list[str]) -> str:
     """Say the tier is unknown, suggest the nearest known name, and list them all."""
-    close = difflib.get_close_matches(normalize_tier(tier), known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = closest(normalize_tier(tier), known)
+    hint = f" Did you mean {close!r}?" if close else ""
     return UNKNOWN_TIER.format(tier=tier, hint=hint, known=", ".join(known))
 
 
@@ -158,7 +170,18 @@ def parse_tiers(data: Any) -> Tiers:
         descriptions=MappingProxyType({str(k): str(v) for k, v in descriptions.items()}),
         families=MappingProxyType(families),
         default_concurrency=_positive_int(data.get("default_concurrency"), "default_concurrency"),
+        aliases=_aliases(data.get("same_as") or {}, families),
     )
+
+
+def _aliases(value: Any, families: Mapping[str, object]) -> Mapping[str, str]:
+    """`same_as: {model: family}`: each a model of its own that uses a listed family's figures."""
+    if not isinstance(value, dict):
+        raise _bad("`same_as` must map models to the family whose figures they use")
+    unknown = {str(m): f for m, f in value.items() if f not in families or f == DEFAULT_FAMILY}
+    if unknown:
+        raise _bad(f"`same_as` names families not listed under `models`: {unknown}")
+    return MappingProxyType({str(model).lower(): str(family) for model, family in value.items()})
 
 
 @cache

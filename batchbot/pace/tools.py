@@ -28,7 +28,8 @@ Count = Callable[[str], int]
 
 def tools_tokens(tools: Iterable[Mapping[str, Any]], count: Count, vocabulary: str) -> int:
     """Tokens for `tools` (or legacy `functions`) definitions; 0 when there are none."""
-    functions = [tool.get("function", tool) for tool in tools if isinstance(tool, Mapping)]
+    defined = (tool.get("function", tool) for tool in tools if isinstance(tool, Mapping))
+    functions = [function for function in defined if isinstance(function, Mapping)]
     if not functions:
         return 0
     opening = FUNCTION_OPENING.get(vocabulary, FUNCTION_OPENING["o200k_base"])

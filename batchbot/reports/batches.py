@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from batchbot.money.usd import usd
 from batchbot.reports.table import render_table
 
 BATCH_COLUMNS = (
@@ -39,7 +40,7 @@ def _cell(row: Mapping[str, Any], column: str) -> str:
     if column == "batch_id" and not value:
         return f"({row.get('input_file_id') or 'not uploaded'})"
     if column == "cost_usd" and value is not None:
-        return f"${value:,.4f}"
+        return usd(value)
     if column == "created_at" and value:
         return str(value)[:19].replace("T", " ")
     return "" if value is None else str(value)

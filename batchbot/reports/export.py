@@ -1,12 +1,19 @@
-"""`batchbot runs` and `batchbot export`: recent runs, and a job's answers for the next step.
+"""`batchbot export`: a job's answers for the next step.
 
 An export has one line per item of the job as it is now: the answer to the request the job
 file makes today, so an edited prompt or a rerun with another model replaces the old answer
-instead of adding to it. The job is the file given, else the file of the job's latest run;
-`history` exports every row instead. Exports stream a row at a time, so a million answers never
-sit in memory. Every endpoint exports the same columns; an embedding's JSONL line adds its
-`vector` as a list of numbers (CSV leaves vectors out: read them from the database, or export
-JSONL).
+instead of adding to it. The job is the file given, else the file of the job's latest run.
+When the file has changed since its items were answered (a prompt, the model or a parameter),
+some items have only answers to what they asked before: that is said plainly (`JobChanged`)
+rather than exported as fewer lines. `latest` exports the newest answer of each item as it was
+asked instead, whatever the file says now; `history` every row.
+
+Exports stream a row at a time, so a million answers never sit in memory. Every endpoint
+exports the same columns; the answer is a tool call's arguments when there is no text. A JSONL
+line also holds the parsed answer, the tool calls, and every choice when the request asked for
+several; an embedding's adds its `vector` as a list of numbers (CSV leaves vectors out: read
+them from the database, or export JSONL). A CSV export of a structured job has a column per
+schema field (reports.structured).
 """
 
 from __future__ import annotations
@@ -17,44 +24,31 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from batchbot.errors import InputError, JobFileError
+from batchbot.errors import InputError, JobChanged, JobFileError
+from batchbot.inert import inert_json
 from batchbot.jobs.job import Job, load_job
+from batchbot.reports.cells import csv_cell
 from batchbot.reports.npy import write_npy
 from batchbot.reports.report import Database
-from batchbot.reports.table import render_table
-from batchbot.store.failures import failure_reasons, reasons_text
+from batchbot.reports.structured import answer_text, field_columns, field_values
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "answer_rows",
+    "check_unchanged",
     "current_job",
     "export_answers",
     "job_names",
-    "recent_runs",
-    "render_runs",
 ]
 
 MIXED_SIZES = (
     "the job's vectors have different sizes ({sizes}), and one .npy array needs one: export "
     "them as JSONL"
 )
-RECENT_RUNS = """
-SELECT id AS run_id, job, status, started_at, finished_at, items, skipped, ok, truncated,
-       failed, cost_usd
-FROM runs
-WHERE (:job IS NULL OR job = :job)
-ORDER BY started_at DESC, id DESC
-LIMIT :limit
-"""
-RUN_HEADINGS = (
-    "run", "job", "status", "started (UTC)", "items", "ok", "failed", "cost USD", "time"
-)  # fmt: skip
-RUN_NUMERIC = frozenset({0, 4, 5, 6, 7, 8})
-RUN_WIDTHS = (5, 16, 11, 19, 7, 7, 6, 10, 8)  # fixed, so runs line up from one listing to the next
-
 EXPORT_COLUMNS = (
     "id",
     "prompt",
@@ -66,12 +60,25 @@ EXPORT_COLUMNS = (
     "completion_tokens",
     "cost_usd",
     "error",
+    "validation_error",
+    "refusal",
+    "reasks",
+    "metadata",  # the item's own, as its JSONL line gave it (JSON text in CSV)
 )
+# JSONL only: the structured parts of an answer, as JSON values.
+JSON_COLUMNS = ("parsed", "tool_calls")
 ROW = """
-SELECT item_id AS id, request, content AS answer, finish_reason, status, model, prompt_tokens,
-       completion_tokens, cost_usd, error, vector
+SELECT item_id AS id, request, content, tool_calls, finish_reason, status, model, prompt_tokens,
+       completion_tokens, cost_usd, error, validation_error, refusal, reasks, parsed, vector,
+       metadata,
+       (SELECT json_group_array(json_object(
+            'index', choice_index, 'status', status, 'answer', content,
+            'tool_calls', json(tool_calls), 'refusal', refusal, 'parsed', json(parsed),
+            'finish_reason', finish_reason, 'validation_error', validation_error))
+        FROM (SELECT * FROM choices c WHERE c.request_id = requests.id ORDER BY choice_index)
+       ) AS choices
 FROM requests"""
-ANSWERED = "status IN ('ok', 'truncated')"
+ANSWERED = "status IN ('ok', 'truncated', 'invalid', 'refused')"
 # The answer to one item as the job asks it now (the unique index finds it).
 CURRENT = f"{ROW} WHERE job = :job AND item_id = :item AND request_hash = :hash AND {ANSWERED}"
 HISTORY = f"{ROW} WHERE job = :job ORDER BY id"
@@ -83,55 +90,13 @@ LATEST_RUN = (
     "SELECT job_path, settings, endpoint FROM runs WHERE job = :job ORDER BY id DESC LIMIT 1"
 )
 JOB_NAMES = "SELECT DISTINCT job FROM runs UNION SELECT DISTINCT job FROM requests ORDER BY 1"
-
-
-def recent_runs(db: Database, *, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs first, with their duration in seconds (None while running)."""
-    cursor = db.execute(RECENT_RUNS, {"job": job, "limit": limit})
-    names = [d[0] for d in cursor.description]
-    runs = []
-    for values in cursor.fetchall():
-        run = dict(zip(names, values, strict=True))
-        run["duration_s"] = _seconds(run["started_at"], run.pop("finished_at"))
-        reasons = failure_reasons(db, run_id=run["run_id"]) if run["failed"] else []
-        run["failures"] = [{"error": error, "count": count} for error, count in reasons]
-        runs.append(run)
-    return runs
-
-
-def _seconds(started: str, finished: str | None) -> float | None:
-    if not finished:
-        return None
-    delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
-    return round(delta.total_seconds(), 1)
-
-
-def render_runs(runs: list[dict[str, Any]]) -> str:
-    """One line per run: id, job, status, when, items, ok/failed, cost, duration."""
-    if not runs:
-        return "No runs yet.\n"
-    rows = [_run_cells(run) for run in runs]
-    lines = render_table(RUN_HEADINGS, rows, numeric=RUN_NUMERIC, widths=RUN_WIDTHS)
-    out = lines[:1]
-    for run, line in zip(runs, lines[1:], strict=True):
-        out.append(line)
-        reasons = [(f["error"], f["count"]) for f in run["failures"]]
-        out.extend(f"       failed: {reason}" for reason in reasons_text(reasons))
-    return "\n".join(out) + "\n"
-
-
-def _run_cells(run: dict[str, Any]) -> list[str]:
-    return [
-        str(run["run_id"]),
-        run["job"][:16],
-        run["status"],
-        run["started_at"][:19].replace("T", " "),
-        f"{run['items'] or 0:,}",
-        f"{(run['ok'] or 0) + (run['truncated'] or 0):,}",
-        f"{run['failed'] or 0:,}",
-        "-" if run["cost_usd"] is None else f"{run['cost_usd']:,.4f}",
-        "-" if run["duration_s"] is None else f"{run['duration_s']:,.1f} s",
-    ]
+ANSWERED_IDS = f"SELECT count(DISTINCT item_id) FROM requests WHERE job = :job AND {ANSWERED}"
+CHANGED = (
+    "{path} has changed since {job!r} was run: {missing:,} of its {total:,} items have no "
+    "answer to what they ask now, and {stale:,} answers are to what it asked before (a prompt, "
+    "the model or a parameter changed). Run the job again to answer it as it is now, or "
+    "{latest} to export the newest answer of each item as it was asked."
+)
 
 
 def job_names(db: Database) -> list[str]:
@@ -165,16 +130,45 @@ def current_job(db: Database, job: Job | str) -> Job | None:
     return job
 
 
+def check_unchanged(db: Database, job: Job, *, latest: str = "pass --latest") -> None:
+    """Raise JobChanged when items of `job` as it is now have no answer while the database
+    has answers to what it asked before: its file changed since it ran. (Items never answered
+    alone, failed or new, are no change: the export leaves them out as ever.)"""
+    answered = total = 0
+    for item in job.items():
+        params = {"job": job.name, "item": item.id, "hash": item.request_hash}
+        answered += db.execute(CURRENT, params).fetchone() is not None
+        total += 1
+    (ids,) = db.execute(ANSWERED_IDS, {"job": job.name}).fetchone()
+    if answered < total and ids > answered:
+        raise JobChanged(
+            CHANGED.format(
+                path=job.path,
+                job=job.name,
+                missing=total - answered,
+                total=total,
+                stale=ids - answered,
+                latest=latest,
+            )
+        )
+
+
 def _rows(db: Database, sql: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
     cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
     for values in cursor:
         row = dict(zip(names, values, strict=True))
+        row["request_json"] = row["request"]
         row["prompt"] = _prompt(row.pop("request"))
+        row["answer"] = answer_text(row["content"], row["tool_calls"])
         # Sums of floats carry noise (3.4649999999999995e-05); a pico-dollar is precise enough.
         if row["cost_usd"] is not None:
             row["cost_usd"] = round(row["cost_usd"], 12)
-        answer = {column: row[column] for column in EXPORT_COLUMNS}
+        answer = {column: row[column] for column in (*EXPORT_COLUMNS, *JSON_COLUMNS)}
+        answer["request_json"] = row["request_json"]
+        choices = json.loads(row["choices"] or "[]")
+        if choices:
+            answer["choices"] = choices
         if row["vector"] is not None:
             answer["vector"] = row["vector"]  # raw bytes: each format writes them its own way
         yield answer
@@ -188,7 +182,9 @@ def floats(vector: bytes) -> list[float]:
     return values.tolist()
 
 
-def _answers(db: Database, job: Job | str, *, history: bool) -> Iterator[dict[str, Any]]:
+def answer_rows(db: Database, job: Job | str, *, history: bool = False) -> Iterator[dict[str, Any]]:
+    """The job's answers as export rows (EXPORT_COLUMNS, `parsed` and `tool_calls` as JSON text,
+    `choices` when there are several, `vector` bytes); see `export_answers` for which."""
     name = job.name if isinstance(job, Job) else job
     if history:
         yield from _rows(db, HISTORY, {"job": name})
@@ -225,18 +221,28 @@ def export_answers(
     of each item id; `history`: every row of the job, failed and pending ones and old answers.
     """
     count = 0
-    writer = None
+    rows = answer_rows(db, job, history=history)
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-    for row in _answers(db, job, history=history):
+        first = next(rows, None)
+        fields = field_columns(first["request_json"], EXPORT_COLUMNS) if first else {}
+        names = [*EXPORT_COLUMNS, *fields.values()]
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+        # A schema's field names come from the job: the header is neutralised like any cell.
+        writer.writerow({name: csv_cell(name) for name in names})
+        for row in chain([first] if first else [], rows):
+            cells = {column: row[column] for column in EXPORT_COLUMNS}
+            cells.update(field_values(row["parsed"], fields))
+            writer.writerow({column: csv_cell(value, column) for column, value in cells.items()})
+            count += 1
+        return count
+    for row in rows:
+        row.pop("request_json")
         vector = row.pop("vector", None)
-        if writer is not None:
-            writer.writerow(row)
-        else:
-            if vector is not None:
-                row["vector"] = floats(vector)
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for column in (*JSON_COLUMNS, "metadata"):
+            row[column] = json.loads(row[column]) if row[column] else None
+        if vector is not None:
+            row["vector"] = floats(vector)
+        out.write(inert_json(json.dumps(row, ensure_ascii=False)) + "\n")
         count += 1
     return count
 
@@ -248,13 +254,13 @@ def export_vectors(db: Database, job: Job | str, out: BinaryIO, *, history: bool
     The answers are read twice (to size the array, then to write it), never held in memory.
     """
     sizes = Counter(
-        len(row["vector"]) // 4 for row in _answers(db, job, history=history) if "vector" in row
+        len(row["vector"]) // 4 for row in answer_rows(db, job, history=history) if "vector" in row
     )
     if len(sizes) > 1:
         raise InputError(MIXED_SIZES.format(sizes=", ".join(str(size) for size in sorted(sizes))))
     if not sizes:
         return 0
     ((dimensions, rows),) = sizes.items()
-    vectors = (row["vector"] for row in _answers(db, job, history=history) if "vector" in row)
+    vectors = (row["vector"] for row in answer_rows(db, job, history=history) if "vector" in row)
     write_npy(out, rows, dimensions, vectors)
     return rows

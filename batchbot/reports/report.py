@@ -17,10 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from batchbot.inert import inert_json
+from batchbot.money.usd import usd
 from batchbot.outcome import utc_now
 from batchbot.reports import table
-from batchbot.reports.cells import TABLE_HEADINGS, cell
+from batchbot.reports.budgets import JobBudget, job_budgets
+from batchbot.reports.cells import NOT_IN_TABLE, ONLY_WHEN_USED, TABLE_HEADINGS, cell, csv_cell
 from batchbot.reports.html import Page, render_html
+from batchbot.reports.savings import SAVINGS_SUMS, savings_lines
 from batchbot.store.failures import Reason, failure_reasons, reasons_text
 
 __all__ = [
@@ -59,9 +63,13 @@ GROUP_SQL: Mapping[str, str] = {
 }
 # Output column -> its SQL aggregate over `spend`.
 SUMS: Mapping[str, str] = {
-    "requests": "sum(requests)",
+    "requests": "sum(requests)",  # items: rows of `requests`, one per item (DESIGN's name)
+    # the HTTP requests their answers took: a packed request once, Batch API lines none
+    "http_requests": "sum(http_requests)",
     "answered": "sum(answered)",
     "truncated": "sum(truncated)",  # of the answered, those cut off at max_tokens
+    "invalid": "sum(invalid)",  # answers that do not follow the item's schema
+    "refused": "sum(refused)",
     "failed": "sum(failed)",
     "prompt_tokens": "sum(prompt_tokens)",
     "cached_tokens": "sum(cached_tokens)",
@@ -69,13 +77,34 @@ SUMS: Mapping[str, str] = {
     "reasoning_tokens": "sum(reasoning_tokens)",
     # NULL when nothing in the group had a price; nano-dollars back to dollars.
     "cost_usd": "CASE WHEN sum(priced) = 0 THEN NULL ELSE round(sum(cost_nanousd) / 1e9, 9) END",
+    "reasks": "sum(reasks)",  # answers asked again (on_invalid, on_length)
+    "reask_cost_usd": "round(sum(reask_cost_nanousd) / 1e9, 9)",  # what they cost, in cost_usd
     "avg_latency_ms": "round(sum(latency_us) / 1000.0 / nullif(sum(timed), 0), 1)",
+    **SAVINGS_SUMS,  # what the response cache, prompt caching, Batch and Flex saved
 }
 FILTERS: Mapping[str, str] = {
     "job": "job = :job",
     "since": "day >= :since",
     "until": "day <= :until",
 }
+
+# Reservations a run left when it died (budget.py): sent, maybe billed, never written.
+UNRECORDED = """
+SELECT count(*) AS requests, coalesce(sum(r.worst_usd), 0) AS worst_usd
+FROM reservations r JOIN runs ON runs.id = r.run_id
+WHERE runs.status != 'running'
+"""
+UNRECORDED_FILTERS: Mapping[str, str] = {
+    "job": "r.job = :job",
+    "since": "substr(r.created_at, 1, 10) >= :since",
+    "until": "substr(r.created_at, 1, 10) <= :until",
+}
+UNRECORDED_NOTE = (
+    "\nIn flight when a run died: {requests} request(s) whose answers were never written, "
+    "so their cost is unknown (the server may have billed them). They are not in the sums "
+    "above; budgets count them at their worst case, {worst}. See "
+    "docs/costs-and-reports.md to clear them once the bill is checked.\n"
+)
 
 Row = dict[str, Any]
 
@@ -137,7 +166,11 @@ def render_table(rows: Sequence[Row]) -> str:
     """A plain-text table, numbers right-aligned, with a total line when there are groups."""
     if not rows:
         return "No requests match.\n"
-    columns = list(rows[0])
+    columns = [
+        c
+        for c in rows[0]
+        if c not in NOT_IN_TABLE and (c not in ONLY_WHEN_USED or any(row[c] for row in rows))
+    ]
     headings = [TABLE_HEADINGS.get(c, c) for c in columns]
     body = [[cell(c, row[c]) for c in columns] for row in rows]
     numeric = {i for i, c in enumerate(columns) if c in SUMS}
@@ -145,7 +178,7 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 def render_json(rows: Sequence[Row]) -> str:
-    return json.dumps(list(rows), indent=2) + "\n"
+    return inert_json(json.dumps(list(rows), indent=2)) + "\n"
 
 
 def render_csv(rows: Sequence[Row]) -> str:
@@ -154,7 +187,7 @@ def render_csv(rows: Sequence[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_cell(value, key) for key, value in row.items()} for row in rows)
     return out.getvalue()
 
 
@@ -171,7 +204,7 @@ def bar_chart(points: Sequence[tuple[str, float]], *, width: int = CHART_WIDTH) 
     lines = []
     for label, value in points:
         bar = BAR * round(value / top * width)
-        lines.append(f"{label.ljust(label_width)}  {bar.ljust(width)}  ${value:,.4f}")
+        lines.append(f"{label.ljust(label_width)}  {bar.ljust(width)}  {usd(value)}")
     return "\n".join(lines) + "\n"
 
 
@@ -199,11 +232,14 @@ class Report:
     total: Row | None
     by_day: list[tuple[str, float]]
     failures: list[Reason] = field(default_factory=list)
+    invalid: list[Reason] = field(default_factory=list)  # why answers were invalid
     source: str = ""
     generated_at: str = ""
     by_day_model: list[tuple[str, str, float]] = field(default_factory=list)
     by_job: list[tuple[str, float]] = field(default_factory=list)
     by_job_model: list[Row] = field(default_factory=list)
+    unrecorded: Row | None = None  # requests in flight when a run died (UNRECORDED)
+    budgets: list[JobBudget] = field(default_factory=list)
 
 
 def build_report(
@@ -214,10 +250,17 @@ def build_report(
     rows = spend_report(db, query)
     totals = rows if not query.by else spend_report(db, ReportQuery((), *_filters(query)))
     total = totals[0] if totals else None
-    failures = []
+    failures, invalid = [], []
     if total and total["failed"]:
         failures = failure_reasons(db, job=query.job, since=query.since, until=query.until)
-    report = Report(query, rows, total, cost_by(db, "day", query), failures, source, utc_now())
+    if total and total["invalid"]:
+        invalid = failure_reasons(
+            db, job=query.job, since=query.since, until=query.until, status="invalid"
+        )
+    report = Report(
+        query, rows, total, cost_by(db, "day", query), failures, invalid, source, utc_now()
+    )
+    report = dataclasses.replace(report, unrecorded=unrecorded(db, query))
     if not detail:
         return report
     day_model = spend_report(db, ReportQuery(("day", "model"), *_filters(query)))
@@ -226,7 +269,16 @@ def build_report(
         by_day_model=[(r["day"], r["model"] or "?", float(r["cost_usd"] or 0)) for r in day_model],
         by_job=cost_by(db, "job", query),
         by_job_model=spend_report(db, ReportQuery(("job", "model"), *_filters(query))),
+        budgets=job_budgets(db, job=query.job, since=query.since, until=query.until),
     )
+
+
+def unrecorded(db: Database, query: ReportQuery) -> Row | None:
+    """Requests that runs since dead left reserved: how many, and their worst case in USD."""
+    where = [UNRECORDED_FILTERS[name] for name in FILTERS if getattr(query, name) is not None]
+    sql = UNRECORDED + "".join(f" AND {condition}" for condition in where)
+    requests, worst_usd = db.execute(sql, query.params()).fetchone()
+    return {"requests": requests, "worst_usd": worst_usd} if requests else None
 
 
 def _filters(query: ReportQuery) -> tuple[str | None, str | None, str | None]:
@@ -251,6 +303,8 @@ def render(report: Report, fmt: str) -> str:
                 report.by_job,
                 report.by_job_model,
                 report.failures,
+                report.invalid,
+                report.budgets,
             )
         )
     text = render_table(report.rows)
@@ -259,7 +313,29 @@ def render(report: Report, fmt: str) -> str:
     if report.failures:
         text += "\nWhy items failed (commonest first)\n"
         text += "".join(f"  {line}\n" for line in reasons_text(report.failures))
+    if report.invalid:
+        text += "\nWhy answers were invalid (commonest first)\n"
+        text += "".join(f"  {line}\n" for line in reasons_text(report.invalid))
+    if report.total and report.total["reasks"]:
+        text += "\n" + reasks_line(report.total) + "\n"
+    saved = savings_lines(report.total) if report.total else []
+    if saved:
+        text += "\n" + "\n".join(saved) + "\n"
+    if report.unrecorded:
+        unrecorded = report.unrecorded
+        text += UNRECORDED_NOTE.format(
+            requests=unrecorded["requests"], worst=usd(unrecorded["worst_usd"])
+        )
     return text
+
+
+def reasks_line(total: Row) -> str:
+    """What asking again did: `48 answers asked again (on_invalid, on_length): $0.0021 of $0.31`."""
+    cost, of = total["reask_cost_usd"] or 0.0, total["cost_usd"] or 0.0
+    return (
+        f"{total['reasks']:,} answers asked again (on_invalid, on_length): "
+        f"{usd(cost)} of the {usd(of)} spent"
+    )
 
 
 def _title(query: ReportQuery) -> str:

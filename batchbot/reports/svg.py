@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from batchbot.money.usd import usd
+
 __all__ = ["PALETTE", "colour", "svg_bars", "svg_stacked"]
 
 # Distinct on screen and in print; the first is the single-series colour.
@@ -15,9 +17,11 @@ BAR_HEIGHT = 22
 LABEL_WIDTH = 200
 WIDTH = 1000  # viewBox units; the figure is drawn as wide as the page
 STACK_HEIGHT = 260
-AXIS = 70  # room for the dollar axis on the left
+AXIS = 100  # room for the dollar axis on the left: $0.0000378 fits
 FOOT = 40  # room for the day labels below
-MAX_LABELS = 15
+MAX_LABELS = 10  # full dates, as many as fit side by side
+BUDGET_COLOUR = "#c92a2a"
+SHOWN_UP_TO = 1.5  # a budget this many times the top day or less is drawn within the chart
 MAX_BAR = 80  # a column no wider than this, however few days there are
 
 
@@ -45,27 +49,35 @@ def svg_bars(points: Sequence[tuple[str, float]], *, title: str) -> str:
         rows.append(
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" height="{BAR_HEIGHT - 6}" '
-            f'fill="{PALETTE[0]}"><title>{escape(label)}: ${value:,.4f}</title></rect>'
-            f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">${value:,.4f}</text>'
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {usd(value)}</title></rect>'
+            f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 15}">{usd(value)}</text>'
         )
     return _svg(title, BAR_HEIGHT * len(points) + 10, "".join(rows))
 
 
 def svg_stacked(
-    points: Sequence[tuple[str, str, float]], series: Sequence[str], *, title: str
+    points: Sequence[tuple[str, str, float]],
+    series: Sequence[str],
+    *,
+    title: str,
+    budget: float | None = None,
 ) -> str:
-    """Dollars over time: one column per day, stacked by series (models), `series` order."""
+    """Dollars over time: one column per day, stacked by series (models), `series` order; a
+    daily `budget` as a line across, or said below when it is far above the spend."""
     days = sorted({day for day, _, _ in points})
     if not days:
         return "<p>No spend to chart.</p>"
     cost = {(day, name): value for day, name, value in points}
     totals = [sum(cost.get((day, name), 0.0) for name in series) for day in days]
     top = max(totals) or 1.0
+    drawn = budget is not None and budget <= top * SHOWN_UP_TO
+    if drawn and budget is not None:
+        top = max(top, budget)
     plot = STACK_HEIGHT - FOOT - 10
     step = (WIDTH - AXIS) / len(days)
     every = -(-len(days) // MAX_LABELS)  # label every few days when there are many
     body = [
-        f'<text x="{AXIS - 8}" y="18" text-anchor="end">${top:,.4f}</text>',
+        f'<text x="{AXIS - 8}" y="18" text-anchor="end">{usd(top)}</text>',
         f'<text x="{AXIS - 8}" y="{10 + plot}" text-anchor="end">$0</text>',
         f'<line x1="{AXIS}" y1="{10 + plot}" x2="{WIDTH}" y2="{10 + plot}" stroke="#999"/>',
     ]
@@ -80,13 +92,27 @@ def svg_stacked(
             body.append(
                 f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" '
                 f'height="{height:.1f}" fill="{colour(j)}"><title>{escape(day)} '
-                f"{escape(name)}: ${cost[(day, name)]:,.4f}</title></rect>"
+                f"{escape(name)}: {usd(cost[(day, name)])}</title></rect>"
             )
         if i % every:
             continue
         label_x = x + bar / 2
         body.append(
             f'<text x="{label_x:.1f}" y="{STACK_HEIGHT - 14}" text-anchor="middle">'
-            f"{escape(day[5:])}</text>"
+            f"{escape(day)}</text>"
         )
-    return _svg(title, STACK_HEIGHT, "".join(body))
+    if drawn and budget is not None:
+        y = 10 + plot - budget / top * plot
+        body.append(
+            f'<line x1="{AXIS}" y1="{y:.1f}" x2="{WIDTH}" y2="{y:.1f}" stroke="{BUDGET_COLOUR}" '
+            f'stroke-width="2" stroke-dasharray="6 4"/>'
+            f'<text x="{WIDTH - 4}" y="{y + 16:.1f}" text-anchor="end" '
+            f'style="fill: {BUDGET_COLOUR}">budget {usd(budget)} a day</text>'
+        )
+    chart = _svg(title, STACK_HEIGHT, "".join(body))
+    if budget is not None and not drawn:
+        chart += (
+            f'<p class="note">The daily budget, {usd(budget)}, is above the chart: the most '
+            f"spent in a day was {usd(max(totals))}, {max(totals) / budget * 100:.2g} % of it.</p>"
+        )
+    return chart

@@ -12,6 +12,13 @@ still does not fit, the budget is exhausted and the run stops.
 Two caps may apply: the run's (`--max-cost`, `budget_usd`) and the job's daily one
 (`--max-cost-per-day`, `budget_usd_per_day`), which starts from what the job already spent
 today (UTC) in earlier runs. The smaller room wins.
+
+The reservation is also committed to the database before the request leaves (the
+`reservations` table), and deleted in the transaction that writes its result. A run killed
+with requests on the wire never learns what they cost, but the server may well have billed
+them: their rows stay, and every later run counts them as spent today at their worst case
+(`Store.spent_today`), so the daily cap holds in what the provider bills. A request cut off
+on the wire by a stop keeps its row for the same reason.
 """
 
 from __future__ import annotations
@@ -21,17 +28,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchbot.config import Config
 from batchbot.endpoints import CHAT, RESPONSES
-from batchbot.errors import BudgetExhausted, BudgetUnbounded, ConfigError, DailyBudgetExhausted
-from batchbot.money.pricing import Pricer, did_you_mean
+from batchbot.errors import BudgetExhausted, BudgetUnbounded, DailyBudgetExhausted
+from batchbot.money.pricing import DEFAULT, Price, Pricer, billed_tier, did_you_mean
+from batchbot.money.usd import usd
 from batchbot.pace.tokens import answer_allowance, input_tokens
 from batchbot.summary import items
 
 __all__ = [
     "Budget",
     "Reservation",
-    "check_priced",
+    "bounded_prices",
     "exhausted",
     "no_cap",
     "no_price",
@@ -45,14 +52,19 @@ NO_PRICE = (
     "add prices: {{{model}: {{input: ..., output: ...}}}} to the job or a --prices file "
     "(for an Azure deployment, price_as: the OpenAI model it serves)."
 )
+NO_TIER_PRICE = (
+    "budget set but no {tier} price is known for model {model!r}, so the cost of its requests "
+    "at {tier} cannot be capped: add prices: {{{model}: {{input: ..., output: ..., {tier}: "
+    "{{input: ..., output: ...}}}}}} to the job or a --prices file, or run it at the default "
+    "tier."
+)
 EXHAUSTED = "budget reached: the next request could cost more than what is left of {limit}"
-STOPPED = "{reason}. Spent ${spent:.4f} in this run; {remaining} not sent. {advice}"
+STOPPED = "{reason}. Spent {spent} in this run; {remaining} not sent. {advice}"
 RAISE_AND_RESUME = "Raise the budget and run the same command again to resume."
 WAIT_OR_RAISE = (
     "Raise the budget (or wait for tomorrow's, from 00:00 UTC) and run the same command again "
     "to resume."
 )
-FIX_AND_RESUME = "Then run the same command again to resume."
 NO_CAP = (
     "budget set but item {item!r} sets no max_tokens, so its cost has no upper bound: add "
     "max_tokens (or max_completion_tokens; max_output_tokens for Responses) to the job's params."
@@ -132,11 +144,6 @@ class Budget:
         return " and ".join(parts)
 
 
-def usd(amount: float) -> str:
-    """Whole cents as cents ($2.00), anything finer to a hundredth of a cent ($0.0008)."""
-    return f"${amount:,.2f}" if round(amount, 2) == round(amount, 6) else f"${amount:,.4f}"
-
-
 def worst_case(
     item_id: str,
     body: Mapping[str, Any],
@@ -144,22 +151,43 @@ def worst_case(
     *,
     batch: bool = False,
     endpoint: str = CHAT,
+    tier: str | None = None,
 ) -> float:
     """The most a request may cost: its prompt at the input price (an image of unknown size at
-    the most the model charges for one) and its whole allowance at the output price. Raises
-    BudgetExhausted when that has no bound (no price, no cap).
-
-    An embeddings request has no answer to cap; a Responses request's cap is max_output_tokens.
+    the most the model charges for one) and its whole allowance at the output price, at the
+    dearest tier that may serve it (`bounded_prices`). Raises BudgetUnbounded when that has no
+    bound (no price, no cap). `tier`: the service tier the run asks for (Flex).
     """
-    model = str(body.get("model"))
-    price = pricer.price(model, batch=batch)
-    if price is None:
-        raise no_price(model)
+    prices = bounded_prices(item_id, body, pricer, batch=batch, endpoint=endpoint, tier=tier)
+    prompt = input_tokens(body, endpoint, worst=True)
+    allowance = answer_allowance(body, endpoint)
+    return max(price.worst_case(prompt, allowance) for price in prices)
+
+
+def bounded_prices(
+    item_id: str,
+    body: Mapping[str, Any],
+    pricer: Pricer,
+    *,
+    batch: bool = False,
+    endpoint: str = CHAT,
+    tier: str | None = None,
+) -> list[Price]:
+    """The prices a request may be billed at (`Pricer.request_prices`: every price source,
+    `price_as:` included), once its cost has a bound; else BudgetUnbounded, saying what to add.
+
+    The budget reserves by these, and the job is checked by them before anything is sent
+    (`run.preflight`), so the two cannot disagree. An embeddings request has no answer to cap;
+    a Responses request's cap is max_output_tokens.
+    """
+    prices = pricer.request_prices(body, tier=tier, batch=batch, quiet=True)
+    if prices is None:
+        asked = None if batch else tier or body.get("service_tier")
+        raise no_price(pricer.priced_as(str(body.get("model"))), asked)
     cap_keys = CAP_KEYS.get(endpoint, ())
     if cap_keys and not any(body.get(key) for key in cap_keys):
         raise no_cap(item_id)
-    prompt = input_tokens(body, endpoint, worst=True)
-    return price.worst_case(prompt, answer_allowance(body, endpoint))
+    return prices
 
 
 def exhausted(budget: Budget) -> BudgetExhausted:
@@ -169,14 +197,10 @@ def exhausted(budget: Budget) -> BudgetExhausted:
 
 def stop_line(reason: BudgetExhausted, *, spent_usd: float, remaining: int) -> str:
     """The line a budget stop ends with: why, what was spent, what is left, how to go on."""
-    advice = RAISE_AND_RESUME
-    if isinstance(reason, BudgetUnbounded):
-        advice = FIX_AND_RESUME
-    elif isinstance(reason, DailyBudgetExhausted):
-        advice = WAIT_OR_RAISE
+    advice = WAIT_OR_RAISE if isinstance(reason, DailyBudgetExhausted) else RAISE_AND_RESUME
     reason_text = str(reason).removesuffix(".")
     return STOPPED.format(
-        reason=reason_text, spent=spent_usd, remaining=items(remaining), advice=advice
+        reason=reason_text, spent=usd(spent_usd), remaining=items(remaining), advice=advice
     )
 
 
@@ -184,13 +208,8 @@ def no_cap(item_id: str) -> BudgetUnbounded:
     return BudgetUnbounded(NO_CAP.format(item=item_id))
 
 
-def no_price(model: str) -> BudgetUnbounded:
-    return BudgetUnbounded(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
-
-
-def check_priced(config: Config, pricer: Pricer) -> None:
-    """Under a budget, the run's model must have a price: say so before anything is sent."""
-    capped = config.max_cost_usd is not None or config.max_cost_per_day_usd is not None
-    if capped and config.model and not pricer.knows(config.model):
-        model = config.model
-        raise ConfigError(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
+def no_price(model: str, tier: object = None) -> BudgetUnbounded:
+    name = billed_tier(tier)
+    if name == DEFAULT:
+        return BudgetUnbounded(NO_PRICE.format(model=model, suggestion=did_you_mean(model)))
+    return BudgetUnbounded(NO_TIER_PRICE.format(model=model, tier=name))

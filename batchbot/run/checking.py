@@ -20,22 +20,27 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from batchbot.jobs.job import Job
+from batchbot.jobs.job import Item, Job
 
 LARGE_BYTES = 8_000_000  # about 80,000 lines of JSONL: over a second and a half of checking
 TELL_EVERY = 1000  # the check tells the run how far it has got this often
 
 
 def check_job(
-    job: Job, *, sending: bool, checked: Callable[[int], None]
+    job: Job,
+    *,
+    sending: bool,
+    checked: Callable[[int], None],
+    check: Callable[[Item], None] | None = None,
 ) -> tuple[int, Check | None]:
     """Check `job` whole and return its item count; or, if it is large and the run `sending`
-    at once, start checking it in a thread (see `Check`) and return an estimate of its count
-    until the check knows it. `checked(count)` hears how far a whole check has got."""
+    at once, start checking it beside the run (see `Check`) and return an estimate of its
+    count until the check knows it. `checked(count)` hears how far a whole check has got;
+    `check(item)` is the run's own check of each item (`Job.validate`)."""
     paths = [path for path in {job.path, job.source.empty_path} if path.is_file()]
     if not sending or sum(path.stat().st_size for path in paths) <= LARGE_BYTES:
-        return job.validate(checked), None
-    return max(_lines(path) for path in paths), Check(job)
+        return job.validate(checked, check=check), None
+    return max(_lines(path) for path in paths), Check(job, check)
 
 
 def _lines(path: Path) -> int:
@@ -50,12 +55,12 @@ def _lines(path: Path) -> int:
 class Check:
     """The job checked beside the run; `passed(count)` waits until its first `count` items are."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, check: Callable[[Item], None] | None = None) -> None:
         self._count = 0
         self.total: int | None = None  #: how many items the job has, once checked whole
         self._error: Exception | None = None
         self._progress = asyncio.Event()
-        self._task = asyncio.create_task(self._run(job))
+        self._task = asyncio.create_task(self._run(job, check))
 
     async def passed(self, count: int) -> None:
         """Wait until the first `count` items are checked; raise what the check found."""
@@ -69,9 +74,9 @@ class Check:
         """The run is over: stop checking."""
         self._task.cancel()
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, check: Callable[[Item], None] | None) -> None:
         try:
-            for count in job.checking(TELL_EVERY):
+            for count in job.checking(TELL_EVERY, check=check):
                 self._count = count
                 self._progress.set()
                 await asyncio.sleep(0)  # the run's turn

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from batchbot.api.client import ChatClient
 from batchbot.config import Config
-from batchbot.endpoints import CHAT
+from batchbot.endpoints import CHAT, NO_KEY
 from batchbot.errors import not_a_database
 from batchbot.store.store import Store
 
@@ -42,9 +42,9 @@ async def connect(config: Config, endpoint: str = CHAT) -> AsyncIterator[ChatCli
         if azure is not None:  # the fake serves Azure's paths too
             azure = dataclasses.replace(azure, endpoint=server.url.removesuffix("/v1"))
     client = ChatClient(
-        api_key=api_key or "",
+        api_key=api_key or NO_KEY,
         base_url=base_url,
-        timeout=config.timeout_s,
+        timeout=config.request_timeout_s,
         endpoint=endpoint,
         azure=azure,
     )

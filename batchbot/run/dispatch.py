@@ -17,17 +17,22 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from batchbot import modes
+from batchbot.answers.asking import SKIP, Asking
+from batchbot.answers.cache import ResponseCache
+from batchbot.answers.reask import Reask
 from batchbot.api import policy
 from batchbot.api.client import ChatClient, Reply, connection_failed
 from batchbot.api.outage import UNREACHABLE, OutageWatch, server_answered
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, packs
-from batchbot.errors import BudgetExhausted, RunStopped, ServerUnreachable, WorkerDied
+from batchbot.errors import BudgetUnbounded, RunStopped, ServerUnreachable, WorkerDied
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
 from batchbot.logs import DETAIL, NOTICE
 from batchbot.money.pricing import Pricer, priced
+from batchbot.money.usd import usd
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
+from batchbot.pace.dialect import worded_for
 from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
@@ -36,11 +41,17 @@ from batchbot.run.checking import Check
 from batchbot.run.pack import Packer, unpack
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
+from batchbot.run.wire import Wire
 from batchbot.run.writer import ResultWriter
 from batchbot.store.store import Store
 
 T = TypeVar("T")
 log = logging.getLogger("batchbot")
+
+LEFT_ON_THE_WIRE = (
+    "{count} request(s) of this job were on the wire today when a run was killed: their cost "
+    "is unknown, so today's budget counts them at their worst case, {usd}"
+)
 
 
 class Dispatcher:
@@ -54,7 +65,8 @@ class Dispatcher:
         client: ChatClient,
         run_id: int,
         stats: RunStats,
-        pricer: Pricer | None = None,
+        pricer: Pricer,
+        cache: ResponseCache,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -62,13 +74,14 @@ class Dispatcher:
         self.job, self.config, self.store, self.client = job, config, store, client
         self.sleep = sleep
         self.run_id, self.stats = run_id, stats
-        self.pricer = pricer or Pricer(
-            job_prices=job.settings.prices, price_as=job.settings.price_as
-        )
+        self.pricer, self.cache = pricer, cache
+        self.tier = modes.service_tier(config.mode)  # Flex: every request asks for it
+        # Azure takes no prompt_cache_key (it caches prompts by itself).
+        self.wire = Wire(job.endpoint, tier=self.tier, cache_keys=config.azure is None)
         self.budget = Budget(
             run_limit=config.max_cost_usd,
             day_limit=config.max_cost_per_day_usd,
-            spent_today=store.spent_today(job.name) if config.max_cost_per_day_usd else 0.0,
+            spent_today=self._spent_today() if config.max_cost_per_day_usd is not None else 0.0,
         )
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
         self.limiter = Limiter(
@@ -79,9 +92,13 @@ class Dispatcher:
             token_count=config.token_count,
             on_change=self._limits_changed,
             probe=_may_be_too_high(config),
-            on_dialect=lambda note: log.info(note, extra={NOTICE: True}),
+            on_dialect=lambda note: log.info(
+                worded_for(note, azure=config.azure is not None), extra={NOTICE: True}
+            ),
         )
-        self.writer = ResultWriter(store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep)
+        self.writer = ResultWriter(
+            store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep, kept=cache.keep
+        )
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
@@ -91,7 +108,16 @@ class Dispatcher:
         self.grace_s = config.grace_s
         self.outage = OutageWatch(max_wait_s=config.outage_wait_s)
         self.policy = policy.retrying(max_attempts=config.max_attempts, sleep=self._sleep)
+        self.asking = Asking(job, store, config.reask_policy())
         self._outage_reported = False
+
+    def _spent_today(self) -> float:
+        """What the job spent today, saying so when killed runs left requests on the wire."""
+        left, worst_usd = self.store.left_today(self.job.name)
+        if left:
+            notice = LEFT_ON_THE_WIRE.format(count=left, usd=usd(worst_usd))
+            log.info(notice, extra={NOTICE: True})
+        return self.store.spent_today(self.job.name)
 
     def _limits_changed(self, change: Notice) -> None:
         from_tier = not self.config.caps()
@@ -121,26 +147,50 @@ class Dispatcher:
                 await asyncio.sleep(0)  # let signals and the display in during long skips
             if self.check is not None:  # never an item the check has not passed
                 await self.check.passed(count)
-            if resuming and self.store.is_answered(self.job.name, item.id, item.request_hash):
+            ask = self.asking.stored(item) if resuming else None
+            if ask is SKIP:
                 self.stats.skipped += 1
                 continue
-            request = self.packer.add(item)
-            if request is not None and not await self._start(request):
+            if isinstance(ask, Reask):
+                if not await self._start(item, ask):
+                    return
+                continue
+            reused = self.cache.find(item)
+            if reused is not None:
+                if not await self._start(item, reused=reused):
+                    return
+                continue
+            for ready in self.wire.lookahead.add(item):
+                if not await self._send_new(ready):
+                    return
+        for ready in self.wire.lookahead.flush():
+            if self.stop_event.is_set() or not await self._send_new(ready):
                 return
         request = self.packer.flush()
         if request is not None and not self.stop_event.is_set():
             await self._start(request)
         self.limiter.last_call()  # every item has its worker: what waits is all that is left
 
-    async def _start(self, item: Item) -> bool:
-        """Send `item` once the budget and a slot allow; False: stop feeding."""
-        reservation = await self._reserve(item)
-        if reservation is None:
-            return False
+    async def _send_new(self, item: Item) -> bool:
+        """Send an item not asked before (in a pack, once the pack is full); False: stop."""
+        request = self.packer.add(item)
+        return request is None or await self._start(request)
+
+    async def _start(
+        self, item: Item, ask: Reask | None = None, *, reused: Outcome | None = None
+    ) -> bool:
+        """Send `item` (or re-ask it) once the budget and a slot allow, or write the answer
+        `reused` from the response cache once a slot does; False: stop feeding."""
+        reservation = None
+        if reused is None:
+            reservation = await self._reserve(item, ask.body if ask else item.body)
+            if reservation is None:
+                return False
         if not await self._take_slot():
-            self.budget.settle(reservation, 0.0)
+            if reservation is not None:
+                self.budget.settle(reservation, 0.0)
             return False
-        task = asyncio.create_task(self.process(item, reservation))
+        task = asyncio.create_task(self.process(item, reservation, ask, reused))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
@@ -162,15 +212,23 @@ class Dispatcher:
 
     # -- one item ---------------------------------------------------------------------------
 
-    async def process(self, item: Item, reservation: Reservation | None = None) -> None:
-        """One item, top to bottom: send it as the policy says, price it, write it, count it.
+    async def process(
+        self,
+        item: Item,
+        reservation: Reservation | None = None,
+        ask: Reask | None = None,
+        reused: Outcome | None = None,
+    ) -> None:
+        """One item, top to bottom: send it as the policy says (or take the answer `reused`
+        from the response cache), price and check its answer, write it, count it; ask again
+        while the job's re-ask policy says so.
 
         A packed request's outcome is split into its items' outcomes before pricing. A worker
         that dies of anything but the run's own stop stops the run (WorkerDied) rather than
         vanish: its item is left unwritten, so it stays pending for the next run.
         """
         try:
-            await self._process(item, reservation)
+            await self._process(item, reservation, ask, reused)
         except asyncio.CancelledError as exc:
             if self._stopping():
                 raise
@@ -180,40 +238,90 @@ class Dispatcher:
         finally:
             self.limiter.leave()
 
-    async def _process(self, item: Item, reservation: Reservation | None) -> None:
-        tries = Tries(item, self.job.endpoint)
+    async def _process(
+        self,
+        item: Item,
+        reservation: Reservation | None,
+        ask: Reask | None,
+        reused: Outcome | None = None,
+    ) -> None:
+        while True:
+            held = None
+            if reused is not None:
+                outcomes, reused = [self.asking.check(reused)], None
+            else:
+                tries = self.wire.tries(item, ask)
+                if reservation is not None and self.budget.enabled:
+                    tries.worst_usd = reservation.worst_usd  # each ask holds its own row
+                answers = await self._ask(tries, reservation)
+                if answers is None:
+                    return
+                outcomes, held = answers, tries.held
+            ask = self.asking.next(ask, outcomes)
+            written = await self._write(item, outcomes, release=held, final=ask is None)
+            if not written or ask is None:
+                return
+            stopped = self.stop_event.is_set()
+            reservation = None if stopped else await self._reserve(item, ask.body)
+            if reservation is None:
+                self.stats.count(outcomes[0].status)  # no re-ask: the item keeps this answer
+                return
+
+    async def _ask(self, tries: Tries, reservation: Reservation | None) -> list[Outcome] | None:
+        """Send, price and check one ask; None if the run stopped first (what its attempts saw
+        is written, the item left as it was)."""
         self.stats.in_flight += 1
         outcomes: list[Outcome] | None = None
         try:
             outcome = await self._answer(tries)
-            outcomes = [priced(part, self.pricer) for part in unpack(outcome)]
+            outcomes = [self.asking.check(priced(part, self.pricer)) for part in unpack(outcome)]
         except asyncio.CancelledError:
             if not self._stopping():
                 raise  # not the run's stop: process() reports the death
-            # Stopped before an answer came: keep what the attempts saw, leave it pending.
+            # Stopped before an answer came: keep what the attempts saw, leave it pending. A
+            # request cut off on the wire may still be billed: its reservation stays.
             outcome = tries.outcome(PENDING, error="stopped before answer")
-            if tries.attempts:
-                for part in unpack(outcome):
-                    self.writer.submit(part)
-            return
+            for part in unpack(outcome) if tries.attempts else ():
+                self.writer.submit(part)
+            if tries.held is not None and not tries.on_wire:
+                self.writer.submit(None, release=tries.held)
+            return None
         finally:
             self.stats.in_flight -= 1
             if reservation is not None:
                 self._settle(reservation, outcomes)
+            self.wire.primed(tries)
+        return outcomes
+
+    async def _write(
+        self, item: Item, outcomes: list[Outcome], *, release: int | None, final: bool
+    ) -> bool:
+        """Write an ask's outcomes, releasing its reservation row with them, and count them
+        (a re-ask to come counts the item itself)."""
         try:
-            await self.writer.write_all(outcomes)
-        except Exception as exc:  # a RunStopped (the database stayed locked) says why itself
-            failed = f"Could not write to {self.config.db_path}: {exc}"
-            self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
-            return
+            await self.writer.write_all(outcomes, release=release)
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
         for part in outcomes:
-            self.stats.add(part)
+            if final:
+                self.stats.add(part)
+            else:
+                self.stats.spend(part)
+        status = outcomes[0].status
         log.debug(
             "saved %s: %s",
             item.id,
-            outcome.status,
-            extra={"run_id": self.run_id, "item_id": item.id, "status": outcome.status},
+            status,
+            extra={"run_id": self.run_id, "item_id": item.id, "status": status},
         )
+        return True
+
+    def _write_failed(self, exc: Exception) -> None:
+        """The database refused a write: stop (a RunStopped, the database stayed locked, says
+        why itself)."""
+        failed = f"Could not write to {self.config.db_path}: {exc}"
+        self.stop(exc if isinstance(exc, RunStopped) else RunStopped(failed))
 
     def _stopping(self) -> bool:
         """Whether a cancellation is the run's own: a stop, or the event loop shutting down."""
@@ -249,6 +357,7 @@ class Dispatcher:
     async def _try(self, tries: Tries, wait_s: float) -> Reply:
         """One attempt the policy counts: a turn from the limiter, then send (through outages)."""
         tries.counted += 1
+        await self.wire.warm_up(tries, self._cancellable)
         await self._wait_turn(tries)
         last_try = tries.counted >= self.config.max_attempts
         return await self._send_through_outage(tries, wait_s, last_try=last_try)
@@ -297,15 +406,21 @@ class Dispatcher:
 
     async def _send(self, tries: Tries, wait_s: float) -> Reply:
         """One HTTP request, recorded as an attempt; its rate-limit news goes to the limiter."""
+        self._hold(tries)
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
         self.stats.charged_tokens += tries.tokens
+        tries.on_wire = True
         try:
-            reply = await self.client.complete(tries.item.body)
+            reply = await self.client.complete(tries.body)
         except Exception as exc:
+            tries.on_wire = False
             tries.failed(exc, started_at, (time.perf_counter() - started) * 1000, wait_s)
             self._after_error(exc, tries)
             raise
+        finally:
+            self.wire.primed(tries)
+        tries.on_wire = False
         tries.answered(reply, started_at, (time.perf_counter() - started) * 1000, wait_s)
         self.limiter.observe(
             parse_rate_limit_headers(reply.headers), _model(tries.item), tries.sent
@@ -371,15 +486,31 @@ class Dispatcher:
 
     # -- money ------------------------------------------------------------------------------
 
+    def _hold(self, tries: Tries) -> None:
+        """Commit the item's reservation before its first request leaves, so a run killed
+        with it on the wire leaves it for the next run to count (budget.py). A database that
+        refuses stops the run, and this item is not sent."""
+        if tries.worst_usd is None or tries.held is not None:
+            return
+        item = tries.item
+        try:
+            tries.held = self.store.reserve(
+                self.run_id, self.job.name, item.id, _model(item), tries.worst_usd
+            )
+        except Exception as exc:
+            self._write_failed(exc)
+            raise asyncio.CancelledError from exc  # the run's stop: the item stays pending
+
     def _settle(self, reservation: Reservation, outcomes: list[Outcome] | None) -> None:
         cost = sum(outcome.cost_usd or 0.0 for outcome in outcomes or ())
         self.budget.settle(reservation, cost)
 
-    async def _reserve(self, item: Item) -> Reservation | None:
-        """Hold the item's worst-case cost once the budget has room; None: do not send."""
+    async def _reserve(self, item: Item, body: dict[str, Any]) -> Reservation | None:
+        """Hold the worst-case cost of sending `body` for `item` once the budget has room;
+        None: do not send."""
         if not self.budget.enabled:
             return await self.budget.reserve(0.0)
-        worst = self._worst_case(item)
+        worst = self._worst_case(item, body)
         if worst is None:
             return None
         waiting = asyncio.ensure_future(self.budget.reserve(worst))
@@ -397,11 +528,13 @@ class Dispatcher:
             return None
         return reservation
 
-    def _worst_case(self, item: Item) -> float | None:
-        """The most `item` may cost; None (and the run stops) when that has no known bound."""
+    def _worst_case(self, item: Item, body: dict[str, Any]) -> float | None:
+        """The most `body` may cost; None (and the run stops) when that has no known bound."""
         try:
-            return budgets.worst_case(item.id, item.body, self.pricer, endpoint=self.job.endpoint)
-        except BudgetExhausted as exc:
+            return budgets.worst_case(
+                item.id, body, self.pricer, endpoint=self.job.endpoint, tier=self.tier
+            )
+        except BudgetUnbounded as exc:
             self.stop(exc)
             return None
 

@@ -15,17 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchbot import modes
 from batchbot.config import Config
 from batchbot.endpoints import DEFAULT_PACK, EMBEDDINGS, packs
 from batchbot.jobs.job import Job
-from batchbot.jobs.params import suggestion, unknown_parameters
 from batchbot.jobs.prices import load_price_file
-from batchbot.money.pricing import Pricer
+from batchbot.money.pricing import Pricer, did_you_mean
 from batchbot.pace.tokens import (
     DEFAULT_COMPLETION_ALLOWANCE,
     TokenCount,
     count_request,
 )
+from batchbot.run.preflight import Preflight, against_openai
 from batchbot.store.store import Store
 from batchbot.summary import items
 
@@ -39,6 +40,10 @@ ASSUMPTIONS = {
     "audio": "{n:,} item(s) with audio: 10 tokens a second",
     "file": "{n:,} item(s) with a file: a token per 4 bytes, 1,024 for a file_id",
 }
+UNKNOWN_MODEL = (
+    "{model!r} is not a model batchbot knows{suggestion}: a run asks the API first, and stops "
+    "before sending anything if the API does not have it either"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +59,10 @@ class Estimate:
     worst_cost_usd: float = 0.0
     expected_cost_usd: float = 0.0
     unpriced_models: tuple[str, ...] = ()
-    unknown_parameters: Mapping[str, int] = field(default_factory=dict)  # name -> items
     uncapped: int = 0  # items with no max_tokens: their allowance is assumed
     assumed: Mapping[str, int] = field(default_factory=dict)  # items by what was guessed
     requests: int | None = None  # requests to send, when items are packed several to one
+    asks_models: bool = False  # a run asks OpenAI's API about models with no price
 
     @property
     def prompt_tokens(self) -> int:
@@ -72,15 +77,12 @@ class Estimate:
         return [ASSUMPTIONS[kind].format(n=n) for kind, n in sorted(self.assumed.items())]
 
     def warnings(self) -> list[str]:
-        """What the dry run found that a real run would regret: typos, guessed allowances."""
-        lines = []
-        for name, count in self.unknown_parameters.items():
-            close = suggestion(name)
-            hint = f" (did you mean {close!r}?)" if close else ""
-            lines.append(
-                f"{name!r} is not a Chat Completions parameter{hint}: the API will refuse the "
-                f"{items(count)} that set it"
-            )
+        """What the dry run found that a real run would regret: models OpenAI may not have,
+        guessed allowances."""
+        lines = [
+            UNKNOWN_MODEL.format(model=model, suggestion=did_you_mean(model))
+            for model in (self.unpriced_models if self.asks_models else ())
+        ]
         if self.uncapped:
             lines.append(
                 f"{items(self.uncapped)} set no max_tokens: each is assumed "
@@ -136,12 +138,13 @@ def pricer_for(job: Job, config: Config) -> Pricer:
 
 def estimate_job(job: Job, config: Config) -> Estimate:
     """Count items, skip answered ones (if the database exists) and sum their tokens."""
-    items = job.validate()
     pricer = pricer_for(job, config)
+    items = job.validate(check=Preflight(job, config, pricer).check)
     store = Store.open(config.db_path) if config.db_path.exists() else None
     answered = 0
     try:
-        tally = _Tally(job.endpoint, pricer, store.average_completion(job.name) if store else None)
+        typical = store.average_completion(job.name) if store else None
+        tally = _Tally(job.endpoint, pricer, typical, mode=config.mode)
         for item in job.items():
             if store and store.is_answered(job.name, item.id, item.request_hash):
                 answered += 1
@@ -162,23 +165,26 @@ def estimate_job(job: Job, config: Config) -> Estimate:
         worst_cost_usd=tally.worst_usd,
         expected_cost_usd=tally.expected_usd,
         unpriced_models=tuple(sorted(pricer.unknown)),
-        unknown_parameters=dict(tally.unknown),
         uncapped=tally.uncapped,
         assumed=dict(tally.assumed),
         requests=-(-tally.sent // (job.settings.pack or DEFAULT_PACK))
         if packs(job.endpoint)
         else None,
+        asks_models=against_openai(config),
     )
 
 
 class _Tally:
     """Sums over the items to send: tokens, worst and expected cost, what needs a warning."""
 
-    def __init__(self, endpoint: str, pricer: Pricer, typical_answer: float | None) -> None:
+    def __init__(
+        self, endpoint: str, pricer: Pricer, typical_answer: float | None, *, mode: str
+    ) -> None:
         self.endpoint, self.pricer, self.typical_answer = endpoint, pricer, typical_answer
+        # Priced as the run would send them: at Batch prices, or each at Flex's.
+        self.tier, self.batch = modes.service_tier(mode), mode == modes.BATCH
         self.sent = self.worst_prompt = self.uncapped = 0
         self.tokens = TokenCount()
-        self.unknown: Counter[str] = Counter()
         self.assumed: Counter[str] = Counter()
         self.worst_usd = self.expected_usd = 0.0
 
@@ -193,15 +199,15 @@ class _Tally:
         self.tokens += counted
         self.worst_prompt += most
         self.assumed.update(counted.assumed)
-        self.unknown.update(unknown_parameters(body, self.endpoint))
         if self.endpoint != EMBEDDINGS and not any(body.get(key) for key in CAPS):
             self.uncapped += 1
-        price = self.pricer.price(str(body.get("model", "")))
-        if price is None:
+        prices = self.pricer.request_prices(body, tier=self.tier, batch=self.batch)
+        if prices is None:
             return
-        self.worst_usd += price.worst_case(most, cap)
+        self.worst_usd += max(price.worst_case(most, cap) for price in prices)
         likely = cap / 2 if self.typical_answer is None else min(self.typical_answer, cap)
-        self.expected_usd += (counted.prompt * price.input + likely * price.output) / 1_000_000
+        asked = prices[0]
+        self.expected_usd += (counted.prompt * asked.input + likely * asked.output) / 1_000_000
 
 
 # What bounds an answer's length, by endpoint; without one the allowance is a guess.

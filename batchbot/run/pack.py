@@ -73,8 +73,12 @@ def unpack(outcome: Outcome) -> list[Outcome]:
     if outcome.answered and len(outcome.vectors) != len(members):
         error = MISCOUNTED.format(got=len(outcome.vectors), sent=len(members))
         outcome = replace(outcome, status=FAILED, error=error, error_code="MalformedResponse")
+    # The request's HTTP attempts are counted once, with its first item.
     if not outcome.answered:
-        return [replace(outcome, item=member, vectors=(), usage=None) for member in members]
+        return [
+            replace(outcome, item=member, vectors=(), usage=None, shared_request=n > 0)
+            for n, member in enumerate(members)
+        ]
     shares = _shares(outcome, members)
     return [
         replace(
@@ -82,8 +86,11 @@ def unpack(outcome: Outcome) -> list[Outcome]:
             item=member,
             vectors=(vector,),
             usage=Usage(prompt_tokens=share, total_tokens=share),
+            shared_request=n > 0,
         )
-        for member, vector, share in zip(members, outcome.vectors, shares, strict=True)
+        for n, (member, vector, share) in enumerate(
+            zip(members, outcome.vectors, shares, strict=True)
+        )
     ]
 
 

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
+from batchbot.inert import printable
+from batchbot.money.usd import usd
 from batchbot.summary import Tally, items
 
 PLAIN_EVERY_S = 10.0
@@ -42,7 +44,7 @@ class RunStats(Tally):
 
     @property
     def done(self) -> int:
-        return self.ok + self.truncated + self.failed
+        return self.ok + self.truncated + self.invalid + self.refused + self.failed
 
     @property
     def to_send(self) -> int:
@@ -59,6 +61,9 @@ class RunStats(Tally):
         """The run at a glance, at most `width` characters: the least needed parts go first."""
         parts = [f"{self.done:,}/{self.to_send:,}", f"ok {self.ok + self.truncated:,}"]
         parts += [f"{self.truncated:,} cut off"] if self.truncated else []
+        parts += [f"{self.invalid:,} invalid"] if self.invalid else []
+        parts += [f"{self.refused:,} refused"] if self.refused else []
+        parts += [f"{self.reasks:,} re-asked"] if self.reasks else []
         parts += [f"{self.failed:,} failed"] if self.failed else []
         parts += [f"{self.retrying:,} retrying"] if self.retrying else []
         droppable = [self._pace(), self._money(), self._eta()]
@@ -99,10 +104,10 @@ class RunStats(Tally):
         return f"{kind}-bound {figures}"
 
     def _money(self) -> str:
-        spent = f"{_usd(self.cost_usd)} spent"
+        spent = f"{usd(self.cost_usd)} spent"
         if self.budget_left is None:
             return spent
-        return f"{spent}, {_usd(max(self.budget_left, 0.0))} left"
+        return f"{spent}, {usd(max(self.budget_left, 0.0))} left"
 
     def _eta(self) -> str:
         left = self.to_send - self.done
@@ -118,11 +123,6 @@ def _short(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1e3:.0f}k"
     return f"{value:,.0f}"
-
-
-def _usd(value: float) -> str:
-    """Cents from a cent up; below that, enough digits to see it move."""
-    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
 def _duration(seconds: float) -> str:
@@ -186,7 +186,7 @@ class PlainLines:
             self._print(f"{stats.job}: {stats.line(WIDTH - len(stats.job) - 2)}")
 
     def _print(self, text: str) -> None:
-        print(text, file=self._stream, flush=True)
+        print(printable(text), file=self._stream, flush=True)
 
 
 class RichBar:
@@ -208,13 +208,13 @@ class RichBar:
     def checking(self, job: str, count: int) -> None:
         # Redrawn by rich's own thread, so the count moves while the check holds this one.
         self._progress.update(
-            self._task, description=job, detail=f"checking the job file: {items(count)}"
+            self._task, description=_shown(job), detail=f"checking the job file: {items(count)}"
         )
         self._progress.start()
 
     def start(self, stats: RunStats) -> None:
         self._job = stats.job
-        self._progress.update(self._task, description=stats.job, detail="")
+        self._progress.update(self._task, description=_shown(stats.job), detail="")
         self._progress.start_task(self._task)
         self._progress.start()
 
@@ -223,13 +223,20 @@ class RichBar:
 
     def stop(self, stats: RunStats) -> None:
         self._progress.stop()
-        self._console.print(f"[bold]{stats.job}[/bold] {self._line(stats)}", highlight=False)
+        self._console.print(
+            f"[bold]{_shown(stats.job)}[/bold] {self._line(stats)}", highlight=False
+        )
 
     def _line(self, stats: RunStats) -> str:
-        from rich.markup import escape
-
         width = min(self._console.width, WIDTH) - len(stats.job) - 1
-        return escape(stats.line(width))
+        return _shown(stats.line(width))
+
+
+def _shown(text: str) -> str:
+    """Text as rich should print it: no control characters, and its [brackets] not markup."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 def make_display(*, quiet: bool, stream: TextIO | None = None) -> Display:

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 
 from batchbot import modes
+from batchbot.answers.cache import ResponseCache
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.cancel import cancel_open
@@ -32,15 +33,18 @@ from batchbot.errors import (
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
-from batchbot.run import budget
 from batchbot.run.checking import check_job
 from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
-from batchbot.run.estimate import Estimate, estimate_job, pricer_for
+from batchbot.run.engine import check_mode, resolve_mode
+from batchbot.run.estimate import pricer_for
 from batchbot.run.lock import job_lock
 from batchbot.run.neighbours import ServerId, sharing_the_key
+from batchbot.run.preflight import Preflight
 from batchbot.run.progress import Display, RunStats, Silent
 from batchbot.run.remember import keep_limits, recall_limits
+from batchbot.run.stale import close_crashed
+from batchbot.store.cache import SharedCache
 from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary
@@ -58,10 +62,6 @@ FAKE_BATCH_INTERRUPTED = (
     "Interrupted: what was collected is saved; the simulated API's batches end with this run: "
     "run the same command again to send what they held (or close them with `batchbot cancel "
     "--fake`)."
-)
-AZURE_BATCH = (
-    "batchbot does not run Azure OpenAI's Batch API yet (it needs a global-batch deployment): "
-    "run this job with --mode sync, or through OpenAI without --azure-endpoint."
 )
 OPEN_BATCHES = (
     "{job} has {count} Batch API batch(es) not collected yet, holding items a synchronous run "
@@ -99,7 +99,7 @@ def run_job(
 
 
 def _check_key(config: Config) -> None:
-    if not config.fake and not config.api_key:
+    if config.needs_key and not config.api_key:
         raise MissingKeyError(AZURE_MISSING_KEY if config.azure else MISSING_KEY)
 
 
@@ -119,20 +119,23 @@ async def run_job_async(
     """
     _check_key(config)
     display = display or Silent()
+    pricer = pricer_for(job, config)
+    preflight = Preflight(job, config, pricer)
     total, check = check_job(
         job,
         sending=config.mode == modes.SYNC,
         checked=lambda count: display.checking(job.name, count),
+        check=preflight.check,
     )
-    pricer = pricer_for(job, config)
-    budget.check_priced(config, pricer)
     store = open_store(config)
     try:
+        close_crashed(store, job.name)
         await _close_ended(job, store)
         choice = resolve_mode(job, config)
-        if choice.mode == modes.BATCH and config.azure is not None:
-            raise ConfigError(AZURE_BATCH)
+        config = dataclasses.replace(config, mode=choice.mode)  # what auto chose, from here on
+        check_mode(job, config, pricer)
         async with connect(config, job.endpoint) as client:
+            await preflight.check_models(client, config)
             if choice.mode == modes.BATCH:
                 return await _run_batches(
                     job,
@@ -151,12 +154,13 @@ async def run_job_async(
             run_id = store.start_run(
                 job=job.name,
                 job_path=str(job.path),
-                mode=modes.SYNC,
+                mode=config.mode,
                 settings=config.settings(),
                 endpoint=job.endpoint,
             )
             stats = RunStats(job=job.name, total=total)
-            run = Dispatcher(job, config, store, client, run_id, stats, pricer, sleep=sleep)
+            cache = response_cache(config, store, job, run_id)
+            run = Dispatcher(job, config, store, client, run_id, stats, pricer, cache, sleep=sleep)
             run.check = check
             server = ServerId.of(client.api.api_key, str(client.api.base_url), config.model or "")
             if not config.fake:
@@ -172,6 +176,7 @@ async def run_job_async(
                 _ends_its_row(store, run_id),
                 _signals_stop(run.stop, enabled=handle_signals),
                 _collector_frozen(),
+                contextlib.closing(cache),
             ):
                 async with sharing_the_key(run.limiter, server, job.name):
                     summary = await _execute(run, display)
@@ -187,26 +192,16 @@ async def run_job_async(
             check.stop()
 
 
-def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> modes.ModeChoice:
-    """sync or batch for this run; `--mode auto` follows the rule in `modes`."""
-    if config.mode != modes.AUTO:
-        return modes.choose_mode(
-            config.mode, to_send=0, sync_minutes=0.0, chosen_by=config.mode_from
-        )
-    estimate = estimate or estimate_job(job, config)
-    open_batches = 0
-    if config.db_path.exists():
-        store = open_store(config)
-        try:
-            open_batches = len(store.open_batches(job.name))
-        finally:
-            store.close()
-    return modes.choose_mode(
-        modes.AUTO,
-        to_send=estimate.to_send,
-        sync_minutes=estimate.minutes,
-        open_batches=open_batches,
-        deadline_minutes=config.deadline_minutes,
+def response_cache(config: Config, store: Store, job: Job, run_id: int) -> ResponseCache:
+    """Where the run looks answers up: its database, and the shared cache file if given."""
+    shared = SharedCache(config.cache_path) if config.cache_path is not None else None
+    return ResponseCache(
+        store,
+        endpoint=job.endpoint,
+        policy=config.cache,
+        shared=shared,
+        job=job.name,
+        run_id=run_id,
     )
 
 
@@ -230,11 +225,15 @@ async def _run_batches(
         endpoint=job.endpoint,
     )
     report = report or (lambda line: None)
-    run = BatchRun(job, config, store, client, run_id, pricer, total, report=report, sleep=sleep)
+    cache = response_cache(config, store, job, run_id)
+    run = BatchRun(
+        job, config, store, client, run_id, pricer, total, cache, report=report, sleep=sleep
+    )
     message = FAKE_BATCH_INTERRUPTED if config.fake else BATCH_INTERRUPTED
     with (
         _ends_its_row(store, run_id),
         _signals_stop(run.stop, enabled=handle_signals, message=message),
+        contextlib.closing(cache),
     ):
         return _finish(store, await run.run())
 
@@ -288,7 +287,7 @@ def cancel_batches(job: Job, config: Config) -> Cancelled:
                 return asyncio.run(cancel_open(job.name, store, None))
             finally:
                 store.close()
-    if not config.api_key:
+    if config.needs_key and not config.api_key:
         raise MissingKeyError()
 
     async def cancel() -> Cancelled:
@@ -317,7 +316,7 @@ async def _execute(run: Dispatcher, display: Display) -> RunSummary:
     return stats.summary(
         run_id=run.run_id,
         job=run.job.name,
-        mode=modes.SYNC,
+        mode=run.config.mode,
         db_path=str(run.config.db_path),
         total=stats.total,
         skipped=stats.skipped,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from batchbot.batch.summary import batch_summary_lines
 from batchbot.config import DEFAULT_DB
-from batchbot.errors import BudgetExhausted
+from batchbot.errors import EXIT_STOPPED, BudgetExhausted
 from batchbot.modes import BATCH
 from batchbot.money.pricing import cost_text
+from batchbot.money.usd import usd
 from batchbot.run import budget
 from batchbot.store.failures import reasons_text
 from batchbot.summary import RunSummary, items
@@ -29,18 +30,30 @@ def summary_line(summary: RunSummary) -> str:
     where = f"run {s.run_id}" if s.db_path == DEFAULT_DB else f"run {s.run_id} in {s.db_path}"
     if s.total == s.skipped:
         return f"{s.job}: nothing to send, all {items(s.total)} already answered ({where})."
-    parts = [f"{s.answered:,} answered"]
-    if s.truncated:
-        parts[0] += f" ({s.truncated:,} cut off at max_tokens)"
-    parts.append(f"{s.failed:,} failed")
+    parts = [*answer_parts(s), f"{s.failed:,} failed"]
     if s.skipped:
         parts.append(f"{s.skipped:,} already answered")
     if s.unsent:
-        parts.append(f"{s.unsent:,} not sent yet (rerun to resume)")
+        resumes = s.stopped is None or s.exit_code == EXIT_STOPPED
+        parts.append(f"{s.unsent:,} not sent yet" + (" (rerun to resume)" if resumes else ""))
     tokens = s.prompt_tokens + s.completion_tokens
     cost = cost_text(s.cost_usd, s.unpriced_models)
     figures = f"{tokens:,} tokens · {cost} · {s.elapsed_s:.1f} s"
+    if s.reasks:
+        figures = f"{s.reasks:,} re-asks ({usd(s.reask_cost_usd)}) · {figures}"
     return f"{s.job}: {', '.join(parts)} · {figures} · {where}"
+
+
+def answer_parts(s: RunSummary) -> list[str]:
+    """`950 answered (3 cut off at max_tokens)`, `5 invalid`, `2 refused`: what came back."""
+    parts = [f"{s.answered:,} answered"]
+    notes = [f"{s.cache_hits:,} from the cache"] if s.cache_hits else []
+    notes += [f"{s.truncated:,} cut off at max_tokens"] if s.truncated else []
+    if notes:
+        parts[0] += f" ({', '.join(notes)})"
+    parts += [f"{s.invalid:,} invalid"] if s.invalid else []
+    parts += [f"{s.refused:,} refused"] if s.refused else []
+    return parts
 
 
 def stop_line(summary: RunSummary) -> str:

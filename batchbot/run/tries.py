@@ -2,28 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from batchbot.answers.reask import Reask, allowance
 from batchbot.api import policy
 from batchbot.api.client import Reply, error_name, kept_headers
+from batchbot.api.replies import answered
 from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
-from batchbot.outcome import OK, TRUNCATED, Attempt, Outcome, utc_now
+from batchbot.outcome import Attempt, Outcome, utc_now
 from batchbot.pace.charcount import char_tokens
 from batchbot.pace.limiter import Sent
 from batchbot.pace.tokens import request_tokens
+from batchbot.run.prefixes import Prefix
 
 
 class Tries:
-    """What one item's attempts saw so far; the dispatcher adds to it as it sends."""
+    """What one ask of an item saw so far (the first, or a re-ask); the dispatcher adds to it
+    as it sends."""
 
-    def __init__(self, item: Item, endpoint: str = CHAT) -> None:
+    def __init__(
+        self,
+        item: Item,
+        endpoint: str = CHAT,
+        ask: Reask | None = None,
+        *,
+        body: dict[str, Any] | None = None,
+        prefix: Prefix | None = None,
+    ) -> None:
+        """`body`: what is sent, when the run adds to the item's request (a service tier, a
+        prompt cache key); `prefix`: the long prefix it shares with others (run.prefixes)."""
         self.item = item
-        self.tokens = request_tokens(item.body, endpoint)
-        self.chars = char_tokens(item.body, endpoint)  # as OpenAI's rate limiter counts it
+        self.ask = ask
+        self.body: dict[str, Any] = body if body is not None else ask.body if ask else item.body
+        self.max_tokens = ask.max_tokens if ask else allowance(item.body, endpoint)
+        self.tokens = request_tokens(self.body, endpoint)
+        self.chars = char_tokens(self.body, endpoint)  # as OpenAI's rate limiter counts it
         self.created = utc_now()
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)
         self.sent: Sent | None = None  # the limiter's word on the last attempt's turn
+        # Under a budget: the item's worst case, and its reservation row once committed.
+        self.worst_usd: float | None = None
+        self.held: int | None = None
+        # A request is out and not answered yet: cut off now, it may still be billed.
+        self.on_wire = False
+        self.prefix = prefix
+        self.warm = False  # it has waited, if it must, for its prefix to be cached
+        self.primer = False  # it is the first of its prefix: the others wait for it
 
     def answered(self, reply: Reply, started_at: str, latency_ms: float, wait_s: float) -> None:
         self.attempts.append(
@@ -34,6 +61,7 @@ class Tries:
                 wait_s * 1000,
                 status_code=200,
                 ratelimit=reply.headers,
+                reask=self.ask.reason if self.ask else None,
             )
         )
 
@@ -49,12 +77,24 @@ class Tries:
                 error_code=str(code) if code else error_name(exc),
                 error=describe(exc),
                 ratelimit=kept_headers(policy.response_headers(exc)),
+                reask=self.ask.reason if self.ask else None,
             )
         )
 
     def reply(self, reply: Reply) -> Outcome:
-        """The outcome of an answer: ok, or truncated when it was cut off at max_tokens."""
-        return self.outcome(TRUNCATED if reply.finish_reason == "length" else OK, reply=reply)
+        """The outcome of an answer: ok, or truncated when it was cut off at max_tokens
+        (answers.check says whether it is refused or invalid)."""
+        return answered(
+            self.item,
+            reply,
+            created_at=self.created,
+            attempts=tuple(self.attempts),
+            latency_ms=self.attempts[-1].latency_ms if self.attempts else None,
+            max_tokens=self.max_tokens,
+            reask=self.ask.reason if self.ask else None,
+            before=self.ask.previous.totals if self.ask else None,
+            asked_tier=self.body.get("service_tier"),
+        )
 
     def error(self, status: str, exc: Exception) -> Outcome:
         """The outcome of the error the last attempt ended with."""
@@ -63,28 +103,21 @@ class Tries:
         return self.outcome(status, error=describe(exc), error_code=error_code)
 
     def outcome(
-        self,
-        status: str,
-        *,
-        reply: Reply | None = None,
-        error: str | None = None,
-        error_code: str | None = None,
+        self, status: str, *, error: str | None = None, error_code: str | None = None
     ) -> Outcome:
+        """An outcome with no answer. A re-ask's keeps the item's answer (and its status):
+        only its attempts are written."""
+        if self.ask is not None:
+            status = self.ask.previous.status
         return Outcome(
             item=self.item,
             status=status,
             created_at=self.created,
             finished_at=utc_now(),
             attempts=tuple(self.attempts),
-            content=reply.content if reply else None,
-            finish_reason=reply.finish_reason if reply else None,
-            usage=reply.usage if reply else None,
-            latency_ms=self.attempts[-1].latency_ms if self.attempts and reply else None,
             error=error,
             error_code=error_code,
-            response_model=reply.model if reply else None,
-            vectors=reply.vectors if reply else (),
-            response_status=reply.status if reply else None,
+            reask=self.ask.reason if self.ask else None,
         )
 
 

@@ -286,8 +286,275 @@ def m005_views(db: Database) -> None:
     )
 
 
-@migrations(name="m006_server_limits")
-def m006_server_limits(db: Database) -> None:
+@migrations(name="m006_reservations")
+def m006_reservations(db: Database) -> None:
+    # A request's worst-case cost under a budget, committed before the request is sent and
+    # deleted in the transaction that writes its result. A run killed with requests on the
+    # wire leaves their rows behind: the server may have billed them, so later runs count
+    # them as spent (at their worst case, on the day they were sent) and reports say so.
+    db.table("reservations").create(
+        {
+            "id": int,
+            "run_id": int,
+            "job": str,
+            "item_id": str,
+            "model": str,
+            "worst_usd": float,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"job", "item_id", "worst_usd", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("reservations").create_index(["job", "created_at"])
+
+
+# m007: the whole answer. Tool calls (JSON: [{id, name, arguments}], arguments as the API sent
+# them), a refusal, the answer's other output items, the parsed JSON of a structured answer
+# and why it did not validate; every choice of `n` in `choices`; re-asks and what they cost.
+SPEND_SUMS_M007 = (
+    *SPEND_SUMS_M005,
+    ("invalid", "{row}.status = 'invalid'"),
+    ("refused", "{row}.status = 'refused'"),
+    ("reasks", "coalesce({row}.reasks, 0)"),
+    ("reask_cost_nanousd", "coalesce(CAST(round({row}.reask_cost_usd * 1e9) AS INTEGER), 0)"),
+)
+# A tool call's arguments are the answer when there is no text: one call's, or every call.
+ANSWER = (
+    "coalesce(content, CASE json_array_length(tool_calls) WHEN 1 "
+    "THEN json_extract(tool_calls, '$[0].arguments') ELSE tool_calls END)"
+)
+VIEWS_M007 = {
+    "answers": f"""
+SELECT job, item_id, model, {PROMPT} AS prompt, {ANSWER} AS answer, parsed, refusal,
+       finish_reason, status, validation_error, reasks, prompt_tokens, completion_tokens,
+       total_tokens, cost_usd, finished_at, run_id
+FROM requests
+WHERE {NEWEST} AND status IN ('ok', 'truncated', 'invalid', 'refused')""",
+    "daily_spend": """
+SELECT day, job, model, sum(requests) AS requests, sum(answered) AS answered,
+       sum(truncated) AS truncated, sum(invalid) AS invalid, sum(refused) AS refused,
+       sum(failed) AS failed, sum(prompt_tokens) AS prompt_tokens,
+       sum(completion_tokens) AS completion_tokens, round(sum(cost_nanousd) / 1e9, 9) AS cost_usd,
+       sum(reasks) AS reasks, round(sum(reask_cost_nanousd) / 1e9, 9) AS reask_cost_usd
+FROM spend
+GROUP BY day, job, model""",
+}
+
+
+@migrations(name="m007_whole_answers")
+def m007_whole_answers(db: Database) -> None:
+    requests = db.table("requests")
+    for name, kind in (
+        ("tool_calls", str),
+        ("refusal", str),
+        ("output_items", str),  # JSON: what else the answer held (Responses' output items)
+        ("parsed", str),  # JSON: the structured answer, once it validated
+        ("validation_error", str),
+        ("max_tokens", int),  # the completion allowance the answer was asked with
+        ("reask_cost_usd", float),  # what the re-asks cost, inside cost_usd
+    ):
+        requests.add_column(name, kind)
+    requests.add_column("reasks", int, not_null_default=0)
+    attempts = db.table("attempts")
+    # Why an attempt was made (a re-ask for `invalid` or `length`), and what its answer cost.
+    for name, kind in (
+        ("reask", str),
+        ("finish_reason", str),
+        ("prompt_tokens", int),
+        ("completion_tokens", int),
+        ("cost_usd", float),
+    ):
+        attempts.add_column(name, kind)
+    # Every choice of a request that asked for several (`n`); its cost is the request's.
+    db.table("choices").create(
+        {
+            "id": int,
+            "request_id": int,
+            "choice_index": int,
+            "status": str,
+            "content": str,
+            "finish_reason": str,
+            "refusal": str,
+            "tool_calls": str,
+            "parsed": str,
+            "validation_error": str,
+        },
+        pk="id",
+        foreign_keys=[("request_id", "requests", "id")],
+    )
+    db.table("choices").create_index(["request_id", "choice_index"], unique=True)
+    runs = db.table("runs")
+    for name, kind in (("invalid", int), ("refused", int), ("reasks", int)):
+        runs.add_column(name, kind)
+    runs.add_column("reask_cost_usd", float)
+    for name, _ in SPEND_SUMS_M007[len(SPEND_SUMS_M005) :]:
+        db.execute(f"ALTER TABLE spend ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.executescript(_spend_triggers(SPEND_SUMS_M007))
+    for name, sql in VIEWS_M007.items():
+        db.execute(f"DROP VIEW {name}")
+        db.create_view(name, sql.strip())
+
+
+# m008: what each answer cost against its list price. The service tier that served it (Flex
+# and priority are priced at their own rates), its list price (the default tier's,
+# synchronous, no cached input) and what cached input tokens saved; the response cache's key
+# (a hash of what the answer answers, jobs.caching) and, for an answer reused from an earlier
+# one, where that came from. The rollup sums what the cache, the Batch API, Flex and prompt
+# caching saved against list prices (of answers with a known cost), and what priority cost
+# over them.
+_SAVED = (
+    "coalesce(CAST(round(({row}.list_usd - {row}.cost_usd - "
+    "coalesce({row}.prompt_cache_saved_usd, 0)) * 1e9) AS INTEGER), 0)"
+)
+_PRICED = "{row}.cost_usd IS NOT NULL AND {row}.cached_from IS NULL"
+SPEND_SUMS_M008 = (
+    *SPEND_SUMS_M007,
+    ("cache_hits", "{row}.cached_from IS NOT NULL"),
+    ("list_nanousd", "coalesce(CAST(round({row}.list_usd * 1e9) AS INTEGER), 0)"),
+    (
+        "cache_saved_nanousd",
+        "CASE WHEN {row}.cached_from IS NOT NULL "
+        "THEN coalesce(CAST(round({row}.list_usd * 1e9) AS INTEGER), 0) ELSE 0 END",
+    ),
+    (
+        "prompt_cache_saved_nanousd",
+        "coalesce(CAST(round({row}.prompt_cache_saved_usd * 1e9) AS INTEGER), 0)",
+    ),
+    (
+        "batch_saved_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode = 'batch' THEN {_SAVED} ELSE 0 END",
+    ),
+    (
+        "flex_saved_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode != 'batch' AND {{row}}.service_tier = 'flex' "
+        f"THEN {_SAVED} ELSE 0 END",
+    ),
+    (
+        "priority_extra_nanousd",
+        f"CASE WHEN {_PRICED} AND {{row}}.mode != 'batch' AND {{row}}.service_tier = 'priority' "
+        f"THEN -{_SAVED} ELSE 0 END",
+    ),
+)
+
+
+@migrations(name="m008_tiers_and_cache")
+def m008_tiers_and_cache(db: Database) -> None:
+    requests = db.table("requests")
+    for name, kind in (
+        ("service_tier", str),
+        ("list_usd", float),
+        ("prompt_cache_saved_usd", float),
+        ("cache_key", str),
+        ("cached_from", str),  # JSON: the database, job, item and run the answer was taken from
+    ):
+        requests.add_column(name, kind)
+    db.execute(
+        "CREATE INDEX requests_cache_key ON requests (cache_key) WHERE cache_key IS NOT NULL"
+    )
+    db.table("runs").add_column("cache_hits", int)
+    for name, _ in SPEND_SUMS_M008[len(SPEND_SUMS_M007) :]:
+        db.execute(f"ALTER TABLE spend ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.executescript(_spend_triggers(SPEND_SUMS_M008))
+
+
+@migrations(name="m009_item_metadata")
+def m009_item_metadata(db: Database) -> None:
+    # An item's own metadata (JSON), as lines written for OpenAI's cookbook script carry it:
+    # stored and exported with the answer, never sent.
+    db.table("requests").add_column("metadata", str)
+
+
+# m010: the HTTP requests each row's answer took, beside the items: its attempts (retries and
+# re-asks included), but none for an item that went in another's request (a packed embeddings
+# request counts once, on its first item), as a line of a Batch API file, or answered from
+# the response cache (m008).
+SPEND_SUMS_M010 = (*SPEND_SUMS_M008, ("http_requests", "coalesce({row}.http_requests, 0)"))
+
+
+@migrations(name="m010_http_requests")
+def m010_http_requests(db: Database) -> None:
+    for trigger in ("spend_insert", "spend_delete", "spend_update"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.table("requests").add_column("http_requests", int)
+    # Earlier rows kept no pack: each synchronous attempt counts one (a pack's on every item).
+    db.execute(
+        "UPDATE requests SET http_requests = CASE mode WHEN 'batch' THEN 0 ELSE attempts END"
+    )
+    db.execute("ALTER TABLE spend ADD COLUMN http_requests INTEGER NOT NULL DEFAULT 0")
+    columns = ", ".join(
+        f"{value} AS {name}" for name, value in zip(SPEND_KEY, _spend_key("r"), strict=True)
+    )
+    matches = " AND ".join(f"spend.{name} = t.{name}" for name in SPEND_KEY)
+    db.execute(
+        f"WITH t AS (SELECT {columns}, sum(coalesce(r.http_requests, 0)) AS n FROM requests r "
+        f"GROUP BY 1, 2, 3, 4) UPDATE spend SET http_requests = t.n FROM t WHERE {matches}"
+    )
+    db.executescript(_spend_triggers(SPEND_SUMS_M010))
+
+
+PROMPT_CHARS = 200  # of a prompt in the answers view: the whole request stays in `requests`
+
+
+def _content_text(source: str, path: str) -> str:
+    """SQL for the text of a message's content at `path` in the JSON `source`: the text
+    itself, or its parts' texts with a placeholder for each image, audio or file."""
+    part = "json_extract(p.value, '$.type')"
+    return (
+        f"CASE json_type({source}, '{path}') WHEN 'text' THEN json_extract({source}, '{path}') "
+        f"WHEN 'array' THEN (SELECT group_concat(CASE "
+        f"WHEN {part} IN ('text', 'input_text') THEN json_extract(p.value, '$.text') "
+        f"WHEN {part} IN ('image_url', 'input_image') THEN '[image]' "
+        f"WHEN {part} = 'input_audio' THEN '[audio]' "
+        f"WHEN {part} IN ('file', 'input_file') THEN '[file]' "
+        f"ELSE '[' || coalesce({part}, 'part') || ']' END, ' ') "
+        f"FROM json_each({source}, '{path}') p) END"
+    )
+
+
+def _last_user(list_path: str) -> str:
+    """SQL for the text of the last user message in the request's list at `list_path`."""
+    return (
+        f"(SELECT {_content_text('m.value', '$.content')} "
+        f"FROM json_each(request, '{list_path}') m "
+        f"WHERE json_extract(m.value, '$.role') = 'user' ORDER BY m.key DESC LIMIT 1)"
+    )
+
+
+# What a request asked, as text: the last user message of a chat request or of a Responses
+# input list, a Responses or embeddings `input` text; cut to PROMPT_CHARS, with an ellipsis.
+PROMPT_TEXT = (
+    "coalesce("
+    f"{_last_user('$.messages')}, "
+    "CASE json_type(request, '$.input') WHEN 'text' THEN json_extract(request, '$.input') "
+    f"WHEN 'array' THEN {_last_user('$.input')} END)"
+)
+PROMPT_SHORT = (
+    f"(SELECT CASE WHEN length(t) > {PROMPT_CHARS} THEN substr(t, 1, {PROMPT_CHARS - 1}) || '…' "
+    f"ELSE t END FROM (SELECT {PROMPT_TEXT} AS t))"
+)
+ANSWERS_M011 = f"""
+SELECT job, item_id, model, {PROMPT_SHORT} AS prompt, {ANSWER} AS answer, parsed, refusal,
+       finish_reason, status, validation_error, reasks, prompt_tokens, completion_tokens,
+       total_tokens, cost_usd, metadata, finished_at, run_id
+FROM requests
+WHERE {NEWEST} AND status IN ('ok', 'truncated', 'invalid', 'refused')"""
+
+
+@migrations(name="m011_answers_prompt_text")
+def m011_answers_prompt_text(db: Database) -> None:
+    # The answers view shows the prompt as text a person reads (an image as [image], not its
+    # data URL), and the item's own metadata; the whole request stays in requests.request.
+    db.execute("DROP VIEW answers")
+    db.create_view("answers", ANSWERS_M011.strip())
+
+
+@migrations(name="m012_server_limits")
+def m012_server_limits(db: Database) -> None:
     # The limits a server stated, per key (a hash of it, never the key), base URL and model,
     # and the way it counts tokens: where the next run there starts, with no probe.
     db.table("server_limits").create(

@@ -36,8 +36,11 @@ def test_no_key_unreachable_and_read_only(tmp_path, invoke):
         port = sock.getsockname()[1]
     result = invoke("doctor", "--base-url", f"http://127.0.0.1:{port}/v1", key=KEY)
     assert result.exit_code == 1
-    assert "FAIL  api       http://127.0.0.1" in result.output
-    assert "cannot be reached" in result.output
+    assert (
+        f"FAIL  api       http://127.0.0.1:{port}/v1 refused the connection: nothing listens "
+        "there. Check --base-url (or OPENAI_BASE_URL), or start the server"
+    ) in result.output
+    assert "timed out" not in result.output
     # A writer holding the database: doctor says it is not writable now.
     db = tmp_path / "busy.db"
     holder = sqlite3.connect(db)
@@ -49,6 +52,21 @@ def test_no_key_unreachable_and_read_only(tmp_path, invoke):
         holder.close()
     assert "FAIL  database  " in result.output
     assert "FAIL  key " in result.output
+
+
+def test_a_server_that_never_answers_is_a_timeout(invoke):
+    """A port that takes the connection but never answers: a timeout, said as one, apart from
+    a refused connection."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        result = invoke("doctor", "--base-url", url, "--timeout", "0.5", key=KEY)
+    assert result.exit_code == 1
+    assert (
+        f"FAIL  api       {url} did not answer within 0.5 s: the server is slow, or the network "
+        "drops the connection. Try again, or give it longer with --timeout"
+    ) in result.output
 
 
 def test_rejected_key_is_named_not_shown(invoke):

@@ -413,6 +413,15 @@ INVALID_BODIES = [
     ({"model": M, "messages": HI, "frequency_penalty": 2.5}, "frequency_penalty",
      "decimal_above_max_value"),
     ({"model": M, "messages": HI, "temperature": "0.2"}, "temperature", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": 0.5}, "tools", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [7]}, "tools[0]", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [{"type": "function", "function": 5}]},
+     "tools[0].function", "invalid_type"),
+    ({"model": M, "messages": HI, "tools": [{"type": "function", "function": {"name": "f",
+      "parameters": {"properties": {"a": 1}}}}]}, "tools[0].function.parameters.properties.a",
+     "invalid_type"),
+    ({"model": M, "messages": HI, "response_format": {"type": "json_schema", "json_schema": 5}},
+     "response_format.json_schema", "invalid_type"),
 ]  # fmt: skip
 
 
@@ -523,10 +532,10 @@ async def test_context_window_exceeded():
 def test_unknown_route_is_openai_404(fake_api):
     """Routes the API lacks answer 404 'Invalid URL' in the error shape."""
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(f"{fake_api.url}/models", timeout=5)
+        urllib.request.urlopen(f"{fake_api.url}/assistants", timeout=5)
     with caught.value as response:
         assert response.code == 404
-        assert json.load(response)["error"]["message"] == "Invalid URL (GET /v1/models)"
+        assert json.load(response)["error"]["message"] == "Invalid URL (GET /v1/assistants)"
 
 
 # -- rate limits ----------------------------------------------------------------------------
@@ -689,6 +698,38 @@ async def test_stats_count_requests_answers_and_duplicates(fake_api, client):
         stats.answered = 0  # type: ignore[misc]
 
 
+async def test_billed_counts_every_answer_made_even_for_a_client_gone(fake_api, client):
+    """billed sums the usage of every answer made, by model, a timed-out client's included."""
+    first = await client.chat.completions.create(model=MODEL, messages=ask("A"), max_tokens=30)
+    fake_api.latency_ms = 2000.0
+    try:
+        with pytest.raises(openai.APITimeoutError):
+            await client.with_options(timeout=0.3).chat.completions.create(
+                model=MODEL, messages=ask("A"), max_tokens=30
+            )  # the same answer, made and billed, never received
+    finally:
+        fake_api.latency_ms = 0.0
+    with contextlib.suppress(openai.InternalServerError):
+        await client.chat.completions.create(model=MODEL, messages=ask("boom [[fake:500]]"))
+    assert first.usage is not None
+    billed = fake_api.stats.billed
+    for _ in range(100):  # let the abandoned answer end inside this test
+        if fake_api.stats.answered == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert billed == {
+        MODEL: {
+            "requests": 2,
+            "input_tokens": 2 * first.usage.prompt_tokens,
+            "cached_tokens": 0,
+            "output_tokens": 2 * first.usage.completion_tokens,
+        }
+    }
+    # gpt-4o-mini: $0.15 per million input tokens, $0.60 per million output tokens
+    usd = 2 * (first.usage.prompt_tokens * 0.15 + first.usage.completion_tokens * 0.60) / 1e6
+    assert fake_api.stats.billed_usd == pytest.approx(usd)
+
+
 async def test_control_routes_drive_the_server_over_http(fake_api, client):
     """Another process can queue faults, set limits, read stats and reset over HTTP."""
     base = fake_api.url.removesuffix("/v1")
@@ -704,6 +745,8 @@ async def test_control_routes_drive_the_server_over_http(fake_api, client):
                 "by_status": {"503": 1},
                 "duplicates": 0,
                 "tokens_charged": 0,
+                "billed": {},
+                "billed_usd": 0.0,
             }
         async with http.post(f"{base}/_fake/limits", json={"rpm": 1}) as r:
             assert r.status == 200

@@ -228,13 +228,19 @@ YAML_HINT = (
     "or '?' or ',' inside {...} or [...]"
 )
 JOB_KEYS = (
-    "budget_usd, budget_usd_per_day, endpoint, inputs, limits, mode, model, name, pack, params, "
-    "price_as, prices, prompts, system, template, tier, token_count"
+    "budget_usd, budget_usd_per_day, cache, endpoint, extra_params, inputs, limits, max_reasks, "
+    "max_tokens_cap, mode, model, name, on_invalid, on_length, pack, params, price_as, prices, "
+    "prompts, schema, system, template, tier, token_count"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"
+REFUSED_PARAM = (
+    "the API refuses every request that has it, so nothing was sent. If your server takes it, "
+    "pass --allow-param {name} (or, in a YAML job, put it under extra_params:)"
+)
 TEMPLATE_JOB = "model: m\ntemplate: '{q}'\ninputs: q.csv\n"
 CHAT = "/v1/chat/completions"
+EMBEDDER = "text-embedding-3-small"
 
 
 def batch_line(custom_id: str = "a", **fields: Any) -> str:
@@ -381,6 +387,48 @@ BAD = {
         None,
         "job.yaml:1:8: model: must be text, not the number 4",
     ),
+    "an unknown parameter in params": (
+        {"job.yaml": "model: m\nparams: {max_token: 50}\nprompts: [Hi]\n"},
+        None,
+        "job.yaml:2:10: params.max_token: is not a parameter of Chat Completions (did you mean "
+        f"'max_tokens'?): {REFUSED_PARAM.format(name='max_token')}",
+    ),
+    "an unknown parameter in a prompt's params": (
+        {"job.yaml": "model: m\nprompts:\n  - {user: Hi, params: {temprature: 0}}\n"},
+        None,
+        "job.yaml:3:25: prompts[0].params.temprature: is not a parameter of Chat Completions (did "
+        f"you mean 'temperature'?): {REFUSED_PARAM.format(name='temprature')}",
+    ),
+    "an unknown parameter of the Responses API": (
+        {"job.yaml": "model: m\nendpoint: /v1/responses\nparams: {max_tokens: 9}\nprompts: [Hi]\n"},
+        None,
+        "job.yaml:3:10: params.max_tokens: is not a parameter of the Responses API: "
+        + REFUSED_PARAM.format(name="max_tokens"),
+    ),
+    "an unknown parameter in a JSONL line": (
+        {"job.jsonl": chat_line() + chat_line("b", top_k=40)},
+        None,
+        "job.jsonl:2: top_k: is not a parameter of Chat Completions (did you mean 'top_p'?): "
+        + REFUSED_PARAM.format(name="top_k"),
+    ),
+    "an unknown parameter in a Batch API body": (
+        {"job.jsonl": batch_line(body={"model": "m", "messages": [user("a")], "max_token": 1})},
+        None,
+        "job.jsonl:1: body.max_token: is not a parameter of Chat Completions (did you mean "
+        f"'max_tokens'?): {REFUSED_PARAM.format(name='max_token')}",
+    ),
+    "an embeddings parameter the API does not have": (
+        {"job.jsonl": json.dumps({"model": EMBEDDER, "input": "a", "dimension": 8}) + "\n"},
+        None,
+        "job.jsonl:1: dimension: is not a parameter of the embeddings API (did you mean "
+        f"'dimensions'?): {REFUSED_PARAM.format(name='dimension')}",
+    ),
+    "a known parameter in extra_params": (
+        {"job.yaml": "model: m\nextra_params: {top_k: 4, seed: 1}\nprompts: [Hi]\n"},
+        None,
+        "job.yaml:2:26: extra_params.seed: is a parameter of Chat Completions: put it under "
+        "params:",
+    ),
     "params not a mapping": (
         {"job.yaml": "model: m\nparams: [temperature]\nprompts: [Hi]\n"},
         None,
@@ -394,22 +442,24 @@ BAD = {
     "limits out of range": (
         {"job.yaml": "model: m\nlimits: {rpm: 0}\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:15: limits.rpm: must be greater than 0, not 0",
+        "job.yaml:2:15: limits.rpm: must be a number greater than 0, not the number 0",
     ),
     "concurrency not whole": (
         {"job.yaml": "model: m\nlimits:\n  concurrency: 2.5\nprompts: [Hi]\n"},
         None,
-        "job.yaml:3:16: limits.concurrency: must be a whole number, not the number 2.5",
+        "job.yaml:3:16: limits.concurrency: must be a whole number from 1 to 2,147,483,647, not "
+        "the number 2.5",
     ),
     "budget as text": (
         {"job.yaml": "model: m\nbudget_usd: $2\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:13: budget_usd: must be a number, not text",
+        "job.yaml:2:13: budget_usd: must be a number of 0 or more, not text",
     ),
     "unknown mode": (
         {"job.yaml": "model: m\nmode: batched\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:7: mode: 'batched' is not one of auto, batch, sync; did you mean 'batch'?",
+        "job.yaml:2:7: mode: 'batched' is not one of auto, batch, flex, sync; "
+        "did you mean 'batch'?",
     ),
     "price without output": (
         {"job.yaml": "model: m\nprices:\n  m: {input: 0.15}\nprompts: [Hi]\n"},
@@ -419,7 +469,7 @@ BAD = {
     "negative price": (
         {"job.yaml": "model: m\nprices: {m: {input: -1, output: 1}}\nprompts: [Hi]\n"},
         None,
-        "job.yaml:2:21: prices.m.input: must be 0 or more, not -1",
+        "job.yaml:2:21: prices.m.input: must be a number of 0 or more, not the number -1",
     ),
     # prompts
     "no prompts at all": (
@@ -1055,3 +1105,53 @@ def test_validate_tells_how_far_it_has_got(write: Any, monkeypatch: Any) -> None
     heard: list[int] = []
     assert job.validate(heard.append) == 25
     assert heard == [10, 20]
+
+
+@pytest.mark.parametrize(
+    ("files", "endpoint"),
+    [
+        ({"j.jsonl": json.dumps({"model": EMBEDDER, "input": "0\n"}) + "\n"}, "/v1/embeddings"),
+        ({"j.jsonl": json.dumps({"model": "gpt-4.1", "input": "Hi"}) + "\n"}, "/v1/responses"),
+        ({"j.jsonl": json.dumps({"input": "Hi"}) + "\n"}, "/v1/responses"),
+        ({"j.jsonl": json.dumps({"model": "m", "messages": [user("Hi")]}) + "\n"}, CHAT),
+        ({"j.yaml": f"model: {EMBEDDER}\nprompts: [a, b]\n"}, "/v1/embeddings"),
+        ({"j.yaml": "model: gpt-4o-mini\nprompts: [a, b]\n"}, CHAT),
+    ],
+)
+def test_the_endpoint_follows_from_what_the_job_holds(write: Any, files, endpoint) -> None:
+    """With no endpoint given, a JSONL job's first line says it by its shape (`input` without
+    `messages`, an embeddings model), and a YAML job's embeddings model says it."""
+    assert load_job(write(files)).endpoint == endpoint
+
+
+def test_a_cookbook_line_keeps_its_metadata_and_does_not_send_it(write: Any) -> None:
+    """A line written for OpenAI's cookbook script: its metadata is the item's own, kept as
+    JSON text beside the body, and neither in the body nor in its hash."""
+    line = {"model": EMBEDDER, "input": "7\n", "metadata": {"row_id": 7}}
+    (item,) = load_job(write({"j.jsonl": json.dumps(line) + "\n"})).items()
+    assert item.body == {"model": EMBEDDER, "input": "7\n"}
+    assert item.metadata == '{"row_id":7}'
+    assert item.request_hash == request_hash(item.body)
+
+
+def test_metadata_in_yaml_params_is_sent(write: Any) -> None:
+    """A YAML job that asks for the API's metadata (with store) sends it as a parameter."""
+    text = "model: m\nparams: {store: true, metadata: {topic: faq}}\nprompts: [a]\n"
+    (item,) = load_job(write({"j.yaml": text})).items()
+    assert (item.body["metadata"], item.metadata) == ({"topic": "faq"}, None)
+
+
+def test_allowed_parameters_pass_anywhere_in_the_job(write: Any) -> None:
+    """allow_params lets a name the endpoint lacks through, in params and in JSONL lines."""
+    yaml_job = write({"j.yaml": "model: m\nparams: {top_k: 4}\nprompts: [a]\n"})
+    (item,) = load_job(yaml_job, allow_params=["top_k"]).items()
+    assert item.body["top_k"] == 4
+    line = json.dumps({"model": "m", "messages": [user("a")], "min_p": 0.1}) + "\n"
+    job = load_job(write({"j.jsonl": line}), allow_params=("min_p",))
+    assert job.validate() == 1
+
+
+def test_params_override_of_an_unknown_name_is_a_config_error(write: Any) -> None:
+    """The library's params override is checked like the file's params."""
+    with pytest.raises(ConfigError, match=r"^params\.max_token: is not a parameter of Chat"):
+        load_job(write({"job.yaml": "model: m\nprompts: [a]\n"}), params={"max_token": 5})

@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 from batchbot.jobs.prices import load_price_file
-from batchbot.money.pricing import Price, Pricer, table_price
+from batchbot.money.pricing import Price, Pricer
+from batchbot.money.usd import usd
 from batchbot.outcome import Usage
 
 
@@ -31,7 +32,7 @@ from batchbot.outcome import Usage
 )
 def test_cost_matches_hand_computed(model, usage, expected):
     """Prompt tokens cost the input or cached price, completion (reasoning too) the output."""
-    price = table_price(model)
+    price = Pricer().quiet(model)
     assert price is not None
     assert price.cost(usage) == pytest.approx(expected, rel=1e-12)
     assert price.source.startswith("genai-prices")
@@ -102,7 +103,7 @@ def test_run_stores_cost_and_price(tmp_path, write_job, invoke, fake_api):
     result = invoke("run", str(job), "--base-url", fake_api.url)
     assert result.exit_code == 0, result.output
     stored = rows(tmp_path / "batchbot.db", "select * from requests")
-    price = table_price("gpt-4o-mini")
+    price = Pricer().quiet("gpt-4o-mini")
     assert price is not None
     for row in stored:
         usage = Usage(row["prompt_tokens"], row["completion_tokens"], 0, row["cached_tokens"])
@@ -110,7 +111,7 @@ def test_run_stores_cost_and_price(tmp_path, write_job, invoke, fake_api):
         assert json.loads(row["price"])["source"].startswith("genai-prices")
     (run,) = rows(tmp_path / "batchbot.db", "select cost_usd from runs")
     assert run["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in stored))
-    assert f"${run['cost_usd']:.4f}" in result.output
+    assert usd(run["cost_usd"]) in result.output
 
 
 def test_unknown_model_run_goes_on(tmp_path, write_job, invoke, fake_api):
@@ -163,7 +164,7 @@ def test_prices_file_flag_and_env(tmp_path, write_job, invoke, fake_api, monkeyp
     assert sources == {"prices file"}
     monkeypatch.setenv("BATCHBOT_PRICES", "prices.yaml")
     estimate = invoke("run", str(job), "--dry-run", "--db", "other.db", key=None)
-    assert "cost: at most $0.0007" in estimate.output  # (33 x 2 + 150 x 4) / 1e6
+    assert "cost: at most $0.000666" in estimate.output  # (33 x 2 + 150 x 4) / 1e6
 
 
 def test_bad_prices_file_names_file_and_field(write_job, invoke, fake_api):
@@ -174,3 +175,100 @@ def test_bad_prices_file_names_file_and_field(write_job, invoke, fake_api):
     assert result.exit_code == 2
     assert "prices.yaml:1: my-finetune: has no output price" in result.output
     assert fake_api.stats.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "tier", "rates"),
+    [
+        ("gpt-5-mini", "flex", (0.125, 0.0125, 1.0)),
+        ("gpt-5-mini", "priority", (0.45, 0.045, 3.6)),
+        ("gpt-5-mini", "fast", (0.45, 0.045, 3.6)),  # priority's other name
+        ("gpt-5-mini", "auto", (0.25, 0.025, 2.0)),
+        ("gpt-5-mini", None, (0.25, 0.025, 2.0)),
+        ("gpt-4o-mini", "priority", (0.25, 0.125, 1.0)),
+        ("o4-mini-2025-04-16", "flex", (0.55, 0.138, 2.2)),
+    ],
+)
+def test_a_tier_is_priced_at_its_own_rates(model, tier, rates):
+    """Flex and priority answers cost what genai-prices lists for that tier."""
+    price = Pricer().price(model, tier=tier)
+    assert price is not None
+    assert (price.input, price.cached_input, price.output) == rates
+    assert json.loads(price.to_json())["service_tier"] == (
+        "default" if tier in (None, "auto") else price.tier
+    )
+
+
+@pytest.mark.parametrize(("model", "tier"), [("gpt-4o-mini", "flex"), ("gpt-5-mini", "scale")])
+def test_a_tier_nobody_prices_has_no_price_and_one_warning(caplog, model, tier):
+    """No Flex price for gpt-4o-mini, none at all for scale: no price (never the default
+    one), said once per run."""
+    pricer = Pricer()
+    with caplog.at_level(logging.WARNING, logger="batchbot"):
+        assert pricer.price(model, tier=tier) is None
+        assert pricer.price(model, tier=tier) is None
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"no {tier} price known for model {model!r}")
+    assert pricer.unknown == {f"{model} at {tier}"}
+
+
+def test_prices_may_give_a_tier_of_their_own(tmp_path):
+    """prices: {model: {..., flex: {...}}}: the tier's own prices; a tier not given has none."""
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("m: {input: 2, output: 8, flex: {input: 1, output: 4, cached_input: 0.1}}\n")
+    pricer = Pricer(file_prices=load_price_file(prices))
+    assert pricer.price("m") == Price("m", 2.0, 8.0, source="prices file")
+    assert pricer.price("m", tier="flex") == Price("m", 1.0, 4.0, 0.1, "prices file", tier="flex")
+    assert pricer.quiet("m", tier="priority") is None
+
+
+def test_a_request_may_cost_the_dearest_of_the_tiers_that_may_serve_it():
+    """The worst case of a Flex request is priced at the default tier too, which may serve it;
+    a Batch one at half the default's."""
+    pricer = Pricer()
+    body = {"model": "gpt-5-mini"}
+    flex = pricer.request_prices(body, tier="flex")
+    assert flex is not None
+    assert [p.tier for p in flex] == ["flex", "default"]
+    assert max(p.worst_case(1000, 100) for p in flex) == pytest.approx((250 + 200) / 1e6)
+    (batch,) = pricer.request_prices(body, batch=True) or ()
+    assert batch.batch
+    assert batch.worst_case(1000, 100) == pytest.approx((125 + 100) / 1e6)
+    assert pricer.request_prices({"model": "gpt-4o-mini", "service_tier": "flex"}) is None
+
+
+def test_an_answer_is_priced_at_the_tier_that_served_it_with_its_list_price():
+    """priced(): the served tier's cost, the list price (default tier, no cached input) and
+    what cached input saved."""
+    from batchbot.jobs.job import Item
+    from batchbot.money.pricing import priced
+    from batchbot.outcome import Outcome
+
+    item = Item("a", {"model": "gpt-5-mini"}, "h", 1)
+    usage = Usage(prompt_tokens=2000, completion_tokens=100, total_tokens=2100, cached_tokens=1024)
+    answer = priced(Outcome(item, "ok", "t", "t", usage=usage, service_tier="flex"), Pricer())
+    assert answer.cost_usd == pytest.approx((976 * 0.125 + 1024 * 0.0125 + 100 * 1.0) / 1e6)
+    assert answer.list_usd == pytest.approx((2000 * 0.25 + 100 * 2.0) / 1e6)
+    assert answer.prompt_cache_saved_usd == pytest.approx(1024 * (0.125 - 0.0125) / 1e6)
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown", "exact"),
+    [
+        (0.0, "$0.00", "0.0"),
+        (3.1e-05, "$0.000031", "0.000031"),
+        (0.0034, "$0.0034", "0.0034"),
+        (0.412345, "$0.412", "0.412345"),
+        (0.5, "$0.50", "0.5"),
+        (1.9874, "$1.99", "1.9874"),
+        (1234.5, "$1,234.50", "1234.5"),
+        (-0.0012, "-$0.0012", "-0.0012"),
+        (1e-12, "$0.00", "0.0"),
+    ],
+)
+def test_money_keeps_its_significant_digits(amount, shown, exact):
+    """Small amounts show (never $0.0000); CSV's figure is a plain decimal to the nano-dollar."""
+    from batchbot.money.usd import usd, usd_exact
+
+    assert usd(amount) == shown
+    assert usd_exact(amount) == exact

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from batchbot.errors import ConfigError, InputError
+from batchbot.fake import known
 from batchbot.pace.tiers import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIER,
@@ -37,6 +38,9 @@ FAMILIES = [
     "gpt-5-mini",
     "gpt-5-nano",
     "gpt-3.5-turbo",
+    "gpt-4",
+    "gpt-4-turbo",
+    "text-embedding",
 ]
 
 
@@ -120,17 +124,40 @@ def test_published_figures(tier: str, model: str, expected: TierLimits) -> None:
         ("GPT-4o-Mini", "gpt-4o-mini"),
         (" gpt-4o-mini ", "gpt-4o-mini"),
         ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "gpt-4o-mini"),
-        ("gpt-4", "default"),
+        ("gpt-4", "gpt-4"),
+        ("gpt-4-0613", "gpt-4"),
+        ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
         ("gpt-4o-mni", "default"),
         ("gpt-4o-minis", "default"),
-        ("o3", "default"),
+        ("o3", "gpt-4o"),
+        ("o3-2025-04-16", "gpt-4o"),
+        ("o3-mini", "o3-mini"),
+        ("o1-mini-2024-09-12", "o3-mini"),
+        ("text-embedding-3-small", "text-embedding"),
+        ("text-embedding-3-large", "text-embedding"),
+        ("text-embedding-ada-002", "text-embedding"),
+        ("text-embedding-3-tiny", "default"),
+        ("gpt-5.1-2025-11-13", "gpt-5"),
+        ("ft:gpt-4.1-nano-2025-04-14:acme::x", "gpt-4.1-nano"),
         ("llama-3.1-8b-instruct", "default"),
         ("", "default"),
     ],
 )
 def test_family_by_longest_prefix(model: str, family: str) -> None:
     """Snapshots and fine-tunes map to their family; unknown models to the default."""
-    assert family_for(model, load_tiers().families) == family
+    presets = load_tiers()
+    assert family_for(model, presets.families, presets.aliases) == family
+    assert presets.family(model) == family
+
+
+@pytest.mark.parametrize(
+    "endpoint", sorted(known.MODELS), ids=lambda endpoint: endpoint.removeprefix("/v1/")
+)
+def test_every_model_the_fake_serves_is_in_a_family(endpoint: str) -> None:
+    """Each model the simulated API serves, on every endpoint, has a family of its own figures."""
+    presets = load_tiers()
+    homeless = [model for model in known.MODELS[endpoint] if presets.family(model) == "default"]
+    assert homeless == []
 
 
 @pytest.mark.parametrize("tier", ["Tier 1", "TIER-1", "tier_1", " tier-1 "])
@@ -177,6 +204,7 @@ def good_data() -> dict[str, Any]:
             "default": {"t1": {"rpm": 1, "tpm": 10}, "t2": {"rpm": 2, "tpm": 20}},
             "m": {"t2": {"rpm": 5, "tpm": 50, "batch_queue_tokens": 500}},
         },
+        "same_as": {"n": "m"},
     }
 
 
@@ -185,6 +213,7 @@ def test_parse_tiers_accepts_a_minimal_file() -> None:
     parsed = parse_tiers(good_data())
     assert parsed.limits_for("t2", "m-2025") == TierLimits(5, 50, 500)
     assert parsed.limits_for("t1", "m-2025") == TierLimits(1, 10, None)
+    assert parsed.limits_for("t2", "n") == TierLimits(5, 50, 500)  # same_as: {n: m}
     assert parsed.default_concurrency == 10
 
 
@@ -219,6 +248,8 @@ def broken(path: str, value: Any) -> dict[str, Any]:
         (broken("models.m.t2.batch_queue_tokens", -1), "m.t2.batch_queue_tokens must be"),
         (broken("models.m.t2.rpd", 5), "m.t2 has unknown keys ['rpd']"),
         (broken("default_concurrency", ...), "default_concurrency must be a whole number"),
+        (broken("same_as", ["x"]), "`same_as` must map models to the family"),
+        (broken("same_as", {"x": "nope"}), "`same_as` names families not listed"),
     ],
 )
 def test_parse_tiers_names_what_is_wrong(data: Any, message: str) -> None:
@@ -272,3 +303,30 @@ def test_limits_command_prints_the_presets(invoke):
     bad = invoke("limits", "--tier", "gold")
     assert bad.exit_code == 2
     assert "Unknown tier 'gold'" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("model", "rpm", "tpm"),
+    [
+        ("text-embedding-3-small", "3,000", "1,000,000"),
+        ("text-embedding-3-large", "3,000", "1,000,000"),
+        ("text-embedding-ada-002", "3,000", "1,000,000"),
+        ("o3-pro", "500", "30,000"),
+    ],
+)
+def test_limits_command_knows_embeddings_and_responses_only_models(invoke, model, rpm, tpm):
+    """Embeddings and Responses-only models get their family's figures, with no warning."""
+    result = invoke("limits", "--model", model, "--tier", "tier-1")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[1].split()[2:4] == [rpm, tpm]
+
+
+def test_limits_command_warns_only_for_unknown_models(invoke):
+    """A model in no family (a typo) gets the default figures and one line saying so."""
+    result = invoke("limits", "--model", "text-embeding-3-small", "--tier", "tier-1")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "batchbot: 'text-embeding-3-small' is in no model family of tiers.yaml (did you mean "
+        "'text-embedding-3-small'?): a run uses the default limits.\n"
+    )

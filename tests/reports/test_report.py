@@ -21,21 +21,23 @@ RUNS = [
 ]
 COLUMNS = (
     "id, job, item_id, run_id, model, status, prompt_tokens, cached_tokens, completion_tokens, "
-    "reasoning_tokens, cost_usd, latency_ms, content, finish_reason, finished_at"
+    "reasoning_tokens, cost_usd, latency_ms, content, finish_reason, finished_at, http_requests"
 )
+# The HTTP requests (last column): y shares x's packed request; x was retried once.
 REQUESTS = [
-    (1, "faq", "a", 1, "gpt-4o-mini", "ok", 100, 0, 50, 0, 0.000045, 200, "A1", "stop", "2026-11-01T10:00:01"),
-    (2, "faq", "b", 1, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-01T10:00:02"),
-    (3, "faq", "c", 2, "gpt-4o-mini", "ok", 200, 100, 80, 0, 0.0001, 400, "C1", "stop", "2026-11-02T09:00:01"),
-    (4, "labels", "x", 3, "o3-mini", "ok", 1000, 0, 500, 256, 0.0033, 1000, "X1", "stop", "2026-11-02T11:00:01"),
-    (5, "labels", "y", 3, "my-model", "truncated", 10, 0, 5, 0, None, 100, "Y", "length", "2026-11-02T11:00:02"),
-    (6, "labels", "z", 3, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-02T11:00:03"),
+    (1, "faq", "a", 1, "gpt-4o-mini", "ok", 100, 0, 50, 0, 0.000045, 200, "A1", "stop", "2026-11-01T10:00:01", 1),
+    (2, "faq", "b", 1, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-01T10:00:02", 1),
+    (3, "faq", "c", 2, "gpt-4o-mini", "ok", 200, 100, 80, 0, 0.0001, 400, "C1", "stop", "2026-11-02T09:00:01", 1),
+    (4, "labels", "x", 3, "o3-mini", "ok", 1000, 0, 500, 256, 0.0033, 1000, "X1", "stop", "2026-11-02T11:00:01", 2),
+    (5, "labels", "y", 3, "my-model", "truncated", 10, 0, 5, 0, None, 100, "Y", "length", "2026-11-02T11:00:02", 0),
+    (6, "labels", "z", 3, "gpt-4o-mini", "failed", None, None, None, None, None, None, None, None, "2026-11-02T11:00:03", 1),
 ]  # fmt: skip
 # Item b failed in run 1 and was answered in run 2: its row is rewritten in place.
 RETRY_B = (
     "UPDATE requests SET run_id = 2, status = 'ok', prompt_tokens = 120, cached_tokens = 0, "
     "completion_tokens = 60, reasoning_tokens = 0, cost_usd = 0.00005, latency_ms = 300, "
-    "content = 'B2', finish_reason = 'stop', finished_at = '2026-11-02T09:00:00' WHERE id = 2"
+    "content = 'B2', finish_reason = 'stop', finished_at = '2026-11-02T09:00:00', "
+    "http_requests = 3 WHERE id = 2"
 )
 
 
@@ -52,7 +54,7 @@ def seeded(tmp_path: Path) -> Path:
         )
         db.conn.executemany(
             f"INSERT INTO requests ({COLUMNS}, request_hash, created_at, request) "
-            f"VALUES ({', '.join('?' * 15)}, 'h', '2026-11-01T09:00:00', ?)",
+            f"VALUES ({', '.join('?' * 16)}, 'h', '2026-11-01T09:00:00', ?)",
             [(*row, json.dumps({"messages": [{"role": "user", "content": f"Q {row[2]}"}]}))
              for row in REQUESTS],
         )  # fmt: skip
@@ -66,40 +68,53 @@ def seeded(tmp_path: Path) -> Path:
     return tmp_path / "batchbot.db"
 
 
-def _sums(requests, answered, failed, prompt, cached, completion, reasoning, cost, latency, cut=0):
+def _sums(
+    requests, http, answered, failed, prompt, cached, completion, reasoning, cost, latency, cut=0
+):
     return {
         "requests": requests,
+        "http_requests": http,
         "answered": answered,
         "truncated": cut,
+        "invalid": 0,
+        "refused": 0,
         "failed": failed,
         "prompt_tokens": prompt,
         "cached_tokens": cached,
         "completion_tokens": completion,
         "reasoning_tokens": reasoning,
         "cost_usd": cost,
+        "reasks": 0,
+        "reask_cost_usd": 0.0,
         "avg_latency_ms": latency,
+        "cache_hits": 0,
+        "cache_saved_usd": 0.0,
+        "prompt_cache_saved_usd": 0.0,
+        "batch_saved_usd": 0.0,
+        "flex_saved_usd": 0.0,
+        "priority_extra_usd": 0.0,
     }
 
 
-FAQ = _sums(3, 3, 0, 420, 100, 190, 0, 0.000195, 300.0)
-LABELS = _sums(3, 2, 1, 1010, 0, 505, 256, 0.0033, 550.0, cut=1)
-RUN_1 = _sums(1, 1, 0, 100, 0, 50, 0, 0.000045, 200.0)
-RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
+FAQ = _sums(3, 5, 3, 0, 420, 100, 190, 0, 0.000195, 300.0)
+LABELS = _sums(3, 3, 2, 1, 1010, 0, 505, 256, 0.0033, 550.0, cut=1)
+RUN_1 = _sums(1, 1, 1, 0, 100, 0, 50, 0, 0.000045, 200.0)
+RUN_2 = _sums(2, 4, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param([], [_sums(6, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"),
+        pytest.param([], [_sums(6, 8, 5, 1, 1430, 100, 695, 256, 0.003495, 400.0, 1)], id="totals"),
         pytest.param(
             ["--by", "job"], [{"job": "faq", **FAQ}, {"job": "labels", **LABELS}], id="job"
         ),
         pytest.param(
             ["--by", "model"],
             [
-                {"model": "gpt-4o-mini", **_sums(4, 3, 1, 420, 100, 190, 0, 0.000195, 300.0)},
-                {"model": "my-model", **_sums(1, 1, 0, 10, 0, 5, 0, None, 100.0, cut=1)},
-                {"model": "o3-mini", **_sums(1, 1, 0, 1000, 0, 500, 256, 0.0033, 1000.0)},
+                {"model": "gpt-4o-mini", **_sums(4, 6, 3, 1, 420, 100, 190, 0, 0.000195, 300.0)},
+                {"model": "my-model", **_sums(1, 0, 1, 0, 10, 0, 5, 0, None, 100.0, cut=1)},
+                {"model": "o3-mini", **_sums(1, 2, 1, 0, 1000, 0, 500, 256, 0.0033, 1000.0)},
             ],
             id="model",
         ),
@@ -107,7 +122,10 @@ RUN_2 = _sums(2, 2, 0, 320, 100, 140, 0, 0.00015, 350.0)
             ["--by", "day"],
             [
                 {"day": "2026-11-01", **RUN_1},
-                {"day": "2026-11-02", **_sums(5, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1)},
+                {
+                    "day": "2026-11-02",
+                    **_sums(5, 7, 4, 1, 1330, 100, 645, 256, 0.00345, 450.0, cut=1),
+                },
             ],
             id="day",
         ),
@@ -142,23 +160,23 @@ def test_report_json(seeded, invoke, args, expected):
 
 
 TABLE = """\
-day         requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
-----------  --------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
-2026-11-01         1         1        0       0     100       0          50          0    0.0000     200
-2026-11-02         5         4        1       1   1,330     100         645        256    0.0034     450
+day         items  HTTP requests  answered  cut off  failed  prompt  cached  completion  reasoning  cost USD  avg ms
+----------  -----  -------------  --------  -------  ------  ------  ------  ----------  ---------  --------  ------
+2026-11-01      1              1         1        0       0     100       0          50          0  0.000045     200
+2026-11-02      5              7         4        1       1   1,330     100         645        256   0.00345     450
 
 Cost by day (UTC)
-2026-11-01  █                                         $0.0000
-2026-11-02  ████████████████████████████████████████  $0.0034
+2026-11-01  █                                         $0.000045
+2026-11-02  ████████████████████████████████████████  $0.00345
 
 Why items failed (commonest first)
   1 × no error message
 """
 CSV = """\
-run_id,requests,answered,truncated,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,avg_latency_ms
-1,1,1,0,0,100,0,50,0,4.5e-05,200.0
-2,2,2,0,0,320,100,140,0,0.00015,350.0
-3,3,2,1,1,1010,0,505,256,0.0033,550.0
+run_id,requests,http_requests,answered,truncated,invalid,refused,failed,prompt_tokens,cached_tokens,completion_tokens,reasoning_tokens,cost_usd,reasks,reask_cost_usd,avg_latency_ms,cache_hits,cache_saved_usd,prompt_cache_saved_usd,batch_saved_usd,flex_saved_usd,priority_extra_usd
+1,1,1,1,0,0,0,0,100,0,50,0,0.000045,0,0.0,200.0,0,0.0,0.0,0.0,0.0,0.0
+2,2,4,2,0,0,0,0,320,100,140,0,0.00015,0,0.0,350.0,0,0.0,0.0,0.0,0.0,0.0
+3,3,3,2,1,0,0,1,1010,0,505,256,0.0033,0,0.0,550.0,0,0.0,0.0,0.0,0.0,0.0
 """
 
 
@@ -236,17 +254,17 @@ def test_runs_lists_newest_first(seeded, invoke):
 
 def test_failures_are_explained_everywhere(write_job, invoke, fake_api):
     """Why items failed is in the --quiet summary, `runs`, `report`, `export --all` and runs.exit_code."""
-    job = write_job("temp3.yaml", "model: gpt-4o-mini\nparams: {temperature: 3}\nprompts: [a, b]\n")
+    job = write_job("temp3.yaml", "model: o3-mini\nparams: {temperature: 0.5}\nprompts: [a, b]\n")
     result = invoke("run", str(job), "--base-url", fake_api.url, "--quiet")
     assert result.exit_code == 1
-    why = "2 × 400: Invalid 'temperature': decimal above maximum value. Expected a value <= 2"
+    why = "2 × 400: Unsupported value: 'temperature' does not support 0.5 with this model."
     assert result.output.splitlines()[1].startswith(f"  failed: {why}")
     assert f"       failed: {why}" in invoke("runs").output
     assert f"\nWhy items failed (commonest first)\n  {why}" in invoke("report").output
     (run,) = json.loads(invoke("runs", "--json").output)
     assert run["failures"][0]["count"] == 2
     rows = [json.loads(line) for line in invoke("export", "temp3", "--all").stdout.splitlines()]
-    assert [r["error"][:40] for r in rows] == ["400: Invalid 'temperature': decimal abov"] * 2
+    assert [r["error"][:40] for r in rows] == ["400: Unsupported value: 'temperature' do"] * 2
     store = Store.open("batchbot.db")
     assert store.db.execute("select exit_code from runs").fetchall() == [(1,)]
     store.close()
@@ -266,10 +284,11 @@ def test_export_jsonl_and_csv(seeded, invoke, tmp_path):
     out = tmp_path / "labels.csv"
     assert invoke("export", "labels", "--format", "csv", "-o", str(out), "--all").exit_code == 0
     assert out.read_text().splitlines() == [
-        "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd,error",
-        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,",
-        "y,Q y,Y,length,truncated,my-model,10,5,,",
-        "z,Q z,,,failed,gpt-4o-mini,,,,",
+        "id,prompt,answer,finish_reason,status,model,prompt_tokens,completion_tokens,cost_usd,error,"
+        "validation_error,refusal,reasks,metadata",
+        "x,Q x,X1,stop,ok,o3-mini,1000,500,0.0033,,,,0,",
+        "y,Q y,Y,length,truncated,my-model,10,5,,,,,0,",
+        "z,Q z,,,failed,gpt-4o-mini,,,,,,,0,",
     ]
 
 
@@ -300,6 +319,55 @@ def test_export_follows_the_job_as_it_is_now(write_job, invoke, fake_api):
         ("three, edited", "gpt-4o"),
     ]
     assert len(invoke("export", "j", "--all").stdout.splitlines()) == 7
+
+
+@pytest.mark.parametrize("target", ["home-tips", "home-tips.yaml"])
+def test_export_after_an_edit_says_the_job_changed(write_job, invoke, fake_api, target):
+    """A job file edited since its run (max_tokens changed): export says so with exit 2 and
+    names --latest, which exports what is there, rather than write an empty file."""
+    text = "model: gpt-4o-mini\nparams: {max_tokens: 50}\nprompts: [one, two, three]\n"
+    job = write_job("home-tips.yaml", text)
+    assert invoke("run", "home-tips.yaml", "--base-url", fake_api.url).exit_code == 0
+    job.write_text(text.replace("50", "80"))
+    result = invoke("export", target)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: home-tips.yaml has changed since 'home-tips' was run: 3 of its 3 items have "
+        "no answer to what they ask now, and 3 answers are to what it asked before (a prompt, "
+        "the model or a parameter changed). Run the job again to answer it as it is now, or "
+        "pass --latest to export the newest answer of each item as it was asked.\n"
+    )
+    latest = [json.loads(line) for line in invoke("export", target, "--latest").stdout.splitlines()]
+    assert sorted(row["prompt"] for row in latest) == ["one", "three", "two"]
+    assert invoke("run", "home-tips.yaml", "--base-url", fake_api.url).exit_code == 0
+    assert len(invoke("export", target).stdout.splitlines()) == 3
+
+
+def test_export_leaves_out_failed_and_new_items_without_a_word(write_job, invoke, fake_api):
+    """Items never answered (one failed, one added since) are no change to the job: the
+    export writes the answered ones, exit 0."""
+    job = write_job(
+        "j.yaml", "model: gpt-4o-mini\nprompts: [one, 'two [[fake:context_length_exceeded]]']\n"
+    )
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 1
+    job.write_text(job.read_text().replace("]\n", ", three]\n"))
+    result = invoke("export", "j")
+    assert result.exit_code == 0
+    assert [json.loads(line)["prompt"] for line in result.stdout.splitlines()] == ["one"]
+
+
+def test_read_answers_says_the_job_changed_too(write_job, invoke, fake_api):
+    """The library's read_answers raises the same error, pointing at latest=True."""
+    from batchbot import read_answers
+    from batchbot.errors import JobChanged
+
+    job = write_job("j.yaml", "model: gpt-4o-mini\nprompts: [one]\n")
+    assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0
+    job.write_text("model: gpt-4o-mini\nparams: {temperature: 0}\nprompts: [one]\n")
+    with pytest.raises(JobChanged, match="pass latest=True"):
+        list(read_answers(job))
+    assert [answer.prompt for answer in read_answers(job, latest=True)] == ["one"]
 
 
 def test_export_of_an_unknown_job_lists_the_jobs(seeded, invoke):
@@ -345,26 +413,32 @@ def test_html_report_renders_in_chromium(seeded, invoke, tmp_path):
     assert f"From {seeded.resolve()}, generated 20" in html
     for part in (
         "Spend over time, by model", "Spend by job", "Cost per answered item",
-        "USD per answered item", "Failures and cut-off answers", "<b>1 ×</b> no error message",
+        "USD per answered item", "Failures, cut-off, invalid and refused answers",
+        "<b>1 ×</b> no error message",
     ):  # fmt: skip
         assert part in html
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars", "--window-size=900,1400", f"--screenshot={shot}", page.as_uri(),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    width, height, pixels = _png_pixels(shot.read_bytes())
+    width, height, pixels = screenshot(page, tmp_path, "900,1400")
     assert (width, height) == (900, 1400)
     first, second = bytes((0x1F, 0x6F, 0xEB)), bytes((0xE8, 0x59, 0x0C))
     assert sum(1 for p in pixels if p == first) > 2000  # o3-mini's stack and the job bars
     assert sum(1 for p in pixels if p == second) > 200  # gpt-4o-mini stacked above
     rightmost = max(i % width for i, p in enumerate(pixels) if p == first)
     assert rightmost > 0.75 * width  # the charts use the page's width
+
+
+def screenshot(page: Path, tmp_path: Path, size: str) -> tuple[int, int, list[bytes]]:
+    """`page` as headless Chromium draws it in a window of `size` ("900,1400"): its pixels."""
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars", f"--window-size={size}", f"--screenshot={shot}", page.as_uri(),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return _png_pixels(shot.read_bytes())
 
 
 def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:

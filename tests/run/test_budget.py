@@ -10,7 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batchbot.api.client import ChatClient
+from batchbot.money.usd import usd
 from batchbot.run.budget import Budget
+from batchbot.store.store import Store
 
 
 async def test_reserve_waits_for_in_flight_then_gives_up():
@@ -96,7 +99,7 @@ def test_budget_stop_line_and_resume(tmp_path, write_job, invoke, fake_api):
     assert stopped.exit_code == 3
     spent, answered = _spent(tmp_path / "batchbot.db")
     assert 0 < spent <= 0.5
-    assert f"Spent ${spent:.4f} in this run; {20 - answered} items not sent." in stopped.output
+    assert f"Spent {usd(spent)} in this run; {20 - answered} items not sent." in stopped.output
     assert "Raise the budget and run the same command again to resume." in stopped.output
     assert "tomorrow" not in stopped.output  # a run's budget does not refill overnight
     done = invoke("run", str(job), "--base-url", fake_api.url, "--max-cost", "100")
@@ -117,16 +120,61 @@ def test_daily_budget_across_runs(tmp_path, write_job, invoke, fake_api):
     assert spent_first < total <= 1.0 + 1e-9
 
 
+def test_reservations_are_committed_before_sending_and_gone_with_the_answers(
+    tmp_path, write_job, invoke, fake_api, monkeypatch
+):
+    """Each request's worst case is in the database when it leaves; none is left after."""
+    job = _job(write_job, "j.yaml", 5, budget="budget_usd: 100")
+    seen: list[int] = []
+    complete = ChatClient.complete
+
+    async def sending(self, body):
+        with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+            seen.append(conn.execute("select count(*) from reservations").fetchone()[0])
+        return await complete(self, body)
+
+    monkeypatch.setattr(ChatClient, "complete", sending)
+    result = invoke("run", str(job), "--base-url", fake_api.url, "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert seen == [1] * 5  # another process reads it: it is committed
+    with sqlite3.connect(tmp_path / "batchbot.db") as conn:
+        assert conn.execute("select count(*) from reservations").fetchone() == (0,)
+
+
+def test_what_a_dead_run_left_reserved_counts_as_spent_today(tmp_path, write_job, invoke, fake_api):
+    """Reservations a killed run left count against the day's budget at their worst case."""
+    job = _job(write_job, "j.yaml", 3, budget="budget_usd_per_day: 1.0")
+    store = Store.open(tmp_path / "batchbot.db")
+    dead = store.start_run(job="j", job_path=str(job), mode="sync", settings={})
+    store.reserve(dead, "j", "q0", "gpt-4o-mini", 0.9)
+    store.close()
+    result = invoke("run", str(job), "--base-url", fake_api.url)
+    assert result.exit_code == 3, result.output
+    assert "1 request(s) of this job were on the wire today when a run was killed" in result.output
+    assert "($0.90 spent earlier)" in result.output
+    assert fake_api.stats.requests == 0  # one item's worst case is more than the $0.10 left
+    report = invoke("report")
+    assert "In flight when a run died: 1 request(s)" in report.output
+    assert "their worst case, $0.90." in report.output
+
+
 def test_budget_without_bound_sends_nothing(write_job, invoke, fake_api):
-    """With a budget, a request whose cost cannot be bounded is never sent, and the advice is
-    the fix the message names, not a bigger budget."""
-    job_text = "model: gpt-4o-mini\nbudget_usd: 1\nprompts: [Hi]\n"
+    """With a budget, a job with an item whose cost cannot be bounded is refused before
+    anything is sent: exit 2, no run row, and the advice is the fix the message names, not a
+    bigger budget nor a rerun."""
+    prompts = "".join(
+        f"  - {{id: q{i}, user: Hi {i}, params: {{max_tokens: 5}}}}\n" for i in range(3)
+    )
+    job_text = f"model: gpt-4o-mini\nbudget_usd: 1\nprompts:\n{prompts}  - {{id: last, user: Hi}}\n"
     result = invoke("run", str(write_job("j.yaml", job_text)), "--base-url", fake_api.url)
-    assert result.exit_code == 3
-    assert "sets no max_tokens, so its cost has no upper bound" in result.output
-    assert "Raise the budget" not in result.output
-    assert "params. Spent $0.0000" in result.output
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: budget set but item 'last' sets no max_tokens, so its cost has no upper bound: "
+        "add max_tokens (or max_completion_tokens; max_output_tokens for Responses) to the "
+        "job's params.\n"
+    )
     assert fake_api.stats.requests == 0
+    assert not Path("batchbot.db").exists()
 
 
 def test_budget_with_an_unpriced_model_stops_before_sending(write_job, invoke, fake_api):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batchbot.errors import EXIT_STOPPED
+from batchbot.errors import EXIT_BAD_INPUT
 from batchbot.fake.server import FakeServer
 from batchbot.run import checking
 
@@ -50,10 +50,10 @@ def test_a_broken_line_further_on_stops_the_run_before_its_own_item(
     large, tmp_path: Path, invoke, fake_api: FakeServer
 ) -> None:
     """A duplicate id at line 2,900: items before it may have been sent and are saved; it and
-    the rest are not sent; the line says where, and that a rerun sends the rest."""
+    the rest are not sent; the line says where (exit 2: the job must change)."""
     job = write_big_job(tmp_path / "big.jsonl", broken=2900)
     result = invoke("run", str(job), "--base-url", fake_api.url)
-    assert result.exit_code == EXIT_STOPPED, result.output
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert "big.jsonl:2900" in result.output
     assert "duplicate id 'q5': line 5 has it too" in result.output
     assert "checked while its first items are sent" in result.output

@@ -10,10 +10,10 @@ import errno
 import json
 import os
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import after_checking
 
 from batchbot.jobs import job as jobs
 from batchbot.jobs import text as jobfile_text
@@ -53,18 +53,6 @@ class FailingDisk:
 
     def __exit__(self, *exc: object) -> None:
         self.file.close()
-
-
-def after_checking(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:
-    """`then()` happens just after the run has checked every line, before it sends any."""
-    validate = jobs.Job.validate
-
-    def checked(self, *args, **kwargs):
-        count = validate(self, *args, **kwargs)
-        then()
-        return count
-
-    monkeypatch.setattr(jobs.Job, "validate", checked)
 
 
 def line_four(text: str, line: str) -> str:
@@ -116,21 +104,23 @@ def unreadable(tmp_path, monkeypatch):
 def test_a_file_that_breaks_during_the_run_stops_it_and_ends_its_row(
     tmp_path, invoke, fake_api, monkeypatch, breaks
 ):
-    """Exit 3 and one line naming the file, the line and the problem; the run row is stopped
-    with its exit code and error; what was answered is kept and a rerun sends only the rest."""
+    """Exit 2 (the file must be fixed) and one line naming the file, the line and the problem;
+    the run row is stopped with its exit code and error; what was answered is kept and a run
+    after the fix sends only the rest."""
     with monkeypatch.context() as patched:
         job, where = breaks(tmp_path, patched)
         original = {path: path.read_bytes() for path in tmp_path.iterdir()}
         args = ["run", str(job), "--base-url", fake_api.url, "--concurrency", "1"]
         result = invoke(*args)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     (line,) = result.stderr.splitlines()[-1:]
     assert line.startswith(f"batchbot: {tmp_path / where}"), line
     assert "found during the run: the file changed or became unreadable" in line
     assert "Traceback" not in result.output
-    assert "2 answered, 0 failed, 4 not sent yet (rerun to resume)" in result.stdout
+    assert "2 answered, 0 failed, 4 not sent yet ·" in result.stdout
+    assert "resume" not in result.output
     status, exit_code, error = run_row(tmp_path / "batchbot.db")
-    assert (status, exit_code) == ("stopped", 3)
+    assert (status, exit_code) == ("stopped", 2)
     assert error == line.removeprefix("batchbot: ")
     assert statuses(tmp_path / "batchbot.db") == {"q0": "ok", "q1": "ok"}
 
@@ -194,10 +184,10 @@ def test_batch_mode_stops_the_same_way_and_submits_nothing_half_read(
         job, where = broken_json(tmp_path, patched)
         args = ["run", str(job), "--mode", "batch", "--base-url", fake_api.url]
         result = invoke(*args)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"batchbot: {tmp_path / where}")
     assert len(result.stderr.splitlines()) == 1
-    assert run_row(tmp_path / "batchbot.db")[:2] == ("stopped", 3)
+    assert run_row(tmp_path / "batchbot.db")[:2] == ("stopped", 2)
     assert fake_api.batches.all() == []
 
     job.write_text(REQUESTS, encoding="utf-8")

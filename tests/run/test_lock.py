@@ -227,3 +227,96 @@ def test_a_failed_commit_leaves_no_transaction_open(tmp_path):
         db.execute("INSERT INTO parent VALUES (1)")
         db.execute("INSERT INTO child VALUES (1)")
     assert db.execute("SELECT count(*) FROM child").fetchone() == (1,)
+
+
+# -- one lock per database file, whatever the path's spelling ----------------------------------
+
+
+def _spell(tmp_path: Path, spelling: str) -> str:
+    """`spelling` of tmp_path/data/c.db: another path to the same database file."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    if spelling == "symlink":
+        (tmp_path / "link.db").symlink_to(data / "c.db")
+        return "link.db"
+    if spelling == "symlinked directory":
+        (tmp_path / "alias").symlink_to(data, target_is_directory=True)
+        return "alias/c.db"
+    if spelling == "relative":
+        return "./data/c.db"
+    if spelling == "dot-dot":
+        (tmp_path / "other").mkdir()
+        return "other/../data/c.db"
+    return str(data / "c.db")  # absolute
+
+
+SPELLINGS = ["symlink", "symlinked directory", "relative", "dot-dot", "absolute"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_lock_follows_the_database_file(tmp_path, write_job, invoke, fake_api, spelling):
+    """A run given the database by another path meets the lock of the run holding the file."""
+    job = write_job("faq.yaml", JOB)
+    other = _spell(tmp_path, spelling)
+    with job_lock(tmp_path / "data" / "c.db", "faq"):
+        result = invoke("run", str(job), "--base-url", fake_api.url, "--db", other)
+    assert result.exit_code == EXIT_LOCKED, result.output
+    assert fake_api.stats.requests == 0
+    assert lock_path(Path(other), "faq") == lock_path(tmp_path / "data" / "c.db", "faq")
+
+
+# Long enough (about 3 s at 100 ms an answer, 8 at once) that the second run, a new process,
+# starts while the first still holds the lock, even on a busy machine.
+ITEMS_LONG = 250
+
+
+def test_two_runs_through_a_symlinked_database(tmp_path, slow_api):
+    """A run through a symlink to the database of a run going exits 4; nothing is paid twice."""
+    prompts = "".join(f"  - question {i}?\n" for i in range(ITEMS_LONG))
+    (tmp_path / "faq.yaml").write_text(f"model: gpt-4o-mini\nprompts:\n{prompts}")
+    (tmp_path / "link.db").symlink_to(tmp_path / "c.db")
+    first = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--db", "c.db")
+    deadline = time.monotonic() + 20
+    while slow_api.stats.requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--db", "link.db")
+    out, err = second.communicate(timeout=30)
+    assert first.poll() is None, "the first run ended before the second; make it longer"
+    assert second.returncode == EXIT_LOCKED, out + err
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert slow_api.stats.answered == ITEMS_LONG
+    assert slow_api.stats.duplicates == 0
+
+
+def _can_mount_in_a_namespace() -> bool:
+    try:
+        probe = ["unshare", "--map-root-user", "--mount", "true"]
+        return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(
+    not _can_mount_in_a_namespace(), reason="needs unshare with user namespaces (see .ci/run)"
+)
+def test_a_second_mount_meets_the_same_lock(tmp_path, write_job):
+    """A run that sees the database's directory through a bind mount elsewhere exits 4."""
+    data, mount = tmp_path / "data", tmp_path / "mnt"
+    data.mkdir()
+    mount.mkdir()
+    (data / "faq.yaml").write_text(JOB)
+    run = f"{sys.executable} -m batchbot run {mount}/faq.yaml --db {mount}/c.db"
+    script = f"mount --bind {data} {mount} && exec {run} --base-url http://127.0.0.1:9/v1"
+    env = child_env()
+    with job_lock(data / "c.db", "faq"):
+        result = subprocess.run(
+            ["unshare", "--map-root-user", "--mount", "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == EXIT_LOCKED, result.stdout + result.stderr
+    assert "another batchbot run of job 'faq'" in result.stderr

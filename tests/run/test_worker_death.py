@@ -41,10 +41,10 @@ def break_store(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
     """Writing q3's result raises `error` inside the writer: the worker dies waiting for it."""
     real = Store.record_results
 
-    def record_results(self, run_id, job, mode, outcomes):
+    def record_results(self, run_id, job, mode, outcomes, **kwargs):
         if any(outcome.item.id == "q3" for outcome in outcomes):
             raise error
-        return real(self, run_id, job, mode, outcomes)
+        return real(self, run_id, job, mode, outcomes, **kwargs)
 
     monkeypatch.setattr(Store, "record_results", record_results)
 

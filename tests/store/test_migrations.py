@@ -6,6 +6,7 @@ m001_initial was the only migration. Never regenerate it: it stands for users' o
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -77,3 +78,43 @@ def test_a_reader_migrates_an_old_file_first(tmp_path):
 def test_latest_migration_is_the_last_one_defined():
     """The readers' notion of "migrated" names the newest migration there is."""
     assert migrations.pending(Database(memory=True))[-1].name == LATEST_MIGRATION
+
+
+def test_old_answers_read_through_the_new_columns_and_views(tmp_path, invoke):
+    """Rows from before whole answers were kept read as plain answers: no tool calls, no
+    re-asks, counted in the new report columns as none; their export has the new fields."""
+    db = tmp_path / "batchbot.db"
+    shutil.copy(OLD_DB, db)
+    Store.open(db).close()
+    with sqlite3.connect(db) as conn:
+        view = conn.execute(
+            "select item_id, answer is not null, parsed, refusal, reasks from answers order by 1"
+        ).fetchall()
+        assert view == [
+            ("3b9c505e239d2c66", 1, None, None, 0),
+            ("key-safety", 1, None, None, 0),
+            ("rotate", 1, None, None, 0),
+        ]
+        spend = conn.execute("select sum(invalid), sum(refused), sum(reasks) from spend")
+        assert spend.fetchone() == (0, 0, 0)
+    report = invoke("report", "--json")
+    (total,) = json.loads(report.output)
+    assert (total["requests"], total["invalid"], total["reasks"]) == (3, 0, 0)
+
+
+def test_old_rows_count_their_http_requests_and_show_their_prompts(tmp_path, invoke):
+    """Rows from before HTTP requests were counted count one per attempt (in the rollup too),
+    and the answers view shows their prompts as text."""
+    db = tmp_path / "batchbot.db"
+    shutil.copy(OLD_DB, db)
+    Store.open(db).close()
+    with sqlite3.connect(db) as conn:
+        attempts, counted = conn.execute(
+            "select sum(attempts), sum(http_requests) from requests"
+        ).fetchone()
+        (rolled_up,) = conn.execute("select sum(http_requests) from spend").fetchone()
+        prompts = conn.execute("select prompt from answers order by item_id").fetchall()
+    assert attempts == counted == rolled_up > 0
+    assert all(isinstance(prompt, str) and not prompt.startswith("[") for (prompt,) in prompts)
+    (total,) = json.loads(invoke("report", "--json").output)
+    assert total["http_requests"] == attempts

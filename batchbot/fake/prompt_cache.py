@@ -107,7 +107,9 @@ def _short(content: Any) -> Any:
 
 def _digested(part: Any) -> Any:
     image = part.get("image_url") if isinstance(part, Mapping) else None
-    url = image.get("url") if isinstance(image, Mapping) else None
+    if not isinstance(image, Mapping):
+        return part
+    url = image.get("url")
     if not isinstance(url, str) or not url.startswith("data:"):
         return part
     digest = hashlib.blake2b(url.encode(), digest_size=16).hexdigest()

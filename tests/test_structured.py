@@ -422,6 +422,14 @@ def test_the_extraction_example_runs_with_fake(tmp_path, invoke):
         jsonschema.validate(json.loads(row["parsed"]), schema)
     header = invoke("export", "support-tickets", "--format", "csv").stdout.splitlines()[0]
     assert header.endswith(",reasks,metadata,customer,email,category,urgency,summary,needs_human")
+    fields = ["customer", "email", "category", "urgency", "summary", "needs_human"]
+    assert list(schema["properties"]) == fields  # each description whole, no stray key
+    assert "if the ticket gives one" in schema["properties"]["email"]["description"]
+    text = (tmp_path / "extract.yaml").read_text().replace("name: support-tickets", "name: copy")
+    (tmp_path / "copy.yaml").write_text(text)
+    result = invoke("run", "copy.yaml", "--fake", key=None)
+    assert result.exit_code == 0, result.output
+    assert "copy: 12 answered (12 from the cache" in result.output  # same schema, same request
 
 
 def test_a_tool_the_model_chose_is_an_answer_beside_a_schema(tmp_path, write_job, invoke, fake_api):

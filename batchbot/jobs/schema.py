@@ -75,21 +75,28 @@ class OutputSchema:
     tool: str | None = None
 
 
-def parse_schema(value: object, where: Where, job_name: str, *parts: str | int) -> JobSchema:
+def parse_schema(value: object, where: Where, *parts: str | int) -> JobSchema:
     """`schema:` read into a JobSchema; file and import problems are JobFileErrors."""
-    name = NAME.sub("_", job_name).strip("_")[:NAME_LENGTH] or "answer"
     if isinstance(value, dict):
-        return JobSchema(name, strict(value))
+        return JobSchema(_schema_name(value), strict(value))
     if not isinstance(value, str) or not value.strip():
         raise where.error(f"must be {SCHEMA_SHAPE}, not {describe(value)}", *parts)
     if value.lower().endswith(".json"):
         path = where.path.parent / value
         schema = _json_file(path, where, *parts)
-        return JobSchema(name, strict(schema))
+        return JobSchema(_schema_name(schema), strict(schema))
     if ":" in value:
         model = _import_model(value, where.path.parent, where, *parts)
         return JobSchema(model.__name__[:NAME_LENGTH], strict(model.model_json_schema()), model)
     raise where.error(f"must be {SCHEMA_SHAPE}, not {value!r}", *parts)
+
+
+def _schema_name(schema: Mapping[str, Any]) -> str:
+    """The name sent with a schema: its `title`, else "answer" — never the job's name, so the
+    same schema asked by two jobs is the same request to the response cache."""
+    title = schema.get("title")
+    name = NAME.sub("_", title).strip("_")[:NAME_LENGTH] if isinstance(title, str) else ""
+    return name or "answer"
 
 
 def schema_params(

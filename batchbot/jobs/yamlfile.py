@@ -153,7 +153,7 @@ def load_yaml_job(
     settings = dataclasses.replace(settings, endpoint=endpoint)
     _check_endpoint_settings(settings, where)
     if doc.get("schema") is not None:
-        schema = parse_schema(doc["schema"], where, name, "schema")
+        schema = parse_schema(doc["schema"], where, "schema")
         params = schema_params(schema, endpoint, settings.params, where)
         settings = dataclasses.replace(settings, schema=schema, params=MappingProxyType(params))
     if model is None:

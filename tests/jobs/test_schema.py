@@ -53,7 +53,7 @@ def test_an_inline_schema_is_sent_strict_as_the_response_format(job):
     body = job(f"model: gpt-4o-mini\nschema: {json.dumps(OPEN)}\nprompts: [Paris]\n")
     assert body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "where", "schema": STRICT, "strict": True},
+        "json_schema": {"name": "answer", "schema": STRICT, "strict": True},
     }
     assert output_schema(body).schema == STRICT
 
@@ -106,7 +106,7 @@ def test_the_responses_api_gets_text_format(job):
     )
     assert body["text"] == {
         "verbosity": "low",
-        "format": {"type": "json_schema", "name": "where", "schema": STRICT, "strict": True},
+        "format": {"type": "json_schema", "name": "answer", "schema": STRICT, "strict": True},
     }
     assert output_schema(body, "/v1/responses").schema == STRICT
 

@@ -90,30 +90,11 @@ def _parts(body: Mapping[str, Any]) -> list[str]:
         parts.append(body["instructions"])
     for message in body.get("messages") or ():
         if isinstance(message, Mapping):
-            parts.append(f"{message.get('role')}\n{_text(_short(message.get('content')))}")
+            parts.append(f"{message.get('role')}\n{_text(message.get('content'))}")
     given = body.get("input")
     for item in [given] if isinstance(given, str) else given or ():
         parts.append(_text(item))
     return [part for part in parts if part]
-
-
-def _short(content: Any) -> Any:
-    """A message's content with each data URL as its digest: an image is a few hundred tokens
-    to the model, not its base64 text (tokenising half a megabyte of it takes minutes)."""
-    if not isinstance(content, list):
-        return content
-    return [_digested(part) for part in content]
-
-
-def _digested(part: Any) -> Any:
-    image = part.get("image_url") if isinstance(part, Mapping) else None
-    if not isinstance(image, Mapping):
-        return part
-    url = image.get("url")
-    if not isinstance(url, str) or not url.startswith("data:"):
-        return part
-    digest = hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
-    return {**part, "image_url": {**image, "url": digest}}
 
 
 def _text(value: Any) -> str:

@@ -178,6 +178,7 @@ def server_stats(url: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
+@pytest.mark.timeout(360)  # a minute alone on 2 cores; several times that on a busy machine
 def test_resume_of_100k_job_half_answered_sends_exactly_the_other_half(
     tmp_path: Path, write_job, invoke, api_process: str
 ) -> None:

@@ -76,7 +76,10 @@ class Config:
     tier: str = tiers.DEFAULT_TIER
     rpm: float | None = None
     tpm: float | None = None
+    rpm_from: str = tiers.PRESET  # where each limit came from: a flag, the job or the preset
+    tpm_from: str = tiers.PRESET
     concurrency: int = tiers.DEFAULT_CONCURRENCY
+    token_count: str | None = None  # exact / chars; None: as the server is found to count
     timeout_s: float | None = None  # None: the mode's (request_timeout_s)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_s: float = DEFAULT_GRACE_S
@@ -122,6 +125,11 @@ class Config:
         values["azure"] = vars_of(self.azure)
         return values
 
+    def caps(self) -> list[str]:
+        """The kinds ("requests", "tokens") whose limit the user set: a hard ceiling."""
+        sources = (("requests", self.rpm_from), ("tokens", self.tpm_from))
+        return [kind for kind, source in sources if source in tiers.SET_BY_USER]
+
     @property
     def needs_key(self) -> bool:
         """Whether a run must have an API key: not for the simulated API, nor for a server on
@@ -150,6 +158,7 @@ class Flags:
     rpm: float | None = None
     tpm: float | None = None
     concurrency: int | None = None
+    token_count: str | None = None
     timeout_s: float | None = None
     max_attempts: int | None = None
     grace_s: float | None = None
@@ -179,8 +188,8 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     model = flags.model or settings.model or _first_model(job)
     tier = flags.tier or settings.tier or tiers.DEFAULT_TIER
     preset = tiers.limits_for(tier, model or "")
-    rpm = _first(flags.rpm, settings.limits.rpm, preset.rpm)
-    tpm = _first(flags.tpm, settings.limits.tpm, preset.tpm)
+    rpm, rpm_from = _sourced(flags.rpm, settings.limits.rpm, preset.rpm)
+    tpm, tpm_from = _sourced(flags.tpm, settings.limits.tpm, preset.tpm)
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
     given = {name: getattr(flags, name) for name in SETTINGS if hasattr(flags, name)}
     _check_numbers({**given, "rpm": rpm, "tpm": tpm, "concurrency": concurrency})
@@ -195,7 +204,10 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         tier=tier,
         rpm=rpm,
         tpm=tpm,
+        rpm_from=rpm_from,
+        tpm_from=tpm_from,
         concurrency=int(concurrency),
+        token_count=flags.token_count or settings.token_count,
         timeout_s=flags.timeout_s,
         max_attempts=_first(flags.max_attempts, DEFAULT_MAX_ATTEMPTS),
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
@@ -273,6 +285,15 @@ def checked_base_url(url: str | None) -> str | None:
     if parts.username is not None or parts.password is not None:
         raise ConfigError(CREDENTIALS.format(url=shown))
     return url
+
+
+def _sourced(flag: float | None, job: float | None, preset: float) -> tuple[float, str]:
+    """A limit and where it came from: the flag, else the job file, else the tier preset."""
+    if flag is not None:
+        return flag, tiers.FLAG
+    if job is not None:
+        return job, tiers.JOB
+    return preset, tiers.PRESET
 
 
 def masked_url(url: str) -> str:

@@ -221,6 +221,11 @@ FEED_FAILED_INPUT = (
     "{error} (found during the run: the file changed or became unreadable after it was "
     "checked); the run stopped and answers already saved are kept: fix the file, then run it"
 )
+FEED_FAILED_CHECKING = (
+    "{error} (a job this large is checked while its first items are sent: the items before "
+    "this line were sent and their answers are saved, this one and the rest were not); fix "
+    "the file, then run it: what is answered is not sent again"
+)
 FEED_FAILED = (
     "reading the job's items failed ({error}): the run stopped and answers already saved are "
     "kept, so a rerun resumes. If it happens again, please report it with the traceback that "
@@ -239,16 +244,21 @@ class FeedFailed(RunStopped):
 
 class JobFileChanged(RunRefused):
     """Raised like FeedFailed when the job or inputs file changed or became unreadable after
-    it was checked (the JobFileError's file, line and reason are in the message)."""
+    it was checked (the JobFileError's file, line and reason are in the message), or when a
+    large job, checked while its first items are sent, has a problem further on (a broken
+    line, or an item the run's settings refuse: see `run.preflight`)."""
 
-    def __init__(self, error: JobFileError) -> None:
-        super().__init__(FEED_FAILED_INPUT.format(error=error))
+    def __init__(self, error: InputError, *, checking: bool = False) -> None:
+        """`checking`: the job was being checked while its first items were sent."""
+        message = FEED_FAILED_CHECKING if checking else FEED_FAILED_INPUT
+        super().__init__(message.format(error=error))
 
 
-def feed_error(error: BaseException) -> FeedFailed | JobFileChanged:
-    """The stop for items that could not be read to the end: the file's fault, or a bug."""
-    if isinstance(error, JobFileError):
-        return JobFileChanged(error)
+def feed_error(error: BaseException, *, checking: bool = False) -> FeedFailed | JobFileChanged:
+    """The stop for items that could not be read to the end: the file's fault, or a bug;
+    `checking`: the job was being checked while its first items were sent."""
+    if isinstance(error, JobFileError) or (checking and isinstance(error, InputError)):
+        return JobFileChanged(error, checking=checking)
     return FeedFailed(error)
 
 

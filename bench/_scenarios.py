@@ -26,10 +26,16 @@ class Scenario:
     drop_to: tuple[int, int] | None = None  # ...to these
     start_full: bool = False  # the server's buckets start full (an idle key), not empty
     quick: bool = False  # part of --quick
+    runs: int = 1  # this many runs of each client on the key, each with the scenario's items...
+    after_s: float = 0.0  # ...each started this long after the one before
+    cap: tuple[int, int] | None = None  # the limits the user sets, below the server's
+    items: int | None = None  # items to send, if not as many as the limits allow in --seconds
     note: str = ""
 
     def limits_at(self, second: float) -> tuple[float, float]:
         """The requests and tokens per minute left for our client at `second`."""
+        if self.cap is not None:
+            return self.cap
         rpm, tpm = self.rpm, self.tpm
         if self.drop_at_s is not None and self.drop_to and second >= self.drop_at_s:
             rpm, tpm = self.drop_to
@@ -37,7 +43,7 @@ class Scenario:
 
 
 def _sliding(name: str, note: str, **settings: Any) -> Scenario:
-    return Scenario(name, windows="sliding", quick=True, note=note, **settings)
+    return Scenario(name, windows="sliding", note=note, **{"quick": True, **settings})
 
 
 TPM_BOUND = {"rpm": BIG_RPM, "tpm": 300_000, "max_tokens": 200}
@@ -98,6 +104,33 @@ SCENARIOS = [
         other_share=0.5,
         quick=True,
         note="another client spends 1,500 of 3,000 RPM",
+    ),
+    Scenario(
+        "two-runs",
+        rpm=3000,
+        tpm=BIG_TPM,
+        window_s=1.0,
+        runs=2,
+        after_s=5.0,
+        note="two runs on one key, the second 5 s after the first, 3,000 RPM as 50/s",
+    ),
+    _sliding(
+        "chars-700",
+        "sliding-chars with 700 items, as OpenAI's rate limiter counts: characters / 4 + "
+        "max_tokens",
+        count="chars",
+        items=700,
+        quick=False,
+        **TPM_BOUND,
+    ),
+    Scenario(
+        "user-cap",
+        rpm=3000,
+        tpm=BIG_TPM,
+        cap=(600, BIG_TPM),
+        start_full=True,
+        items=700,
+        note="--rpm 600 set by the user, server 3,000 RPM with its buckets full, 700 items",
     ),
     Scenario(
         "mid-run-drop",

@@ -50,6 +50,7 @@ from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
 from batchbot.pace import dialect
+from batchbot.pace.tiers import FLAG
 from batchbot.run.runner import run_job_async
 
 MODEL = "gpt-4o-mini"
@@ -199,6 +200,8 @@ async def run_once(server: str, url: str, key: str, start: str, client: str) -> 
             model=MODEL,
             rpm=RPM,
             tpm=TPM,
+            rpm_from=FLAG,  # as --rpm and --tpm
+            tpm_from=FLAG,
             concurrency=50,
         )
         notes = _Notes(result.notes)

@@ -33,6 +33,8 @@ import asyncio
 import importlib.util
 import logging
 import multiprocessing
+import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -52,7 +54,7 @@ from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
 from batchbot.logs import NOTICE
-from batchbot.pace.tiers import limits_for
+from batchbot.pace.tiers import FLAG, PRESET, limits_for
 from batchbot.pace.tokens import request_tokens
 from batchbot.run.runner import run_job_async
 
@@ -86,14 +88,19 @@ def start_server(latency_ms: float = LATENCY_MS) -> tuple[multiprocessing.proces
 # -- the clients --------------------------------------------------------------------------------
 
 
+def told(scenario: Scenario) -> tuple[float, float, str, str]:
+    """The limits batchbot is given, the tier, and where the limits came from."""
+    if scenario.tier:
+        preset = limits_for(scenario.tier, MODEL)
+        return preset.rpm, preset.tpm, scenario.tier, PRESET
+    rpm, tpm = scenario.cap or (scenario.rpm, scenario.tpm)
+    return rpm, tpm, "tier-1", FLAG  # a user who knows the limits and sets them
+
+
 async def run_batchbot(
     url: str, bodies: list[dict[str, Any]], scenario: Scenario
 ) -> tuple[int, int]:
-    if scenario.tier:
-        preset = limits_for(scenario.tier, MODEL)
-        rpm, tpm, tier = preset.rpm, preset.tpm, scenario.tier
-    else:  # a user who knows the limits and sets them
-        rpm, tpm, tier = scenario.rpm, scenario.tpm, "tier-1"
+    rpm, tpm, tier, source = told(scenario)
     with tempfile.TemporaryDirectory() as tmp:
         path = _write_jsonl(Path(tmp, "bench.jsonl"), bodies)
         config = Config(
@@ -104,10 +111,45 @@ async def run_batchbot(
             tier=tier,
             rpm=rpm,
             tpm=tpm,
+            rpm_from=source,
+            tpm_from=source,
             concurrency=CONCURRENCY,
         )
         summary = await run_job_async(load_job(path), config, handle_signals=False)
     return summary.answered, summary.failed
+
+
+async def run_batchbot_process(
+    url: str, bodies: list[dict[str, Any]], scenario: Scenario
+) -> tuple[int, int]:
+    """`batchbot run` in a process of its own, as cron starts it: (answered, failed)."""
+    rpm, tpm, tier, _ = told(scenario)
+    with tempfile.TemporaryDirectory() as tmp:
+        job, db = _write_jsonl(Path(tmp, "bench.jsonl"), bodies), Path(tmp, "bench.db")
+        argv = [sys.executable, "-m", "batchbot", "run", str(job), "--base-url", url, "--quiet"]
+        argv += ["--db", str(db), "--tier", tier, "--rpm", str(rpm), "--tpm", str(tpm)]
+        argv += ["--concurrency", str(CONCURRENCY)]
+        env = {**os.environ, "OPENAI_API_KEY": "sk-bench"}
+        run = await asyncio.create_subprocess_exec(*argv, env=env)
+        await run.wait()
+        with sqlite3.connect(db) as conn:
+            counts = dict(conn.execute("select status, count(*) from requests group by status"))
+    return counts.get("ok", 0) + counts.get("truncated", 0), counts.get("failed", 0)
+
+
+def overlapping(client: Client, scenario: Scenario) -> Client:
+    """`scenario.runs` runs of `client` on the key, each with its share of the items, each
+    started `scenario.after_s` after the one before."""
+
+    async def runs(url: str, bodies: list[dict[str, Any]]) -> tuple[int, int]:
+        async def one(number: int) -> tuple[int, int]:
+            await asyncio.sleep(number * scenario.after_s)
+            return await client(url, bodies[number :: scenario.runs])
+
+        results = await asyncio.gather(*(one(n) for n in range(scenario.runs)))
+        return sum(a for a, _ in results), sum(f for _, f in results)
+
+    return runs
 
 
 def _write_jsonl(path: Path, bodies: list[dict[str, Any]]) -> Path:
@@ -162,7 +204,10 @@ class Result:
 
 
 def bodies_for(scenario: Scenario, seconds: float) -> list[dict[str, Any]]:
-    """As many distinct items as the scenario's budget allows in `seconds` at the limit."""
+    """As many distinct items as the scenario's budget allows in `seconds` at the limit (for
+    each of its runs), or the number it says."""
+    if scenario.items:
+        return [question(i, scenario.max_tokens) for i in range(scenario.items)]
     if scenario.workload == "mixed":
         sample = mixed(200)
         per_request = sum(request_tokens(body) for body in sample) / len(sample)
@@ -171,7 +216,7 @@ def bodies_for(scenario: Scenario, seconds: float) -> list[dict[str, Any]]:
     count = 0.0
     for second in range(int(seconds)):
         rpm, tpm = scenario.limits_at(second)
-        count += min(rpm, tpm / per_request) / 60
+        count += min(rpm, tpm / per_request) / 60 * scenario.runs
     if scenario.workload == "mixed":
         return mixed(round(count))
     return [question(i, scenario.max_tokens) for i in range(round(count))]
@@ -284,6 +329,8 @@ def _result(
     allowed_tpm = sum(tpm for _, tpm in allowed) / 60
     per_request = got_tokens / got_requests if got_requests else 0
     binding = "RPM" if scenario.rpm * per_request <= scenario.tpm or not per_request else "TPM"
+    if scenario.cap is not None:
+        notes.append(_busiest(timeline, scenario.cap[0]))
     return Result(
         scenario=scenario.name,
         client=client + (" *" if short else ""),
@@ -297,6 +344,16 @@ def _result(
         failed=failed,
         wall_s=wall,
         notes=notes,
+    )
+
+
+def _busiest(timeline: list[list[int]], cap: int) -> str:
+    """The most requests the server let through in any whole second and any 60 of them."""
+    per_second = [requests for requests, _ in timeline]
+    minute = max(sum(per_second[s : s + 60]) for s in range(max(1, len(per_second) - 59)))
+    return (
+        f"busiest second {max(per_second, default=0)} (cap {cap / 60:g}), "
+        f"busiest minute {minute} (cap {cap})"
     )
 
 
@@ -335,7 +392,10 @@ async def bench(
         bodies = bodies_for(scenario, seconds)
         for name, client in clients.items():
             if name == "batchbot":
-                client = _bind(run_batchbot, scenario)
+                runner = run_batchbot_process if scenario.runs > 1 else run_batchbot
+                client = _bind(runner, scenario)
+            if scenario.runs > 1:
+                client = overlapping(client, scenario)
             results.append(_say(await run_one(url, scenario, name, client, bodies)))
     return results
 
@@ -401,6 +461,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     SERVER["dialect"] = args.dialect
+    # Runs on one key tell each other through files: the benchmark's own, in a fresh place.
+    state = tempfile.TemporaryDirectory()
+    os.environ["BATCHBOT_STATE_DIR"] = state.name
     seconds = args.seconds or (15.0 if args.quick else 20.0)
     scenarios = [s for s in SCENARIOS if s.quick or not args.quick]
     if args.only:

@@ -41,12 +41,14 @@ def fake_api(fake_server: FakeServer) -> FakeServer:
 
 @pytest.fixture(autouse=True)
 def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, and
-    retries at once (a test of the waits passes its own `retry_wait`)."""
+    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, no backoff
+    (a test of the waits passes its own `retry_wait`), and its own state directory: runs of
+    other test sessions on this machine share no key."""
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "BATCHBOT_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BATCHBOT_RAISE_ERRORS", "1")
+    monkeypatch.setenv("BATCHBOT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(policy, "default_wait", wait_none)
 

@@ -461,7 +461,9 @@ def _progress(rows: list[dict[str, Any]], interval: float) -> str:
     return f"waiting for {len(rows)} batch(es): {listed}; next check in {interval:.3g} s"
 
 
-def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed | JobFileChanged:
+def feed_failed(
+    job: str, run_id: int, error: Exception, *, checking: bool = False
+) -> FeedFailed | JobFileChanged:
     """The stop for a run, sync or batch, whose items could not be read (or fed) to the end;
     the traceback goes to the log (and to stderr with --verbose), the CLI says one line."""
     log.error(
@@ -470,4 +472,4 @@ def feed_failed(job: str, run_id: int, error: Exception) -> FeedFailed | JobFile
         exc_info=error,
         extra={DETAIL: True, "run_id": run_id},
     )
-    return feed_error(error)
+    return feed_error(error, checking=checking)

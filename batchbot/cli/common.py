@@ -73,7 +73,7 @@ def setting(name: str) -> Number:
 
 
 def limit_options(func: F) -> F:
-    """--tier, --rpm, --tpm, --concurrency: shared by every command that sends."""
+    """--tier, --rpm, --tpm, --concurrency, --token-count: shared by every command that sends."""
     for option in reversed(
         [
             click.option("--tier", help="Rate-limit preset (see tiers.yaml); default tier-1."),
@@ -87,6 +87,13 @@ def limit_options(func: F) -> F:
                 "--concurrency",
                 type=setting("concurrency"),
                 help="Most requests in flight at once.",
+            ),
+            click.option(
+                "--token-count",
+                type=click.Choice(["chars", "exact"]),
+                help="How the server counts a request against TPM: chars (about 4 characters a "
+                "token, as OpenAI's rate limiter), exact (tiktoken's count)  [default: as the "
+                "server's answers show, starting exact]",
             ),
         ]
     ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from batchbot.cli.common import (
     setting,
 )
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
+
+if TYPE_CHECKING:
+    from batchbot.run.neighbours import Neighbour
 
 
 @cli.command(name="doctor")
@@ -80,7 +84,8 @@ LIMITS_NOTE = (
 @click.option("--model", help="Only this model's family (snapshots and fine-tunes included).")
 @click.option("--tier", help="Only this tier.")
 def limits_command(model: str | None, tier: str | None) -> None:
-    """Print the rate-limit presets: requests and tokens per minute by tier and model family.
+    """Print the rate-limit presets: requests and tokens per minute by tier and model family,
+    then the runs on this machine sharing a key now.
 
     The figures come from tiers.yaml (OpenAI's usage tiers and the tutorial's tiers); pick
     one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
@@ -106,6 +111,43 @@ def limits_command(model: str | None, tier: str | None) -> None:
     ]
     echo("\n".join(render_table(headings, cells, numeric={2, 3, 4})))
     echo(f"\n{LIMITS_NOTE}")
+    _echo_neighbours()
+
+
+def _echo_neighbours() -> None:
+    """The runs sharing a key on this machine now, and the share of it each uses."""
+    import time
+
+    from batchbot.reports.table import render_table
+    from batchbot.run.neighbours import key_hash, neighbours
+
+    runs = neighbours()
+    if not runs:
+        echo("\nNo run on this machine is sending now.")
+        return
+    mine = key_hash(environment().get("OPENAI_API_KEY") or "")
+    headings = ("key", "base URL", "model", "job", "pid", "RPM share", "TPM share", "for")
+    cells = [
+        (
+            "yours" if run.key == mine else run.key,
+            run.base_url,
+            run.model,
+            run.job,
+            str(run.pid),
+            *(_share(run, kind) for kind in ("requests", "tokens")),
+            f"{time.time() - run.started:.0f} s",
+        )
+        for run in runs
+    ]
+    echo("\nRuns on this machine sharing a key now (+: would take more of it):")
+    echo("\n".join(render_table(headings, cells, numeric={4, 5, 6, 7})))
+
+
+def _share(run: Neighbour, kind: str) -> str:
+    """A run's share of one kind of the key; + if it would take more."""
+    if not run.limits.get(kind):
+        return "-"
+    return f"{run.share[kind]:.0%}" + ("+" if kind in run.bound else "")
 
 
 def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -40,7 +40,7 @@ from batchbot.fake import errors as fake_errors
 from batchbot.fake import known, prices
 from batchbot.fake.batches import FakeBatches
 from batchbot.fake.control import control_routes
-from batchbot.fake.counting import check_count_mode
+from batchbot.fake.counting import check_count_mode, encoder
 from batchbot.fake.dialects import OPENAI, check_dialect
 from batchbot.fake.endpoints import KINDS, Kind
 from batchbot.fake.errors import ApiError
@@ -511,6 +511,9 @@ def serve(*, on_ready: Callable[[str], None] | None = None, **settings: Any) -> 
 
     async def main() -> None:
         await server.start()
+        # The real API answers its first request as fast as any: load the tokenizer now, not
+        # while a client waits for that answer (a pure-Python vocabulary takes ~0.2 s).
+        encoder("gpt-4o-mini")
         try:
             if on_ready is not None:
                 on_ready(server.url)

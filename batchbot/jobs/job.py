@@ -100,6 +100,16 @@ class Job:
         `checked(count)` hears how far a big job has got, every CHECKED_EVERY items;
         `check(item)` may refuse an item for what the run's settings need (it raises).
         """
+        count = 0
+        for count in self.checking(CHECKED_EVERY, check=check):
+            if checked is not None and count % CHECKED_EVERY == 0:
+                checked(count)
+        return count
+
+    def checking(self, every: int, *, check: Callable[[Item], None] | None = None) -> Iterator[int]:
+        """Check every item (and `check(item)` each, as `validate`), telling how many so far
+        every `every` items and once at the end (the whole count); raise JobFileError on the
+        first problem."""
         seen = _SeenIds(self)
         count = 0
         for draft in self.source.read():
@@ -108,11 +118,12 @@ class Job:
             if check is not None:
                 check(item)
             count += 1
-            if checked is not None and count % CHECKED_EVERY == 0:
-                checked(count)
+            if count % every == 0:
+                yield count
         if count == 0:
             raise JobFileError(self.source.empty_path, self.source.empty_message)
-        return count
+        if count % every:
+            yield count
 
 
 def load_job(

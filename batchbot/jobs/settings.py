@@ -18,6 +18,7 @@ from batchbot.jobs.schema import JobSchema
 from batchbot.jobs.values import COUNT, MONEY, PACK, RATE, REASKS, TOKENS, Range, want
 
 MODES = tuple(sorted(modes.MODES))  # sorted: the order an error message lists them in
+TOKEN_COUNTS = ("chars", "exact")
 # What to do with an invalid or cut-off answer: keep it as it is, or ask again.
 KEEP, RETRY = "keep", "retry"
 ON_ANSWER = (KEEP, RETRY)
@@ -61,6 +62,7 @@ class JobSettings:
     endpoint: str | None = None
     pack: int | None = None  # embedding items a request: None is the default
     price_as: str | None = None  # the OpenAI model whose price applies (an Azure deployment)
+    token_count: str | None = None  # how the server counts against TPM: exact or chars
     schema: JobSchema | None = None  # structured outputs: what every answer must follow
     on_invalid: str | None = None  # keep / retry: re-ask an answer that does not validate
     max_reasks: int | None = None  # re-asks of an invalid answer, per item
@@ -89,6 +91,9 @@ def parse_settings(doc: Mapping[str, Any], where: Where) -> JobSettings:
         ),
         pack=_optional(doc, "pack", where, _whole(PACK)),
         price_as=_optional(doc, "price_as", where, want_text),
+        token_count=_optional(
+            doc, "token_count", where, lambda v, w, *p: want_choice(v, TOKEN_COUNTS, w, *p)
+        ),
         on_invalid=_optional(doc, "on_invalid", where, _on_answer),
         max_reasks=_optional(doc, "max_reasks", where, _whole(REASKS)),
         on_length=_optional(doc, "on_length", where, _on_answer),

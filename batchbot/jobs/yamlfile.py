@@ -78,6 +78,7 @@ JOB_KEYS = (
     "system",
     "template",
     "tier",
+    "token_count",
 )
 PROMPT_KEYS = ("id", "messages", "params", "system", "user")
 # PyYAML's context for an opening it never saw closed -> what the user typed.

@@ -24,6 +24,7 @@ the times it is given: no clock, no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from batchbot.pace.headers import RateLimitHeaders
@@ -106,6 +107,7 @@ class WindowShare:
         self._first: _Count | None = None  # the window's first count
         self._ours_before = 0.0  # what we had sent before the window began
         self._shared_until = -math.inf  # the end of the window another client spends
+        self.fixed = False  #: the count was seen not to refill (for a second or more)
 
     def sent(self, amount: float) -> None:
         """Count `amount` (1 request, or its tokens) that we let through."""
@@ -124,7 +126,19 @@ class WindowShare:
         if last is None or last.end != count.end:  # a new window: our sends in it count from here
             self._first, self._ours_before = count, last.ours if last is not None else 0.0
         self._shared_until = count.end if self._shared(count, limit, stated) else -math.inf
+        self._judge(count, limit)
         self._last = count
+
+    def _judge(self, count: _Count, limit: float | None) -> None:
+        """Whether the count refills: not if, over a second or more of a window, it has fallen
+        with our sends and never risen; once it rises more than they explain, it does."""
+        first = self._first or count
+        since_first = first.remaining - count.remaining - (count.ours - first.ours)
+        noise = max(2.0, RESERVE * (limit or 0))
+        if since_first < -noise:
+            self.fixed = False
+        elif count.time - first.time >= CONSISTENT_S:
+            self.fixed = True
 
     def _shared(self, count: _Count, limit: float | None, stated: bool) -> bool:
         """Whether, over a second or more of this window, the count has fallen at least as
@@ -170,7 +184,8 @@ class WindowShare:
         left = self.left(now, limit)
         if left is None or left >= 1 or self._last is None:
             return 0.0
-        return self._last.end - now if self.shared else min(CONSISTENT_S, self._last.end - now)
+        fixed = self.shared or self.fixed
+        return self._last.end - now if fixed else min(CONSISTENT_S, self._last.end - now)
 
 
 class HeaderReader:
@@ -210,9 +225,10 @@ class HeaderReader:
             "requests": (headers.limit_requests, headers.remaining_requests),
             "tokens": (headers.limit_tokens, headers.remaining_tokens),
         }
+        resets = {"requests": headers.reset_requests, "tokens": headers.reset_tokens}
         for kind, (limit, remaining) in counts.items():
             if dialect == OPENAI:
-                self._buckets[kind].observe(now, limit, remaining)
+                self._buckets[kind].observe(now, limit, remaining, resets[kind])
             elif dialect == FIXED_MINUTE and remaining is not None:
                 self._limits[kind] = limit or limits[kind]
                 window = self._windows[kind]
@@ -223,6 +239,11 @@ class HeaderReader:
             self._said.add(dialect)
             return NOTES[dialect]
         return None
+
+    @property
+    def lies(self) -> bool:
+        """Whether a refilling bucket's count rose faster than a minute's bucket can."""
+        return any(budget.lies for budget in self._buckets.values())
 
     def bucket_shares(self) -> list[float]:
         """What another client leaves us of each refilling bucket (none but in OpenAI's)."""
@@ -240,6 +261,21 @@ class HeaderReader:
         return max(
             MIN_SHARE, min(window.share(now, self._limits[k], aims[k]) for k, window in windows)
         )
+
+    def window_levels(
+        self, now: float, paced: Iterable[str], held: Callable[[str], bool]
+    ) -> dict[str, tuple[float, float] | None]:
+        """For each paced kind, (limit, what its fixed window has left for us now); None when
+        that is unknown, the count is not yet seen not to refill, or `held(kind)` (a limit
+        lower than the server's holds it back)."""
+        levels: dict[str, tuple[float, float] | None] = {}
+        for kind in paced:
+            limit = self._limits[kind]
+            window = self._windows[kind]
+            left = window.left(now, limit)
+            known = window.fixed and limit and left is not None and not held(kind)
+            levels[kind] = (limit, left) if known and limit and left is not None else None
+        return levels
 
     def until_turn(self, now: float) -> float:
         """Seconds to hold everything because a fixed window is used up (0: go on)."""

@@ -12,6 +12,9 @@ stream of small requests cannot starve a large one.
 
 It keeps no limits of its own: `share(kind)` says what a span may hold now (None: unlimited),
 `paused_until()` when a pause ends, and `on_sent(now, units)` hears of each request let go.
+A `Ceiling` (the user's limits over any minute) holds requests the same way, counting what
+they are as the server counts them (`sent`), not the slowed units of the pace; when it does,
+`on_capped(now)` hears of it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.window import EPSILON, SendLog
 
 KINDS = ("requests", "tokens")
@@ -35,9 +39,13 @@ class Guard:
         share: Callable[[str], float | None],
         paused_until: Callable[[], float],
         on_sent: Callable[[float, Units], object],
+        ceiling: Ceiling | None = None,
+        on_capped: Callable[[float], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self.logs = {kind: SendLog(length_s) for kind in KINDS}
+        self.ceiling = ceiling or Ceiling({})
+        self._on_capped = on_capped
         self._share, self._paused_until, self._on_sent = share, paused_until, on_sent
         self._pool: list[_Waiter] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -56,13 +64,14 @@ class Guard:
         for log in self.logs.values():
             log.scale(factor)
 
-    async def through(self, units: Units) -> float:
-        """Wait until `units` may go; when they went."""
+    async def through(self, units: Units, sent: Units | None = None) -> float:
+        """Wait until `units` (`sent`, as the server counts them) may go; when they went."""
+        waiter = _Waiter(units, sent or units)
         now = self._loop.time()
-        if not self._pool and now >= self._paused_until() and self._earliest(now, units) <= now:
-            self._log(now, units)
+        if not self._pool and now >= self._paused_until() and self._earliest(now, waiter) <= now:
+            self._log(now, waiter)
             return now
-        waiter = _Waiter(units, self._loop.create_future())
+        waiter.released = self._loop.create_future()
         waiter.released.add_done_callback(self._abandoned)
         self._pool.append(waiter)
         self.dispatch()
@@ -78,16 +87,17 @@ class Guard:
             self._wake_at(resume)
             return
         pool = [waiter for waiter in self._pool if not waiter.released.done()]
-        while pool and (first_at := self._earliest(now, pool[0].units)) <= now:
+        while pool and (first_at := self._earliest(now, pool[0])) <= now:
             self._release(pool.pop(0), now)
         if pool:
             first = pool[0]
             for waiter in list(pool[1:]):
-                if self._fits_beside(now, waiter.units, first.units, first_at):
+                if self._fits_beside(now, waiter, first, first_at):
                     pool.remove(waiter)
                     self._release(waiter, now)
             # Room comes when the first fits, or when something leaves the window.
             expiries = [log.next_expiry(now) for log in self.logs.values()]
+            expiries += self.ceiling.next_expiry(now)
             self._wake_at(min([first_at, *(when for when in expiries if when is not None)]))
         self._pool = pool
 
@@ -100,26 +110,33 @@ class Guard:
         self._timer = self._loop.call_at(when, self.dispatch)
 
     def _release(self, waiter: _Waiter, now: float) -> None:
-        self._log(now, waiter.units)
+        self._log(now, waiter)
         waiter.released.set_result(now)
 
-    def _log(self, now: float, units: Units) -> None:
-        for kind, amount in units.items():
+    def _log(self, now: float, waiter: _Waiter) -> None:
+        for kind, amount in waiter.units.items():
             self.logs[kind].add(now, amount)
+        self.ceiling.add(now, waiter.sent)
         # Now, not when the waiter wakes: the next one let go must see what this changed.
-        self._on_sent(now, units)
+        self._on_sent(now, waiter.units)
 
-    def _earliest(self, now: float, units: Units) -> float:
-        """The earliest time at which sending `units` keeps every span within its share."""
-        waits = [0.0]
+    def _earliest(self, now: float, waiter: _Waiter) -> float:
+        """The earliest time at which sending `waiter` keeps every span within its share."""
+        capped = self.ceiling.wait(now, waiter.sent)
+        if capped > 0 and self._on_capped is not None:
+            self._on_capped(now)
+        waits = [0.0, capped]
         for kind in KINDS:
             share = self._share(kind)
             if share is not None:
-                waits.append(self.logs[kind].wait(now, units[kind], share))
+                waits.append(self.logs[kind].wait(now, waiter.units[kind], share))
         return now + max(waits)
 
-    def _fits_beside(self, now: float, units: Units, first: Units, first_at: float) -> bool:
-        """Whether `units` fit now and still leave room for `first` at `first_at`."""
+    def _fits_beside(self, now: float, waiter: _Waiter, first: _Waiter, first_at: float) -> bool:
+        """Whether `waiter` fits now and still leaves room for `first` at `first_at`."""
+        if not self.ceiling.fits_beside(now, waiter.sent, first.sent, first_at):
+            return False
+        units = waiter.units
         for kind in KINDS:
             share = self._share(kind)
             if share is None:
@@ -127,7 +144,7 @@ class Guard:
             log, amount = self.logs[kind], units[kind]
             if log.wait(now, amount, share) > 0:
                 return False
-            after = log.total_at(now, first_at) + min(first[kind], share) + amount
+            after = log.total_at(now, first_at) + min(first.units[kind], share) + amount
             if after > share + EPSILON:
                 return False
         return True
@@ -136,8 +153,10 @@ class Guard:
 class _Waiter:
     """A request past the buckets, waiting for the guard to let it go."""
 
-    __slots__ = ("released", "units")
+    __slots__ = ("released", "sent", "units")
 
-    def __init__(self, units: Units, released: asyncio.Future[float]) -> None:
+    released: asyncio.Future[float]  # set once it has to wait
+
+    def __init__(self, units: Units, sent: Units) -> None:
         self.units = units
-        self.released = released
+        self.sent = sent  # as the server counts it: for the ceiling

@@ -40,49 +40,55 @@ class Headroom:
     def __init__(self) -> None:
         self._credit: dict[str, float] = {}
         self._refill: dict[str, float] = {}  # per second, while there is credit
+        self._margin: dict[str, float] = {}  # what was kept back, per kind
         self._stamp = 0.0  # when the credit was last brought up to date
         self._ended_at = -math.inf
         self._all_in = False  # the credit is all the buckets hold: the run's last requests
         self.short_windows = False  #: a 429 showed the server refuses bursts: no headroom
+        self.capped = False  #: the user's ceiling held a request: bursts would only wait at it
 
     def find(
         self,
         now: float,
         levels: Mapping[str, tuple[float, float] | None],
         waiting: Mapping[str, float] | None = None,
+        *,
+        refills: bool = True,
     ) -> bool:
         """Given each paced kind's (limit per minute, what the server's bucket holds now),
         start a burst if every one holds enough beyond the margin; True if that started one.
         A kind the headers did not report (None) means no burst. `waiting`: after the last
-        call, what the requests still to be sent add up to, per kind."""
+        call, what the requests still to be sent add up to, per kind. `refills`: False for a
+        fixed window's count, which gains nothing while the burst spends it."""
         reported = {kind: pair for kind, pair in levels.items() if pair is not None}
         if not (self.looking and levels) or len(reported) < len(levels):
             return False
-        refill = {kind: limit / 60 for kind, (limit, _) in reported.items()}
+        per_second = {kind: limit / 60 for kind, (limit, _) in reported.items()}
         level = {kind: amount for kind, (_, amount) in reported.items()}
         all_in = waiting is not None and _holds(level, waiting)
         if all_in:
             credit = level  # all that is left fits: keep nothing back
-        elif all(level[kind] >= (MARGIN + AT_LEAST) * refill[kind] for kind in level):
-            credit = {kind: level[kind] - MARGIN * refill[kind] for kind in level}
+        elif all(level[kind] >= (MARGIN + AT_LEAST) * per_second[kind] for kind in level):
+            credit = {kind: level[kind] - MARGIN * per_second[kind] for kind in level}
         else:
             return False
-        self._credit, self._refill, self._stamp, self._all_in = credit, refill, now, all_in
+        self._credit, self._stamp, self._all_in = credit, now, all_in
+        self._margin = {kind: MARGIN * rate for kind, rate in per_second.items()}
+        self._refill = per_second if refills else dict.fromkeys(per_second, 0.0)
         return True
 
     def last_call(self, waiting: Mapping[str, float]) -> None:
         """In a burst, with `waiting` all the run has left to send: spend the margin too, once
         the server's buckets hold all of it."""
         if self._credit and not self._all_in:
-            margin = {kind: MARGIN * refill for kind, refill in self._refill.items()}
-            level = {kind: credit + margin[kind] for kind, credit in self._credit.items()}
+            level = {kind: credit + self._margin[kind] for kind, credit in self._credit.items()}
             if _holds(level, waiting):
                 self._credit, self._all_in = level, True
 
     @property
     def looking(self) -> bool:
         """Whether `find()` may start a burst: none going, and no short windows seen."""
-        return not (self._credit or self.short_windows)
+        return not (self._credit or self.short_windows or self.capped)
 
     @property
     def factor(self) -> float:
@@ -98,6 +104,15 @@ class Headroom:
         for kind in self._credit:
             self._credit[kind] += self._refill[kind] * elapsed - units[kind]
         if min(self._credit.values()) > 0:
+            return False
+        self._credit, self._ended_at = {}, now
+        return True
+
+    def stop(self, now: float, *, for_good: bool = False) -> bool:
+        """End a burst (its headroom is not ours alone any more, or, `for_good`, the user's
+        ceiling holds what it would send); True if one was going."""
+        self.capped = self.capped or for_good
+        if not self._credit:
             return False
         self._credit, self._ended_at = {}, now
         return True

@@ -42,11 +42,14 @@ class LimitLearner:
         self._raise_after_s = raise_after_s
         self._announced: set[Limits] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
+        self._reported: dict[str, int] = {}  # kind -> the limit the server last stated
 
     def follow(
         self, now: float, kind: str, reported: int | None, current: float | None
     ) -> int | None:
         """The limit to adopt, if any: lower at once, higher once it has lasted a while."""
+        if reported is not None and reported > 0:
+            self._reported[kind] = reported
         if reported is not None and kind in self._caps:
             reported = min(reported, self._caps[kind])
         if reported is None or reported <= 0 or reported == current:
@@ -60,6 +63,25 @@ class LimitLearner:
             return None
         del self._higher_since[kind]
         return reported
+
+    def adopt(self, kind: str, stated: int | None) -> int | None:
+        """A limit the server stated to an earlier run: the one to start from (under the
+        user's own), at once; None if it stated none."""
+        if stated is None or stated <= 0:
+            return None
+        self._reported[kind] = stated
+        return min(stated, self._caps.get(kind, stated))
+
+    @property
+    def stated(self) -> dict[str, int]:
+        """The limits the server last stated, per kind (before any of the user's caps)."""
+        return dict(self._reported)
+
+    def user_bound(self, kind: str) -> bool:
+        """Whether the user's own limit holds `kind` back: the user set it, and the server has
+        not stated one as low (a server stating more leaves the rest of the key to others)."""
+        cap = self._caps.get(kind)
+        return cap is not None and not self._reported.get(kind, cap + 1) <= cap
 
     def is_new(self, limits: Limits) -> bool:
         """True the first time these limits are in force: time to say so."""

@@ -45,11 +45,10 @@ while - is spent faster than the pace until the server shows it enforces short w
 they answer (`Sent`, from `wait_for_capacity()`). Once the run has asked for every request
 it will send (`last_call()`), what waits is all that is left: when the server's buckets hold
 all of it, the burst spends the margin kept for later requests too, and the run ends sooner.
+Never above a limit the user set (`caps`): that is a hard ceiling, and no rolling minute may
+hold more than it (`ceiling`), whatever bursts the server's counters would allow.
 
-Probing. The tier may be wrong, and until the first answer comes back nobody knows: sending
-at the tier's pace for a whole answer's latency can spend seconds' worth of a smaller limit
-in 429s. With `probe`, the first request goes alone; the rest wait for the server's first
-word (headers, or a 429), or `probe_wait_s` if none comes.
+Probing. Until the server has said anything, one request goes alone (see `probe`).
 
 Learning. `observe()` reads each response's x-ratelimit-* headers: the limits to follow
 (`learning`: lower at once, higher once they last, never above `caps`), each new pair
@@ -68,7 +67,8 @@ when it ends a spell of spending the headroom.
 Dialects. What the `remaining` counts mean depends on the server (see `dialect`): OpenAI's
 refill, a gateway's fixed-minute counters do not, and some servers send none. Sharing,
 headroom and the header half of calibration assume a refill, so they read OpenAI's alone; a
-fixed window is paced to spend what it has left by its turn, and held when used up. The
+fixed window, once seen not to refill, has what it has left spent as headroom (bar a limit
+the user set lower than the server's), and is held when used up, until it turns. The
 first time a dialect worth saying is seen, `on_dialect` says it.
 
 Refunds. Token charges are not refunded when the answer turns out shorter: OpenAI charges the
@@ -78,27 +78,37 @@ allowance on arrival, so a refund would make us overshoot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from aiolimiter import AsyncLimiter
 
-from batchbot.pace.calibration import Calibrated, Calibration, requested_in
-from batchbot.pace.dialect import OPENAI, HeaderReader
+from batchbot.pace import levels
+from batchbot.pace.calibration import (
+    CHARS,
+    EXACT,
+    Calibrated,
+    Calibration,
+    Estimates,
+    estimates,
+    requested_in,
+)
+from batchbot.pace.ceiling import Ceiling
+from batchbot.pace.dialect import FIXED_MINUTE, OPENAI, HeaderReader
 from batchbot.pace.guard import KINDS, Guard
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.learning import Backoff, LimitLearner
+from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
+from batchbot.pace.probe import Probe
 
 __all__ = ["Calibrated", "Limiter", "LimitsChanged", "RequestTooLarge", "Sent"]
 
 CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 ALL_OF_IT = 0.95  # a share of the key this close to all of it is all of it
-FULL = 0.97  # a bucket this full is one nobody has been spending
+MIN_HOST = 0.01  # a run given none of the key is held instead
 SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
 MAX_SLACK_S = 0.05  # ...up to this
 
@@ -114,14 +124,16 @@ class Limiter:
     the limit to aim for. `window_s`: the span no part of which may hold more than its share
     of the limit; `slack_s`: how much longer the guard counts, for transit jitter.
     `raise_after_s`: how long the server must report a higher limit before we follow it.
-    `caps`: which of "requests" and "tokens" the configured limit is a ceiling for (the user
-    set it; it is not a preset). `on_change`: called once for each new pair of limits the
+    `caps`: which of "requests" and "tokens" the configured limit is a hard ceiling for (the
+    user set it; it is not a preset): never raised, never burst above, never exceeded in
+    any rolling minute. `on_change`: called once for each new pair of limits the
     server's headers set, and once per model whose tokens the server counts notably
     differently. `probe`: send one request alone before the server has said anything (see
     the module docstring). `on_dialect`: called with a note the first time the server shows
     a header dialect worth saying. `wall_clock`: where the minutes of a fixed-minute server
-    turn (tests pass their own). Create it inside the running event loop (aiolimiter binds
-    to it).
+    turn (tests pass their own). `token_count`: "exact" or "chars", to charge requests by
+    whatever the server's evidence (see `calibration`). Create it inside the running event
+    loop (aiolimiter binds to it).
     """
 
     def __init__(
@@ -141,6 +153,7 @@ class Limiter:
         probe_wait_s: float = 10.0,
         on_dialect: Callable[[str], object] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        token_count: str | None = None,
     ) -> None:
         _check_positive("rpm", rpm)
         _check_positive("tpm", tpm)
@@ -161,11 +174,15 @@ class Limiter:
         self._window_s, self._slack_s = window_s, slack_s
         self._requests = self._bucket(rpm)
         self._tokens = self._bucket(tpm)
+        configured = {"requests": rpm, "tokens": tpm}
+        self._caps = {kind: limit for kind in caps if (limit := configured[kind]) is not None}
         self._guard = Guard(
             window_s + slack_s,
             share=self._share,
             paused_until=lambda: self._paused_until,
             on_sent=self._sent_now,
+            ceiling=Ceiling(self._caps),
+            on_capped=self._capped,
         )
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
@@ -180,19 +197,19 @@ class Limiter:
         self._resumed = asyncio.Event()  # clear while paused; set by a timer when it ends
         self._resumed.set()
         self._resume_timer: asyncio.TimerHandle | None = None
-        self._heard = asyncio.Event()  # set once the server has said anything
-        if not probe:
-            self._heard.set()
-        self._probe_sent = False
-        self._probe_wait_s = probe_wait_s
+        self._probe = Probe(enabled=probe, wait_s=probe_wait_s)
         self.latest: RateLimitHeaders | None = None  #: the last headers passed to observe()
         self._learner = LimitLearner(rpm, tpm, caps, raise_after_s)
         self._on_change = on_change
         self._reader = HeaderReader(wall_offset=wall_clock() - self._loop.time())
         self._on_dialect = on_dialect
-        self.calibration = Calibration()  #: the server's count over ours, per model
+        self.calibration = Calibration(token_count)  #: the server's count over ours, per model
         self._backoff = Backoff()
         self._changed_at = -math.inf  # when the limits in force last changed
+        self._host = dict.fromkeys(KINDS, 1.0)  # this machine's share of the key (`share_host`)
+        self._alone = True
+        self._host_given = asyncio.Event()  # clear while this run's share is none at all
+        self._host_given.set()
 
     @property
     def rpm(self) -> float | None:
@@ -206,16 +223,33 @@ class Limiter:
 
     @property
     def pace(self) -> float:
-        """The share of the limits we aim for: below 1 while another client spends the key."""
+        """The share of the limits we aim for: below 1 while another client spends the key,
+        or while runs on this machine share it (`share_host`)."""
+        return min(self.paces.values())
+
+    @property
+    def paces(self) -> dict[str, float]:
+        """`pace`, per kind: runs on this machine may share one kind more than the other."""
+        key = self._key_pace()
+        return {kind: share * key for kind, share in self._host.items()}
+
+    def _key_pace(self) -> float:
+        """What the key leaves this machine's runs: the headers' word, and 429s'."""
         # Remaining counts that refill faster than a minute's bucket can say nothing of
         # another client either (see `calibration`).
-        shares = [] if self.calibration.headers_lie else self._reader.bucket_shares()
+        shares = [] if self._headers_lie else self._reader.bucket_shares()
         aims = {kind: self._aim(limit) if limit else None for kind, limit in self._limits()}
         window = self._reader.window_share(self._loop.time(), aims)
         # A share just under 1 is the estimate's noise (it is clipped at 1 from above), not
         # another client: following it would only lose throughput.
         backoff = self._backoff.pace(self._loop.time())
         return min(backoff, window, *(share if share < ALL_OF_IT else 1.0 for share in shares))
+
+    @property
+    def _headers_lie(self) -> bool:
+        """Remaining counts that rise faster than a minute's bucket refills are not what the
+        server's per-minute buckets hold: another client, headroom, the server's count."""
+        return self.calibration.headers_lie or self._reader.lies
 
     def _limits(self) -> Iterable[tuple[str, float | None]]:
         return (("requests", self._rpm), ("tokens", self._tpm))
@@ -251,44 +285,49 @@ class Limiter:
         self._in_flight -= 1
         self._slots.release()
 
-    async def wait_for_capacity(self, tokens: int, model: str | None = None) -> Sent:
-        """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`.
-        Pass what it returns to `observe()` with the answer's headers."""
+    async def wait_for_capacity(
+        self, tokens: int, model: str | None = None, chars: int | None = None
+    ) -> Sent:
+        """Before each HTTP attempt: wait out any pause, then take 1 request and `tokens`
+        (`chars`: the request counted by its characters, see `charcount`). Pass what it
+        returns to `observe()` with the answer's headers."""
         if tokens < 0:
             raise ValueError(f"tokens must not be negative, not {tokens}")
         if self._tpm is not None and tokens > self._tpm:
             raise RequestTooLarge(tokens, self._tpm)
-        waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens)}
+        counts = estimates(tokens, chars)
+        waiting = {"requests": 1.0, "tokens": self.calibration.charge(model, tokens, chars)}
         for kind in KINDS:
             self._waiting[kind] += waiting[kind]
         try:
-            now, charge = await self._turn(tokens, model)
+            now, charge = await self._turn(counts, model)
         finally:
             for kind in KINDS:
                 self._waiting[kind] -= waiting[kind]
-        self.calibration[model].sent(tokens)
+        self.calibration[model].sent(counts)
         self._reader.sent(1, charge)
         self._charged["requests"] += 1
         self._charged["tokens"] += charge
         return Sent(now, self._charged["requests"], self._charged["tokens"])
 
-    async def _turn(self, tokens: int, model: str | None) -> tuple[float, float]:
+    async def _turn(self, counts: Estimates, model: str | None) -> tuple[float, float]:
         """Through the queue, the buckets and the guard: when it went, and its charge."""
         async with self._queue:
-            await self._wait_for_probe()
+            await self._probe.turn()
             await self._wait_out_pause()
+            await self._host_given.wait()
             await self._wait_for_turn()
             if self._from_zero:  # after a 429 the server's bucket is empty: no catching up
                 self._from_zero = False
                 for kind in KINDS:
                     await self._charge(kind, self._capacity(kind))
-            charge = self.calibration.charge(model, tokens)
+            charge = self.calibration.charge(model, counts[EXACT], counts[CHARS])
             # Slowing down charges every unit more; the buckets keep their level and rate.
-            scale = 1 / self.pace
-            units = {"requests": scale, "tokens": charge * scale}
+            paces = self.paces
+            units = {"requests": 1 / paces["requests"], "tokens": charge / paces["tokens"]}
             await self._charge("requests", units["requests"])
             await self._charge("tokens", units["tokens"])
-        return await self._guard.through(units), charge
+        return await self._guard.through(units, {"requests": 1.0, "tokens": charge}), charge
 
     def last_call(self) -> None:
         """Every request the run will send has been asked for: what waits is all that is left.
@@ -314,12 +353,47 @@ class Limiter:
             self._guard.scale(1 / BURST)
             self._repace()
 
+    def _capped(self, now: float) -> None:
+        """The user's ceiling holds a request back: a burst, now or later, would only bring
+        on the next wait at it."""
+        if self._spare.stop(now, for_good=True):
+            self._repace()
+
     def _share(self, kind: str) -> float | None:
         """How much of `kind` one guarded span may hold: the limit's share of `window_s`."""
         limit = self._limit(kind)
         if limit is None:
             return None
         return limit / 60 * self._window_s * self._spare.factor
+
+    def share_host(self, paces: Mapping[str, float], *, neighbours: bool) -> None:
+        """Runs on this machine share the key (see `hostshare`): aim at `paces` of the limits,
+        per kind. While `neighbours` spend it, no burst spends the server's buckets (each
+        would count the same headroom as its own), nor is their spending read as the
+        server's count."""
+        self._host = {kind: max(MIN_HOST, paces[kind]) for kind in KINDS}
+        self._alone = not neighbours
+        if min(paces.values()) > 0:
+            self._host_given.set()
+        else:  # held until the others have made room
+            self._host_given.clear()
+        if neighbours and self._spare.stop(self._loop.time()):
+            self._repace()
+
+    def neighbours_sent(self, requests: float, tokens: float) -> None:
+        """What runs sharing the key on this machine sent, as the server counts it: not
+        another client's, when the headers are read."""
+        self._reader.sent(requests, tokens)
+
+    @property
+    def sent(self) -> Sent:
+        """All this limiter has let through so far, as the server counts it."""
+        return Sent(self._loop.time(), self._charged["requests"], self._charged["tokens"])
+
+    @property
+    def waiting(self) -> float:
+        """Requests waiting for their turn now."""
+        return self._waiting["requests"]
 
     def pause(self, seconds: float) -> None:
         """Hold every waiter for `seconds` from now; extends a longer pause, never shortens one."""
@@ -341,24 +415,29 @@ class Limiter:
         model: str | None = None,
         message: str | None = None,
         hint: float | None = None,
+        chars: int | None = None,
     ) -> None:
-        """A request of `tokens` got a rate-limit 429 (`message`, waiting `hint` seconds): it
-        cost nothing, and something sent too fast."""
-        self._heard.set()
+        """A request of `tokens` (`chars` by its characters) got a rate-limit 429 (`message`,
+        waiting `hint` seconds): it cost nothing, and something sent too fast."""
+        self._probe.heard()
         now = self._loop.time()
-        self._reader.sent(-1, -self.calibration.charge(model, tokens))
+        before = self.calibration.charge(model, tokens, chars)
+        self._reader.sent(-1, -before)
         if self._spare.refused(now, hint):
             self._repace()
         self._from_zero = True
         count = self.calibration[model]
-        before = count.ratio
-        recounted = count.refused(now, tokens, requested_in(message))
-        if count.ratio > before:  # what is in the window was sent at the old count
-            self._guard.logs["tokens"].scale(count.ratio / before)
+        mode = self.calibration.mode(model)
+        recounted = count.refused(now, estimates(tokens, chars), requested_in(message), mode)
+        self._say_count(model)
+        after = self.calibration.charge(model, tokens, chars)
+        if after > before:  # what is in the window was sent at the old count
+            self._guard.logs["tokens"].scale(after / before)
+            self._guard.ceiling.recount("tokens", after / before)
         if recounted or self._spare.explains(now) or now - self._changed_at < CHANGE_EXPLAINS_S:
             return
         shared = min(self._reader.bucket_shares(), default=1.0) < ALL_OF_IT
-        if not self._backoff.refused(now, self.pace, shared=shared):
+        if not self._backoff.refused(now, self._key_pace(), shared=shared):
             # An accident of timing: allow a little more for the way to the server.
             self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
             self._guard.length_s = self._window_s + self._slack_s
@@ -369,17 +448,15 @@ class Limiter:
     ) -> None:
         """Learn from the server's x-ratelimit-* headers: its limits, and what is left of them.
         `sent`: what `wait_for_capacity()` returned for the request they answer."""
-        self._heard.set()
+        self._probe.heard()
         self.latest = headers
         before = (self._rpm, self._tpm)
         now = self._loop.time()
         follow = self._learner.follow
         if (rpm := follow(now, "requests", headers.limit_requests, self._rpm)) is not None:
-            self._rpm = rpm
-            self._requests = self._bucket(rpm)
+            self._set_limit("requests", rpm)
         if (tpm := follow(now, "tokens", headers.limit_tokens, self._tpm)) is not None:
-            self._tpm = tpm
-            self._tokens = self._bucket(tpm)
+            self._set_limit("tokens", tpm)
         after = (self._rpm, self._tpm)
         if after != before:
             self._changed_at = now
@@ -389,55 +466,41 @@ class Limiter:
         if note is not None and self._on_dialect is not None:
             self._on_dialect(note)
         refills = self._reader.dialect == OPENAI
-        count = self.calibration[model]
-        count.observe(now, headers.limit_tokens, headers.remaining_tokens if refills else None)
-        if count.worth_saying(now):
-            self._say(Calibrated(model, count.ratio))
+        remaining = headers.remaining_tokens if refills else None
+        mode, alone = self.calibration.mode(model), self._alone
+        self.calibration[model].observe(now, headers.limit_tokens, remaining, mode, alone=alone)
+        self._say_count(model, now)
         # Remaining counts that rise faster than a minute's bucket refills are not what
         # the server's per-minute buckets hold (see `calibration`): no headroom in them. It
         # takes a second reading to see that, unless the first shows the buckets full.
         self._readings += refills
-        seen = refills and (self._readings > 1 or self._full(headers))
-        trusted = seen and self._spare.looking and not self.calibration.headers_lie
-        if trusted and self._spare.find(now, self._levels(now, headers, sent), self._left()):
-            self._repace()
+        paced = [kind for kind, limit in self._limits() if limit is not None]
+        seen = refills and (self._readings > 1 or levels.full(headers, paced))
+        if not self._alone:  # every run on the key would spend the same headroom
+            return
+        if seen and self._spare.looking and not self._headers_lie:
+            # Not above a limit the user set lower than the server's (see `ceiling`).
+            capped = [kind for kind in self._caps if self._learner.user_bound(kind)]
+            charged = self._charged
+            found = levels.bucket_levels(now, headers, paced, charged, sent, capped=capped)
+            if self._spare.find(now, found, self._left()):
+                self._repace()
+        elif self._reader.dialect == FIXED_MINUTE and self._spare.looking:
+            # What a fixed minute has left is spent fast, then the next minute's in full;
+            # not above a limit the user set lower than the server's (see `ceiling`).
+            found = self._reader.window_levels(now, paced, self._learner.user_bound)
+            if self._spare.find(now, found, self._left(), refills=False):
+                self._repace()
 
-    def _full(self, headers: RateLimitHeaders) -> bool:
-        """Whether the headers show every paced bucket as full as nobody has been using it."""
-        reported = _reported(headers)
-        for kind, limit_in_force in self._limits():
-            limit, remaining = reported[kind]
-            if limit_in_force is None:
-                continue
-            if not limit or remaining is None or remaining < FULL * limit:
-                return False
-        return True
+    def _set_limit(self, kind: str, limit: float) -> None:
+        if kind == "requests":
+            self._rpm, self._requests = limit, self._bucket(limit)
+        else:
+            self._tpm, self._tokens = limit, self._bucket(limit)
 
-    def _levels(
-        self, now: float, headers: RateLimitHeaders, sent: Sent | None
-    ) -> dict[str, tuple[float, float] | None]:
-        """For each paced kind, (limit, what the server's bucket holds now, at least).
-
-        If the headers tell the bucket at the request's arrival, it has refilled since and
-        lost all we sent since; if they tell it as the answer left, what it holds now is
-        what they say (less the little on its way). Not knowing which, take the smaller.
-        """
-        reported = _reported(headers)
-        levels: dict[str, tuple[float, float] | None] = {}
-        for kind, limit_in_force in self._limits():
-            if limit_in_force is None:
-                continue
-            limit, remaining = reported[kind]
-            if not limit or remaining is None:
-                levels[kind] = None
-                continue
-            if sent is None:  # nothing says what went since: only a full bucket is sure
-                levels[kind] = (limit, remaining) if remaining >= FULL * limit else None
-                continue
-            since = self._charged[kind] - (sent.requests if kind == "requests" else sent.tokens)
-            refilled = min(limit, remaining + limit / 60 * max(0.0, now - sent.at))
-            levels[kind] = (limit, min(remaining, refilled - since))
-        return levels
+    def _say_count(self, model: str | None, now: float | None = None) -> None:
+        if (notice := self.calibration.news(model, now)) is not None:
+            self._say(notice)
 
     def _say(self, notice: Notice) -> None:
         if self._on_change is not None:
@@ -483,20 +546,24 @@ class Limiter:
     def _limit(self, kind: str) -> float | None:
         return self._rpm if kind == "requests" else self._tpm
 
+    def start_from(self, rpm: int | None, tpm: int | None) -> None:
+        """Start from the limits the server stated to an earlier run (the user's still cap
+        them): the server has spoken, so no probe."""
+        for kind, stated in (("requests", rpm), ("tokens", tpm)):
+            if (limit := self._learner.adopt(kind, stated)) is not None:
+                self._set_limit(kind, limit)
+        self._learner.is_new((self._rpm, self._tpm))  # said already: not news when seen again
+        self._probe.heard()
+
+    @property
+    def stated(self) -> dict[str, int]:
+        """The limits the server last stated (to this run, or one before it)."""
+        return self._learner.stated
+
     def end_probe(self) -> None:
         """The probe came back without limits (a dropped connection, a timeout): waiting for
         the server's word would only stall the run, so go on at the configured pace."""
-        self._heard.set()
-
-    async def _wait_for_probe(self) -> None:
-        if self._heard.is_set():
-            return
-        if not self._probe_sent:
-            self._probe_sent = True  # this request is the probe
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._heard.wait(), self._probe_wait_s)
-        self._heard.set()  # no word in time: go on at the configured pace
+        self._probe.heard()
 
     async def _wait_out_pause(self) -> None:
         await self._resumed.wait()
@@ -505,23 +572,6 @@ class Limiter:
         """A fixed window with nothing left opens again when it turns, not before."""
         self.pause(self._reader.until_turn(self._loop.time()))
         await self._wait_out_pause()
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """When a request went, and all that had gone by then (it included), as the server counts."""
-
-    at: float
-    requests: float
-    tokens: float
-
-
-def _reported(headers: RateLimitHeaders) -> dict[str, tuple[int | None, int | None]]:
-    """(limit, remaining) per kind, as the headers state them."""
-    return {
-        "requests": (headers.limit_requests, headers.remaining_requests),
-        "tokens": (headers.limit_tokens, headers.remaining_tokens),
-    }
 
 
 def _check_positive(name: str, value: float | None) -> None:

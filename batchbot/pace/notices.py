@@ -10,6 +10,7 @@ TOO_LARGE = (
     "or split the prompt."
 )
 LIMITS_FROM_SERVER = "limits from server: {rpm} RPM / {tpm} TPM ({source} {old_rpm} / {old_tpm})"
+LIMITS_REMEMBERED = "limits the server stated to the last run, {age} ago: {rpm} RPM / {tpm} TPM"
 
 
 class RequestTooLarge(ValueError):
@@ -39,6 +40,18 @@ class LimitsChanged:
             old_rpm=_count(self.previous_rpm),
             old_tpm=_count(self.previous_tpm),
         )
+
+
+def remembered(rpm: float | None, tpm: float | None, age_s: float) -> str:
+    """`limits the server stated to the last run, 3 h ago: 5,000 RPM / 2,000,000 TPM`."""
+    return LIMITS_REMEMBERED.format(age=_age(age_s), rpm=_count(rpm), tpm=_count(tpm))
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(0.0, seconds):.0f} s"
 
 
 def _count(value: float | None) -> str:

@@ -12,24 +12,35 @@ Pure arithmetic on the times it is given: no clock, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 EPSILON = 1e-9  # sums of floats drift; a unit of room is never lost to rounding
 
 
 class SendLog:
-    """Amounts sent (requests, or tokens) with when; at most `capacity` per `length_s`."""
+    """Amounts sent (requests, or tokens) with when; at most `capacity` per `length_s`.
 
-    def __init__(self, length_s: float) -> None:
-        self.length_s = length_s
+    `merge_s`: amounts sent within this long of the first in the last entry join it, which
+    then counts as sent at the latest time: it leaves the window a little later than it could,
+    never sooner, and a long log keeps about length_s / merge_s entries.
+    """
+
+    def __init__(self, length_s: float, merge_s: float = 0.0) -> None:
+        self.length_s, self._merge_s = length_s, merge_s
         self._log: deque[tuple[float, float]] = deque()
         self._total = 0.0
+        self._opened = -math.inf  # when the last entry's first amount was sent
 
     def add(self, now: float, amount: float) -> None:
         """Count `amount` as sent at `now`."""
         self._expire(now)
-        self._log.append((now, amount))
         self._total += amount
+        if self._log and now - self._opened < self._merge_s:
+            amount += self._log.pop()[1]
+        else:
+            self._opened = now
+        self._log.append((now, amount))
 
     def scale(self, factor: float) -> None:
         """Recount everything in the log `factor` times (it was counted in the wrong units)."""

@@ -38,6 +38,7 @@ from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
 from batchbot.run import budget as budgets
 from batchbot.run.budget import Budget, Reservation
+from batchbot.run.checking import Check
 from batchbot.run.pack import Packer, unpack
 from batchbot.run.progress import RunStats
 from batchbot.run.tries import Tries, describe
@@ -84,21 +85,14 @@ class Dispatcher:
             spent_today=self._spent_today() if config.max_cost_per_day_usd is not None else 0.0,
         )
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
-        self.preset = tiers.limits_for(config.tier, config.model or "")
         self.limiter = Limiter(
             rpm=config.rpm,
             tpm=config.tpm,
             concurrency=config.concurrency,
-            caps=[
-                kind
-                for kind, value, preset in (
-                    ("requests", config.rpm, self.preset.rpm),
-                    ("tokens", config.tpm, self.preset.tpm),
-                )
-                if value != preset
-            ],
+            caps=config.caps(),
+            token_count=config.token_count,
             on_change=self._limits_changed,
-            probe=True,
+            probe=_may_be_too_high(config),
             on_dialect=lambda note: log.info(
                 worded_for(note, azure=config.azure is not None), extra={NOTICE: True}
             ),
@@ -109,6 +103,7 @@ class Dispatcher:
         self.packer = Packer(job.settings.pack or DEFAULT_PACK, enabled=packs(job.endpoint))
         self.tasks: set[asyncio.Task[None]] = set()
         self.waiting: set[asyncio.Task[Any]] = set()  # workers not on the wire: safe to cancel
+        self.check: Check | None = None  # a large job is checked as it is sent
         self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
         self.grace_s = config.grace_s
@@ -128,7 +123,7 @@ class Dispatcher:
         return self.store.spent_today(self.job.name)
 
     def _limits_changed(self, change: Notice) -> None:
-        from_tier = (self.config.rpm, self.config.tpm) == (self.preset.rpm, self.preset.tpm)
+        from_tier = not self.config.caps()
         log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
 
     # -- stopping ---------------------------------------------------------------------------
@@ -153,6 +148,8 @@ class Dispatcher:
                 return
             if count % YIELD_EVERY_ITEMS == 0:
                 await asyncio.sleep(0)  # let signals and the display in during long skips
+            if self.check is not None:  # never an item the check has not passed
+                await self.check.passed(count)
             ask = self.asking.stored(item) if resuming else None
             if ask is SKIP:
                 self.stats.skipped += 1
@@ -442,7 +439,10 @@ class Dispatcher:
         if policy.is_rate_limited(exc):
             hint = policy.server_wait_hint(exc)
             message = getattr(exc, "message", None) or str(exc)
-            self.limiter.refused(tries.tokens, model=model, message=message, hint=hint)
+            limiter = self.limiter
+            limiter.refused(
+                tries.tokens, model=model, message=message, hint=hint, chars=tries.chars
+            )
             self.limiter.pause(hint or 1.0)
         log.debug("attempt failed: %s", describe(exc))
 
@@ -460,7 +460,7 @@ class Dispatcher:
         await self._cancellable(self.sleep(seconds))
 
     async def _wait_turn(self, tries: Tries) -> None:
-        wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item))
+        wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item), tries.chars)
         tries.sent = await self._cancellable(wait)
 
     async def _cancellable(self, waiting: Awaitable[T]) -> T:
@@ -563,6 +563,13 @@ class Dispatcher:
             stop.cancel()
             if self.stop_event.is_set() and self.grace_s == 0.0:
                 deadline = loop.time()
+
+
+def _may_be_too_high(config: Config) -> bool:
+    """Whether the limits a run starts from may be above the key's, so its first request goes
+    alone (see `pace.probe`): not the lowest paid tier's preset, below which no paid key is
+    (a free-tier key, or a project capped lower, learns from its first answers)."""
+    return config.tier != tiers.DEFAULT_TIER or bool(config.caps())
 
 
 def _model(item: Item) -> str | None:

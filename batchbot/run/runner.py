@@ -33,13 +33,16 @@ from batchbot.errors import (
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
+from batchbot.run.checking import check_job
 from batchbot.run.connect import connect, open_store
 from batchbot.run.dispatch import Dispatcher
 from batchbot.run.engine import check_mode, resolve_mode
 from batchbot.run.estimate import pricer_for
 from batchbot.run.lock import job_lock
+from batchbot.run.neighbours import ServerId, sharing_the_key
 from batchbot.run.preflight import Preflight
 from batchbot.run.progress import Display, RunStats, Silent
+from batchbot.run.remember import keep_limits, recall_limits
 from batchbot.run.stale import close_crashed
 from batchbot.store.cache import SharedCache
 from batchbot.store.failures import failure_reasons
@@ -118,7 +121,12 @@ async def run_job_async(
     display = display or Silent()
     pricer = pricer_for(job, config)
     preflight = Preflight(job, config, pricer)
-    total = job.validate(lambda count: display.checking(job.name, count), check=preflight.check)
+    total, check = check_job(
+        job,
+        sending=config.mode == modes.SYNC,
+        checked=lambda count: display.checking(job.name, count),
+        check=preflight.check,
+    )
     store = open_store(config)
     try:
         close_crashed(store, job.name)
@@ -153,6 +161,10 @@ async def run_job_async(
             stats = RunStats(job=job.name, total=total)
             cache = response_cache(config, store, job, run_id)
             run = Dispatcher(job, config, store, client, run_id, stats, pricer, cache, sleep=sleep)
+            run.check = check
+            server = ServerId.of(client.api.api_key, str(client.api.base_url), config.model or "")
+            if not config.fake:
+                recall_limits(run.limiter, store, server)
             log.info(
                 "run %d of job %s started: %d items",
                 run_id,
@@ -166,13 +178,18 @@ async def run_job_async(
                 _collector_frozen(),
                 contextlib.closing(cache),
             ):
-                summary = await _execute(run, display)
+                async with sharing_the_key(run.limiter, server, job.name):
+                    summary = await _execute(run, display)
+                if not config.fake:
+                    keep_limits(run.limiter, store, server)
                 summary = _finish(store, summary)
             if summary.stopped:
                 log.info("run %d stopped: %s", run_id, summary.stopped, extra={"run_id": run_id})
             return summary
     finally:
         store.close()
+        if check is not None:
+            check.stop()
 
 
 def response_cache(config: Config, store: Store, job: Job, run_id: int) -> ResponseCache:
@@ -316,7 +333,7 @@ async def _feed(run: Dispatcher) -> None:
     try:
         await run.feed(run.job.items())
     except Exception as exc:
-        run.stop(feed_failed(run.job.name, run.run_id, exc))
+        run.stop(feed_failed(run.job.name, run.run_id, exc, checking=run.check is not None))
 
 
 async def _tick(run: Dispatcher, display: Display) -> None:
@@ -329,6 +346,8 @@ def _current(run: Dispatcher) -> RunStats:
     """The run's counters with the limits in force now (the server may have changed them)."""
     stats = run.stats
     stats.rpm_limit, stats.tpm_limit = run.limiter.rpm, run.limiter.tpm
+    if run.check is not None and run.check.total is not None:
+        stats.total = run.check.total  # a large job's count, once it is checked whole
     if run.budget.enabled:
         stats.budget_left = run.budget.room + run.budget.reserved
     return stats

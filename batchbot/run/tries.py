@@ -13,6 +13,7 @@ from batchbot.endpoints import CHAT
 from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
 from batchbot.outcome import Attempt, Outcome, utc_now
+from batchbot.pace.charcount import char_tokens
 from batchbot.pace.limiter import Sent
 from batchbot.pace.tokens import request_tokens
 from batchbot.run.prefixes import Prefix
@@ -38,6 +39,7 @@ class Tries:
         self.body: dict[str, Any] = body if body is not None else ask.body if ask else item.body
         self.max_tokens = ask.max_tokens if ask else allowance(item.body, endpoint)
         self.tokens = request_tokens(self.body, endpoint)
+        self.chars = char_tokens(self.body, endpoint)  # as OpenAI's rate limiter counts it
         self.created = utc_now()
         self.attempts: list[Attempt] = []
         self.counted = 0  # attempts the policy counts (an outage's tries do not count)

@@ -551,3 +551,22 @@ def m011_answers_prompt_text(db: Database) -> None:
     # data URL), and the item's own metadata; the whole request stays in requests.request.
     db.execute("DROP VIEW answers")
     db.create_view("answers", ANSWERS_M011.strip())
+
+
+@migrations(name="m012_server_limits")
+def m012_server_limits(db: Database) -> None:
+    # The limits a server stated, per key (a hash of it, never the key), base URL and model,
+    # and the way it counts tokens: where the next run there starts, with no probe.
+    db.table("server_limits").create(
+        {
+            "key_hash": str,
+            "base_url": str,
+            "model": str,
+            "rpm": int,
+            "tpm": int,
+            "token_count": str,  # chars / exact: as the server was found to count; NULL unknown
+            "seen_at": str,  # UTC ISO-8601: when a run last read them
+        },
+        pk=("key_hash", "base_url", "model"),
+        not_null={"key_hash", "base_url", "model", "seen_at"},
+    )

@@ -17,7 +17,7 @@ from batchbot.errors import InputError, not_a_database
 from batchbot.store import BUSY_TIMEOUT_MS
 
 # The last migration in migrations.py (a test keeps them in step).
-LATEST_MIGRATION = "m011_answers_prompt_text"
+LATEST_MIGRATION = "m012_server_limits"
 APPLIED = "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'batchbot' AND name = ?"
 NO_DATABASE = "no database at {path}: run a job first, or pass --db."
 # After collection, what became of a batch's items by our rows: an expired or cancelled batch's

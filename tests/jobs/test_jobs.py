@@ -230,7 +230,7 @@ YAML_HINT = (
 JOB_KEYS = (
     "budget_usd, budget_usd_per_day, cache, endpoint, extra_params, inputs, limits, max_reasks, "
     "max_tokens_cap, mode, model, name, on_invalid, on_length, pack, params, price_as, prices, "
-    "prompts, schema, system, template, tier"
+    "prompts, schema, system, template, tier, token_count"
 )
 ROLES = "assistant, developer, system, tool, user"
 NO_CONTENT = "has no content: add content: with the message's text"

@@ -171,17 +171,39 @@ async def test_fresh_fixed_minute_runs_at_the_configured_pace(sim: Sim) -> None:
     assert notes == [NOTES[FIXED_MINUTE]]
 
 
-async def test_a_part_used_minute_spreads_what_is_left(sim: Sim) -> None:
-    """200 spent by another client: we spend ≥ 90 % of the 400 left by the turn, never more."""
+async def test_a_part_used_minute_is_spent_then_the_next_in_full(sim: Sim) -> None:
+    """200 spent by another client: we spend ≥ 90 % of the 400 left by the turn, never more;
+    then what is left of the job goes at the start of the next minute, not over the whole of it."""
     limiter = gateway_limiter(sim, [])
     server = FixedMinuteServer(sim, used=200)
     paces = start(sim, limiter, server, 600)
     await sim.run_until(59.9)
     assert 0.9 * 400 <= server.per_minute[0] <= 400
     assert min(paces) < 1.0
-    await sim.run_until(70.0)
+    await sim.run_until(60.0 + (600 - server.per_minute[0]) / 30 + 1.0)  # at 3x the pace
     assert limiter.pace == 1.0  # a new minute: the whole limit again
-    assert 0.9 * 100 <= server.per_minute[1] <= 100  # 10 s at the limit's pace
+    assert sum(server.per_minute.values()) == 600
+
+
+async def test_a_limit_set_below_the_gateways_is_not_burst_above(sim: Sim) -> None:
+    """Told 300 RPM by the user, behind a gateway counting 600: smooth at 300, never a burst."""
+    limiter = Limiter(
+        rpm=300, tpm=None, concurrency=1000, caps=["requests"], wall_clock=lambda: sim.now
+    )
+    server = FixedMinuteServer(sim)
+    times: list[float] = []
+
+    async def worker() -> None:
+        while len(times) < 400:
+            await limiter.wait_for_capacity(0)
+            times.append(sim.now)
+            limiter.observe(server.answer())
+
+    for _ in range(WORKERS):
+        sim.spawn(worker())
+    await sim.run_until(90.0)
+    assert max(sum(t - 1 < other <= t for other in times) for t in times) <= 5
+    assert max(sum(t - 60 < other <= t for other in times) for t in times) <= 300
 
 
 async def test_another_client_spending_all_along_is_seen(sim: Sim) -> None:

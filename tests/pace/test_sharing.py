@@ -48,3 +48,15 @@ def test_a_new_limit_starts_over():
     budget = SharedBudget()
     budget.observe(0.0, 6000, 1000)
     assert budget.observe(1.0, 3000, 0) == 1.0  # would read as a heavy spender otherwise
+
+
+@pytest.mark.parametrize(("reset", "lies"), [(42.0, False), (41.0, False), (0.7, True)])
+def test_a_bucket_that_says_it_is_full_again_too_soon_is_no_minutes_bucket(
+    reset: float, lies: bool
+):
+    """900 of 3,000 left takes 42 s to refill at 3,000 a minute: a reset of 0.7 s is a
+    second's bucket reported as a minute's, and its counts say nothing of other clients."""
+    budget = SharedBudget()
+    budget.observe(0.0, 3000, 900, reset)
+    assert budget.lies is lies
+    assert budget.observe(2.0, 3000, 0, reset) == (1.0 if lies else MIN_SHARE)

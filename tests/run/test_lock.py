@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from children import child_env
 from sqlite_utils import Database
 
 from batchbot.errors import EXIT_LOCKED
@@ -97,8 +97,7 @@ def slow_api() -> Iterator[FakeServer]:
 
 
 def start_run(job: Path, url: str, cwd: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHBOT_"))}
-    env["OPENAI_API_KEY"] = "sk-test"
+    env = child_env()
     argv = [sys.executable, "-m", "batchbot", "run", str(job), "--base-url", url]
     argv += ["--concurrency", "8", "--rpm", "100000", "--tpm", "100000000", "--quiet", *extra]
     return subprocess.Popen(
@@ -330,7 +329,7 @@ def test_a_second_mount_meets_the_same_lock(tmp_path, write_job):
     (data / "faq.yaml").write_text(JOB)
     run = f"{sys.executable} -m batchbot run {mount}/faq.yaml --db {mount}/c.db"
     script = f"mount --bind {data} {mount} && exec {run} --base-url http://127.0.0.1:9/v1"
-    env = {"OPENAI_API_KEY": "sk-test", "PATH": os.environ["PATH"]}
+    env = child_env()
     with job_lock(data / "c.db", "faq"):
         result = subprocess.run(
             ["unshare", "--map-root-user", "--mount", "sh", "-c", script],

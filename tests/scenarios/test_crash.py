@@ -9,7 +9,6 @@ sound, and only requests that were in flight at a kill are ever sent twice.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from children import child_env
 
 from batchbot.fake.server import FakeServer
 from batchbot.money.usd import usd
@@ -39,8 +39,7 @@ def slow_api() -> Iterator[FakeServer]:
 
 
 def start_run(job: Path, url: str, cwd: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHBOT_"))}
-    env["OPENAI_API_KEY"] = "sk-test"
+    env = child_env()
     argv = [sys.executable, "-m", "batchbot", "run", str(job), "--base-url", url, "--quiet"]
     argv += ["--concurrency", str(CONCURRENCY), "--rpm", "100000", "--tpm", "100000000"]
     argv += ["--verbose", "--log-file", str(log), "--log-format", "json", *extra]

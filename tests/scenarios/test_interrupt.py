@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from children import child_env
 
 from batchbot.fake.server import FakeServer
 
@@ -37,8 +37,7 @@ def answered(db: Path) -> int:
 
 
 def start_run(job: Path, url: str, cwd: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATCHBOT_"))}
-    env["OPENAI_API_KEY"] = "sk-test"
+    env = child_env()
     return subprocess.Popen(
         [
             sys.executable,

@@ -118,6 +118,7 @@ def _echo_neighbours() -> None:
     """The runs sharing a key on this machine now, and the share of it each uses."""
     import time
 
+    from batchbot.environment import API_KEY, environment
     from batchbot.reports.table import render_table
     from batchbot.run.neighbours import key_hash, neighbours
 
@@ -125,7 +126,7 @@ def _echo_neighbours() -> None:
     if not runs:
         echo("\nNo run on this machine is sending now.")
         return
-    mine = key_hash(environment().get("OPENAI_API_KEY") or "")
+    mine = key_hash(environment().get(API_KEY) or "")
     headings = ("key", "base URL", "model", "job", "pid", "RPM share", "TPM share", "for")
     cells = [
         (

@@ -10,6 +10,7 @@ for the library. A flag given on the command line wins over both (config.resolve
     BATCHBOT_PRICES         --prices
     BATCHBOT_CACHE          --cache
     BATCHBOT_LOG_FILE       --log-file
+    BATCHBOT_STATE_DIR      where runs on this machine share a key (else XDG_STATE_HOME's)
     BATCHBOT_RAISE_ERRORS   set: an unexpected error shows its traceback, not one line
 """
 
@@ -27,6 +28,8 @@ DB = "BATCHBOT_DB"
 PRICES = "BATCHBOT_PRICES"
 CACHE = "BATCHBOT_CACHE"
 LOG_FILE = "BATCHBOT_LOG_FILE"
+STATE_DIR = "BATCHBOT_STATE_DIR"
+XDG_STATE_HOME = "XDG_STATE_HOME"
 RAISE_ERRORS = "BATCHBOT_RAISE_ERRORS"
 
 

@@ -32,13 +32,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import filelock
 
+from batchbot.environment import STATE_DIR, XDG_STATE_HOME, environment
 from batchbot.logs import NOTICE
 from batchbot.pace import hostshare
 from batchbot.pace.hostshare import Claim
 from batchbot.pace.levels import Sent
 from batchbot.pace.limiter import Limiter
 
-STATE_ENV = "BATCHBOT_STATE_DIR"
 BEAT_S = 0.25  # how often a run tells the others, and reads them
 STALE_S = 5.0  # a file not written for this long is a run that is gone
 RATE_S = 2.0  # what a run sends is averaged over this long
@@ -52,12 +52,13 @@ UNSHARED = (
 log = logging.getLogger("batchbot")
 
 
-def state_dir(env: Mapping[str, str] = os.environ) -> Path:
+def state_dir() -> Path:
     """Where runs on this machine keep what they share: $BATCHBOT_STATE_DIR, else the XDG
-    state directory."""
-    if env.get(STATE_ENV):
-        return Path(env[STATE_ENV])
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state directory (read as every setting is: batchbot.environment)."""
+    env = environment()
+    if env.get(STATE_DIR):
+        return Path(env[STATE_DIR])
+    base = env.get(XDG_STATE_HOME) or str(Path.home() / ".local" / "state")
     return Path(base) / "batchbot"
 
 

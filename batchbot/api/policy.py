@@ -1,4 +1,4 @@
-"""The one error policy (DESIGN.md, "Errors"), built from tenacity's stock parts.
+"""The one error policy (docs/troubleshooting.md, "Errors"), built from tenacity's stock parts.
 
 transient   429 rate_limit_exceeded, 408, 409, 5xx, timeouts, resets, unparseable bodies,
             a response that failed with server_error, Flex's 429 resource unavailable

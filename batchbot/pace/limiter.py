@@ -6,7 +6,7 @@ whose capacity (`max_rate`) is only `burst_seconds` worth of the limit and whose
 `time_period` is `burst_seconds`: the bucket drains just under the pace the window guard
 allows (`headroom` of it), but never lets more than a tenth of a second's worth through at
 once. A bucket that holds a single request loses throughput to wake-up latency; about a
-tenth of a second's worth does not (see DESIGN.md).
+tenth of a second's worth does not.
 
 The window guard. A bucket bounds the average, not the worst second: after a lull it lets
 its capacity plus a second's drain through one second, and aiolimiter refuses more than its

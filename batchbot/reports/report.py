@@ -42,7 +42,8 @@ __all__ = [
     "spend_report",
 ]
 
-# --by name -> the column it shows as (DESIGN.md: `report --json` uses these names).
+# --by name -> the column it shows as (`report --json` uses these names:
+# docs/costs-and-reports.md).
 GROUPS: Mapping[str, str] = {
     "job": "job",
     "model": "model",
@@ -63,7 +64,8 @@ GROUP_SQL: Mapping[str, str] = {
 }
 # Output column -> its SQL aggregate over `spend`.
 SUMS: Mapping[str, str] = {
-    "requests": "sum(requests)",  # items: rows of `requests`, one per item (DESIGN's name)
+    # items: rows of `requests`, one per item (the name docs/database.md gives them)
+    "requests": "sum(requests)",
     # the HTTP requests their answers took: a packed request once, Batch API lines none
     "http_requests": "sum(http_requests)",
     "answered": "sum(answered)",

@@ -151,7 +151,7 @@ def test_fake_flag_runs_without_key(tmp_path, write_job, invoke):
     ],
 )
 def test_every_job_form_runs(tmp_path, write_job, invoke, fake_api, files, job_name, expected):
-    """Every job format of DESIGN.md runs end to end and stores one answered row per item."""
+    """Every job format of docs/jobs.md runs end to end and stores one answered row per item."""
     for name, text in files.items():
         write_job(name, text)
     result = invoke("run", str(tmp_path / job_name), "--base-url", fake_api.url)
@@ -189,8 +189,8 @@ def _job_with_marker(write_job, marker: str) -> Path:
     )
 
 
-# DESIGN.md's error table: fault in, (exit code, status of the faulty item, its attempts,
-# status codes recorded in `attempts`) out.
+# The error table of docs/troubleshooting.md ("Errors"): fault in, (exit code, status of the
+# faulty item, its attempts, status codes recorded in `attempts`) out.
 ERROR_TABLE = [
     ("500x2", 0, "ok", 3, [500, 500, 200]),
     ("502x1", 0, "ok", 2, [502, 200]),

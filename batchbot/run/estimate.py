@@ -17,13 +17,14 @@ from typing import Any
 
 from batchbot import modes
 from batchbot.config import Config
-from batchbot.endpoints import DEFAULT_PACK, EMBEDDINGS, packs
+from batchbot.endpoints import CAP_KEYS, DEFAULT_PACK, packs
 from batchbot.jobs.job import Job
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer, did_you_mean
 from batchbot.pace.tokens import (
     DEFAULT_COMPLETION_ALLOWANCE,
     TokenCount,
+    answer_cap,
     count_request,
 )
 from batchbot.run.preflight import Preflight, against_openai
@@ -199,7 +200,7 @@ class _Tally:
         self.tokens += counted
         self.worst_prompt += most
         self.assumed.update(counted.assumed)
-        if self.endpoint != EMBEDDINGS and not any(body.get(key) for key in CAPS):
+        if self.endpoint in CAP_KEYS and answer_cap(body, self.endpoint) is None:
             self.uncapped += 1
         prices = self.pricer.request_prices(body, tier=self.tier, batch=self.batch)
         if prices is None:
@@ -208,7 +209,3 @@ class _Tally:
         likely = cap / 2 if self.typical_answer is None else min(self.typical_answer, cap)
         asked = prices[0]
         self.expected_usd += (counted.prompt * asked.input + likely * asked.output) / 1_000_000
-
-
-# What bounds an answer's length, by endpoint; without one the allowance is a guess.
-CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")

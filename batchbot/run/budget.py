@@ -32,7 +32,8 @@ from batchbot.endpoints import CAP_KEYS, CHAT
 from batchbot.errors import BudgetExhausted, BudgetUnbounded, DailyBudgetExhausted
 from batchbot.money.pricing import DEFAULT, Price, Pricer, billed_tier, did_you_mean
 from batchbot.money.usd import usd
-from batchbot.pace.tokens import answer_allowance, answer_cap, input_tokens
+from batchbot.pace.cost import Cost
+from batchbot.pace.tokens import answer_cap
 from batchbot.summary import items
 
 __all__ = [
@@ -145,6 +146,7 @@ class Budget:
 def worst_case(
     item_id: str,
     body: Mapping[str, Any],
+    cost: Cost,
     pricer: Pricer,
     *,
     batch: bool = False,
@@ -157,9 +159,7 @@ def worst_case(
     bound (no price, no cap). `tier`: the service tier the run asks for (Flex).
     """
     prices = bounded_prices(item_id, body, pricer, batch=batch, endpoint=endpoint, tier=tier)
-    prompt = input_tokens(body, endpoint, worst=True)
-    allowance = answer_allowance(body, endpoint)
-    return max(price.worst_case(prompt, allowance) for price in prices)
+    return max(price.worst_case(cost.worst_prompt, cost.allowance) for price in prices)
 
 
 def bounded_prices(

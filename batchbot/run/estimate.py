@@ -17,16 +17,12 @@ from typing import Any
 
 from batchbot import modes
 from batchbot.config import Config
-from batchbot.endpoints import CAP_KEYS, DEFAULT_PACK, packs
+from batchbot.endpoints import DEFAULT_PACK, packs
 from batchbot.jobs.job import Job
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer, did_you_mean
-from batchbot.pace.tokens import (
-    DEFAULT_COMPLETION_ALLOWANCE,
-    TokenCount,
-    answer_cap,
-    count_request,
-)
+from batchbot.pace.cost import cost_of
+from batchbot.pace.tokens import DEFAULT_COMPLETION_ALLOWANCE, TokenCount
 from batchbot.run.preflight import Preflight, against_openai
 from batchbot.store.store import Store
 from batchbot.summary import items
@@ -190,17 +186,13 @@ class _Tally:
         self.worst_usd = self.expected_usd = 0.0
 
     def add(self, body: Mapping[str, Any]) -> None:
-        counted = count_request(body, endpoint=self.endpoint)
-        cap = counted.allowance
-        # Only a guessed part can differ between the typical and the worst count.
-        most = counted.prompt
-        if counted.assumed:
-            most = count_request(body, endpoint=self.endpoint, worst=True).prompt
+        cost = cost_of(body, self.endpoint)
+        counted, cap, most = cost.parts, cost.allowance, cost.worst_prompt
         self.sent += 1
         self.tokens += counted
         self.worst_prompt += most
         self.assumed.update(counted.assumed)
-        if self.endpoint in CAP_KEYS and answer_cap(body, self.endpoint) is None:
+        if not cost.capped:
             self.uncapped += 1
         prices = self.pricer.request_prices(body, tier=self.tier, batch=self.batch)
         if prices is None:

@@ -47,7 +47,7 @@ from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import SETTLED, Outcome, utc_now
 from batchbot.pace import tiers
-from batchbot.pace.tokens import input_tokens
+from batchbot.pace.cost import cost_of
 from batchbot.store.store import Store
 from batchbot.summary import RunSummary, Tally
 
@@ -353,7 +353,7 @@ class BatchRun:
                 if reused is not None:
                     self._write([reused], reused=True)
                     continue
-            tokens = input_tokens(item.body, self.job.endpoint)
+            tokens = cost_of(item.body, self.job.endpoint).prompt
             for full in splitter.add(item, tokens):
                 await self._submit_file(full)
         for rest in splitter.finish():

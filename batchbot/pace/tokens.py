@@ -27,7 +27,7 @@ from typing import Any
 
 import tiktoken
 
-from batchbot.endpoints import CHAT, EMBEDDINGS, RESPONSES
+from batchbot.endpoints import CAP_KEYS, CHAT, EMBEDDINGS, RESPONSES
 from batchbot.pace.images import image_cost
 from batchbot.pace.media import audio_tokens, file_tokens
 from batchbot.pace.responses import chat_shape
@@ -253,10 +253,17 @@ def prompt_tokens(model: str, messages: Iterable[Mapping[str, Any]]) -> int:
     return count_request({"model": model, "messages": messages}).prompt
 
 
+def answer_cap(body: Mapping[str, Any], endpoint: str = CHAT) -> int | None:
+    """The limit the request sets on its answer's length (endpoints.CAP_KEYS), if any."""
+    for key in CAP_KEYS.get(endpoint, ()):
+        if body.get(key):
+            return int(body[key])
+    return None
+
+
 def completion_allowance(body: Mapping[str, Any]) -> int:
-    """The most completion tokens a request may use, as OpenAI reserves them."""
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    per_choice = int(limit) if limit else DEFAULT_COMPLETION_ALLOWANCE
+    """The most completion tokens a chat request may use, as OpenAI reserves them."""
+    per_choice = answer_cap(body, CHAT) or DEFAULT_COMPLETION_ALLOWANCE
     return per_choice * int(body.get("n") or 1)
 
 
@@ -281,8 +288,7 @@ def answer_allowance(body: Mapping[str, Any], endpoint: str = CHAT) -> int:
 
 def output_allowance(body: Mapping[str, Any]) -> int:
     """A Responses request's `max_output_tokens`, or the allowance OpenAI reserves without it."""
-    limit = body.get("max_output_tokens")
-    return int(limit) if limit else DEFAULT_COMPLETION_ALLOWANCE
+    return answer_cap(body, RESPONSES) or DEFAULT_COMPLETION_ALLOWANCE
 
 
 def embedding_tokens(body: Mapping[str, Any]) -> int:

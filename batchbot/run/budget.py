@@ -28,11 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchbot.endpoints import CHAT, RESPONSES
+from batchbot.endpoints import CAP_KEYS, CHAT
 from batchbot.errors import BudgetExhausted, BudgetUnbounded, DailyBudgetExhausted
 from batchbot.money.pricing import DEFAULT, Price, Pricer, billed_tier, did_you_mean
 from batchbot.money.usd import usd
-from batchbot.pace.tokens import answer_allowance, input_tokens
+from batchbot.pace.cost import Cost
+from batchbot.pace.tokens import answer_cap
 from batchbot.summary import items
 
 __all__ = [
@@ -69,8 +70,6 @@ NO_CAP = (
     "budget set but item {item!r} sets no max_tokens, so its cost has no upper bound: add "
     "max_tokens (or max_completion_tokens; max_output_tokens for Responses) to the job's params."
 )
-# What caps an answer's length, by endpoint (embeddings have no answer to cap).
-CAP_KEYS = {CHAT: ("max_tokens", "max_completion_tokens"), RESPONSES: ("max_output_tokens",)}
 # Float sums of many small costs may land a hair above an exact limit; allow that much.
 EPSILON_USD = 1e-9
 
@@ -147,6 +146,7 @@ class Budget:
 def worst_case(
     item_id: str,
     body: Mapping[str, Any],
+    cost: Cost,
     pricer: Pricer,
     *,
     batch: bool = False,
@@ -159,9 +159,7 @@ def worst_case(
     bound (no price, no cap). `tier`: the service tier the run asks for (Flex).
     """
     prices = bounded_prices(item_id, body, pricer, batch=batch, endpoint=endpoint, tier=tier)
-    prompt = input_tokens(body, endpoint, worst=True)
-    allowance = answer_allowance(body, endpoint)
-    return max(price.worst_case(prompt, allowance) for price in prices)
+    return max(price.worst_case(cost.worst_prompt, cost.allowance) for price in prices)
 
 
 def bounded_prices(
@@ -184,8 +182,7 @@ def bounded_prices(
     if prices is None:
         asked = None if batch else tier or body.get("service_tier")
         raise no_price(pricer.priced_as(str(body.get("model"))), asked)
-    cap_keys = CAP_KEYS.get(endpoint, ())
-    if cap_keys and not any(body.get(key) for key in cap_keys):
+    if endpoint in CAP_KEYS and answer_cap(body, endpoint) is None:
         raise no_cap(item_id)
     return prices
 

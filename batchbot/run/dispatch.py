@@ -33,6 +33,7 @@ from batchbot.money.pricing import Pricer, priced
 from batchbot.money.usd import usd
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace import tiers
+from batchbot.pace.cost import Cost, cost_of
 from batchbot.pace.dialect import worded_for
 from batchbot.pace.headers import parse_rate_limit_headers
 from batchbot.pace.limiter import Limiter, Notice
@@ -155,7 +156,7 @@ class Dispatcher:
                 self.stats.skipped += 1
                 continue
             if isinstance(ask, Reask):
-                if not await self._start(item, ask):
+                if not await self._start(item, ask=ask):
                     return
                 continue
             reused = self.cache.find(item)
@@ -171,32 +172,45 @@ class Dispatcher:
                 return
         request = self.packer.flush()
         if request is not None and not self.stop_event.is_set():
-            await self._start(request)
+            await self._start(*request)
         self.limiter.last_call()  # every item has its worker: what waits is all that is left
 
     async def _send_new(self, item: Item) -> bool:
         """Send an item not asked before (in a pack, once the pack is full); False: stop."""
-        request = self.packer.add(item)
-        return request is None or await self._start(request)
+        request = self.packer.add(item, self._cost(item.body))
+        return request is None or await self._start(*request)
 
     async def _start(
-        self, item: Item, ask: Reask | None = None, *, reused: Outcome | None = None
+        self,
+        item: Item,
+        cost: Cost | None = None,
+        ask: Reask | None = None,
+        *,
+        reused: Outcome | None = None,
     ) -> bool:
         """Send `item` (or re-ask it) once the budget and a slot allow, or write the answer
-        `reused` from the response cache once a slot does; False: stop feeding."""
+        `reused` from the response cache once a slot does; False: stop feeding. `cost`: the
+        request's, when the feed has counted it already."""
         reservation = None
         if reused is None:
-            reservation = await self._reserve(item, ask.body if ask else item.body)
+            body = ask.body if ask else item.body
+            cost = cost or self._cost(body)
+            reservation = await self._reserve(item, body, cost)
             if reservation is None:
                 return False
         if not await self._take_slot():
             if reservation is not None:
                 self.budget.settle(reservation, 0.0)
             return False
-        task = asyncio.create_task(self.process(item, reservation, ask, reused))
+        task = asyncio.create_task(self.process(item, cost, reservation, ask, reused))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return True
+
+    def _cost(self, body: dict[str, Any]) -> Cost:
+        """What a request costs in tokens: counted here, once, for the budget, the limiter and
+        a pack's shares alike."""
+        return cost_of(body, self.job.endpoint)
 
     async def _take_slot(self) -> bool:
         if self.limiter.slot_free and not self.stop_event.is_set():
@@ -218,6 +232,7 @@ class Dispatcher:
     async def process(
         self,
         item: Item,
+        cost: Cost | None,
         reservation: Reservation | None = None,
         ask: Reask | None = None,
         reused: Outcome | None = None,
@@ -231,7 +246,7 @@ class Dispatcher:
         vanish: its item is left unwritten, so it stays pending for the next run.
         """
         try:
-            await self._process(item, reservation, ask, reused)
+            await self._process(item, cost, reservation, ask, reused)
         except asyncio.CancelledError as exc:
             if self._stopping():
                 raise
@@ -244,6 +259,7 @@ class Dispatcher:
     async def _process(
         self,
         item: Item,
+        cost: Cost | None,
         reservation: Reservation | None,
         ask: Reask | None,
         reused: Outcome | None = None,
@@ -253,7 +269,9 @@ class Dispatcher:
             if reused is not None:
                 outcomes, reused = [self.asking.check(reused)], None
             else:
-                tries = self.wire.tries(item, ask)
+                # Counted by _start, or below for a re-ask; only a cached answer's is not.
+                cost = cost or self._cost(ask.body if ask else item.body)
+                tries = self.wire.tries(item, ask, cost)
                 if reservation is not None and self.budget.enabled:
                     tries.worst_usd = reservation.worst_usd  # each ask holds its own row
                 answers = await self._ask(tries, reservation)
@@ -264,8 +282,11 @@ class Dispatcher:
             written = await self._write(item, outcomes, release=held, final=ask is None)
             if not written or ask is None:
                 return
-            stopped = self.stop_event.is_set()
-            reservation = None if stopped else await self._reserve(item, ask.body)
+            if self.stop_event.is_set():
+                reservation = None
+            else:
+                cost = self._cost(ask.body)
+                reservation = await self._reserve(item, ask.body, cost)
             if reservation is None:
                 self.stats.count(outcomes[0].status)  # no re-ask: the item keeps this answer
                 return
@@ -277,14 +298,15 @@ class Dispatcher:
         outcomes: list[Outcome] | None = None
         try:
             outcome = await self._answer(tries)
-            outcomes = [self.asking.check(priced(part, self.pricer)) for part in unpack(outcome)]
+            parts = unpack(outcome, tries.cost)
+            outcomes = [self.asking.check(priced(part, self.pricer)) for part in parts]
         except asyncio.CancelledError:
             if not self._stopping():
                 raise  # not the run's stop: process() reports the death
             # Stopped before an answer came: keep what the attempts saw, leave it pending. A
             # request cut off on the wire may still be billed: its reservation stays.
             outcome = tries.outcome(PENDING, error="stopped before answer")
-            for part in unpack(outcome) if tries.attempts else ():
+            for part in unpack(outcome, tries.cost) if tries.attempts else ():
                 self.writer.submit(part)
             if tries.held is not None and not tries.on_wire:
                 self.writer.submit(None, release=tries.held)
@@ -412,7 +434,7 @@ class Dispatcher:
         self._hold(tries)
         started_at, started = utc_now(), time.perf_counter()
         self.stats.requests += 1
-        self.stats.charged_tokens += tries.tokens
+        self.stats.charged_tokens += tries.cost.total
         tries.on_wire = True
         try:
             reply = await self.client.complete(tries.body)
@@ -441,7 +463,7 @@ class Dispatcher:
             message = getattr(exc, "message", None) or str(exc)
             limiter = self.limiter
             limiter.refused(
-                tries.tokens, model=model, message=message, hint=hint, chars=tries.chars
+                tries.cost.total, model=model, message=message, hint=hint, chars=tries.chars
             )
             self.limiter.pause(hint or 1.0)
         log.debug("attempt failed: %s", describe(exc))
@@ -460,7 +482,7 @@ class Dispatcher:
         await self._cancellable(self.sleep(seconds))
 
     async def _wait_turn(self, tries: Tries) -> None:
-        wait = self.limiter.wait_for_capacity(tries.tokens, _model(tries.item), tries.chars)
+        wait = self.limiter.wait_for_capacity(tries.cost.total, _model(tries.item), tries.chars)
         tries.sent = await self._cancellable(wait)
 
     async def _cancellable(self, waiting: Awaitable[T]) -> T:
@@ -508,12 +530,12 @@ class Dispatcher:
         cost = sum(outcome.cost_usd or 0.0 for outcome in outcomes or ())
         self.budget.settle(reservation, cost)
 
-    async def _reserve(self, item: Item, body: dict[str, Any]) -> Reservation | None:
-        """Hold the worst-case cost of sending `body` for `item` once the budget has room;
-        None: do not send."""
+    async def _reserve(self, item: Item, body: dict[str, Any], cost: Cost) -> Reservation | None:
+        """Hold the worst-case cost of sending `body` (which costs `cost`) for `item` once the
+        budget has room; None: do not send."""
         if not self.budget.enabled:
             return await self.budget.reserve(0.0)
-        worst = self._worst_case(item, body)
+        worst = self._worst_case(item, body, cost)
         if worst is None:
             return None
         waiting = asyncio.ensure_future(self.budget.reserve(worst))
@@ -531,11 +553,11 @@ class Dispatcher:
             return None
         return reservation
 
-    def _worst_case(self, item: Item, body: dict[str, Any]) -> float | None:
+    def _worst_case(self, item: Item, body: dict[str, Any], cost: Cost) -> float | None:
         """The most `body` may cost; None (and the run stops) when that has no known bound."""
         try:
             return budgets.worst_case(
-                item.id, body, self.pricer, endpoint=self.job.endpoint, tier=self.tier
+                item.id, body, cost, self.pricer, endpoint=self.job.endpoint, tier=self.tier
             )
         except BudgetUnbounded as exc:
             self.stop(exc)

@@ -7,7 +7,8 @@ the same apart from their text (same model, same `dimensions`), and never past t
 300,000 input tokens a request: long texts make smaller packs. The pack goes through the
 limiter, budget and retry policy as one request; its answer is split back into one outcome per
 item. The API reports one usage for the whole request, so each item's share of the input
-tokens is its own count's share, rounded so the shares add up to the reported total.
+tokens is its own count's share (its Cost, counted once as the run took it), rounded so the
+shares add up to the reported total.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from batchbot.endpoints import MAX_PACK_TOKENS
 from batchbot.jobs.job import Item, request_hash
 from batchbot.outcome import FAILED, Outcome, Usage
-from batchbot.pace.tokens import count_text
+from batchbot.pace.cost import Cost, combined
 
 MISCOUNTED = "the API answered {got} vectors for {sent} inputs"
 
@@ -29,32 +30,35 @@ class Packer:
     def __init__(self, size: int, *, enabled: bool) -> None:
         self.size, self.enabled = size, enabled
         self._members: list[Item] = []
+        self._costs: list[Cost] = []
         self._shape: dict[str, Any] | None = None
         self._tokens = 0
 
-    def add(self, item: Item) -> Item | None:
-        """The next request to send once `item` is added, if one is ready."""
+    def add(self, item: Item, cost: Cost) -> tuple[Item, Cost] | None:
+        """The next request to send, and its cost, once `item` is added, if one is ready."""
         if not self.enabled:
-            return item
+            return item, cost
         shape = _without_input(item.body)
-        tokens = _tokens(item)
+        tokens = cost.prompt
         # A request of another shape, or one the API would find too long, ends the pack so far.
         # That and a full pack never come at once: after the flush `item` is alone, and a pack
         # of one is flushed as soon as it is added.
         too_long = self._tokens + tokens > MAX_PACK_TOKENS
         ready = self.flush() if shape != self._shape or too_long else None
         self._members.append(item)
+        self._costs.append(cost)
         self._shape = shape
         self._tokens += tokens
         if len(self._members) >= self.size:
             return self.flush()
         return ready
 
-    def flush(self) -> Item | None:
-        """The items collected so far as one request, if there are any."""
+    def flush(self) -> tuple[Item, Cost] | None:
+        """The items collected so far as one request, and its cost, if there are any."""
         members, self._members, self._shape = tuple(self._members), [], None
+        costs, self._costs = self._costs, []
         self._tokens = 0
-        return packed(members) if members else None
+        return (packed(members), combined(costs)) if members else None
 
 
 def packed(members: tuple[Item, ...]) -> Item:
@@ -65,8 +69,9 @@ def packed(members: tuple[Item, ...]) -> Item:
     return Item(first.id, body, request_hash(body), first.line, members)
 
 
-def unpack(outcome: Outcome) -> list[Outcome]:
-    """One outcome per member of a packed request (the outcome itself if it was not one)."""
+def unpack(outcome: Outcome, cost: Cost) -> list[Outcome]:
+    """One outcome per member of a packed request (the outcome itself if it was not one);
+    `cost`: the request's, whose `members` split its usage."""
     members = outcome.item.members
     if not members:
         return [outcome]
@@ -79,7 +84,7 @@ def unpack(outcome: Outcome) -> list[Outcome]:
             replace(outcome, item=member, vectors=(), usage=None, shared_request=n > 0)
             for n, member in enumerate(members)
         ]
-    shares = _shares(outcome, members)
+    shares = _shares(outcome, cost.members)
     return [
         replace(
             outcome,
@@ -94,10 +99,10 @@ def unpack(outcome: Outcome) -> list[Outcome]:
     ]
 
 
-def _shares(outcome: Outcome, members: tuple[Item, ...]) -> list[int]:
+def _shares(outcome: Outcome, prompts: tuple[int, ...]) -> list[int]:
     """The reported input tokens split in proportion to each text's own count."""
     total = outcome.usage.prompt_tokens if outcome.usage else 0
-    counts = [max(1, _tokens(member)) for member in members]
+    counts = [max(1, prompt) for prompt in prompts]
     whole = sum(counts)
     exact = [total * count / whole for count in counts]
     shares = [int(value) for value in exact]
@@ -106,10 +111,6 @@ def _shares(outcome: Outcome, members: tuple[Item, ...]) -> list[int]:
     for index in by_remainder[: total - sum(shares)]:
         shares[index] += 1
     return shares
-
-
-def _tokens(item: Item) -> int:
-    return count_text(str(item.body.get("model", "")), str(item.body["input"]))
 
 
 def _without_input(body: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from batchbot.errors import redact_secrets
 from batchbot.jobs.job import Item
 from batchbot.outcome import Attempt, Outcome, utc_now
 from batchbot.pace.charcount import char_tokens
+from batchbot.pace.cost import Cost
 from batchbot.pace.limiter import Sent
-from batchbot.pace.tokens import request_tokens
 from batchbot.run.prefixes import Prefix
 
 
@@ -26,19 +26,21 @@ class Tries:
     def __init__(
         self,
         item: Item,
+        cost: Cost,
         endpoint: str = CHAT,
         ask: Reask | None = None,
         *,
         body: dict[str, Any] | None = None,
         prefix: Prefix | None = None,
     ) -> None:
-        """`body`: what is sent, when the run adds to the item's request (a service tier, a
-        prompt cache key); `prefix`: the long prefix it shares with others (run.prefixes)."""
+        """`cost`: the ask's tokens, counted when the run took it (pace.cost); `body`: what is
+        sent, when the run adds to the item's request (a service tier, a prompt cache key, which
+        cost no tokens); `prefix`: the long prefix it shares with others (run.prefixes)."""
         self.item = item
         self.ask = ask
         self.body: dict[str, Any] = body if body is not None else ask.body if ask else item.body
         self.max_tokens = ask.max_tokens if ask else allowance(item.body, endpoint)
-        self.tokens = request_tokens(self.body, endpoint)
+        self.cost = cost
         self.chars = char_tokens(self.body, endpoint)  # as OpenAI's rate limiter counts it
         self.created = utc_now()
         self.attempts: list[Attempt] = []

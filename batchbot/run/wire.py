@@ -13,6 +13,7 @@ from typing import Any
 
 from batchbot.answers.reask import Reask
 from batchbot.jobs.job import Item
+from batchbot.pace.cost import Cost
 from batchbot.run.prefixes import Lookahead, Prefixes, with_cache_key
 from batchbot.run.tries import Tries
 
@@ -31,14 +32,14 @@ class Wire:
         self.prefixes = Prefixes(endpoint)
         self.lookahead = Lookahead(self._digest)
 
-    def tries(self, item: Item, ask: Reask | None) -> Tries:
+    def tries(self, item: Item, ask: Reask | None, cost: Cost) -> Tries:
         """A new ask of `item`, with what goes on the wire besides its request."""
         body = ask.body if ask else item.body
         prefix = self.prefixes.of(body)
         wire = {**body, "service_tier": self.tier} if self.tier else body
         if self.cache_keys:
             wire = with_cache_key(wire, prefix)
-        return Tries(item, self.endpoint, ask, body=wire, prefix=prefix)
+        return Tries(item, cost, self.endpoint, ask, body=wire, prefix=prefix)
 
     async def warm_up(self, tries: Tries, wait: Wait) -> None:
         """Let the first ask of a long prefix go; hold the others (through `wait`, which the

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from batchbot.jobs.job import Job, load_job
     from batchbot.library import Answer, open_store, read_answers, run_job, run_job_async
     from batchbot.reports.report import ReportQuery, spend_report
-    from batchbot.summary import RunSummary
+    from batchbot.tally import RunSummary
 
 __all__ = [
     "Answer",
@@ -47,7 +47,7 @@ _HOMES = {
     "Config": "batchbot.config",
     "Job": "batchbot.jobs.job",
     "ReportQuery": "batchbot.reports.report",
-    "RunSummary": "batchbot.summary",
+    "RunSummary": "batchbot.tally",
     "load_job": "batchbot.jobs.job",
     "open_store": "batchbot.library",
     "read_answers": "batchbot.library",

@@ -24,7 +24,7 @@ from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
 from batchbot.jobs.values import SETTINGS, checked
-from batchbot.pace import tiers
+from batchbot.limits import tiers
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

@@ -29,7 +29,7 @@ from batchbot.run import runner
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display
 from batchbot.store.read import open_reader, reading
-from batchbot.summary import RunSummary
+from batchbot.tally import RunSummary
 
 JOBS = YAML_SUFFIXES + JSONL_SUFFIXES  # what names a job file rather than a job
 BOTH = "give the settings either as config= or as keyword arguments, not both"

@@ -49,8 +49,8 @@ import orjson
 from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
+from batchbot.limits.tiers import FLAG
 from batchbot.pace import dialect
-from batchbot.pace.tiers import FLAG
 from batchbot.run.runner import run_job_async
 
 MODEL = "gpt-4o-mini"

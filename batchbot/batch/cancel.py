@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchbot.batch.api import BatchApi
-from batchbot.batch.summary import Cancelled
+from batchbot.batch.messages import Cancelled
 from batchbot.outcome import utc_now
 from batchbot.store.store import Store
 

@@ -37,19 +37,19 @@ from batchbot.api.client import ChatClient
 from batchbot.api.exceptions import ApiError, StatusError
 from batchbot.batch.api import BatchApi, Unchecked, describe, refusal
 from batchbot.batch.files import InputFile, Splitter
+from batchbot.batch.messages import held, running_line
 from batchbot.batch.results import read_line
-from batchbot.batch.summary import held, running_line
 from batchbot.config import Config
 from batchbot.errors import FeedFailed, JobFileChanged, RunStopped, feed_error
 from batchbot.jobs.job import YIELD_EVERY_ITEMS, Item, Job
+from batchbot.limits import tiers
 from batchbot.logs import DETAIL
 from batchbot.modes import BATCH
 from batchbot.money.pricing import Pricer, priced
 from batchbot.outcome import SETTLED, Outcome, utc_now
-from batchbot.pace import tiers
-from batchbot.pace.cost import cost_of
 from batchbot.store.store import Store
-from batchbot.summary import RunSummary, Tally
+from batchbot.tally import RunSummary, Tally
+from batchbot.tokens.cost import cost_of
 
 log = logging.getLogger("batchbot")
 

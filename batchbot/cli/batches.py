@@ -44,7 +44,7 @@ def batches_cancel(job_file: Path, fake: bool, base_url: str | None, db_path: st
     their items go back to pending and are submitted again. With --fake: the batches of
     --fake runs, which ended with their run, are marked cancelled here, their items pending.
     """
-    from batchbot.batch.summary import cancel_lines
+    from batchbot.batch.messages import cancel_lines
     from batchbot.config import Flags, resolve_config
     from batchbot.environment import environment
     from batchbot.jobs.job import load_job

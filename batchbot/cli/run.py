@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # imported when a command runs: `batchbot --help` loads none 
     from batchbot.config import Config
     from batchbot.jobs.job import Job
     from batchbot.run.estimate import Estimate
-    from batchbot.summary import RunSummary
+    from batchbot.tally import RunSummary
 
 REASKS_NOT_COUNTED = (
     "re-asks (on_invalid, on_length) are not in these figures: each costs about what its item "
@@ -249,7 +249,7 @@ def _report_estimate(job: Job, config: Config, *, as_json: bool) -> None:
     from batchbot.money.usd import usd
     from batchbot.run.engine import resolve_mode
     from batchbot.run.estimate import estimate_job
-    from batchbot.summary import items
+    from batchbot.tally import items
 
     estimate = estimate_job(job, config)
     choice = resolve_mode(job, config, estimate)
@@ -272,7 +272,7 @@ def _report_estimate(job: Job, config: Config, *, as_json: bool) -> None:
         f"  mode: {choice.mode} ({choice.reason})"
     )
     if choice.mode == modes.BATCH:
-        from batchbot.batch.summary import batch_plan_line
+        from batchbot.batch.messages import batch_plan_line
 
         echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     for warning in estimate.warnings():
@@ -314,7 +314,7 @@ def _duration(minutes: float) -> str:
 def _report_summary(summary: RunSummary, *, quiet: bool) -> None:
     """Print a run's closing lines (quiet: only when something is wrong) and exit with its code."""
     from batchbot.logs import FILE_ONLY
-    from batchbot.run.summary import stop_line, summary_lines
+    from batchbot.run.closing import stop_line, summary_lines
 
     code = summary.exit_code
     text = "\n".join(summary_lines(summary))

@@ -19,7 +19,7 @@ from batchbot.cli.common import (
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 
 if TYPE_CHECKING:
-    from batchbot.run.neighbours import Neighbour
+    from batchbot.sync.neighbours import Neighbour
 
 
 @cli.command(name="doctor")
@@ -90,7 +90,7 @@ def limits_command(model: str | None, tier: str | None) -> None:
     The figures come from tiers.yaml (OpenAI's usage tiers and the tutorial's tiers); pick
     one with --tier or the job's tier:, or set your own with --rpm/--tpm or limits:.
     """
-    from batchbot.pace.tiers import preset_rows, unknown_model_note
+    from batchbot.limits.tiers import preset_rows, unknown_model_note
     from batchbot.reports.table import render_table
 
     with friendly_errors():
@@ -120,7 +120,7 @@ def _echo_neighbours() -> None:
 
     from batchbot.environment import API_KEY, environment
     from batchbot.reports.table import render_table
-    from batchbot.run.neighbours import key_hash, neighbours
+    from batchbot.sync.neighbours import key_hash, neighbours
 
     runs = neighbours()
     if not runs:

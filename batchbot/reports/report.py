@@ -90,7 +90,7 @@ FILTERS: Mapping[str, str] = {
     "until": "day <= :until",
 }
 
-# Reservations a run left when it died (budget.py): sent, maybe billed, never written.
+# Reservations a run left when it died (money/budget.py): sent, maybe billed, never written.
 UNRECORDED = """
 SELECT count(*) AS requests, coalesce(sum(r.worst_usd), 0) AS worst_usd
 FROM reservations r JOIN runs ON runs.id = r.run_id

@@ -21,11 +21,11 @@ from batchbot.endpoints import DEFAULT_PACK, packs
 from batchbot.jobs.job import Job
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer, did_you_mean
-from batchbot.pace.cost import cost_of
-from batchbot.pace.tokens import DEFAULT_COMPLETION_ALLOWANCE, TokenCount
 from batchbot.run.preflight import Preflight, against_openai
 from batchbot.store.store import Store
-from batchbot.summary import items
+from batchbot.tally import items
+from batchbot.tokens.cost import cost_of
+from batchbot.tokens.count import DEFAULT_COMPLETION_ALLOWANCE, TokenCount
 
 # What each kind of guess means, for the dry-run's "assumed" lines (see docs/tokens.md).
 ASSUMPTIONS = {

@@ -25,8 +25,8 @@ from batchbot.api.exceptions import ApiError
 from batchbot.config import Config
 from batchbot.errors import BudgetUnbounded, ConfigError
 from batchbot.jobs.job import Item, Job
+from batchbot.money.budget import bounded_prices
 from batchbot.money.pricing import Pricer, did_you_mean
-from batchbot.run.budget import bounded_prices
 
 __all__ = ["Preflight", "against_openai"]
 

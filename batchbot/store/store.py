@@ -1,7 +1,7 @@
 """The SQLite store: the only code that writes SQL.
 
 WAL mode so readers (Datasette, `sqlite3`, `batchbot report`) never block a run; results are
-committed in small batches (writer.py), so a crash loses at most what was in flight.
+committed in small batches (sync/writer.py), so a crash loses at most what was in flight.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from batchbot.batch.run import BatchRun
 from batchbot.config import Config
 from batchbot.jobs.job import load_job
 from batchbot.money.usd import usd
-from batchbot.pace.tokens import prompt_tokens
 from batchbot.run.runner import run_job_async
 from batchbot.store.store import Store
+from batchbot.tokens.count import prompt_tokens
 
 # -- submit, poll, collect --------------------------------------------------------------------
 

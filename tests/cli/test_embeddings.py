@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from batchbot.jobs.job import load_job
-from batchbot.pace.tokens import request_tokens
+from batchbot.tokens.count import request_tokens
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
@@ -228,7 +228,7 @@ def test_packs_stay_under_the_tokens_a_request_may_carry(
     (error,) = {r["error"] for r in rows(tmp_path / "batchbot.db", "select error from requests")}
     assert error.startswith("400: Requested ")
     assert error.endswith("tokens, max 300 tokens per request")
-    monkeypatch.setattr("batchbot.run.pack.MAX_PACK_TOKENS", 300)
+    monkeypatch.setattr("batchbot.sync.pack.MAX_PACK_TOKENS", 300)
     fake_api.reset()
     answered = invoke("run", str(job), "--base-url", fake_api.url)
     assert answered.exit_code == 0, answered.output

@@ -97,7 +97,7 @@ def test_responses_batch_lines_pass_their_body_through(tmp_path, write_job, invo
 def test_responses_charge_their_input_and_max_output_tokens(write_job, invoke, fake_api):
     """batchbot's TPM charge for Responses requests is what the fake API charges for them."""
     from batchbot.jobs.job import load_job
-    from batchbot.pace.tokens import request_tokens
+    from batchbot.tokens.count import request_tokens
 
     job = write_job("answers.yaml", RESPONSES_JOB)
     assert invoke("run", str(job), "--base-url", fake_api.url).exit_code == 0

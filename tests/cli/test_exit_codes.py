@@ -166,7 +166,7 @@ def database_held(t):
 
 
 def worker_dies(t):
-    from batchbot.run import dispatch
+    from batchbot.sync import dispatch
 
     real = dispatch.priced
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from hostile import HOSTILE, assert_inert
 
-from batchbot.run.progress import WIDTH, PlainLines, RichBar, RunStats
+from batchbot.run.progress import PlainLines, RichBar
+from batchbot.sync.stats import WIDTH, RunStats
 
 
 def busy(**changes) -> RunStats:

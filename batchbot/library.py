@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchbot.batch.messages import Cancelled
 from batchbot.config import DEFAULT_DB, Config, Flags, resolve_config
 from batchbot.environment import environment
 from batchbot.errors import BatchbotError, MissingKeyError
 from batchbot.jobs.job import JSONL_SUFFIXES, YAML_SUFFIXES, Job, load_job
+from batchbot.modes import ModeChoice
 from batchbot.reports.export import answer_rows, check_unchanged, current_job
 from batchbot.run import runner
+from batchbot.run.engine import resolve_mode
+from batchbot.run.estimate import Estimate, estimate_job
 from batchbot.run.lock import job_lock
 from batchbot.run.progress import Display
 from batchbot.store.read import open_reader, reading
@@ -115,6 +119,42 @@ async def run_job_async(
             return _worded(await runner.run_job_async(job, config, handle_signals=False))
     except BatchbotError as error:
         in_python_words(error)
+        raise
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a run would do, with nothing sent: its estimate and the engine it would use."""
+
+    estimate: Estimate
+    mode: ModeChoice
+
+
+def dry_run(
+    job: Job | str | Path, *, config: Config | None = None, command_line: bool = False, **flags: Any
+) -> DryRun:
+    """Count, price and time the items of `job` still to answer (`batchbot run --dry-run`)."""
+    try:
+        job, config = _prepare(job, config, flags, check_key=False)
+        estimate = estimate_job(job, config)
+        return DryRun(estimate, resolve_mode(job, config, estimate))
+    except BatchbotError as error:
+        if not command_line:
+            in_python_words(error)
+        raise
+
+
+def cancel_batches(
+    job: Job | str | Path, *, config: Config | None = None, command_line: bool = False, **flags: Any
+) -> Cancelled:
+    """Cancel the job's batches still in progress (`batchbot cancel`); the next run collects
+    them, keeping the answers they have."""
+    try:
+        job, config = _prepare(job, config, flags, check_key=not command_line)
+        return runner.cancel_batches(job, config)
+    except BatchbotError as error:
+        if not command_line:
+            in_python_words(error)
         raise
 
 

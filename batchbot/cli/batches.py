@@ -48,11 +48,11 @@ def batches_cancel(job_file: Path, fake: bool, base_url: str | None, db_path: st
     from batchbot.config import Flags, resolve_config
     from batchbot.environment import environment
     from batchbot.jobs.job import load_job
-    from batchbot.run.runner import cancel_batches
+    from batchbot.library import cancel_batches
 
     with friendly_errors():
         job = load_job(job_file)
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake)
         config = resolve_config(job, flags, environment())
-        cancelled = cancel_batches(job, config)
+        cancelled = cancel_batches(job, config=config, command_line=True)
     echo("\n".join(cancel_lines(job.name, cancelled)))

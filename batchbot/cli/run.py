@@ -26,7 +26,7 @@ from batchbot.inert import inert_json
 
 if TYPE_CHECKING:  # imported when a command runs: `batchbot --help` loads none of this
     from batchbot.config import Config
-    from batchbot.jobs.job import Job
+    from batchbot.library import DryRun
     from batchbot.run.estimate import Estimate
     from batchbot.tally import RunSummary
 
@@ -220,6 +220,7 @@ def run_command(
     from batchbot.config import Flags, resolve_config
     from batchbot.environment import environment
     from batchbot.jobs.job import load_job
+    from batchbot.library import dry_run as dry_run_of
     from batchbot.library import run_job
     from batchbot.run.progress import make_display
 
@@ -237,7 +238,7 @@ def run_command(
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, environment())
         if dry_run:
-            _report_estimate(job, config, as_json=as_json)
+            _report_estimate(dry_run_of(job, config=config, command_line=True), config, as_json)
             return
         report = None if quiet else echo
         display = make_display(quiet=quiet)
@@ -245,14 +246,11 @@ def run_command(
     _report_summary(summary, quiet=quiet)
 
 
-def _report_estimate(job: Job, config: Config, *, as_json: bool) -> None:
+def _report_estimate(plan: DryRun, config: Config, as_json: bool) -> None:
     from batchbot.money.usd import usd
-    from batchbot.run.engine import resolve_mode
-    from batchbot.run.estimate import estimate_job
     from batchbot.tally import items
 
-    estimate = estimate_job(job, config)
-    choice = resolve_mode(job, config, estimate)
+    estimate, choice = plan.estimate, plan.mode
     if as_json:
         mode = {"mode": choice.mode, "mode_reason": choice.reason}
         echo(inert_json(json.dumps({**estimate.as_dict(), **mode}, indent=2)))

@@ -153,3 +153,14 @@ def test_architecture_names_only_modules_that_exist() -> None:
         or (path.suffix == ".py" and path.name not in ("__init__.py", "__main__.py"))
     }
     assert not parts - named, f"parts docs/architecture.md leaves out: {sorted(parts - named)}"
+
+
+def test_the_code_cites_only_documents_the_repository_has() -> None:
+    """A docstring or comment that names a document (docs/limits.md) names one that exists."""
+    cited = {
+        (path.relative_to(ROOT), name)
+        for path in (ROOT / "batchbot").rglob("*.py")
+        for name in re.findall(r"[\w./-]+\.md\b", path.read_text(encoding="utf-8"))
+    }
+    missing = sorted(f"{path}: {name}" for path, name in cited if not (ROOT / name).exists())
+    assert not missing, missing

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from batchbot.errors import BatchbotError
     from batchbot.jobs.job import Job, load_job
     from batchbot.library import Answer, open_store, read_answers, run_job, run_job_async
+    from batchbot.limits.limits import RateLimits
     from batchbot.reports.report import ReportQuery, spend_report
     from batchbot.tally import RunSummary
 
@@ -28,6 +29,7 @@ __all__ = [
     "BatchbotError",
     "Config",
     "Job",
+    "RateLimits",
     "ReportQuery",
     "RunSummary",
     "__version__",
@@ -46,6 +48,7 @@ _HOMES = {
     "BatchbotError": "batchbot.errors",
     "Config": "batchbot.config",
     "Job": "batchbot.jobs.job",
+    "RateLimits": "batchbot.limits.limits",
     "ReportQuery": "batchbot.reports.report",
     "RunSummary": "batchbot.tally",
     "load_job": "batchbot.jobs.job",

@@ -85,19 +85,7 @@ class Dispatcher:
             day_limit=config.max_cost_per_day_usd,
             spent_today=self._spent_today() if config.max_cost_per_day_usd is not None else 0.0,
         )
-        # Limits from the tier preset are a starting point; limits the user set are a ceiling.
-        self.limiter = Limiter(
-            rpm=config.rpm,
-            tpm=config.tpm,
-            concurrency=config.concurrency,
-            caps=config.caps(),
-            token_count=config.token_count,
-            on_change=self._limits_changed,
-            probe=_may_be_too_high(config),
-            on_dialect=lambda note: log.info(
-                worded_for(note, azure=config.azure is not None), extra={NOTICE: True}
-            ),
-        )
+        self.limiter = pacing(config)
         self.writer = ResultWriter(
             store, run_id=run_id, job=job.name, mode=modes.SYNC, sleep=sleep, kept=cache.keep
         )
@@ -122,10 +110,6 @@ class Dispatcher:
             notice = LEFT_ON_THE_WIRE.format(count=left, usd=usd(worst_usd))
             log.info(notice, extra={NOTICE: True})
         return self.store.spent_today(self.job.name)
-
-    def _limits_changed(self, change: Notice) -> None:
-        from_tier = not self.config.caps()
-        log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -587,11 +571,32 @@ class Dispatcher:
                 deadline = loop.time()
 
 
+def pacing(config: Config) -> Limiter:
+    """The run's limiter: limits from a tier preset are a starting point; limits the user
+    set are a ceiling (docs/limits.md)."""
+    limits = config.limits
+    azure = config.azure is not None
+    return Limiter(
+        rpm=limits.rpm.value,
+        tpm=limits.tpm.value,
+        concurrency=config.concurrency,
+        caps=limits.caps(),
+        token_count=config.token_count,
+        on_change=lambda change: _limits_changed(change, from_tier=not limits.caps()),
+        probe=_may_be_too_high(config),
+        on_dialect=lambda note: log.info(worded_for(note, azure=azure), extra={NOTICE: True}),
+    )
+
+
+def _limits_changed(change: Notice, *, from_tier: bool) -> None:
+    log.info(change.message("tier said" if from_tier else "configured"), extra={NOTICE: True})
+
+
 def _may_be_too_high(config: Config) -> bool:
     """Whether the limits a run starts from may be above the key's, so its first request goes
     alone (see `pace.probe`): not the lowest paid tier's preset, below which no paid key is
     (a free-tier key, or a project capped lower, learns from its first answers)."""
-    return config.tier != tiers.DEFAULT_TIER or bool(config.caps())
+    return config.tier != tiers.DEFAULT_TIER or bool(config.limits.caps())
 
 
 def _model(item: Item) -> str | None:

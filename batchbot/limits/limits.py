@@ -35,8 +35,9 @@ class Limit:
 
     @property
     def is_cap(self) -> bool:
-        """Whether the user set it: a ceiling, even when it equals the preset."""
-        return self.source in SET_BY_USER
+        """Whether the user set it: a ceiling, even when it equals the preset (no limit is
+        none)."""
+        return self.source in SET_BY_USER and self.value is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ def test_a_limit_the_user_set_is_a_ceiling_even_at_the_presets_value() -> None:
     assert RateLimits.chosen((None, None), (500, None), preset).caps() == ["requests"]
     assert RateLimits.chosen((None, None), (None, None), preset).caps() == []
     assert not Limit(500, SERVER).is_cap
+    assert RateLimits.set_by_user(rpm=500).caps() == ["requests"]  # no tpm: nothing to cap
 
 
 def test_the_run_keeps_each_value_with_its_source() -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         run_job,
         run_job_async,
     )
+    from batchbot.limits.limits import RateLimits
     from batchbot.reports.report import ReportQuery, spend_report
     from batchbot.tally import RunSummary
 
@@ -38,6 +39,7 @@ __all__ = [
     "Config",
     "DryRun",
     "Job",
+    "RateLimits",
     "ReportQuery",
     "RunSummary",
     "__version__",
@@ -59,6 +61,7 @@ _HOMES = {
     "Config": "batchbot.config",
     "DryRun": "batchbot.library",
     "Job": "batchbot.jobs.job",
+    "RateLimits": "batchbot.limits.limits",
     "ReportQuery": "batchbot.reports.report",
     "RunSummary": "batchbot.tally",
     "cancel_batches": "batchbot.library",

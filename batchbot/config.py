@@ -25,6 +25,7 @@ from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
 from batchbot.jobs.values import SETTINGS, checked
 from batchbot.limits import tiers
+from batchbot.limits.limits import RateLimits
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -61,6 +62,7 @@ CREDENTIALS = (
     "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and never stored. "
     "Nothing was sent."
 )
+OTHER_NUMBERS = frozenset(name for name in SETTINGS if name not in ("rpm", "tpm"))
 _USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
@@ -74,10 +76,7 @@ class Config:
     fake: bool = False
     model: str | None = None
     tier: str = tiers.DEFAULT_TIER
-    rpm: float | None = None
-    tpm: float | None = None
-    rpm_from: str = tiers.PRESET  # where each limit came from: a flag, the job or the preset
-    tpm_from: str = tiers.PRESET
+    limits: RateLimits = field(default_factory=RateLimits)  # each limit with its source
     concurrency: int = tiers.DEFAULT_CONCURRENCY
     token_count: str | None = None  # exact / chars; None: as the server is found to count
     timeout_s: float | None = None  # None: the mode's (request_timeout_s)
@@ -116,8 +115,8 @@ class Config:
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
-        kept = (f.name for f in fields(self) if f.name not in ("api_key", "retry_wait"))
-        values = {name: getattr(self, name) for name in kept}
+        kept = (f.name for f in fields(self) if f.name not in ("api_key", "retry_wait", "limits"))
+        values = {name: getattr(self, name) for name in kept} | self.limits.stored()
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
         values["cache_path"] = str(self.cache_path) if self.cache_path else None
@@ -125,10 +124,15 @@ class Config:
         values["azure"] = vars_of(self.azure)
         return values
 
-    def caps(self) -> list[str]:
-        """The kinds ("requests", "tokens") whose limit the user set: a hard ceiling."""
-        sources = (("requests", self.rpm_from), ("tokens", self.tpm_from))
-        return [kind for kind, source in sources if source in tiers.SET_BY_USER]
+    @property
+    def rpm(self) -> float | None:
+        """Requests a minute to pace at (None: no limit); `limits` says where it came from."""
+        return self.limits.rpm.value
+
+    @property
+    def tpm(self) -> float | None:
+        """Tokens a minute to pace at (None: no limit); `limits` says where it came from."""
+        return self.limits.tpm.value
 
     @property
     def needs_key(self) -> bool:
@@ -188,11 +192,15 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     model = flags.model or settings.model or _first_model(job)
     tier = flags.tier or settings.tier or tiers.DEFAULT_TIER
     preset = tiers.limits_for(tier, model or "")
-    rpm, rpm_from = _sourced(flags.rpm, settings.limits.rpm, preset.rpm)
-    tpm, tpm_from = _sourced(flags.tpm, settings.limits.tpm, preset.tpm)
+    limits = RateLimits.chosen(
+        (flags.rpm, flags.tpm),
+        (settings.limits.rpm, settings.limits.tpm),
+        (preset.rpm, preset.tpm),
+    )
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
-    given = {name: getattr(flags, name) for name in SETTINGS if hasattr(flags, name)}
-    _check_numbers({**given, "rpm": rpm, "tpm": tpm, "concurrency": concurrency})
+    # rpm and tpm are checked by RateLimits, which names where each came from.
+    given = {name: getattr(flags, name) for name in OTHER_NUMBERS if hasattr(flags, name)}
+    _check_numbers({**given, "concurrency": concurrency})
     azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
@@ -202,10 +210,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         fake=flags.fake,
         model=model,
         tier=tier,
-        rpm=rpm,
-        tpm=tpm,
-        rpm_from=rpm_from,
-        tpm_from=tpm_from,
+        limits=limits,
         concurrency=int(concurrency),
         token_count=flags.token_count or settings.token_count,
         timeout_s=flags.timeout_s,
@@ -285,15 +290,6 @@ def checked_base_url(url: str | None) -> str | None:
     if parts.username is not None or parts.password is not None:
         raise ConfigError(CREDENTIALS.format(url=shown))
     return url
-
-
-def _sourced(flag: float | None, job: float | None, preset: float) -> tuple[float, str]:
-    """A limit and where it came from: the flag, else the job file, else the tier preset."""
-    if flag is not None:
-        return flag, tiers.FLAG
-    if job is not None:
-        return job, tiers.JOB
-    return preset, tiers.PRESET
 
 
 def masked_url(url: str) -> str:

@@ -53,7 +53,8 @@ from _workloads import MODEL, mixed, question
 from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
-from batchbot.limits.tiers import FLAG, PRESET, limits_for
+from batchbot.limits.limits import FLAG, PRESET, Limit, RateLimits
+from batchbot.limits.tiers import limits_for
 from batchbot.logs import NOTICE
 from batchbot.run.runner import run_job_async
 from batchbot.tokens.count import request_tokens
@@ -109,10 +110,7 @@ async def run_batchbot(
             base_url=url,
             model=MODEL,
             tier=tier,
-            rpm=rpm,
-            tpm=tpm,
-            rpm_from=source,
-            tpm_from=source,
+            limits=RateLimits(Limit(rpm, source), Limit(tpm, source)),
             concurrency=CONCURRENCY,
         )
         summary = await run_job_async(load_job(path), config, handle_signals=False)

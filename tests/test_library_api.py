@@ -15,6 +15,7 @@ import batchbot
 from batchbot import (
     BatchbotError,
     Config,
+    RateLimits,
     ReportQuery,
     RunSummary,
     cancel_batches,
@@ -62,7 +63,9 @@ def test_run_a_job_and_read_its_report(faq, tmp_path, fake_api):
 
 def test_async_variant_with_a_config(faq, tmp_path, fake_api):
     """run_job_async runs inside an existing event loop, with every setting given as a Config."""
-    config = Config(db_path=tmp_path / "a.db", api_key="sk-test", base_url=fake_api.url, **FAST)
+    limits = RateLimits.set_by_user(**FAST)
+    url = fake_api.url
+    config = Config(db_path=tmp_path / "a.db", api_key="sk-test", base_url=url, limits=limits)
     summary = asyncio.run(run_job_async(faq, config=config))
     assert (summary.answered, summary.mode, summary.db_path) == (2, "sync", str(config.db_path))
 

@@ -24,10 +24,6 @@ from batchbot.spelling import closest
 # as `search-preview` or `chat-latest`.
 SNAPSHOT = re.compile(r"(\d{4}(-\d{2}-\d{2})?|([a-z]+-)*(preview|latest))(-\d{4}(-\d{2}-\d{2})?)?")
 
-# Where a run's limit came from. One the user set is a ceiling; a preset only a starting point.
-FLAG, JOB, PRESET = "flag", "job", "preset"
-SET_BY_USER = frozenset({FLAG, JOB})
-
 DEFAULT_TIER = "tier-1"
 DEFAULT_FAMILY = "default"
 TIERS_FILE = "tiers.yaml"

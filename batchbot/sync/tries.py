@@ -132,3 +132,9 @@ def describe(exc: BaseException) -> str:
         return f"{error_name(exc)}: {text}"
     # openai puts "Error code: 400 - " before the API's message; the status says it already.
     return f"{status}: {text.removeprefix(f'Error code: {status} - ')}"
+
+
+def model_of(item: Item) -> str | None:
+    """The model an item asks for: the limiter learns how the server counts, per model."""
+    model = item.body.get("model")
+    return model if isinstance(model, str) else None

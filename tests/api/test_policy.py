@@ -13,6 +13,7 @@ from batchbot.api import policy
 from batchbot.api.exceptions import NoConnection, StatusError
 from batchbot.config import Config
 from batchbot.jobs.job import load_job
+from batchbot.limits.limits import PRESET, Limit, RateLimits
 from batchbot.run.runner import run_job_async
 
 # The policy's own waits, made before the suite's fixture sets the default to none.
@@ -126,8 +127,7 @@ async def test_waits_are_the_policys_and_go_to_the_sleep(
         db_path=tmp_path / "batchbot.db",
         api_key="sk-test",
         base_url=fake_api.url,
-        rpm=60_000,
-        tpm=100_000_000,
+        limits=RateLimits(Limit(60_000, PRESET), Limit(100_000_000, PRESET)),
         concurrency=1,
         retry_wait=POLICY_WAIT,
     )

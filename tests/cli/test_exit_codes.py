@@ -166,16 +166,16 @@ def database_held(t):
 
 
 def worker_dies(t):
-    from batchbot.sync import dispatch
+    from batchbot.sync import worker
 
-    real = dispatch.priced
+    real = worker.priced
 
     def priced(outcome, pricer, **kwargs):
         if outcome.item.id == "q1":
             raise RuntimeError("priced wrong")
         return real(outcome, pricer, **kwargs)
 
-    t.monkeypatch.setattr(dispatch, "priced", priced)
+    t.monkeypatch.setattr(worker, "priced", priced)
     return t.invoke("run", str(faq(t.write_job)), "--base-url", t.api.url, "--concurrency", "1")
 
 

@@ -24,6 +24,7 @@ from batchbot.config import Config
 from batchbot.errors import Interrupted
 from batchbot.jobs.bodies import Draft, DraftSource
 from batchbot.jobs.job import Job, JobSettings, load_job
+from batchbot.limits.limits import PRESET, Limit, RateLimits
 from batchbot.outcome import OK, Outcome, utc_now
 from batchbot.run.runner import run_job_async
 from batchbot.store.store import Store
@@ -133,7 +134,8 @@ def test_100k_generated_items_are_pulled_as_sent_and_ctrl_c_loses_no_answer(
 
     job = generated_job(tmp_path / "gen", 100_000, on_pull)
     config = Config(db_path=tmp_path / "gen.db", api_key="sk-test", base_url=fake_api.url,
-                    rpm=1e9, tpm=1e12, concurrency=concurrency)  # fmt: skip
+                    limits=RateLimits(Limit(1e9, PRESET), Limit(1e12, PRESET)),
+                    concurrency=concurrency)  # fmt: skip
     summary = asyncio.run(run_job_async(job, config))
 
     assert isinstance(summary.stopped, Interrupted)

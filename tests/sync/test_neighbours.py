@@ -16,6 +16,7 @@ from children import child_env
 from batchbot.config import Config
 from batchbot.fake.server import FakeServer
 from batchbot.jobs.job import load_job
+from batchbot.limits.limits import RateLimits
 from batchbot.pace.limiter import Limiter
 from batchbot.run.runner import run_job_async
 from batchbot.sync.neighbours import KeyShare, key_hash, neighbours, state_dir
@@ -127,9 +128,7 @@ async def test_two_runs_on_one_key_keep_to_its_limits_together(
             api_key="sk-test",
             base_url=fake_api.url,
             model="gpt-4o-mini",
-            rpm=3000,
-            tpm=None,
-            rpm_from="flag",
+            limits=RateLimits.set_by_user(rpm=3000),
             concurrency=20,
         )
         summary = await run_job_async(load_job(job), config, handle_signals=False)

@@ -25,16 +25,16 @@ class Fatal(BaseException):
 
 def break_pricing(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
     """Pricing q3's answer raises `error`: the worker dies after the answer came."""
-    from batchbot.sync import dispatch
+    from batchbot.sync import worker
 
-    real = dispatch.priced
+    real = worker.priced
 
     def priced(outcome, pricer, **kwargs):
         if outcome.item.id == "q3":
             raise error
         return real(outcome, pricer, **kwargs)
 
-    monkeypatch.setattr(dispatch, "priced", priced)
+    monkeypatch.setattr(worker, "priced", priced)
 
 
 def break_store(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
@@ -115,7 +115,7 @@ def test_a_dead_worker_of_a_packed_request_names_its_pack(
     tmp_path, write_job, invoke, fake_api, monkeypatch
 ):
     """A packed embeddings request that dies leaves all its items pending, and says so."""
-    from batchbot.sync import dispatch
+    from batchbot.sync import worker
 
     def unpack(outcome):
         raise Bug("unpacked wrong")
@@ -125,7 +125,7 @@ def test_a_dead_worker_of_a_packed_request_names_its_pack(
     job = write_job("embed.jsonl", "".join(json.dumps(line | model) + "\n" for line in lines))
     args = ["run", str(job), "--endpoint", "/v1/embeddings", "--base-url", fake_api.url]
     with monkeypatch.context() as patched:
-        patched.setattr(dispatch, "unpack", unpack)
+        patched.setattr(worker, "unpack", unpack)
         result = invoke(*args)
     assert result.exit_code == 3, result.output
     assert "sending item t0 (and 2 packed with it) died" in result.stderr

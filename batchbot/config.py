@@ -76,7 +76,11 @@ class Config:
     fake: bool = False
     model: str | None = None
     tier: str = tiers.DEFAULT_TIER
-    limits: RateLimits = field(default_factory=RateLimits)  # each limit with its source
+    # Each limit with its source. A Config built by hand may give `rpm=`/`tpm=` instead: a
+    # start for pacing, as a tier preset is; `limits=RateLimits.set_by_user(...)` caps them.
+    limits: RateLimits = field(default_factory=RateLimits)
+    rpm: float | None = None  # the values in `limits`, once built
+    tpm: float | None = None
     concurrency: int = tiers.DEFAULT_CONCURRENCY
     token_count: str | None = None  # exact / chars; None: as the server is found to count
     timeout_s: float | None = None  # None: the mode's (request_timeout_s)
@@ -115,7 +119,8 @@ class Config:
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
-        kept = (f.name for f in fields(self) if f.name not in ("api_key", "retry_wait", "limits"))
+        left_out = ("api_key", "retry_wait", "limits", "rpm", "tpm")
+        kept = (f.name for f in fields(self) if f.name not in left_out)
         values = {name: getattr(self, name) for name in kept} | self.limits.stored()
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
@@ -124,15 +129,14 @@ class Config:
         values["azure"] = vars_of(self.azure)
         return values
 
-    @property
-    def rpm(self) -> float | None:
-        """Requests a minute to pace at (None: no limit); `limits` says where it came from."""
-        return self.limits.rpm.value
-
-    @property
-    def tpm(self) -> float | None:
-        """Tokens a minute to pace at (None: no limit); `limits` says where it came from."""
-        return self.limits.tpm.value
+    def __post_init__(self) -> None:
+        given = (self.rpm, self.tpm)
+        if self.limits == RateLimits():
+            object.__setattr__(self, "limits", RateLimits.preset(*given))
+        elif given not in ((None, None), (self.limits.rpm.value, self.limits.tpm.value)):
+            raise TypeError("give a Config's limits as limits= or as rpm=/tpm=, not both")
+        object.__setattr__(self, "rpm", self.limits.rpm.value)
+        object.__setattr__(self, "tpm", self.limits.tpm.value)
 
     @property
     def needs_key(self) -> bool:

@@ -73,6 +73,11 @@ class RateLimits:
         """Limits given as `--rpm`/`--tpm` would be: ceilings (None: no limit of that kind)."""
         return cls(Limit(rpm, FLAG), Limit(tpm, FLAG))
 
+    @classmethod
+    def preset(cls, rpm: float | None = None, tpm: float | None = None) -> RateLimits:
+        """Limits to start pacing at, as a tier's are: the server's may raise them."""
+        return cls(Limit(rpm, PRESET), Limit(tpm, PRESET))
+
     def named(self) -> tuple[tuple[str, Limit], tuple[str, Limit]]:
         return (("rpm", self.rpm), ("tpm", self.tpm))
 

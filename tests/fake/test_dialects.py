@@ -19,13 +19,11 @@ from batchbot.pace.limiter import Limiter
 
 MODEL = "gpt-4o-mini"
 HI = [{"role": "user", "content": "What is a chatbot?"}]
-RATE_HEADERS = (
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-requests",
-    "x-ratelimit-reset-tokens",
+# limit, remaining, reset: each for requests, then tokens
+RATE_HEADERS = tuple(
+    f"x-ratelimit-{field}-{unit}"
+    for field in ("limit", "remaining", "reset")
+    for unit in ("requests", "tokens")
 )
 TLS = ssl.create_default_context()
 

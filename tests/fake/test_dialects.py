@@ -111,7 +111,7 @@ async def test_the_dialect_is_set_over_http(fake_api: FakeServer):
         async with http.post(f"{base}/v1/chat/completions", json=body, headers=headers) as r:
             assert not any(name.lower().startswith("x-ratelimit") for name in r.headers)
     fake_api.reset()
-    assert "x-ratelimit-reset-requests" in fake_api._limits.headers()
+    assert "x-ratelimit-reset-requests" in fake_api.gate.headers()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 `batchbot run --fake`, the tests and the benchmarks point the real `openai` client at it. It
 answers like the API (same JSON, same headers, same error bodies, rate limits that refill the
-same way) and fails on demand: see `fake_faults` for faults and `[[fake:FAULT]]` markers.
+same way) and fails on demand: see `fake.faults` for faults and `[[fake:FAULT]]` markers.
 
     server = FakeServer(rpm=500, tpm=200_000).start_in_thread()
     client = AsyncOpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
@@ -18,9 +18,9 @@ Another process drives it over HTTP: `POST /_fake/faults`, `POST /_fake/limits`,
 
 It also serves Azure OpenAI's paths, as Azure answers them (fake.azure).
 
-The parts: `fake.handler` answers the API endpoints, `fake.gate` holds the rate limits,
-`fake.ledger` counts and bills, `fake.control` and `fake.models` serve the other routes,
-`fake.listener` does the HTTP serving and the thread.
+`FakeServer` puts parts together: `fake.handler` answers the API endpoints, `fake.gate` holds
+the rate limits, `fake.ledger` counts and bills, `fake.files`, `fake.batches`, `fake.models` and
+`fake.control` serve the other routes, and `fake.listener` serves it all over HTTP.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class FakeServer:
         `fake.dialects`). `clock` drives the rate-limit buckets; tests pass one they can wind
         forward, which then also turns the minutes of a `fixed-minute` server (else the wall
         clock does, as LiteLLM's).
-        `batch_delay_s`: how long a batch stays in progress (see `fake_batches`).
+        `batch_delay_s`: how long a batch stays in progress (see `fake.batches`).
         `count`: how a request is charged against tokens-per-minute: `exact`, `chars` or a
         factor like `x1.15` (see `fake.counting`); the usage it reports is always exact.
         `invalid`, `refusal`, `length`: the shares of requests answered with invalid JSON,

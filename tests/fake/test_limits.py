@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_fake_server import Clock
 
 from batchbot.fake.limits import SlidingWindow
 
@@ -19,16 +20,6 @@ admissions = st.lists(
     ),
     max_size=40,
 )
-
-
-class Clock:
-    """A clock the test sets."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def fits(log: list[tuple[float, float]], at: float, amount: float) -> bool:
@@ -64,10 +55,10 @@ def test_a_window_full_to_the_share_refuses_until_its_oldest_leaves():
     clock = Clock()
     window = SlidingWindow(CAPACITY, LENGTH_S, clock)
     window.take(4)
-    clock.now = 0.4
+    clock.now += 0.4
     window.take(6)
-    assert window.wait_for(1) == pytest.approx(0.6)  # until the 4 at 0 leaves, at 1.0
-    clock.now = 1.0
+    assert window.wait_for(1) == pytest.approx(0.6)  # until the 4 taken first leaves
+    clock.now += 0.6
     assert window.wait_for(1) == 0.0
     assert window.wait_for(5) == pytest.approx(0.4)  # the 6 at 0.4 leaves room for 4 only
     assert window.used == 6
@@ -82,5 +73,5 @@ def test_a_rescaled_window_keeps_its_log_under_the_new_capacity():
     lower = window.rescaled(5.0)
     assert lower.used == 6
     assert lower.wait_for(1) == LENGTH_S
-    clock.now = LENGTH_S
+    clock.now += LENGTH_S
     assert lower.wait_for(1) == 0.0

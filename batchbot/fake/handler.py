@@ -35,8 +35,6 @@ from batchbot.fake.quirks import AnswerQuirks
 HANG_SECONDS = 3600.0  # longer than any client timeout; released early when the server stops
 MIN_CACHED = 1024  # a shorter prompt has nothing to cache (fake.prompt_cache)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class Served(Protocol):
     """What the handler reads of the server it answers for: settings and stateful parts."""
@@ -51,6 +49,9 @@ class Served(Protocol):
     prompt_cache: PromptCache
     ledger: Ledger
     listener: Listener
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiHandler:

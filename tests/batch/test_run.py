@@ -17,7 +17,7 @@ from batchbot.config import Config
 from batchbot.jobs.job import load_job
 from batchbot.money.usd import usd
 from batchbot.run.runner import run_job_async
-from batchbot.store.store import Store
+from batchbot.store.batches import BatchRows
 from batchbot.tokens.count import prompt_tokens
 
 # -- submit, poll, collect --------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_batch_created_but_not_recorded_is_adopted(
         raise Crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(Store, "record_batch_created", crash)
+        patch.setattr(BatchRows, "record_created", crash)
         with pytest.raises(Crash):
             run_batch(job)
     assert fake_api.batches.created == 1
@@ -245,15 +245,12 @@ def test_collection_cut_short_writes_nothing_twice(
     """Results written before a crash are not written again when the batch is collected again."""
     job = write_job("nightly.yaml", job_text("Fine?", "Broken [[fake:context_length_exceeded]]?"))
     assert run_batch(job).exit_code == 0
-    update_batch = Store.update_batch
 
     def crash_on_close(self, row, values):
-        if "collected_at" in values:
-            raise Crash
-        update_batch(self, row, values)
+        raise Crash
 
     with monkeypatch.context() as patch:
-        patch.setattr(Store, "update_batch", crash_on_close)
+        patch.setattr(BatchRows, "close", crash_on_close)
         with pytest.raises(Crash):
             run_batch(job)
     again = run_batch(job)

@@ -1,4 +1,4 @@
 """`--mode batch`: request files, submit, poll and collect through OpenAI's Batch API.
 
-Sits beside `run`, above `jobs`, `pace`, `api`, `money` and `store`.
+Sits below `run`, which starts it, and above `answers`, `api`, `money`, `store` and `jobs`.
 """

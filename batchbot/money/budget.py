@@ -19,6 +19,9 @@ with requests on the wire never learns what they cost, but the server may well h
 them: their rows stay, and every later run counts them as spent today at their worst case
 (`Store.spent_today`), so the daily cap holds in what the provider bills. A request cut off
 on the wire by a stop keeps its row for the same reason.
+
+Batch mode reserves a whole input file at once, at the Batch price, and cannot wait for
+answers that take hours: `hold` takes what fits now or nothing (batch/spending.py).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class BatchRun:
         self.stopped: RunStopped | None = None
         self.stop_event = asyncio.Event()
         self.skipped = 0
-        self.held_back = False  # the budget had no room for an item this invocation
+        self.held_back = False  # the last submit pass had no room in the budget for an item
         self.asking = Asking(job, store, config.reask_policy())
         self.spending = BatchBudget(config, store, job.name, pricer, endpoint=job.endpoint)
         self.collector = Collector(

@@ -123,7 +123,9 @@ class RunSummary:
 
     @property
     def unsent(self) -> int:
-        return self.total - self.skipped - self.answered - self.unusable
+        """Items neither answered (before or now), nor given up, nor waiting in an open batch."""
+        waiting = sum(int(row["requests"] or 0) for row in self.running)
+        return self.total - self.skipped - self.answered - self.unusable - waiting
 
     @property
     def status(self) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchbot.batch.files import MAX_REQUESTS
@@ -17,6 +17,21 @@ COLLECT_HINT = (
     "Run the same command again (by hand or from cron) to collect them, or add --wait; "
     "`batchbot batches` lists them."
 )
+
+
+@dataclass
+class Notes:
+    """What a batch-mode run has to say: progress lines go to `report` only; notes (an orphan
+    file, a failed batch) also end up in its summary, each said once if asked."""
+
+    report: Callable[[str], None] = lambda line: None
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, note: str, *, once: bool = False) -> None:
+        if once and note in self.lines:
+            return
+        self.lines.append(note)
+        self.report(note)
 
 
 def batch_summary_lines(summary: RunSummary) -> list[str]:

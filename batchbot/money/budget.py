@@ -19,6 +19,9 @@ with requests on the wire never learns what they cost, but the server may well h
 them: their rows stay, and every later run counts them as spent today at their worst case
 (`Store.spent_today`), so the daily cap holds in what the provider bills. A request cut off
 on the wire by a stop keeps its row for the same reason.
+
+Batch mode reserves a whole input file at once, at the Batch price, and cannot wait for
+answers that take hours: `hold` takes what fits now or nothing (batch/spending.py).
 """
 
 from __future__ import annotations
@@ -116,6 +119,21 @@ class Budget:
     def fits(self, worst_usd: float) -> bool:
         return worst_usd <= self.room + EPSILON_USD
 
+    def hold(self, worst_usd: float) -> Reservation | None:
+        """Hold `worst_usd` now if it fits, else None: for what cannot wait on answers in
+        flight (a Batch API file, whose answers take hours)."""
+        if not self.fits(worst_usd):
+            return None
+        self.reserved += worst_usd
+        self.in_flight += 1
+        return Reservation(worst_usd)
+
+    def release_earlier(self, worst_usd: float, cost_usd: float) -> None:
+        """Settle what an earlier run reserved (a Batch API file): `worst_usd` of it was
+        counted in `spent_today`; its answers, written by this run, cost `cost_usd`."""
+        self.spent_today -= worst_usd
+        self.spent += cost_usd
+
     async def reserve(self, worst_usd: float) -> Reservation | None:
         """Hold `worst_usd` once it fits; None when it can never fit (nothing left to wait on)."""
         while not self.fits(worst_usd):
@@ -123,9 +141,7 @@ class Budget:
                 return None
             self._settled.clear()
             await self._settled.wait()
-        self.reserved += worst_usd
-        self.in_flight += 1
-        return Reservation(worst_usd)
+        return self.hold(worst_usd)
 
     def settle(self, reservation: Reservation, cost_usd: float) -> None:
         """The request is done and cost `cost_usd` (0 if it failed or was never sent)."""

@@ -149,7 +149,7 @@ async def run_job_async(
                     handle_signals=handle_signals,
                     sleep=sleep,
                 )
-            open_batches = store.open_batches(job.name)
+            open_batches = store.batches.open(job.name)
             if open_batches:
                 raise ConfigError(OPEN_BATCHES.format(job=job.name, count=len(open_batches)))
             run_id = store.start_run(

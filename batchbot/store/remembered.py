@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from batchbot.store.store import Store, write_transaction
+from batchbot.store.store import Store
+from batchbot.store.transactions import write_transaction
 
 TABLE = "server_limits"
 

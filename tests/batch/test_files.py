@@ -72,3 +72,16 @@ def test_split_one_model_per_file():
     assert line["method"] == "POST"
     assert line["url"] == "/v1/chat/completions"
     assert line["custom_id"] == files[0].items[0].id
+
+
+def test_pending_worst_case_is_that_of_the_files_still_filling():
+    """Under a budget each file adds up its items' worst cases; those not yet handed back as
+    full files are what `pending_usd` still counts."""
+    splitter = Splitter(lambda model: (None, 0), max_requests=2)
+    full = [f for i in range(3) for f in splitter.add(item(i), 10, worst_usd=0.25)]
+    assert [(len(f.items), f.worst, f.worst_usd) for f in full] == [(2, [0.25, 0.25], 0.5)]
+    assert splitter.pending_usd == pytest.approx(0.25)
+    assert splitter.add(item(3, model="gpt-4o"), 10, worst_usd=1.0) == []
+    assert splitter.pending_usd == pytest.approx(1.25)
+    assert [f.worst_usd for f in splitter.finish()] == pytest.approx([0.25, 1.0])
+    assert splitter.pending_usd == 0.0

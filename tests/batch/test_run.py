@@ -1,5 +1,5 @@
-"""BatchRun: submit -> poll -> collect over 127.0.0.1 with the real client, crashes between the
-steps, and batch and sync runs of one job."""
+"""BatchRun: submit -> poll -> collect over 127.0.0.1 with the real client, and batch and sync
+runs of one job (crashes between the steps: test_reconcile.py, test_collect.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import sqlite3
 
 import pytest
-from batched import FIVE, Crash, crash_before_create, job_text
+from batched import FIVE
 from stored import rows
 
 from batchbot import modes
@@ -17,7 +17,6 @@ from batchbot.config import Config
 from batchbot.jobs.job import load_job
 from batchbot.money.usd import usd
 from batchbot.run.runner import run_job_async
-from batchbot.store.store import Store
 from batchbot.tokens.count import prompt_tokens
 
 # -- submit, poll, collect --------------------------------------------------------------------
@@ -187,86 +186,6 @@ def test_a_signal_says_fake_batches_end_with_the_run(
     rerun = invoke("run", str(job), "--fake", "--mode", "batch", key=None)
     assert rerun.exit_code == 0, rerun.output
     assert "collected 1 batch(es): 5 answered" in rerun.output
-
-
-# -- crashes ----------------------------------------------------------------------------------
-
-
-def test_crash_between_upload_and_create(tmp_path, write_job, run_batch, fake_api, monkeypatch):
-    """An upload with no batch is reported as an orphan file and its items go out exactly once."""
-    job = write_job("nightly.yaml", FIVE)
-    crash_before_create(run_batch, job, monkeypatch)
-    assert fake_api.files.count("batch") == 1
-    assert fake_api.batches.created == 0
-    (orphan,) = rows(tmp_path / "batchbot.db", "select * from batches")
-    assert orphan["status"] == "uploaded"
-    assert orphan["batch_id"] is None
-
-    after = run_batch(job)
-    assert after.exit_code == 0, after.output
-    assert f"input file {orphan['input_file_id']} (5 requests) was uploaded but no batch" in (
-        after.output
-    )
-    assert "submitted 5 requests in 1 batch(es)" in after.output
-    assert fake_api.batches.created == 1
-    assert run_batch(job).exit_code == 0  # collects, and does not report the orphan again
-    assert fake_api.batches.created == 1
-    stored = rows(tmp_path / "batchbot.db", "select status from requests")
-    assert [r["status"] for r in stored] == ["ok"] * 5
-    statuses = rows(tmp_path / "batchbot.db", "select status from batches order by id")
-    assert statuses == [{"status": "orphaned"}, {"status": "completed"}]
-
-
-def test_batch_created_but_not_recorded_is_adopted(
-    tmp_path, write_job, run_batch, fake_api, monkeypatch
-):
-    """A batch the API created before a crash is found by its input file, not created twice."""
-    job = write_job("nightly.yaml", FIVE)
-
-    def crash(self, row, **kwargs):
-        raise Crash
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Store, "record_batch_created", crash)
-        with pytest.raises(Crash):
-            run_batch(job)
-    assert fake_api.batches.created == 1
-    after = run_batch(job)
-    assert after.exit_code == 0, after.output
-    (batch,) = fake_api.batches.all()
-    assert f"found batch {batch.id}" in after.output
-    assert "5 answered" in after.output
-    assert fake_api.batches.created == 1
-
-
-def test_collection_cut_short_writes_nothing_twice(
-    tmp_path, write_job, run_batch, fake_api, monkeypatch
-):
-    """Results written before a crash are not written again when the batch is collected again."""
-    job = write_job("nightly.yaml", job_text("Fine?", "Broken [[fake:context_length_exceeded]]?"))
-    assert run_batch(job).exit_code == 0
-    update_batch = Store.update_batch
-
-    def crash_on_close(self, row, values):
-        if "collected_at" in values:
-            raise Crash
-        update_batch(self, row, values)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Store, "update_batch", crash_on_close)
-        with pytest.raises(Crash):
-            run_batch(job)
-    again = run_batch(job)
-    assert again.exit_code == 0, again.output
-    assert "collected 1 batch(es): 0 answered, 0 failed" in again.output
-    stored = rows(tmp_path / "batchbot.db", "select status, attempts from requests order by id")
-    # The failed item is tried again, as failed items are on every run; it was counted once.
-    assert stored == [{"status": "ok", "attempts": 1}, {"status": "pending", "attempts": 1}]
-    assert len(rows(tmp_path / "batchbot.db", "select * from attempts")) == 2
-    assert [[line["custom_id"] for line in b.lines] for b in fake_api.batches.all()] == [
-        ["q0", "q1"],
-        ["q1"],
-    ]
 
 
 # -- sync and batch together ------------------------------------------------------------------

@@ -41,6 +41,21 @@ async def test_day_limit_counts_earlier_runs():
     assert await budget.reserve(0.5) is not None
 
 
+def test_hold_never_waits_and_an_earlier_runs_reservation_settles_into_spent():
+    """`hold` takes what fits now and refuses the rest even with others in flight; settling
+    an earlier run's reservation moves it from today's count to what this run spent."""
+    budget = Budget(run_limit=1.0, day_limit=2.0, spent_today=1.25)
+    assert budget.hold(1.0) is None  # 1.25 + 1.0 > 2.0 a day
+    held = budget.hold(0.25)
+    assert held is not None
+    assert budget.hold(0.75) is None  # at once, though 0.25 in flight may settle for less
+    budget.release_earlier(1.0, 0.25)  # its worst case was 1.0, it cost 0.25
+    assert (budget.spent_today, budget.spent) == (pytest.approx(0.25), pytest.approx(0.25))
+    assert budget.room == pytest.approx(0.5)  # the run's: 1.0 - 0.25 spent - 0.25 held
+    budget.settle(held, 0.125)
+    assert budget.room == pytest.approx(0.625)
+
+
 JOB = """\
 model: gpt-4o-mini
 params: {{max_tokens: 40}}

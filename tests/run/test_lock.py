@@ -22,7 +22,8 @@ from batchbot.errors import EXIT_LOCKED
 from batchbot.fake.server import FakeServer
 from batchbot.run.lock import if_free, job_lock, lock_path
 from batchbot.store.migrations import migrations
-from batchbot.store.store import Store, write_transaction
+from batchbot.store.store import Store
+from batchbot.store.transactions import write_transaction
 
 JOB = "model: gpt-4o-mini\nprompts: [one, two, three]\n"
 

@@ -37,7 +37,7 @@ from batchbot.money.usd import usd
 from batchbot.outcome import FAILED, PENDING, Outcome, utc_now
 from batchbot.pace.dialect import worded_for
 from batchbot.pace.headers import parse_rate_limit_headers
-from batchbot.pace.limiter import Limiter, Notice
+from batchbot.pace.limiter import Limiter, Notice, Settings
 from batchbot.store.store import Store
 from batchbot.sync.checking import Check
 from batchbot.sync.pack import Packer, unpack
@@ -87,13 +87,15 @@ class Dispatcher:
         )
         # Limits from the tier preset are a starting point; limits the user set are a ceiling.
         self.limiter = Limiter(
-            rpm=config.rpm,
-            tpm=config.tpm,
-            concurrency=config.concurrency,
-            caps=config.caps(),
-            token_count=config.token_count,
+            Settings(
+                rpm=config.rpm,
+                tpm=config.tpm,
+                concurrency=config.concurrency,
+                caps=config.caps(),
+                token_count=config.token_count,
+                probe=_may_be_too_high(config),
+            ),
             on_change=self._limits_changed,
-            probe=_may_be_too_high(config),
             on_dialect=lambda note: log.info(
                 worded_for(note, azure=config.azure is not None), extra={NOTICE: True}
             ),

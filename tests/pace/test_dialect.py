@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 
 import pytest
-import test_limiter
-from test_limiter import Sim
+from clocked import Sim
 
 from batchbot.pace.dialect import (
     FIXED_MINUTE,
@@ -24,10 +23,9 @@ from batchbot.pace.dialect import (
     WindowShare,
 )
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.limiter import Limiter
+from batchbot.pace.limiter import Limiter, Settings
 from batchbot.pace.sharing import MIN_SHARE, SharedBudget
 
-sim = test_limiter.sim  # the limiter tests' hand-moved clock, as a fixture here too
 LIMIT = 600  # requests per minute, as the gateway's config says
 WORKERS = 8
 
@@ -79,9 +77,7 @@ def start(sim: Sim, limiter: Limiter, server: FixedMinuteServer, count: int) -> 
 def gateway_limiter(sim: Sim, notes: list[str], wall_offset: float = 0.0) -> Limiter:
     """A limiter at the gateway's 600 RPM with a run's defaults; `sim`'s clock is the wall's."""
     return Limiter(
-        rpm=LIMIT,
-        tpm=None,
-        concurrency=1000,
+        Settings(rpm=LIMIT, tpm=None, concurrency=1000),
         on_dialect=notes.append,
         wall_clock=lambda: sim.now + wall_offset,
     )
@@ -187,9 +183,8 @@ async def test_a_part_used_minute_is_spent_then_the_next_in_full(sim: Sim) -> No
 
 async def test_a_limit_set_below_the_gateways_is_not_burst_above(sim: Sim) -> None:
     """Told 300 RPM by the user, behind a gateway counting 600: smooth at 300, never a burst."""
-    limiter = Limiter(
-        rpm=300, tpm=None, concurrency=1000, caps=["requests"], wall_clock=lambda: sim.now
-    )
+    capped = Settings(rpm=300, tpm=None, concurrency=1000, caps=["requests"])
+    limiter = Limiter(capped, wall_clock=lambda: sim.now)
     server = FixedMinuteServer(sim)
     times: list[float] = []
 

@@ -4,10 +4,7 @@ told by the server need no probe, and a limit the user set still caps them."""
 from __future__ import annotations
 
 import pytest
-import test_limiter
-from test_limiter import Sim, exact
-
-sim = test_limiter.sim
+from clocked import Sim, exact
 
 
 @pytest.mark.parametrize(("remembered", "released"), [(None, 1), ((3000, None), 20)])

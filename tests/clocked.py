@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
 from typing import Any
 from unittest import mock
+
+import pytest
 
 from batchbot.pace.limiter import Limiter, Notice, Settings
 
@@ -98,9 +99,10 @@ class Sim:
         return min((h.when() for h in self._pending), default=None)
 
 
-@asynccontextmanager
-async def simulated() -> AsyncIterator[Sim]:
-    """A fake clock patched into the running loop; leftover tasks are cancelled at the end."""
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    """A fake clock patched into the running loop; leftover tasks are cancelled at the end.
+    A test module takes it as its own fixture with `sim = clocked.sim`."""
     loop = asyncio.get_running_loop()
     simulation = Sim(loop)
     with (

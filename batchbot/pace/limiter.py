@@ -32,15 +32,12 @@ import time
 from collections.abc import Callable, Mapping
 
 from batchbot.pace.aim import Aim
-from batchbot.pace.buckets import Buckets
 from batchbot.pace.calibration import CHARS, EXACT, Calibrated, Calibration, estimates
-from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.dialect import HeaderReader
 from batchbot.pace.feedback import Feedback, Notice, Parts
-from batchbot.pace.guard import Guard
-from batchbot.pace.headroom import BURST, Headroom
 from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
+from batchbot.pace.pacer import Pacer
 from batchbot.pace.pause import Pause
 from batchbot.pace.probe import Probe
 from batchbot.pace.settings import Settings
@@ -74,34 +71,23 @@ class Limiter:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._settings = settings
         self.slots, self._pause = Slots(settings.concurrency), Pause()
         self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
         reader = HeaderReader(wall_offset=wall_clock() - self._loop.time())
         self.calibration = Calibration(settings.token_count)  #: the server's count over ours
-        self._spare = Headroom()  # a full bucket's worth to spend fast; not `headroom`
-        self._guard = Guard(
-            settings.window_s,
-            settings.slack_s,
-            share=self._share,
-            paused_until=lambda: self._pause.until,
-            on_sent=self._sent_now,
-            ceiling=Ceiling(settings.ceilings),
-            on_capped=self._capped,
-        )
-        self._buckets = Buckets(
-            settings.limits, burst_seconds=settings.burst_seconds, aim=self._aim
-        )
+        tally = Tally()
+        pacer = Pacer(settings, tally, paused_until=lambda: self._pause.until)
         self._parts = Parts(
-            buckets=self._buckets,
-            guard=self._guard,
+            buckets=pacer.buckets,
+            guard=pacer.guard,
             probe=Probe(enabled=settings.probe, wait_s=settings.probe_wait_s),
             reader=reader,
             calibration=self.calibration,
-            headroom=self._spare,
-            aim=Aim(reader, self.calibration, self._aims),
-            tally=Tally(),
+            headroom=pacer.headroom,
+            aim=Aim(reader, self.calibration, pacer.aims),
+            tally=tally,
         )
+        self._pacer = pacer
         self.feedback = Feedback(settings, self._parts, on_change, on_dialect)
         # What the run calls, as the parts do it.
         self.enter, self.leave = self.slots.enter, self.slots.leave
@@ -112,12 +98,12 @@ class Limiter:
     @property
     def rpm(self) -> float | None:
         """The requests/min limit in force (configured, or lower if the server said so)."""
-        return self._buckets.limits["requests"]
+        return self._parts.buckets.limits["requests"]
 
     @property
     def tpm(self) -> float | None:
         """The tokens/min limit in force (configured, or lower if the server said so)."""
-        return self._buckets.limits["tokens"]
+        return self._parts.buckets.limits["tokens"]
 
     @property
     def pace(self) -> float:
@@ -170,13 +156,13 @@ class Limiter:
                 # A fixed window with nothing left opens again when it turns, not before.
                 self._pause.hold(parts.reader.until_turn(self._loop.time()))
                 await self._pause.wait()
-                await self._buckets.spend_saved()
+                await parts.buckets.spend_saved()
                 charge = self.calibration.charge(model, counts[EXACT], counts[CHARS])
                 # Slowing down charges every unit more; the buckets keep their level and rate.
                 paces = self.paces
                 units = {"requests": 1 / paces["requests"], "tokens": charge / paces["tokens"]}
-                await self._buckets.take(units)
-            now = await self._guard.through(units, {"requests": 1.0, "tokens": charge})
+                await parts.buckets.take(units)
+            now = await parts.guard.through(units, {"requests": 1.0, "tokens": charge})
         self.calibration[model].sent(counts)
         parts.reader.sent(1, charge)
         return parts.tally.went(now, 1, charge)
@@ -200,43 +186,10 @@ class Limiter:
         would count the same headroom as its own), nor is their spending read as the
         server's count."""
         self._parts.aim.share(paces, neighbours=neighbours)
-        if neighbours and self._spare.stop(self._loop.time()):
-            self._buckets.repace()
+        if neighbours:
+            self._pacer.stop(self._loop.time())
 
     def neighbours_sent(self, requests: float, tokens: float) -> None:
         """What runs sharing the key on this machine sent, as the server counts it: not
         another client's, when the headers are read."""
         self._parts.reader.sent(requests, tokens)
-
-    def _sent_now(self, now: float, units: dict[str, float]) -> None:
-        """The guard let `units` go: count them against the headroom's burst."""
-        headroom = self._spare
-        if (left := self._parts.tally.left()) is not None:  # it still counts what goes now
-            headroom.last_call(left)
-        if headroom.spend(now, units):
-            # Used up, not refused: the server has no short windows to fill, so what the
-            # burst sent in the last second holds the pace back only as much as a second
-            # at the pace would.
-            self._guard.scale(1 / BURST)
-            self._buckets.repace()
-
-    def _capped(self, now: float) -> None:
-        """The user's ceiling holds a request back: a burst, now or later, would only bring
-        on the next wait at it."""
-        if self._spare.stop(now, for_good=True):
-            self._buckets.repace()
-
-    def _share(self, kind: str) -> float | None:
-        """How much of `kind` one guarded span may hold: the limit's share of `window_s`."""
-        limit = self._buckets.limits[kind]
-        return None if limit is None else limit / 60 * self._guard.window_s * self._spare.factor
-
-    def _aims(self) -> dict[str, float | None]:
-        return {kind: limit and self._aim(limit) for kind, limit in self._buckets.limits.items()}
-
-    def _aim(self, per_minute: float) -> float:
-        """The pace per minute the buckets keep to for a limit of `per_minute`, unslowed."""
-        # Under the guard's pace (the share per window_s + slack_s), so the guard only
-        # holds a request back after a lull, not every one: each wait costs a wake-up.
-        guarded = self._guard.window_s / self._guard.length_s
-        return per_minute * self._settings.headroom * guarded * self._spare.factor

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import clocked
 import pytest
 from clocked import Sim
 from test_dialect import LIMIT, WORKERS, FixedMinuteServer
@@ -14,6 +15,8 @@ from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.limiter import Limiter, Settings
 from batchbot.pace.window import SendLog
+
+sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
 def send(sim: Sim, limiter: Limiter, count: int, answer: Any) -> list[float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import clocked
 import pytest
 from clocked import Sim
 
@@ -25,6 +26,8 @@ from batchbot.pace.dialect import (
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.limiter import Limiter, Settings
 from batchbot.pace.sharing import MIN_SHARE, SharedBudget
+
+sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 LIMIT = 600  # requests per minute, as the gateway's config says
 WORKERS = 8

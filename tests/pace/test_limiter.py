@@ -12,12 +12,15 @@ import math
 import random
 from typing import Any
 
+import clocked
 import pytest
 from clocked import EARLY, Sim, exact
 
 from batchbot.pace.calibration import Calibration
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.limiter import Limiter, LimitsChanged, RequestTooLarge, Settings
+
+sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
 async def test_rpm_releases_one_request_per_period(sim: Sim) -> None:

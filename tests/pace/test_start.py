@@ -3,8 +3,11 @@ told by the server need no probe, and a limit the user set still caps them."""
 
 from __future__ import annotations
 
+import clocked
 import pytest
 from clocked import Sim, exact
+
+sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
 @pytest.mark.parametrize(("remembered", "released"), [(None, 1), ((3000, None), 20)])

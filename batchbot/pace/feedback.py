@@ -21,37 +21,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from batchbot.pace.aim import Aim
-from batchbot.pace.buckets import Buckets
-from batchbot.pace.calibration import Calibrated, Calibration, estimates, requested_in
-from batchbot.pace.dialect import HeaderReader
-from batchbot.pace.guard import Guard
+from batchbot.pace.calibration import Calibrated, estimates, requested_in
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.headroom import Headroom
 from batchbot.pace.learning import LimitLearner
 from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged
-from batchbot.pace.probe import Probe
+from batchbot.pace.parts import Parts
 from batchbot.pace.settings import Settings
-from batchbot.pace.tally import Tally
 
 Notice = LimitsChanged | Calibrated
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """The limiter's parts that the server's feedback moves."""
-
-    buckets: Buckets
-    guard: Guard
-    probe: Probe
-    reader: HeaderReader
-    calibration: Calibration
-    headroom: Headroom
-    aim: Aim
-    tally: Tally
 
 
 class Feedback:

@@ -31,18 +31,13 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from batchbot.pace.aim import Aim
-from batchbot.pace.calibration import CHARS, EXACT, Calibrated, Calibration, estimates
-from batchbot.pace.dialect import HeaderReader
-from batchbot.pace.feedback import Feedback, Notice, Parts
+from batchbot.pace.calibration import CHARS, EXACT, Calibrated, estimates
+from batchbot.pace.feedback import Feedback, Notice
 from batchbot.pace.levels import Sent
 from batchbot.pace.notices import LimitsChanged, RequestTooLarge
-from batchbot.pace.pacer import Pacer
-from batchbot.pace.pause import Pause
-from batchbot.pace.probe import Probe
+from batchbot.pace.parts import Parts
 from batchbot.pace.settings import Settings
 from batchbot.pace.slots import Slots
-from batchbot.pace.tally import Tally
 
 __all__ = [
     "Calibrated",
@@ -71,23 +66,9 @@ class Limiter:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self.slots, self._pause = Slots(settings.concurrency), Pause()
-        self._queue = asyncio.Lock()  # asyncio.Lock wakes waiters in FIFO order
-        reader = HeaderReader(wall_offset=wall_clock() - self._loop.time())
-        self.calibration = Calibration(settings.token_count)  #: the server's count over ours
-        tally = Tally()
-        pacer = Pacer(settings, tally, paused_until=lambda: self._pause.until)
-        self._parts = Parts(
-            buckets=pacer.buckets,
-            guard=pacer.guard,
-            probe=Probe(enabled=settings.probe, wait_s=settings.probe_wait_s),
-            reader=reader,
-            calibration=self.calibration,
-            headroom=pacer.headroom,
-            aim=Aim(reader, self.calibration, pacer.aims),
-            tally=tally,
-        )
-        self._pacer = pacer
+        self.slots, self._queue = Slots(settings.concurrency), asyncio.Lock()  # FIFO waiters
+        self._parts = Parts.build(settings, wall_clock)
+        self._pause, self.calibration = self._parts.pause, self._parts.calibration
         self.feedback = Feedback(settings, self._parts, on_change, on_dialect)
         # What the run calls, as the parts do it.
         self.enter, self.leave = self.slots.enter, self.slots.leave
@@ -187,7 +168,7 @@ class Limiter:
         server's count."""
         self._parts.aim.share(paces, neighbours=neighbours)
         if neighbours:
-            self._pacer.stop(self._loop.time())
+            self._parts.pacer.stop(self._loop.time())
 
     def neighbours_sent(self, requests: float, tokens: float) -> None:
         """What runs sharing the key on this machine sent, as the server counts it: not

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import clocked
 from clocked import Sim
 
@@ -17,8 +19,9 @@ from batchbot.pace.settings import Settings
 sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
-def feedback(notices: list[Notice] | None = None, **settings: object) -> tuple[Feedback, Parts]:
-    knobs = Settings(**{"rpm": 480, "tpm": 60_000, "concurrency": 10, **settings})  # type: ignore[arg-type]
+def feedback(notices: list[Notice] | None = None, **settings: Any) -> tuple[Feedback, Parts]:
+    """Feedback into fresh parts at 480 RPM / 60,000 TPM; `notices` hears what is said."""
+    knobs = Settings(**{"rpm": 480, "tpm": 60_000, "concurrency": 10, **settings})
     parts = Parts.build(knobs)
     return Feedback(knobs, parts, on_change=None if notices is None else notices.append), parts
 

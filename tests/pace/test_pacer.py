@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import clocked
 from clocked import Sim
@@ -15,8 +16,8 @@ from batchbot.pace.tally import Tally
 sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
-def pacer(**settings: object) -> Pacer:
-    return Pacer(Settings(**{"concurrency": 10, **settings}), Tally(), lambda: -math.inf)  # type: ignore[arg-type]
+def pacer(**settings: Any) -> Pacer:
+    return Pacer(Settings(**{"concurrency": 10, **settings}), Tally(), lambda: -math.inf)
 
 
 def burst(pace: Pacer, rpm: float) -> bool:

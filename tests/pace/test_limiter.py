@@ -16,7 +16,6 @@ import clocked
 import pytest
 from clocked import EARLY, Sim, exact
 
-from batchbot.pace.calibration import Calibration
 from batchbot.pace.headers import RateLimitHeaders
 from batchbot.pace.limiter import Limiter, LimitsChanged, RequestTooLarge, Settings
 
@@ -827,12 +826,3 @@ async def test_with_another_client_on_the_key_one_429_cuts_the_pace(sim: Sim) ->
     assert limiter.pace == 0.5
     limiter.refused(1, hint=0.02)
     assert limiter.pace == 0.4
-
-
-@pytest.mark.parametrize(("ratio", "charged"), [(0.99, 1000.0), (0.97, 970.0), (1.01, 1010.0)])
-def test_a_ratio_a_little_under_one_is_charged_as_one(ratio: float, charged: float) -> None:
-    """The header estimate's noise must not shave the charge: a window filled to the brim by
-    a count 1 % low overflows by that 1 %. A server counting notably less is believed."""
-    calibration = Calibration()
-    calibration["m"].ratio = ratio
-    assert calibration.charge("m", 1000) == pytest.approx(charged)

@@ -26,7 +26,7 @@ from batchbot.money.budget import Budget
 from batchbot.money.pricing import Pricer
 from batchbot.outcome import Outcome
 from batchbot.pace.dialect import worded_for
-from batchbot.pace.limiter import Limiter, Notice
+from batchbot.pace.limiter import Limiter, Notice, Settings
 from batchbot.store.store import Store
 from batchbot.sync import stopping
 from batchbot.sync.checking import Check
@@ -210,14 +210,17 @@ def pacing(config: Config) -> Limiter:
     set are a ceiling (docs/limits.md)."""
     limits = config.limits
     azure = config.azure is not None
-    return Limiter(
+    settings = Settings(
         rpm=limits.rpm.value,
         tpm=limits.tpm.value,
         concurrency=config.concurrency,
         caps=limits.caps(),
         token_count=config.token_count,
-        on_change=lambda change: _limits_changed(change, from_tier=not limits.caps()),
         probe=_may_be_too_high(config),
+    )
+    return Limiter(
+        settings,
+        on_change=lambda change: _limits_changed(change, from_tier=not limits.caps()),
         on_dialect=lambda note: log.info(worded_for(note, azure=azure), extra={NOTICE: True}),
     )
 

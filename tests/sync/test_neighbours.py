@@ -17,7 +17,7 @@ from batchbot.config import Config
 from batchbot.fake.server import FakeServer
 from batchbot.jobs.job import load_job
 from batchbot.limits.limits import RateLimits
-from batchbot.pace.limiter import Limiter
+from batchbot.pace.limiter import Limiter, Settings
 from batchbot.run.runner import run_job_async
 from batchbot.sync.neighbours import KeyShare, key_hash, neighbours, state_dir
 
@@ -36,7 +36,7 @@ def wanting(limiter: Limiter) -> list[asyncio.Task[object]]:
 async def test_a_second_run_waits_for_room_takes_half_and_gets_all_back() -> None:
     """The first run has the key; a second waits until it has given up half, takes that, and
     when it ends the first has the whole key again at its next beat."""
-    first, second = (Limiter(rpm=3000, tpm=None, concurrency=10) for _ in range(2))
+    first, second = (Limiter(Settings(rpm=3000, tpm=None, concurrency=10)) for _ in range(2))
     waiting = wanting(first) + wanting(second)
     await asyncio.sleep(0)
     one = share(first, "one")
@@ -60,7 +60,7 @@ async def test_a_second_run_waits_for_room_takes_half_and_gets_all_back() -> Non
 
 async def test_another_key_model_or_url_is_not_shared() -> None:
     """Runs on different keys, models or servers have limits of their own."""
-    first, second, third = (Limiter(rpm=3000, tpm=None, concurrency=10) for _ in range(3))
+    first, second, third = (Limiter(Settings(rpm=3000, tpm=None, concurrency=10)) for _ in range(3))
     KeyShare(state_dir(), first, {**ABOUT, "job": "a"}).beat()
     KeyShare(state_dir(), second, {**ABOUT, "job": "b", "model": "other"}).beat()
     KeyShare(state_dir(), third, {**ABOUT, "job": "c", "key": key_hash("sk-other")}).beat()
@@ -142,7 +142,7 @@ async def test_two_runs_on_one_key_keep_to_its_limits_together(
 async def test_limits_shows_the_runs_sharing_a_key_now(invoke) -> None:
     """`batchbot limits` ends with the runs on this machine and the share each takes."""
     assert invoke("limits").output.endswith("No run on this machine is sending now.\n")
-    first, second = (Limiter(rpm=3000, tpm=None, concurrency=10) for _ in range(2))
+    first, second = (Limiter(Settings(rpm=3000, tpm=None, concurrency=10)) for _ in range(2))
     waiting = wanting(first) + wanting(second)
     await asyncio.sleep(0)
     one = KeyShare(state_dir(), first, {**ABOUT, "job": "nightly", "started": time.time() - 9})

@@ -18,7 +18,7 @@ from batchbot.fake.server import FakeServer
 from batchbot.jobs.job import Item
 from batchbot.money.pricing import Pricer
 from batchbot.outcome import FAILED, OK, PENDING
-from batchbot.pace.limiter import Limiter
+from batchbot.pace.limiter import Limiter, Settings
 from batchbot.store.store import Store
 from batchbot.sync.sending import Sender
 from batchbot.sync.spending import Spending
@@ -41,7 +41,7 @@ async def sender_for(api: FakeServer, tmp_path, max_attempts: int = 3) -> AsyncI
         store, switch, Pricer(), job="job", endpoint=CHAT, run_id=1,
         db_path=tmp_path / "a.db", tier=None, limits=(None, None),
     )  # fmt: skip
-    limiter = Limiter(rpm=None, tpm=None, concurrency=10)
+    limiter = Limiter(Settings(rpm=None, tpm=None, concurrency=10))
     config = Config(max_attempts=max_attempts, retry_wait=wait_none())
     wire = Wire(CHAT, tier=None, cache_keys=False)
     try:

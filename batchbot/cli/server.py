@@ -1,4 +1,5 @@
-"""`batchbot doctor`, `limits` and `fake-server`: checks, presets and the simulated API."""
+"""`batchbot doctor`, `limits` and `fake-server`: the server a run talks to, its presets, the
+simulated API."""
 
 from __future__ import annotations
 

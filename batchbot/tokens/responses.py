@@ -2,7 +2,7 @@
 
 OpenAI publishes no token rules of its own for the Responses API's `input`; its items carry the
 same things as chat messages (text, images, files, function calls and their outputs), so
-`tokens.count_request` rewrites the request into that shape and counts it with the chat rules
+`count.count_request` rewrites the request into that shape and counts it with the chat rules
 (docs/tokens.md). `instructions` become a developer message, as the API treats them.
 """
 

@@ -19,18 +19,32 @@ if TYPE_CHECKING:
     from batchbot.config import Config
     from batchbot.errors import BatchbotError
     from batchbot.jobs.job import Job, load_job
-    from batchbot.library import Answer, open_store, read_answers, run_job, run_job_async
+    from batchbot.library import (
+        Answer,
+        DryRun,
+        cancel_batches,
+        dry_run,
+        open_store,
+        read_answers,
+        run_job,
+        run_job_async,
+    )
+    from batchbot.limits.limits import RateLimits
     from batchbot.reports.report import ReportQuery, spend_report
-    from batchbot.summary import RunSummary
+    from batchbot.tally import RunSummary
 
 __all__ = [
     "Answer",
     "BatchbotError",
     "Config",
+    "DryRun",
     "Job",
+    "RateLimits",
     "ReportQuery",
     "RunSummary",
     "__version__",
+    "cancel_batches",
+    "dry_run",
     "load_job",
     "open_store",
     "read_answers",
@@ -45,9 +59,13 @@ _HOMES = {
     "Answer": "batchbot.library",
     "BatchbotError": "batchbot.errors",
     "Config": "batchbot.config",
+    "DryRun": "batchbot.library",
     "Job": "batchbot.jobs.job",
+    "RateLimits": "batchbot.limits.limits",
     "ReportQuery": "batchbot.reports.report",
-    "RunSummary": "batchbot.summary",
+    "RunSummary": "batchbot.tally",
+    "cancel_batches": "batchbot.library",
+    "dry_run": "batchbot.library",
     "load_job": "batchbot.jobs.job",
     "open_store": "batchbot.library",
     "read_answers": "batchbot.library",

@@ -1,5 +1,8 @@
 """Run settings: job file < environment and .env < command-line flags, resolved once.
 
+The environment is read by `batchbot.environment` and passed in; this module only looks its
+variables up.
+
 The API key lives here and nowhere else: it is excluded from repr() and from `settings()`,
 which is what the database and logs see.
 """
@@ -7,12 +10,13 @@ which is what the database and logs see.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from batchbot import environment as names
 from batchbot import modes
 from batchbot.answers.reask import DEFAULT_MAX_REASKS, ReaskPolicy
 from batchbot.endpoints import Azure, on_this_machine
@@ -20,7 +24,11 @@ from batchbot.errors import ConfigError, redact_secrets
 from batchbot.jobs.job import Job, JobSettings
 from batchbot.jobs.settings import DETERMINISTIC, KEEP, NEVER, RETRY
 from batchbot.jobs.values import SETTINGS, checked
-from batchbot.pace import tiers
+from batchbot.limits import tiers
+from batchbot.limits.limits import RateLimits
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -54,6 +62,7 @@ CREDENTIALS = (
     "OPENAI_API_KEY (or AZURE_OPENAI_API_KEY), which is sent in a header and never stored. "
     "Nothing was sent."
 )
+OTHER_NUMBERS = frozenset(name for name in SETTINGS if name not in ("rpm", "tpm"))
 _USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
 
@@ -67,10 +76,11 @@ class Config:
     fake: bool = False
     model: str | None = None
     tier: str = tiers.DEFAULT_TIER
-    rpm: float | None = None
+    # Each limit with its source. A Config built by hand may give `rpm=`/`tpm=` instead: a
+    # start for pacing, as a tier preset is; `limits=RateLimits.set_by_user(...)` caps them.
+    limits: RateLimits = field(default_factory=RateLimits)
+    rpm: float | None = None  # the values in `limits`, once built
     tpm: float | None = None
-    rpm_from: str = tiers.PRESET  # where each limit came from: a flag, the job or the preset
-    tpm_from: str = tiers.PRESET
     concurrency: int = tiers.DEFAULT_CONCURRENCY
     token_count: str | None = None  # exact / chars; None: as the server is found to count
     timeout_s: float | None = None  # None: the mode's (request_timeout_s)
@@ -96,6 +106,9 @@ class Config:
     max_tokens_cap: int | None = None  # ... up to this many
     cache: str = DETERMINISTIC  # which earlier answers may stand for a request (jobs.caching)
     cache_path: Path | None = None  # a cache database shared across projects
+    # Seconds before each retry of a transient error, a tenacity wait strategy such as
+    # `wait_none()`; None: the server's hint, else jittered exponential backoff (api.policy).
+    retry_wait: Callable[[RetryCallState], float] | None = field(default=None, compare=False)
 
     @property
     def request_timeout_s(self) -> float:
@@ -106,7 +119,9 @@ class Config:
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored with the run: everything but the key."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "api_key"}
+        left_out = ("api_key", "retry_wait", "limits", "rpm", "tpm")
+        kept = (f.name for f in fields(self) if f.name not in left_out)
+        values = {name: getattr(self, name) for name in kept} | self.limits.stored()
         values["db_path"] = str(self.db_path)
         values["prices_file"] = str(self.prices_file) if self.prices_file else None
         values["cache_path"] = str(self.cache_path) if self.cache_path else None
@@ -114,10 +129,14 @@ class Config:
         values["azure"] = vars_of(self.azure)
         return values
 
-    def caps(self) -> list[str]:
-        """The kinds ("requests", "tokens") whose limit the user set: a hard ceiling."""
-        sources = (("requests", self.rpm_from), ("tokens", self.tpm_from))
-        return [kind for kind, source in sources if source in tiers.SET_BY_USER]
+    def __post_init__(self) -> None:
+        given = (self.rpm, self.tpm)
+        if self.limits == RateLimits():
+            object.__setattr__(self, "limits", RateLimits.preset(*given))
+        elif given not in ((None, None), (self.limits.rpm.value, self.limits.tpm.value)):
+            raise TypeError("give a Config's limits as limits= or as rpm=/tpm=, not both")
+        object.__setattr__(self, "rpm", self.limits.rpm.value)
+        object.__setattr__(self, "tpm", self.limits.tpm.value)
 
     @property
     def needs_key(self) -> bool:
@@ -177,24 +196,25 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
     model = flags.model or settings.model or _first_model(job)
     tier = flags.tier or settings.tier or tiers.DEFAULT_TIER
     preset = tiers.limits_for(tier, model or "")
-    rpm, rpm_from = _sourced(flags.rpm, settings.limits.rpm, preset.rpm)
-    tpm, tpm_from = _sourced(flags.tpm, settings.limits.tpm, preset.tpm)
+    limits = RateLimits.chosen(
+        (flags.rpm, flags.tpm),
+        (settings.limits.rpm, settings.limits.tpm),
+        (preset.rpm, preset.tpm),
+    )
     concurrency = _first(flags.concurrency, settings.limits.concurrency, tiers.DEFAULT_CONCURRENCY)
-    given = {name: getattr(flags, name) for name in SETTINGS if hasattr(flags, name)}
-    _check_numbers({**given, "rpm": rpm, "tpm": tpm, "concurrency": concurrency})
+    # rpm and tpm are checked by RateLimits, which names where each came from.
+    given = {name: getattr(flags, name) for name in OTHER_NUMBERS if hasattr(flags, name)}
+    _check_numbers({**given, "concurrency": concurrency})
     azure = _azure(flags, env)
     return Config(
         db_path=resolve_db_path(flags.db_path, env),
-        api_key=env.get("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY") or None,
+        api_key=env.get(names.AZURE_API_KEY if azure else names.API_KEY) or None,
         azure=azure,
         base_url=_base_url(flags, env),
         fake=flags.fake,
         model=model,
         tier=tier,
-        rpm=rpm,
-        tpm=tpm,
-        rpm_from=rpm_from,
-        tpm_from=tpm_from,
+        limits=limits,
         concurrency=int(concurrency),
         token_count=flags.token_count or settings.token_count,
         timeout_s=flags.timeout_s,
@@ -202,7 +222,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         grace_s=_first(flags.grace_s, DEFAULT_GRACE_S),
         max_cost_usd=_maybe(flags.max_cost_usd, settings.budget_usd),
         max_cost_per_day_usd=_maybe(flags.max_cost_per_day_usd, settings.budget_usd_per_day),
-        prices_file=_path(flags.prices_file or env.get("BATCHBOT_PRICES")),
+        prices_file=_path(flags.prices_file or env.get(names.PRICES)),
         mode=flags.mode or settings.mode or modes.SYNC,
         mode_from=_mode_from(flags, settings.mode),
         # The simulated Batch API lives only as long as this process: wait for it.
@@ -214,7 +234,7 @@ def resolve_config(job: Job, flags: Flags, env: Mapping[str, str]) -> Config:
         outage_wait_s=_first(flags.outage_wait_s, DEFAULT_OUTAGE_WAIT_S),
         **_reasks(flags, settings),
         cache=NEVER if flags.no_cache else settings.cache or DETERMINISTIC,
-        cache_path=None if flags.no_cache else _path(flags.cache_path or env.get("BATCHBOT_CACHE")),
+        cache_path=None if flags.no_cache else _path(flags.cache_path or env.get(names.CACHE)),
     )
 
 
@@ -234,10 +254,10 @@ def _reasks(flags: Flags, settings: JobSettings) -> dict[str, Any]:
 
 def _azure(flags: Flags, env: Mapping[str, str]) -> Azure | None:
     """The Azure OpenAI resource to call, if --azure-endpoint or AZURE_OPENAI_ENDPOINT names one."""
-    url = flags.azure_endpoint or env.get("AZURE_OPENAI_ENDPOINT") or None
+    url = flags.azure_endpoint or env.get(names.AZURE_ENDPOINT) or None
     if url is None:
         return None
-    version = flags.api_version or env.get("OPENAI_API_VERSION") or DEFAULT_API_VERSION
+    version = flags.api_version or env.get(names.API_VERSION) or DEFAULT_API_VERSION
     return Azure(checked_base_url(url) or url, version)
 
 
@@ -253,7 +273,7 @@ def _mode_from(flags: Flags, job_mode: str | None) -> str:
 
 def _base_url(flags: Flags, env: Mapping[str, str]) -> str | None:
     """The base URL to call; None with --fake, which serves its own (and keeps none)."""
-    url = flags.base_url or env.get("OPENAI_BASE_URL") or None
+    url = flags.base_url or env.get(names.BASE_URL) or None
     return None if flags.fake else checked_base_url(url)
 
 
@@ -276,15 +296,6 @@ def checked_base_url(url: str | None) -> str | None:
     return url
 
 
-def _sourced(flag: float | None, job: float | None, preset: float) -> tuple[float, str]:
-    """A limit and where it came from: the flag, else the job file, else the tier preset."""
-    if flag is not None:
-        return flag, tiers.FLAG
-    if job is not None:
-        return job, tiers.JOB
-    return preset, tiers.PRESET
-
-
 def masked_url(url: str) -> str:
     """`url` with any user name and password (and anything key-shaped) replaced by `***`."""
     return redact_secrets(_USERINFO.sub("***@", url))
@@ -298,20 +309,9 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def environment() -> dict[str, str]:
-    """The process environment over ./.env (the working directory's): a variable set in the
-    process wins. The CLI and the library read settings from it alike."""
-    import os
-
-    from dotenv import dotenv_values
-
-    values = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
-    return {**values, **os.environ}
-
-
 def resolve_db_path(flag: str | None, env: Mapping[str, str]) -> Path:
     """--db, else BATCHBOT_DB, else ./batchbot.db."""
-    return Path(flag or env.get("BATCHBOT_DB") or DEFAULT_DB)
+    return Path(flag or env.get(names.DB) or DEFAULT_DB)
 
 
 def _first(*values: T | None) -> T:

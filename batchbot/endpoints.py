@@ -23,6 +23,10 @@ DEFAULT_PACK = 100
 # The most inputs, and input tokens, the API takes in one embeddings request.
 MAX_PACK = 2048
 MAX_PACK_TOKENS = 300_000
+# What caps an answer's length, by endpoint, in the order they are looked for; embeddings have
+# no answer to cap. Chat takes max_completion_tokens (or the older max_tokens), Responses
+# max_output_tokens: a key of the other endpoint caps nothing.
+CAP_KEYS = {CHAT: ("max_completion_tokens", "max_tokens"), RESPONSES: ("max_output_tokens",)}
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

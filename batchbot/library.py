@@ -15,19 +15,25 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchbot.config import DEFAULT_DB, Config, Flags, environment, resolve_config
+from batchbot.batch.messages import Cancelled
+from batchbot.config import DEFAULT_DB, Config, Flags, resolve_config
+from batchbot.environment import environment
 from batchbot.errors import BatchbotError, MissingKeyError
 from batchbot.jobs.job import JSONL_SUFFIXES, YAML_SUFFIXES, Job, load_job
+from batchbot.modes import ModeChoice
 from batchbot.reports.export import answer_rows, check_unchanged, current_job
 from batchbot.run import runner
+from batchbot.run.engine import resolve_mode
+from batchbot.run.estimate import Estimate, estimate_job
 from batchbot.run.lock import job_lock
+from batchbot.run.progress import Display
 from batchbot.store.read import open_reader, reading
-from batchbot.summary import RunSummary
+from batchbot.tally import RunSummary
 
 JOBS = YAML_SUFFIXES + JSONL_SUFFIXES  # what names a job file rather than a job
 BOTH = "give the settings either as config= or as keyword arguments, not both"
@@ -69,21 +75,37 @@ def in_python_words(error: BatchbotError) -> BatchbotError:
     return error
 
 
-def run_job(job: Job | str | Path, *, config: Config | None = None, **flags: Any) -> RunSummary:
+def run_job(
+    job: Job | str | Path,
+    *,
+    config: Config | None = None,
+    display: Display | None = None,
+    report: Callable[[str], None] | None = None,
+    command_line: bool = False,
+    **flags: Any,
+) -> RunSummary:
     """Send every unanswered item of `job` (a Job or a job file) and say what the run did.
 
     Blocks until the run ends. Raises an InputError (a bad job or setting, no key) before
     anything is sent, and JobLocked while another run of the job is going. A run that stopped
     early (the API, a budget, a dead worker, unreadable items, a signal: see RunStopped)
     returns, with `stopped` set; `exit_code` is what the CLI would exit with.
+
+    For a front end of its own (the CLI is one): `display` shows the run's progress as it
+    goes (batchbot.run.progress), `report` gets Batch mode's progress lines, and
+    `command_line=True` keeps errors in the words of `batchbot run`'s flags (`--fake`).
     """
     try:
-        job, config = _prepare(job, config, flags)
+        job, config = _prepare(job, config, flags, check_key=not command_line)
         # Signal handlers can only be set from the main thread (not, say, an Airflow worker's).
         main_thread = threading.current_thread() is threading.main_thread()
-        return _worded(runner.run_job(job, config, handle_signals=main_thread))
+        summary = runner.run_job(
+            job, config, display=display, report=report, handle_signals=main_thread
+        )
+        return summary if command_line else _worded(summary)
     except BatchbotError as error:
-        in_python_words(error)
+        if not command_line:
+            in_python_words(error)
         raise
 
 
@@ -97,6 +119,42 @@ async def run_job_async(
             return _worded(await runner.run_job_async(job, config, handle_signals=False))
     except BatchbotError as error:
         in_python_words(error)
+        raise
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a run would do, with nothing sent: its estimate and the engine it would use."""
+
+    estimate: Estimate
+    mode: ModeChoice
+
+
+def dry_run(
+    job: Job | str | Path, *, config: Config | None = None, command_line: bool = False, **flags: Any
+) -> DryRun:
+    """Count, price and time the items of `job` still to answer (`batchbot run --dry-run`)."""
+    try:
+        job, config = _prepare(job, config, flags, check_key=False)
+        estimate = estimate_job(job, config)
+        return DryRun(estimate, resolve_mode(job, config, estimate))
+    except BatchbotError as error:
+        if not command_line:
+            in_python_words(error)
+        raise
+
+
+def cancel_batches(
+    job: Job | str | Path, *, config: Config | None = None, command_line: bool = False, **flags: Any
+) -> Cancelled:
+    """Cancel the job's batches still in progress (`batchbot cancel`); the next run collects
+    them, keeping the answers they have."""
+    try:
+        job, config = _prepare(job, config, flags, check_key=not command_line)
+        return runner.cancel_batches(job, config)
+    except BatchbotError as error:
+        if not command_line:
+            in_python_words(error)
         raise
 
 
@@ -185,8 +243,10 @@ def _answer(row: dict[str, Any], model: Any) -> Answer:
 
 
 def _prepare(
-    job: Job | str | Path, config: Config | None, flags: dict[str, Any]
+    job: Job | str | Path, config: Config | None, flags: dict[str, Any], *, check_key: bool = True
 ) -> tuple[Job, Config]:
+    """The job and its settings; `check_key`: raise this module's MissingKeyError (else the
+    run raises the command line's)."""
     allow_params = flags.pop("allow_params", ())
     if not isinstance(job, Job):
         job = load_job(Path(job), model=flags.get("model"), allow_params=allow_params)
@@ -196,6 +256,6 @@ def _prepare(
         config = resolve_config(job, Flags(**flags), environment())
     elif flags:
         raise TypeError(BOTH)
-    if config.needs_key and not config.api_key:
+    if check_key and config.needs_key and not config.api_key:
         raise MissingKeyError(AZURE_MISSING_KEY if config.azure else MISSING_KEY)
     return job, config

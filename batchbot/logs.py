@@ -31,7 +31,7 @@ NOTICE = "notice"  # extra={NOTICE: True}: an INFO line worth showing on stderr,
 # extra={DETAIL: True}: a problem the CLI sums up in one line itself; the full record (say, a
 # traceback) goes to stderr only with --verbose, and to the log file always.
 DETAIL = "detail"
-NOISY = ("httpx", "httpcore", "openai", "aiohttp", "filelock")
+NOISY = ("httpx2", "httpcore2", "openai", "aiohttp", "filelock")
 
 
 class TextFormatter(logging.Formatter):

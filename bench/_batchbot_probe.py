@@ -11,7 +11,6 @@ the first answer, which comes after the vocabulary is loaded, to the last one wr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import openai
 
 from batchbot.cli import cli
-from batchbot.run import runner
+from batchbot.run import progress
 
 TICK_S = 0.01
 
@@ -34,6 +33,33 @@ async def watch_lag(samples: list[float], stats: Any) -> None:
             samples.append(loop.time() - start - TICK_S)
 
 
+class LagWatch:
+    """The run's own display, plus a lag watcher from the run's start to its stop.
+
+    A run hands its display the live counters on the event loop that sends, so the watcher
+    runs on that loop, through the public display interface (`batchbot.run.progress.Display`).
+    """
+
+    def __init__(self, display: progress.Display, samples: list[float]) -> None:
+        self._display, self._samples = display, samples
+        self._watcher: asyncio.Task[None] | None = None
+
+    def checking(self, job: str, count: int) -> None:
+        self._display.checking(job, count)
+
+    def start(self, stats: Any) -> None:
+        self._watcher = asyncio.get_running_loop().create_task(watch_lag(self._samples, stats))
+        self._display.start(stats)
+
+    def refresh(self, stats: Any) -> None:
+        self._display.refresh(stats)
+
+    def stop(self, stats: Any) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        self._display.stop(stats)
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["--httpx"]:
@@ -43,18 +69,9 @@ def main() -> None:
     if args[:1] == ["--lag-file"]:
         lag_file, args = Path(args[1]), args[2:]
     samples: list[float] = []
-    execute = runner._execute
-
-    async def watched(run: Any, display: Any) -> Any:
-        watcher = asyncio.create_task(watch_lag(samples, run.stats))
-        try:
-            return await execute(run, display)
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-    runner._execute = watched
+    make_display = progress.make_display
+    # The CLI builds its display through this public function: wrap what it returns.
+    progress.make_display = lambda **options: LagWatch(make_display(**options), samples)
     try:
         cli.main(args, prog_name="batchbot")
     finally:

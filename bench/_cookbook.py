@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from batchbot.pace.tokens import count_text
+from batchbot.tokens.count import count_text
 
 PAUSE_AFTER_429_S = 15.0
 MAX_ATTEMPTS = 5

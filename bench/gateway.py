@@ -49,8 +49,8 @@ import orjson
 from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
+from batchbot.limits.limits import RateLimits
 from batchbot.pace import dialect
-from batchbot.pace.tiers import FLAG
 from batchbot.run.runner import run_job_async
 
 MODEL = "gpt-4o-mini"
@@ -198,10 +198,7 @@ async def run_once(server: str, url: str, key: str, start: str, client: str) -> 
             api_key=key,
             base_url=url,
             model=MODEL,
-            rpm=RPM,
-            tpm=TPM,
-            rpm_from=FLAG,  # as --rpm and --tpm
-            tpm_from=FLAG,
+            limits=RateLimits.set_by_user(rpm=RPM, tpm=TPM),  # as --rpm and --tpm
             concurrency=50,
         )
         notes = _Notes(result.notes)

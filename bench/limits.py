@@ -53,10 +53,11 @@ from _workloads import MODEL, mixed, question
 from batchbot.config import Config
 from batchbot.fake.server import serve
 from batchbot.jobs.job import load_job
+from batchbot.limits.limits import FLAG, PRESET, Limit, RateLimits
+from batchbot.limits.tiers import limits_for
 from batchbot.logs import NOTICE
-from batchbot.pace.tiers import FLAG, PRESET, limits_for
-from batchbot.pace.tokens import request_tokens
 from batchbot.run.runner import run_job_async
+from batchbot.tokens.count import request_tokens
 
 LATENCY_MS = 250.0  # per answer; short, so the bench stays short, but far from zero
 TIER1_LATENCY_MS = 300.0
@@ -109,10 +110,7 @@ async def run_batchbot(
             base_url=url,
             model=MODEL,
             tier=tier,
-            rpm=rpm,
-            tpm=tpm,
-            rpm_from=source,
-            tpm_from=source,
+            limits=RateLimits(Limit(rpm, source), Limit(tpm, source)),
             concurrency=CONCURRENCY,
         )
         summary = await run_job_async(load_job(path), config, handle_signals=False)

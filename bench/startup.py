@@ -73,8 +73,8 @@ t = time.perf_counter()
 from batchbot.run.runner import run_job_async  # noqa: F401
 from batchbot.jobs.job import load_job
 from batchbot.store.store import Store
-from batchbot.pace.tokens import request_tokens
-from batchbot.pace.charcount import char_tokens
+from batchbot.tokens.count import request_tokens
+from batchbot.tokens.characters import char_tokens
 imported = time.perf_counter()
 job = load_job(sys.argv[1])
 job.validate()

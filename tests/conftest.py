@@ -14,10 +14,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tenacity import wait_none
 
 from batchbot.api import policy
 from batchbot.cli import cli
 from batchbot.fake.server import FakeServer
+
+# Fixtures kept beside the helpers their tests import (batch mode's in tests/batched.py).
+pytest_plugins = ["batched"]
 
 
 @pytest.fixture(scope="session")
@@ -36,18 +40,17 @@ def fake_api(fake_server: FakeServer) -> FakeServer:
 
 
 @pytest.fixture(autouse=True)
-def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, no backoff,
-    and its own state directory: runs of other test sessions on this machine share no key."""
+def isolate_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own directory with no OPENAI_/AZURE_/BATCHBOT_ settings, no backoff
+    (a test of the waits passes its own `retry_wait`), and its own state directory: runs of
+    other test sessions on this machine share no key."""
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "BATCHBOT_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BATCHBOT_RAISE_ERRORS", "1")
     monkeypatch.setenv("BATCHBOT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
-    policy.set_testing(True)
-    yield
-    policy.set_testing(False)
+    monkeypatch.setattr(policy, "default_wait", wait_none)
 
 
 def after_checking(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> None:

@@ -135,3 +135,32 @@ def test_index_lists_every_page() -> None:
     listed = {target.partition("#")[0] for page, target in links if page == "docs/index.md"}
     pages = {page.name for page in PAGES if page.parent == ROOT / "docs"} - {"index.md"}
     assert pages - listed == set(), "add these pages to the table in docs/index.md"
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    """Every module and part docs/architecture.md names (`sync/dispatch.py`, `pace/`) exists,
+    and every part of the package is named there."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    paths = re.findall(r"`([a-z_]+/(?:[a-z_]+\.py)?|[a-z_]+\.py)`", text)
+    named = {path for path in paths if path.split("/")[0] not in ("batchbot", "tests")}
+    package = ROOT / "batchbot"
+    missing = sorted(name for name in named if not (package / name).exists())
+    assert not missing, f"docs/architecture.md names what batchbot/ does not have: {missing}"
+    parts = {
+        f"{path.name}/" if path.is_dir() else path.name
+        for path in package.iterdir()
+        if (path.is_dir() and (path / "__init__.py").exists())
+        or (path.suffix == ".py" and path.name not in ("__init__.py", "__main__.py"))
+    }
+    assert not parts - named, f"parts docs/architecture.md leaves out: {sorted(parts - named)}"
+
+
+def test_the_code_cites_only_documents_the_repository_has() -> None:
+    """A docstring or comment that names a document (docs/limits.md) names one that exists."""
+    cited = {
+        (path.relative_to(ROOT), name)
+        for path in (ROOT / "batchbot").rglob("*.py")
+        for name in re.findall(r"[\w./-]+\.md\b", path.read_text(encoding="utf-8"))
+    }
+    missing = sorted(f"{path}: {name}" for path, name in cited if not (ROOT / name).exists())
+    assert not missing, missing

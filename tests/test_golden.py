@@ -22,7 +22,7 @@ def load(path: Path) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("user", ["fake/test_fake_counting.py", "pace/test_token_golden.py"])
+@pytest.mark.parametrize("user", ["fake/test_fake_counting.py", "tokens/test_token_golden.py"])
 def test_both_counters_take_their_cases_from_the_golden_module(user):
     """The fake server's counting and batchbot's estimate are checked on the very same cases."""
     module = load(TESTS / user)
@@ -47,4 +47,4 @@ def test_every_test_takes_the_table_from_the_golden_module():
         if name in path.read_text(encoding="utf-8")
     )
     assert readers == ["golden.py"]
-    assert load(TESTS / "pace" / "test_responses_tokens.py").GOLDEN is golden.GOLDEN
+    assert load(TESTS / "tokens" / "test_responses.py").GOLDEN is golden.GOLDEN

@@ -15,8 +15,11 @@ import batchbot
 from batchbot import (
     BatchbotError,
     Config,
+    RateLimits,
     ReportQuery,
     RunSummary,
+    cancel_batches,
+    dry_run,
     load_job,
     open_store,
     run_job,
@@ -60,9 +63,42 @@ def test_run_a_job_and_read_its_report(faq, tmp_path, fake_api):
 
 def test_async_variant_with_a_config(faq, tmp_path, fake_api):
     """run_job_async runs inside an existing event loop, with every setting given as a Config."""
-    config = Config(db_path=tmp_path / "a.db", api_key="sk-test", base_url=fake_api.url, **FAST)
+    limits = RateLimits.set_by_user(**FAST)
+    url = fake_api.url
+    config = Config(db_path=tmp_path / "a.db", api_key="sk-test", base_url=url, limits=limits)
     summary = asyncio.run(run_job_async(faq, config=config))
     assert (summary.answered, summary.mode, summary.db_path) == (2, "sync", str(config.db_path))
+
+
+def test_dry_run_counts_what_is_left_and_sends_nothing(faq, tmp_path, fake_api):
+    """dry_run counts the items still to answer and names the engine; it sends nothing."""
+    db_path = str(tmp_path / "answers.db")
+    before = dry_run(faq, base_url=fake_api.url, db_path=db_path, **FAST)
+    assert (before.estimate.items, before.estimate.to_send, before.mode.mode) == (2, 2, "sync")
+    assert before.estimate.prompt_tokens > 0
+    assert fake_api.stats.requests == 0
+    run_job(faq, base_url=fake_api.url, db_path=db_path, **FAST)
+    after = dry_run(faq, base_url=fake_api.url, db_path=db_path, **FAST)
+    assert (after.estimate.already_answered, after.estimate.to_send) == (2, 0)
+    assert fake_api.stats.requests == 2
+
+
+def test_cancel_batches_returns_items_of_an_open_batch_to_be_sent_again(
+    faq, tmp_path, batch_api, monkeypatch
+):
+    """cancel_batches asks the API to cancel the job's open batch and the next run collects it;
+    with no key it says so in Python's words."""
+    db_path = str(tmp_path / "answers.db")
+    submitted = run_job(faq, base_url=batch_api.url, db_path=db_path, mode="batch")
+    assert submitted.exit_code == 0
+    cancelled = cancel_batches(faq, base_url=batch_api.url, db_path=db_path)
+    assert [row["status"] for row in cancelled.asked] == ["cancelling"]
+    collected = run_job(faq, base_url=batch_api.url, db_path=db_path, mode="batch")
+    assert collected.exit_code == 0
+    assert [batch.status for batch in batch_api.batches.all()] == ["cancelled"]
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(BatchbotError, match="fake=True"):
+        cancel_batches(faq, db_path=db_path)  # OpenAI itself: a key is needed
 
 
 def test_errors_are_batchbot_errors(tmp_path, faq):

@@ -27,13 +27,13 @@ def test_known_bug():
 """
 
 
-def _pytest(directory: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
+def _pytest(directory: Path, ci: str | None, *args: str) -> subprocess.CompletedProcess[str]:
     """Run pytest on `directory` in a child process, with CI set to `ci` (None: unset)."""
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:
         env["CI"] = ci
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(directory)],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args, str(directory)],
         cwd=directory,
         env=env,
         capture_output=True,
@@ -46,14 +46,17 @@ def _pytest(directory: Path, ci: str | None) -> subprocess.CompletedProcess[str]
 def suite(tmp_path: Path) -> Path:
     """A tiny suite with this project's conftest: one test passes, one skips, one is xfail."""
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
+    shutil.copy(CONFTEST.parent / "batched.py", tmp_path)  # its pytest_plugins
     (tmp_path / "test_some.py").write_text(TESTS, encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     return tmp_path
 
 
-def test_skip_fails_under_ci(suite: Path) -> None:
-    """With CI=true the session exits 1 and names the skipped test, not the xfail."""
-    result = _pytest(suite, ci="true")
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "two-workers"])
+def test_skip_fails_under_ci(suite: Path, workers: list[str]) -> None:
+    """With CI=true the session exits 1 and names the skipped test, not the xfail, also when
+    the tests run in workers (pytest-xdist) and the skip is reported from one of them."""
+    result = _pytest(suite, "true", *workers)
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
     assert "SKIPPED test_some.py::test_needs_something" in result.stdout
     assert "test_known_bug" not in result.stdout.split("skipped under CI")[1]

@@ -43,11 +43,3 @@ def test_edit_distance(a, b, distance):
 def test_closest(word, names, expected):
     """The nearest name within a third of the word's length, same-length names first."""
     assert closest(word, names) == expected
-
-
-def test_a_misspelt_model_key_suggests_model(write_job, invoke):
-    """`modle:` in a job file is suggested as `model`, not as `mode`."""
-    job = write_job("j.yaml", "modle: gpt-4o-mini\nprompts: [a]\n")
-    result = invoke("run", str(job), "--dry-run", key=None)
-    assert result.exit_code == 2
-    assert "j.yaml:1:1: modle: unknown key; did you mean 'model'?" in result.stderr

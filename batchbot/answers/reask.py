@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchbot.endpoints import CHAT, RESPONSES
+from batchbot.endpoints import CAP_KEYS, RESPONSES
 from batchbot.jobs.job import Item
 from batchbot.jobs.schema import output_schema
 from batchbot.outcome import INVALID, TRUNCATED, LastAnswer
@@ -37,11 +37,6 @@ FIX_CALL = (
     "The arguments are not valid for {name}: {error}. Call {name} again with arguments that "
     "follow its parameters exactly."
 )
-# Where a request says how long its answer may be, in the order they are looked for.
-ALLOWANCE_KEYS = {
-    CHAT: ("max_completion_tokens", "max_tokens"),
-    RESPONSES: ("max_output_tokens",),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +83,7 @@ def plan(item: Item, previous: LastAnswer, policy: ReaskPolicy, endpoint: str) -
 
 def allowance(body: Mapping[str, Any], endpoint: str) -> int | None:
     """The most tokens the request lets its answer use, if it says."""
-    for key in ALLOWANCE_KEYS.get(endpoint, ()):
+    for key in CAP_KEYS.get(endpoint, ()):
         value = body.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -96,7 +91,7 @@ def allowance(body: Mapping[str, Any], endpoint: str) -> int | None:
 
 
 def _with_allowance(body: Mapping[str, Any], tokens: int | None, endpoint: str) -> dict[str, Any]:
-    keys = ALLOWANCE_KEYS.get(endpoint, ())
+    keys = CAP_KEYS.get(endpoint, ())
     if tokens is None or not keys:
         return dict(body)
     key = next((key for key in keys if key in body), keys[0])

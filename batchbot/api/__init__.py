@@ -1,5 +1,6 @@
-"""The OpenAI client (its own retries off), the one error policy, and outage detection.
+"""The OpenAI client (its own retries off), the one exception tree, the error policy, outages.
 
-May import `pace` (rate-limit headers), `outcome`, `errors`; not `store`, `run`, `batch`,
-`reports` or `fake`.
+openai's and httpx2's exceptions become batchbot's in `exceptions`, where they enter. Below
+`answers`, `sync` and `batch`; may import `money`, `pace` (rate-limit headers) and the layers
+under them (docs/architecture.md).
 """

@@ -18,16 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-import aiohttp
 import openai
 import orjson
 from httpx2 import Response
 
 from batchbot import endpoints, jsonbytes
+from batchbot.api.exceptions import MalformedResponse, StatusError, mapped_errors
 from batchbot.api.replies import Reply, reply_from
 from batchbot.endpoints import Azure
 
-__all__ = ["ChatClient", "MalformedResponse", "Reply", "connection_failed"]
+__all__ = ["ChatClient", "Reply"]
 
 # Headers worth keeping with each attempt: what the server says about our limits.
 KEPT_HEADERS = (
@@ -42,45 +42,12 @@ KEPT_HEADERS = (
 )
 
 
-class MalformedResponse(Exception):
-    """The server answered 200 with a body that is not the endpoint's answer; worth a retry."""
-
-    status_code = 200
-
-    def __init__(self, reason: str, headers: Mapping[str, str]) -> None:
-        super().__init__(f"unparseable response body: {reason}")
-        self.headers = headers
-
-
-def connection_failed(exc: BaseException) -> bool:
-    """The request reached no server: refused, reset, unreachable. A timeout is not one.
-
-    openai's aiohttp transport reports every aiohttp connection error as a connect timeout,
-    so look at the error it wrapped.
-    """
-    if not isinstance(exc, openai.APIConnectionError):
-        return False
-    cause: BaseException | None = exc
-    for _ in range(8):
-        cause = cause.__cause__ or cause.__context__ if cause else None
-        if isinstance(cause, aiohttp.ClientConnectionError):
-            return not isinstance(cause, TimeoutError)
-    return not isinstance(exc, openai.APITimeoutError)
-
-
-def error_name(exc: BaseException) -> str:
-    """The exception's class name, naming a connection failure as such whatever the transport."""
-    if connection_failed(exc):
-        return openai.APIConnectionError.__name__
-    return type(exc).__name__
-
-
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name in KEPT_HEADERS if (value := headers.get(name)) is not None}
 
 
 class ChatClient:
-    """Sends request bodies; raises the `openai` exceptions (or MalformedResponse) on failure."""
+    """Sends request bodies; raises an ApiError (exceptions.py) on failure."""
 
     def __init__(
         self,
@@ -125,6 +92,10 @@ class ChatClient:
             raise MalformedResponse(type(exc).__name__, headers) from exc
 
     async def _post(self, body: Mapping[str, Any]) -> Response:
+        with mapped_errors():
+            return await self._post_raw(body)
+
+    async def _post_raw(self, body: Mapping[str, Any]) -> Response:
         if self._azure:
             # As JSON, so the Azure client can read the deployment from the body's model.
             return await self._client.post(self._url, body=cast(Any, body), cast_to=Response)
@@ -133,11 +104,14 @@ class ChatClient:
 
     async def has_model(self, model: str) -> bool:
         """Whether the API serves `model` to this key (`GET /models/{model}`); raises the
-        openai exception of any answer but a 404."""
+        ApiError of any answer but a 404."""
         try:
-            await self._client.models.retrieve(model)
-        except openai.NotFoundError:
-            return False
+            with mapped_errors():
+                await self._client.models.retrieve(model)
+        except StatusError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
         return True
 
     @property

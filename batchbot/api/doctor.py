@@ -17,9 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import openai
-
-from batchbot.api.client import ChatClient, Reply, connection_failed
+from batchbot.api.client import ChatClient, Reply
+from batchbot.api.exceptions import NoConnection, StatusError, TimedOut, causes, error_name
 from batchbot.api.policy import ErrorClass, classify_error, run_stop_error
 from batchbot.endpoints import NO_KEY, on_this_machine
 from batchbot.errors import redact_secrets
@@ -112,7 +111,7 @@ async def check_api(
     client = ChatClient(api_key=api_key, base_url=base_url, timeout=timeout_s)
     try:
         reply = await client.complete({"model": model, **PING})
-    except openai.APIStatusError as exc:
+    except StatusError as exc:
         if classify_error(exc) is ErrorClass.RUN_FATAL:
             problem = str(run_stop_error(exc, model))
         else:
@@ -140,25 +139,16 @@ UNREACHABLE = "{url} cannot be reached ({reason}): check --base-url"
 def unreachable(url: str, exc: Exception, timeout_s: float) -> str:
     """Why the API could not be asked: a refused connection and a timeout are not one thing
     (the SDK's aiohttp transport calls both a timeout)."""
-    if connection_failed(exc):
-        cause = _root(exc)
+    if isinstance(exc, NoConnection):
+        cause = [exc, *causes(exc)][-1]  # what the operating system said
         if isinstance(cause, ConnectionRefusedError):
             return REFUSED.format(url=url)
         return UNREACHABLE.format(
             url=url, reason=redact_secrets(f"{type(cause).__name__}: {cause}")
         )
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, TimedOut):
         return TIMED_OUT.format(url=url, seconds=timeout_s)
-    return UNREACHABLE.format(url=url, reason=redact_secrets(f"{type(exc).__name__}: {exc}"))
-
-
-def _root(exc: BaseException) -> BaseException:
-    """The error at the bottom of a chain of wrapped ones (what the operating system said)."""
-    seen: set[int] = set()
-    while (cause := exc.__cause__ or exc.__context__) is not None and id(cause) not in seen:
-        seen.add(id(exc))
-        exc = cause
-    return exc
+    return UNREACHABLE.format(url=url, reason=redact_secrets(f"{error_name(exc)}: {exc}"))
 
 
 def _limits(reply: Reply) -> Check:

@@ -12,9 +12,7 @@ the unanswered items stay pending for the next run.
 
 from __future__ import annotations
 
-import openai
-
-from batchbot.api.client import MalformedResponse
+from batchbot.api.exceptions import MalformedResponse, StatusError
 
 DEFAULT_THRESHOLD = 3
 FIRST_PROBE_S = 1.0
@@ -28,7 +26,7 @@ UNREACHABLE = (
 
 def server_answered(exc: BaseException) -> bool:
     """An error the server sent (a status, a broken body): it is there, if unhappy."""
-    return isinstance(exc, openai.APIStatusError | MalformedResponse)
+    return isinstance(exc, StatusError | MalformedResponse)
 
 
 class OutageWatch:

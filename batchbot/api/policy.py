@@ -13,28 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
-import openai
 from tenacity import (
     AsyncRetrying,
-    DoAttempt,
-    DoSleep,
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_none,
     wait_random_exponential,
 )
-from tenacity.wait import wait_base
 
 from batchbot import errors
-from batchbot.api.client import MalformedResponse
-from batchbot.api.replies import ResponseFailed
+from batchbot.api.exceptions import ApiError, StatusError
 from batchbot.money.pricing import did_you_mean
 from batchbot.pace.headers import wait_hint
 
@@ -47,6 +40,8 @@ QUOTA_CODE = "insufficient_quota"
 RESOURCE_UNAVAILABLE = "resource unavailable"
 
 T = TypeVar("T")
+# How long to wait before a retry, as tenacity's `wait=` takes it (any of its strategies).
+Wait = Callable[[RetryCallState], float]
 
 
 class ErrorClass(StrEnum):
@@ -57,11 +52,9 @@ class ErrorClass(StrEnum):
 
 def classify_error(exc: BaseException) -> ErrorClass:
     """Which row of the policy table an exception from a request falls in."""
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, StatusError):
         return classify_status(exc.status_code, exc.code)
-    if isinstance(exc, openai.APIConnectionError | MalformedResponse):
-        return ErrorClass.TRANSIENT
-    if isinstance(exc, ResponseFailed) and exc.code == "server_error":
+    if isinstance(exc, ApiError) and exc.transient:
         return ErrorClass.TRANSIENT
     return ErrorClass.ITEM_FATAL
 
@@ -78,34 +71,30 @@ def classify_status(status_code: int, code: str | None) -> ErrorClass:
 def is_rate_limited(exc: BaseException) -> bool:
     """A 429 that is about pacing (the whole limiter should pause), not about billing, nor
     about Flex's capacity."""
-    return (
-        isinstance(exc, openai.RateLimitError)
-        and exc.code != QUOTA_CODE
-        and not is_resource_unavailable(exc)
-    )
+    return _is_429(exc) and exc.code != QUOTA_CODE and not is_resource_unavailable(exc)
 
 
 def is_resource_unavailable(exc: BaseException) -> bool:
     """Flex processing's 429 "Resource Unavailable": OpenAI had no Flex capacity for this
     request right now. It is not billed and says nothing about our pace: the request is
     retried with backoff, and the rest of the run goes on at the same pace."""
-    if not isinstance(exc, openai.RateLimitError):
+    if not _is_429(exc):
         return False
-    said = " ".join(str(part or "") for part in (exc.code, exc.type, exc.message))
+    said = " ".join(str(part or "") for part in (exc.code, exc.error_type, exc.message))
     return RESOURCE_UNAVAILABLE in said.lower().replace("_", " ")
 
 
+def _is_429(exc: BaseException) -> TypeGuard[StatusError]:
+    return isinstance(exc, StatusError) and exc.status_code == 429
+
+
 def response_headers(exc: BaseException) -> Mapping[str, str]:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.response.headers
-    if isinstance(exc, MalformedResponse | ResponseFailed):
-        return exc.headers
-    return {}
+    return exc.headers if isinstance(exc, ApiError) else {}
 
 
 def server_wait_hint(exc: BaseException) -> float | None:
     """Seconds the server asked us to wait, from retry-after(-ms) or "try again in 90ms"."""
-    message = exc.message if isinstance(exc, openai.APIError) else str(exc)
+    message = exc.message if isinstance(exc, ApiError) else str(exc)
     return wait_hint(response_headers(exc), message)
 
 
@@ -143,10 +132,10 @@ def run_stop_error(exc: BaseException, model: str) -> errors.RunStopped:
     return errors.EndpointNotFound(NOT_FOUND)
 
 
-class wait_for_server(wait_base):
+class wait_for_server:
     """The server's wait hint (with a little jitter) when it gave one, else `fallback`."""
 
-    def __init__(self, fallback: wait_base) -> None:
+    def __init__(self, fallback: Wait) -> None:
         self.fallback = fallback
 
     def __call__(self, retry_state: RetryCallState) -> float:
@@ -157,27 +146,29 @@ class wait_for_server(wait_base):
         return float(self.fallback(retry_state))
 
 
-_testing = False
-
-
-def set_testing(on: bool) -> None:
-    """Turn backoff waits off (the attempts and their order stay the same)."""
-    global _testing
-    _testing = on
+def default_wait() -> Wait:
+    """The policy's wait: the server's hint, else jittered exponential backoff."""
+    return wait_for_server(
+        wait_random_exponential(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S)
+    )
 
 
 def retrying(
     *,
     max_attempts: int,
     max_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+    wait: Wait | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncRetrying:
-    """Retry transient errors only; re-raise the last error when attempts or time run out."""
-    backoff = wait_random_exponential(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S)
+    """Retry transient errors only; re-raise the last error when attempts or time run out.
+
+    `wait`: seconds before each retry, any tenacity wait strategy (`wait_none()` in tests of
+    the attempts alone); None: `default_wait()`. `sleep`: how those seconds pass.
+    """
     return AsyncRetrying(
         retry=retry_if_exception(lambda exc: classify_error(exc) is ErrorClass.TRANSIENT),
         stop=stop_after_attempt(max_attempts) | stop_after_delay(max_seconds),
-        wait=wait_none() if _testing else wait_for_server(backoff),
+        wait=default_wait() if wait is None else wait,
         sleep=sleep,
         reraise=True,
     )
@@ -189,25 +180,15 @@ async def retry_after_first(
     """Go on with `policy` after a first attempt made without it failed with `first_error`.
 
     Most requests are answered the first time, and setting tenacity up costs more than the
-    rest of our work on an item, so the first attempt is made bare. tenacity takes over from
-    its error (the same stop, wait and count as if it had made that attempt itself) and calls
-    `attempt` with the seconds it waited before each further try. Raises the last error.
+    rest of our work on an item, so the first attempt is made bare. tenacity's own first
+    attempt only raises `first_error` again, so the same stop, wait and count follow as if it
+    had made that attempt itself; then it calls `attempt` with the seconds it waited before
+    each further try. Raises the last error.
     """
-    retrying = policy.copy()  # tenacity keeps a call's state on the object, so one per item
-    retrying.begin()
-    state = RetryCallState(retrying, fn=None, args=(), kwargs={})
-    state.set_exception((type(first_error), first_error, first_error.__traceback__))
-    wait_s = 0.0
-    while True:
-        action = await retrying.iter(state)
-        if isinstance(action, DoAttempt):
-            try:
-                state.set_result(await attempt(wait_s))
-            except Exception:
-                state.set_exception(sys.exc_info())  # type: ignore[arg-type]
-        elif isinstance(action, DoSleep):
-            wait_s = float(action)
-            state.prepare_for_next_attempt()
-            await retrying.sleep(action)  # type: ignore[misc]  # the async sleep it was built with
-        else:
-            return action  # type: ignore[no-any-return]
+    async for trying in policy.copy():  # tenacity keeps a call's state on the object
+        with trying:
+            state = trying.retry_state
+            if state.attempt_number == 1:
+                raise first_error
+            return await attempt(state.upcoming_sleep)
+    raise AssertionError("tenacity either returns an attempt's result or raises")

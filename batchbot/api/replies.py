@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from batchbot.api.exceptions import ResponseFailed
 from batchbot.endpoints import EMBEDDINGS, RESPONSES
 from batchbot.outcome import (
     OK,
@@ -64,19 +65,6 @@ class Reply:
     @property
     def finish_reason(self) -> str | None:
         return self.choices[0].finish_reason if self.choices else None
-
-
-class ResponseFailed(Exception):
-    """A Responses answer whose status is `failed`: the model could not produce it."""
-
-    status_code = 200
-
-    def __init__(self, error: Mapping[str, Any] | None, headers: Mapping[str, str]) -> None:
-        error = error or {}
-        self.code = str(error.get("code") or "response_failed")
-        self.message = f"the response failed: {error.get('message') or self.code}"
-        super().__init__(self.message)
-        self.headers = headers
 
 
 def reply_from(endpoint: str, data: dict[str, Any], headers: Mapping[str, str]) -> Reply:

@@ -21,6 +21,7 @@ import openai
 from openai.types import Batch
 
 from batchbot.api import policy
+from batchbot.api.exceptions import ApiError, StatusError, error_name, mapped_errors
 from batchbot.endpoints import CHAT
 from batchbot.errors import AuthError, EndpointNotFound, QuotaExhausted, RunStopped, redact_secrets
 from batchbot.outcome import utc_now
@@ -61,9 +62,11 @@ class BatchApi:
         max_attempts: int,
         model: str = "",
         endpoint: str = CHAT,
+        wait: policy.Wait | None = None,
     ) -> None:
+        """`wait`: before each retry, as policy.retrying takes it."""
         self.client, self.max_attempts, self.model = client, max_attempts, model
-        self.endpoint = endpoint
+        self.endpoint, self.wait = endpoint, wait
 
     async def upload(self, filename: str, data: bytes) -> str:
         """Upload an input file (`purpose=batch`); its file id."""
@@ -112,40 +115,42 @@ class BatchApi:
             page = await self._call(
                 lambda: self.client.batches.list(limit=LIST_PAGE), what="list batches"
             )
-            async for batch in page:  # newest first, the next pages fetched as needed
-                if batch.input_file_id == file_id:
-                    return batch
-                if batch.created_at < cutoff:
-                    break
+            with mapped_errors():
+                async for batch in page:  # newest first, the next pages fetched as needed
+                    if batch.input_file_id == file_id:
+                        return batch
+                    if batch.created_at < cutoff:
+                        break
         except (AuthError, QuotaExhausted):
             raise
         except RunStopped as exc:
             return Unchecked(str(exc))
-        except (openai.APIStatusError, openai.APIConnectionError) as exc:  # a later page
+        except ApiError as exc:  # a later page
             return Unchecked(REFUSED.format(what="list batches", error=describe(exc)))
         return None
 
     async def lines(self, file_id: str) -> AsyncIterator[str]:
         """A result file's lines, streamed: output files run to hundreds of megabytes."""
-        content = self.client.files.with_streaming_response.content(file_id)
-        async with content as response:
-            async for line in response.iter_lines():
-                if line.strip():
-                    yield line
+        with mapped_errors():
+            content = self.client.files.with_streaming_response.content(file_id)
+            async with content as response:
+                async for line in response.iter_lines():
+                    if line.strip():
+                        yield line
 
     async def _call(self, make: Callable[[], Awaitable[T]], *, what: str) -> T:
         try:
-            async for attempt in policy.retrying(max_attempts=self.max_attempts):
-                with attempt:
+            async for attempt in policy.retrying(max_attempts=self.max_attempts, wait=self.wait):
+                with attempt, mapped_errors():
                     return await make()
-        except openai.APIStatusError as exc:
+        except StatusError as exc:
             raise refusal(exc, what, self.model) from exc
-        except openai.APIConnectionError as exc:
+        except ApiError as exc:
             raise RunStopped(UNREACHABLE.format(what=what, error=describe(exc))) from exc
         raise AssertionError("retrying either returns or raises")
 
 
-def refusal(exc: openai.APIStatusError, what: str, model: str) -> RunStopped:
+def refusal(exc: StatusError, what: str, model: str) -> RunStopped:
     """The RunStopped for an error answer that retrying did not (or cannot) cure."""
     if exc.status_code == 404 and exc.code != "model_not_found":
         return EndpointNotFound(NO_BATCH_API.format(what=what))
@@ -156,4 +161,4 @@ def refusal(exc: openai.APIStatusError, what: str, model: str) -> RunStopped:
 
 
 def describe(exc: Exception) -> str:
-    return redact_secrets(f"{type(exc).__name__}: {exc}")
+    return redact_secrets(f"{error_name(exc)}: {exc}")

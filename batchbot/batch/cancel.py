@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchbot.batch.api import BatchApi
-from batchbot.batch.summary import Cancelled
+from batchbot.batch.messages import Cancelled
 from batchbot.outcome import utc_now
 from batchbot.store.store import Store
 
@@ -31,9 +31,9 @@ async def cancel_open(
     Each kind is left alone by the other's command.
     """
     here = api is None
-    of_fake_runs = store.fake_run_batches(job)
+    of_fake_runs = store.batches.of_fake_runs(job)
     asked, ended, left = [], [], []
-    for row in store.open_batches(job):
+    for row in store.batches.open(job):
         if (row["id"] in of_fake_runs) != here:  # the other command's kind
             if row["batch_id"] and row["status"] in ALIVE:
                 left.append(row)
@@ -41,7 +41,7 @@ async def cancel_open(
             ended.append(_end_here(store, row, closed_by))
         elif row["batch_id"] and row["status"] in ALIVE - {"cancelling"}:
             batch = await api.cancel(row["batch_id"])
-            store.update_batch(row["id"], {"status": batch.status})
+            store.batches.update(row["id"], {"status": batch.status})
             asked.append({**row, "status": batch.status})
     return Cancelled(fake=here, asked=tuple(asked), ended=tuple(ended), left=tuple(left))
 
@@ -54,5 +54,5 @@ def _end_here(store: Store, row: dict[str, Any], closed_by: str) -> dict[str, An
         "finished_at": row["finished_at"] or now,
         "collected_at": now,
     }
-    store.update_batch(row["id"], values)
+    store.batches.close(row["id"], values)
     return {**row, **values}

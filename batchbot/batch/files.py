@@ -30,19 +30,24 @@ def input_line(item: Item, endpoint: str = CHAT) -> bytes:
 
 @dataclass
 class InputFile:
-    """One input file being filled: its items, its bytes and the prompt tokens they hold."""
+    """One input file being filled: its items, its bytes, the prompt tokens they hold and,
+    under a budget, each item's worst case in USD."""
 
     model: str
     items: list[Item] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
+    worst: list[float] = field(default_factory=list)
     size: int = 0
     tokens: int = 0
+    worst_usd: float = 0.0
 
-    def add(self, item: Item, line: bytes, tokens: int) -> None:
+    def add(self, item: Item, line: bytes, tokens: int, worst_usd: float = 0.0) -> None:
         self.items.append(item)
         self.lines.append(line)
+        self.worst.append(worst_usd)
         self.size += len(line)
         self.tokens += tokens
+        self.worst_usd += worst_usd
 
     @property
     def data(self) -> bytes:
@@ -72,8 +77,14 @@ class Splitter:
         self.deferred = 0  # items left for a later run: the queue is full
         self.too_big = 0  # items whose prompt alone exceeds the whole queue limit
 
-    def add(self, item: Item, tokens: int) -> list[InputFile]:
-        """Put `item` (`tokens` prompt tokens) in its model's file; return files now full."""
+    @property
+    def pending_usd(self) -> float:
+        """The worst case of the items in files still filling: not submitted, not reserved."""
+        return sum(input_file.worst_usd for input_file in self._open.values())
+
+    def add(self, item: Item, tokens: int, worst_usd: float = 0.0) -> list[InputFile]:
+        """Put `item` (`tokens` prompt tokens, at worst `worst_usd`) in its model's file;
+        return files now full."""
         model = str(item.body.get("model"))
         if model not in self._queue:
             self._queue[model] = self._queue_of(model)
@@ -92,7 +103,7 @@ class Splitter:
             len(current.items) >= self.max_requests or current.size + len(line) > self.max_bytes
         ):
             full.append(self._open.pop(model))
-        self._open.setdefault(model, InputFile(model)).add(item, line, tokens)
+        self._open.setdefault(model, InputFile(model)).add(item, line, tokens, worst_usd)
         return full
 
     def finish(self) -> list[InputFile]:

@@ -21,7 +21,8 @@ from typing import Any
 
 from batchbot.answers.reask import Reask, allowance
 from batchbot.api import policy
-from batchbot.api.replies import ResponseFailed, answered, reply_from
+from batchbot.api.exceptions import ResponseFailed
+from batchbot.api.replies import answered, reply_from
 from batchbot.endpoints import CHAT
 from batchbot.errors import RunStopped
 from batchbot.jobs.job import Item

@@ -4,7 +4,7 @@
 to the group when imported, so importing this package gives the whole CLI.
 """
 
-from batchbot.cli import batches, reports, run, tools  # noqa: F401  (they register commands)
+from batchbot.cli import batches, reports, run, server  # noqa: F401  (they register commands)
 from batchbot.cli.common import cli
 
 __all__ = ["cli"]

@@ -111,7 +111,6 @@ def log_options(func: F) -> F:
             click.option(
                 "--log-file",
                 type=click.Path(dir_okay=False, path_type=Path),
-                envvar="BATCHBOT_LOG_FILE",
                 help="Also append the log to this file (run start and end, every problem).",
             ),
             click.option(
@@ -128,24 +127,22 @@ def log_options(func: F) -> F:
 
 
 def db_option(func: F) -> F:
-    """--db / BATCHBOT_DB for the commands besides run."""
+    """--db for the commands besides run (which resolves it with its other settings)."""
     return click.option(
         "--db",
         "db_path",
-        envvar="BATCHBOT_DB",
-        default="batchbot.db",
-        show_default=True,
+        callback=db_or_environment,
         type=click.Path(dir_okay=False),
-        help="SQLite database.",
+        help="SQLite database.  [default: batchbot.db]",
     )(func)
 
 
-def environment() -> dict[str, str]:
-    """The process environment over ./.env (see `config.environment`), imported when asked:
-    `batchbot --help` loads none of the machinery."""
-    from batchbot.config import environment as read
+def db_or_environment(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """--db, else BATCHBOT_DB (batchbot.environment), else batchbot.db."""
+    from batchbot.config import DEFAULT_DB
+    from batchbot.environment import DB, environment
 
-    return read()
+    return value or environment().get(DB) or DEFAULT_DB
 
 
 @contextlib.contextmanager
@@ -164,8 +161,13 @@ def fake_api(fake: bool, base_url: str | None) -> Iterator[str | None]:
 
 
 def start_logging(verbose: bool, quiet: bool, log_file: Path | None, log_format: str) -> None:
+    """Log as --verbose, --quiet and --log-file (else BATCHBOT_LOG_FILE) say."""
+    from batchbot.environment import LOG_FILE, environment
     from batchbot.errors import ConfigError
     from batchbot.logs import setup_logging
+
+    if log_file is None and (named := environment().get(LOG_FILE)):
+        log_file = Path(named)
 
     try:
         setup_logging(verbose=verbose, quiet=quiet, log_file=log_file, log_format=log_format)
@@ -185,7 +187,9 @@ def friendly_errors() -> Iterator[None]:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_OK)
     except Exception as exc:
-        if os.environ.get("BATCHBOT_RAISE_ERRORS"):
+        from batchbot.environment import raise_errors
+
+        if raise_errors():
             raise
         fail(
             UNEXPECTED.format(error=redact_secrets(f"{type(exc).__name__}: {exc}")),

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from batchbot.cli.common import Number, cli, db_option, echo, friendly_errors
 from batchbot.inert import inert_json
 from batchbot.jobs.values import COUNT
+
+if TYPE_CHECKING:  # imported when a command runs: `batchbot --help` loads none of this
+    from batchbot.jobs.job import Job
+    from batchbot.reports.report import Database
 
 
 def _split_by(
@@ -51,8 +56,8 @@ def report_command(
     db_path: str,
     by: tuple[str, ...],
     job: str | None,
-    since: Any,
-    until: Any,
+    since: datetime | None,
+    until: datetime | None,
     as_json: bool,
     as_csv: bool,
     html_file: str | None,
@@ -82,7 +87,7 @@ def report_command(
     echo(render(report, "json" if as_json else "csv" if as_csv else "table"), nl=False)
 
 
-def _day(value: Any) -> str | None:
+def _day(value: datetime | None) -> str | None:
     return None if value is None else str(value.date())
 
 
@@ -140,7 +145,7 @@ def runs_command(db_path: str, job: str | None, limit: int, as_json: bool) -> No
     help="Every row of the job: failed and pending items, and earlier answers too.",
 )
 def export_command(
-    job: str, db_path: str, fmt: str, output: Any, latest: bool, history: bool
+    job: str, db_path: str, fmt: str, output: TextIO, latest: bool, history: bool
 ) -> None:
     """Write the answers of JOB (a job file or a job's name), one per item of the job as it is
     now: id, prompt, answer, finish_reason, tokens, cost, error. If the job file changed since
@@ -167,14 +172,15 @@ def export_command(
         echo(f"No answers for job {job!r} in {db_path}.", err=True)
 
 
-def _export_target(db: Any, job: str, db_path: str) -> Any:
+def _export_target(db: Database, job: str, db_path: str) -> Job | str:
     """A job file is loaded; a job's name must be one the database knows."""
     from batchbot.errors import InputError
     from batchbot.jobs.job import load_job
     from batchbot.reports.export import current_job, job_names
 
     if Path(job).is_file() or Path(job).suffix.lower() in (".yaml", ".yml", ".jsonl"):
-        return current_job(db, load_job(job))
+        loaded = load_job(job)
+        return current_job(db, loaded) or loaded  # never None for a Job
     names = job_names(db)
     if job not in names:
         known = ", ".join(names) if names else "none yet"

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,7 +14,6 @@ from batchbot import modes
 from batchbot.cli.common import (
     cli,
     echo,
-    environment,
     friendly_errors,
     limit_options,
     log,
@@ -24,6 +23,12 @@ from batchbot.cli.common import (
 )
 from batchbot.errors import EXIT_OK
 from batchbot.inert import inert_json
+
+if TYPE_CHECKING:  # imported when a command runs: `batchbot --help` loads none of this
+    from batchbot.config import Config
+    from batchbot.library import DryRun
+    from batchbot.run.estimate import Estimate
+    from batchbot.tally import RunSummary
 
 REASKS_NOT_COUNTED = (
     "re-asks (on_invalid, on_length) are not in these figures: each costs about what its item "
@@ -38,13 +43,11 @@ REASKS_NOT_COUNTED = (
 )
 @click.option(
     "--base-url",
-    envvar="OPENAI_BASE_URL",
     help="Any OpenAI-compatible API, e.g. http://localhost:8000/v1.",
 )
 @click.option(
     "--db",
     "db_path",
-    envvar="BATCHBOT_DB",
     type=click.Path(dir_okay=False),
     help="SQLite database for results  [default: batchbot.db]",
 )
@@ -64,13 +67,11 @@ REASKS_NOT_COUNTED = (
 )
 @click.option(
     "--azure-endpoint",
-    envvar="AZURE_OPENAI_ENDPOINT",
     help="Call Azure OpenAI at https://NAME.openai.azure.com (key: AZURE_OPENAI_API_KEY); "
     "the job's model is the deployment.",
 )
 @click.option(
     "--api-version",
-    envvar="OPENAI_API_VERSION",
     help="Azure OpenAI api-version  [default: 2025-04-01-preview]",
 )
 @limit_options
@@ -131,7 +132,6 @@ REASKS_NOT_COUNTED = (
 @click.option(
     "--prices",
     "prices_file",
-    envvar="BATCHBOT_PRICES",
     type=click.Path(dir_okay=False),
     help="YAML/JSON file of prices {model: {input, output, cached_input}} in USD per MTok.",
 )
@@ -171,7 +171,6 @@ REASKS_NOT_COUNTED = (
 @click.option(
     "--cache",
     "cache_path",
-    envvar="BATCHBOT_CACHE",
     type=click.Path(dir_okay=False),
     help="A cache database shared across projects: reuse its answers, and keep this run's there.",
 )
@@ -219,9 +218,11 @@ def run_command(
     the next run (by hand or from cron) collects them, or --wait does both in one go.
     """
     from batchbot.config import Flags, resolve_config
+    from batchbot.environment import environment
     from batchbot.jobs.job import load_job
+    from batchbot.library import dry_run as dry_run_of
+    from batchbot.library import run_job
     from batchbot.run.progress import make_display
-    from batchbot.run.runner import run_job
 
     if as_json and not dry_run:
         raise click.UsageError("--json prints the --dry-run estimate: add --dry-run.")
@@ -237,21 +238,19 @@ def run_command(
         flags = Flags(db_path=db_path, base_url=base_url, fake=fake, model=model, **limits)
         config = resolve_config(job, flags, environment())
         if dry_run:
-            _report_estimate(job, config, as_json=as_json)
+            _report_estimate(dry_run_of(job, config=config, command_line=True), config, as_json)
             return
         report = None if quiet else echo
-        summary = run_job(job, config, display=make_display(quiet=quiet), report=report)
+        display = make_display(quiet=quiet)
+        summary = run_job(job, config=config, display=display, report=report, command_line=True)
     _report_summary(summary, quiet=quiet)
 
 
-def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
+def _report_estimate(plan: DryRun, config: Config, as_json: bool) -> None:
     from batchbot.money.usd import usd
-    from batchbot.run.engine import resolve_mode
-    from batchbot.run.estimate import estimate_job
-    from batchbot.summary import items
+    from batchbot.tally import items
 
-    estimate = estimate_job(job, config)
-    choice = resolve_mode(job, config, estimate)
+    estimate, choice = plan.estimate, plan.mode
     if as_json:
         mode = {"mode": choice.mode, "mode_reason": choice.reason}
         echo(inert_json(json.dumps({**estimate.as_dict(), **mode}, indent=2)))
@@ -261,7 +260,7 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     echo(
         f"{estimate.job}: {items(estimate.items)}, "
         f"{estimate.already_answered:,} already answered, {estimate.to_send:,} to send\n"
-        f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate.tokens)}\n"
+        f"  prompt tokens:        {estimate.prompt_tokens:,}{_parts(estimate)}\n"
         f"  completion allowance: {estimate.completion_allowance:,} (max_tokens x n; the most "
         f"answers may use)\n"
         f"{assumed}"
@@ -271,7 +270,7 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
         f"  mode: {choice.mode} ({choice.reason})"
     )
     if choice.mode == modes.BATCH:
-        from batchbot.batch.summary import batch_plan_line
+        from batchbot.batch.messages import batch_plan_line
 
         echo("  " + batch_plan_line(estimate.to_send, estimate.prompt_tokens, config))
     for warning in estimate.warnings():
@@ -281,8 +280,9 @@ def _report_estimate(job: Any, config: Any, *, as_json: bool) -> None:
     echo("Nothing was sent (dry run).")
 
 
-def _parts(tokens: Any) -> str:
+def _parts(estimate: Estimate) -> str:
     """The prompt's parts; schema and files only when a job has them."""
+    tokens = estimate.tokens
     parts = [f"text {tokens.text:,}", f"tools {tokens.tools:,}", f"images {tokens.images:,}"]
     if tokens.schema:
         parts.append(f"schema {tokens.schema:,}")
@@ -291,7 +291,7 @@ def _parts(tokens: Any) -> str:
     return f" ({', '.join(parts)})"
 
 
-def _unpriced(estimate: Any) -> str:
+def _unpriced(estimate: Estimate) -> str:
     models = ", ".join(estimate.unpriced_models)
     return f" (not counting {models}: no price)" if models else ""
 
@@ -309,10 +309,10 @@ def _duration(minutes: float) -> str:
     return f"{minutes / 60:.1f} h"
 
 
-def _report_summary(summary: Any, *, quiet: bool) -> None:
+def _report_summary(summary: RunSummary, *, quiet: bool) -> None:
     """Print a run's closing lines (quiet: only when something is wrong) and exit with its code."""
     from batchbot.logs import FILE_ONLY
-    from batchbot.run.summary import stop_line, summary_lines
+    from batchbot.run.closing import stop_line, summary_lines
 
     code = summary.exit_code
     text = "\n".join(summary_lines(summary))

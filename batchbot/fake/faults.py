@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -77,26 +78,31 @@ def strip_markers(text: str) -> str:
 
 
 class FaultPlan:
-    """Decides each request's fault. Not thread-safe: the server calls it under its lock."""
+    """Decides each request's fault; a test thread may inject while the server picks."""
 
     def __init__(self, *, fail_rate: float = 0.0, seed: int | None = None) -> None:
         if not 0.0 <= fail_rate <= 1.0:
             raise ValueError("fail_rate must be between 0 and 1")
         self.fail_rate = fail_rate
         self.seed = seed
+        self._lock = threading.Lock()
         self.clear()
 
     def clear(self) -> None:
-        self._queue: deque[list[Any]] = deque()  # [fault, times left]
-        self._attempts: dict[bytes, int] = {}  # counted markers only: body digest -> attempts
-        self._rng = random.Random(self.seed)
+        with self._lock:
+            self._queue: deque[list[Any]] = deque()  # [fault, times left]
+            self._attempts: dict[bytes, int] = {}  # counted markers only: body digest -> attempts
+            self._rng = random.Random(self.seed)
 
     def inject(self, fault: str, times: int = 1) -> None:
+        """Fail the next `times` requests with `fault` (after any already queued)."""
         if times > 0:
-            self._queue.append([check_fault(fault), times])
+            with self._lock:
+                self._queue.append([check_fault(fault), times])
 
     def pick(self, messages: list[Mapping[str, Any]], digest: bytes) -> str | None:
-        return self._queued() or self._marked(messages, digest) or self._random()
+        with self._lock:
+            return self._queued() or self._marked(messages, digest) or self._random()
 
     def _queued(self) -> str | None:
         if not self._queue:

@@ -8,40 +8,29 @@ adds its own row.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Iterable, Mapping
+
+from openai.types import embedding_create_params
+from openai.types.chat import completion_create_params
+from openai.types.responses import response_create_params
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
 EMBEDDINGS = "/v1/embeddings"
 
-# The request body fields of Chat Completions (its API reference), deprecated ones included.
-CHAT_PARAMETERS = frozenset(
-    {
-        "messages", "model", "audio", "frequency_penalty", "function_call", "functions",
-        "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata",
-        "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty",
-        "prompt_cache_key", "prompt_cache_retention", "reasoning_effort", "response_format",
-        "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
-        "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p",
-        "user", "verbosity", "web_search_options",
-    }
-)  # fmt: skip
-# The request body fields of the Responses API (its API reference).
-RESPONSES_PARAMETERS = frozenset(
-    {
-        "input", "model", "background", "conversation", "include", "instructions",
-        "max_output_tokens", "max_tool_calls", "metadata", "parallel_tool_calls",
-        "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_retention",
-        "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
-        "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",
-        "user",
-    }
-)  # fmt: skip
-EMBEDDINGS_PARAMETERS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
+
+def _sdk_fields(params: type) -> frozenset[str]:
+    """The request body fields of an endpoint as the `openai` package types them: its
+    machine-readable API reference, read independently of batchbot's own table (`stream`
+    is typed on the streaming variants only)."""
+    return frozenset(typing.get_type_hints(params)) | {"stream"}
+
+
 PARAMETERS: Mapping[str, frozenset[str]] = {
-    CHAT: CHAT_PARAMETERS,
-    RESPONSES: RESPONSES_PARAMETERS,
-    EMBEDDINGS: EMBEDDINGS_PARAMETERS,
+    CHAT: _sdk_fields(completion_create_params.CompletionCreateParamsBase),
+    RESPONSES: _sdk_fields(response_create_params.ResponseCreateParamsBase),
+    EMBEDDINGS: _sdk_fields(embedding_create_params.EmbeddingCreateParams),
 }
 
 # Chat models by base name; dated snapshots, previews and fine-tunes of them are served too.

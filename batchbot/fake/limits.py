@@ -27,9 +27,9 @@ Stricter than that, on request (for benchmarks and tests of a client's pacing):
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +47,7 @@ LIMITS_URL = "https://platform.openai.com/account/rate-limits"
 
 Clock = Callable[[], float]
 WINDOWS = ("buckets", "sliding")
+SLACK = 1e-9  # float sums and times drift; a client that waited as told must fit
 
 
 class Bucket:
@@ -70,7 +71,7 @@ class Bucket:
         # More than a whole window fits only into a full bucket.
         missing = min(amount, self.capacity) - self._refill()
         # Refills add up in floating point; a client that waited the advertised time must fit.
-        return missing * 60 / self.limit if missing > 1e-9 else 0.0
+        return missing * 60 / self.limit if missing > SLACK else 0.0
 
     def take(self, amount: float, *, debt: bool = False) -> None:
         """Charge `amount`; below empty only with `debt` (a request bigger than the window)."""
@@ -92,52 +93,69 @@ class Bucket:
 
 
 class SlidingWindow:
-    """At most `capacity` admitted in any `length_s` seconds: a log of (time, amount)."""
+    """At most `capacity` admitted in any `length_s` seconds, judged from running totals.
+
+    Each admission is logged with when it came and the total admitted so far, itself included.
+    What the window holds is the newest running total less the one of the last admission that
+    has left it; a request that does not fit waits, found by bisection, for the admission whose
+    leaving takes the window down to room for it.
+    """
 
     def __init__(self, capacity: float, length_s: float, clock: Clock) -> None:
         self.capacity = capacity
         self.length_s = length_s
         self._clock = clock
-        self._log: deque[tuple[float, float]] = deque()
-        self._total = 0.0
-
-    def _expire(self) -> float:
-        now = self._clock()
-        # A client that waited exactly the advertised time must fit: allow for float error.
-        while self._log and self._log[0][0] <= now - self.length_s + 1e-9:
-            self._total -= self._log.popleft()[1]
-        if not self._log:
-            self._total = 0.0  # no drift from adding and subtracting floats
-        return now
+        self._times: list[float] = []
+        self._totals: list[float] = []  # admitted up to each entry, rebased as entries are dropped
+        self._start = 0  # entries before this index have left the window
+        self._left = 0.0  # the running total of the last entry that left
 
     def wait_for(self, amount: float) -> float:
         """Seconds until `amount` fits (0 if it fits now); more than capacity needs an empty log."""
-        now = self._expire()
-        room = self.capacity - min(amount, self.capacity) + 1e-9
-        total = self._total
-        if total <= room:
+        now = self._slide()
+        excess = self._held() - (self.capacity - min(amount, self.capacity))
+        if excess <= SLACK:
             return 0.0
-        for when, spent in self._log:
-            total -= spent
-            if total <= room:
-                return when + self.length_s - now
-        return self._log[-1][0] + self.length_s - now
+        last = bisect.bisect_left(self._totals, self._left + excess - SLACK, lo=self._start)
+        return self._times[min(last, len(self._times) - 1)] + self.length_s - now
 
     @property
     def used(self) -> float:
-        self._expire()
-        return self._total
+        self._slide()
+        return self._held()
 
     def take(self, amount: float) -> None:
-        self._expire()
-        self._log.append((self._clock(), amount))
-        self._total += amount
+        now = self._slide()
+        self._times.append(now)
+        self._totals.append((self._totals[-1] if self._totals else 0.0) + amount)
 
     def rescaled(self, capacity: float) -> SlidingWindow:
         """The same log under another capacity (a limit changed mid-run)."""
         window = SlidingWindow(capacity, self.length_s, self._clock)
-        window._log, window._total = deque(self._log), self._total
+        window._times, window._totals = self._times[self._start :], self._totals[self._start :]
+        window._left = self._left
         return window
+
+    def _slide(self) -> float:
+        """Move the window's start up to now; return now."""
+        now = self._clock()
+        # A client that waited exactly the advertised time must fit: allow for float error.
+        start = bisect.bisect_right(self._times, now - self.length_s + SLACK, lo=self._start)
+        if start > self._start:
+            self._start, self._left = start, self._totals[start - 1]
+        if 2 * self._start > len(self._times):
+            self._drop_left()
+        return now
+
+    def _held(self) -> float:
+        return self._totals[-1] - self._left if self._start < len(self._totals) else 0.0
+
+    def _drop_left(self) -> None:
+        """Forget the entries that left, counting the rest from zero again (no float drift)."""
+        left = self._left
+        self._times = self._times[self._start :]
+        self._totals = [total - left for total in self._totals[self._start :]]
+        self._start, self._left = 0, 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -36,36 +37,40 @@ Prefixes = Sequence[tuple[int, bytes]]  # (tokens, hash of the prompt's first th
 
 
 class PromptCache:
-    """The cached prefixes of one server. Not thread-safe: the server calls it under its lock."""
+    """The cached prefixes of one server; a test thread may clear it while the server serves."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
+        self._lock = threading.Lock()
         self._last_used: dict[bytes, float] = {}
 
     def cached_tokens(self, prefixes: Prefixes, most: int) -> int:
         """The longest of a prompt's prefixes that is cached now, of at most `most` tokens
         (the prompt tokens the API reports); 0 if none is."""
         now = self._clock()
-        for tokens, digest in reversed(prefixes):
-            if tokens > most:
-                continue
-            used = self._last_used.get(digest)
-            if used is not None and now - used <= COOL_AFTER_S:
-                return tokens
+        with self._lock:
+            for tokens, digest in reversed(prefixes):
+                if tokens > most:
+                    continue
+                used = self._last_used.get(digest)
+                if used is not None and now - used <= COOL_AFTER_S:
+                    return tokens
         return 0
 
     def remember(self, prefixes: Prefixes) -> None:
         """A request with these prefixes was answered: they are cached from now on."""
         now = self._clock()
-        for _, digest in prefixes:
-            self._last_used[digest] = now
-        if len(self._last_used) > KEPT:
-            cold = [d for d, used in self._last_used.items() if now - used > COOL_AFTER_S]
-            for digest in cold:
-                del self._last_used[digest]
+        with self._lock:
+            for _, digest in prefixes:
+                self._last_used[digest] = now
+            if len(self._last_used) > KEPT:
+                cold = [d for d, used in self._last_used.items() if now - used > COOL_AFTER_S]
+                for digest in cold:
+                    del self._last_used[digest]
 
     def clear(self) -> None:
-        self._last_used.clear()
+        with self._lock:
+            self._last_used.clear()
 
 
 def prefixes(model: str, body: Mapping[str, Any]) -> Prefixes:

@@ -65,13 +65,26 @@ def _tiles(width: float, height: float) -> int:
 
 
 def _patches(width: int, height: int) -> int:
-    """32-px patches, the image scaled down first if it needs more than the cap."""
-    if math.ceil(width / 32) * math.ceil(height / 32) > PATCH_CAP:
-        ratio = math.sqrt(32 * 32 * PATCH_CAP / (width * height))
-        across, down = width * ratio / 32, height * ratio / 32
-        ratio *= min(max(1, math.floor(across)) / across, max(1, math.floor(down)) / down)
-        width, height = int(width * ratio), int(height * ratio)
-    return min(PATCH_CAP, math.ceil(width / 32) * math.ceil(height / 32))
+    """32-px patches; an image needing more than the cap is shrunk first, as the guide says."""
+    needed = _covering(width) * _covering(height)
+    if needed <= PATCH_CAP:
+        return needed
+    # To the cap's area first; then further, until the side with the larger fraction of a
+    # patch left over ends on a whole patch (one at least: a sliver still takes one).
+    to_area = math.sqrt(PATCH_CAP / (width / 32 * (height / 32)))
+    to_whole = min(_whole_share(width / 32 * to_area), _whole_share(height / 32 * to_area))
+    scale = to_area * to_whole
+    return min(PATCH_CAP, _covering(int(width * scale)) * _covering(int(height * scale)))
+
+
+def _covering(pixels: int) -> int:
+    """The 32-px patches a side of `pixels` takes."""
+    return -(-pixels // 32)
+
+
+def _whole_share(patches: float) -> float:
+    """The share of `patches` (a fractional count) that is whole patches."""
+    return max(1, math.floor(patches)) / patches
 
 
 def _size(url: str) -> tuple[int, int]:

@@ -4,7 +4,7 @@ A YAML prompt becomes the body of the job's endpoint: messages for Chat Completi
 (and `instructions` from `system:`) for Responses, one text as `input` for embeddings.
 
 Every job form (YAML prompts, template rows, JSONL lines) ends here, as a `Draft`: the body the
-API will get, its id if the file gave one, and where it came from. `jobs.py` hashes drafts
+API will get, its id if the file gave one, and where it came from. `job.py` hashes drafts
 into Items.
 """
 

@@ -1,5 +1,4 @@
-"""Pacing: the limiter, rate-limit headers and tiers, and what a request costs in tokens.
+"""Pacing: when a request may go, from the rate limits and the server's rate-limit headers.
 
-Pure pacing: it decides when a request may go, never sends it or stores it. May import `errors`;
-not `store`, `api`, `run`, `batch`, `reports` or `fake`.
+Pure pacing: it never sends, counts or stores a request. docs/limits.md describes the limiter.
 """

@@ -24,10 +24,12 @@ the times it is given: no clock, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from batchbot.pace import levels
 from batchbot.pace.headers import RateLimitHeaders
+from batchbot.pace.levels import Levels, Sent
 from batchbot.pace.sharing import MIN_SHARE, SharedBudget
 
 OPENAI = "openai"
@@ -203,6 +205,7 @@ class HeaderReader:
         self._buckets = {kind: SharedBudget() for kind in KINDS}
         self._windows = {kind: WindowShare() for kind in KINDS}
         self._said: set[str] = set()
+        self._readings = 0  # answers read in OpenAI's dialect
 
     def sent(self, requests: float, tokens: float) -> None:
         """Count what we let through (negative: a refused request cost nothing)."""
@@ -217,6 +220,7 @@ class HeaderReader:
         dialect = self._infer(headers)
         if dialect is None:
             return None
+        self._readings += dialect == OPENAI
         if dialect != self.dialect:  # what was learned in another dialect means nothing here
             self._buckets = {kind: SharedBudget() for kind in KINDS}
             self._windows = {kind: WindowShare() for kind in KINDS}
@@ -261,6 +265,35 @@ class HeaderReader:
         return max(
             MIN_SHARE, min(window.share(now, self._limits[k], aims[k]) for k, window in windows)
         )
+
+    @property
+    def refills(self) -> bool:
+        """Whether the counts are OpenAI's, of buckets that refill."""
+        return self.dialect == OPENAI
+
+    def levels(
+        self,
+        now: float,
+        headers: RateLimitHeaders,
+        paced: Collection[str],
+        charged: Mapping[str, float],
+        sent: Sent | None,
+        held: Callable[[str], bool],
+    ) -> Levels | None:
+        """What the server's counters hold now for the paced kinds, the headroom's evidence
+        (see `levels`): None when these headers cannot say. `charged`: all we sent; `sent`:
+        where that stood as the request they answer went; `held(kind)`: a limit lower than
+        the server's holds `kind` back, so no burst spends it."""
+        if self.refills:
+            # It takes a second reading to see that counts rise no faster than a minute's
+            # bucket refills (`lies`), unless the first shows the buckets full.
+            if not (self._readings > 1 or levels.full(headers, paced)):
+                return None
+            capped = [kind for kind in paced if held(kind)]
+            return levels.bucket_levels(now, headers, paced, charged, sent, capped=capped)
+        if self.dialect == FIXED_MINUTE:
+            return self.window_levels(now, paced, held)
+        return None
 
     def window_levels(
         self, now: float, paced: Iterable[str], held: Callable[[str], bool]

@@ -10,6 +10,10 @@ ahead of it when it fits now and still leaves room for the first when its turn c
 (backfilling, as batch schedulers do with one reservation): the first is never delayed, so a
 stream of small requests cannot starve a large one.
 
+Its span is `slack_s` longer than `window_s`: a request reaches the server a few milliseconds
+after it leaves here, not always the same few. An isolated 429 lengthens the slack a little
+(`widen`, up to `MAX_SLACK_S`), as it shows the transit jitter is larger than allowed for.
+
 It keeps no limits of its own: `share(kind)` says what a span may hold now (None: unlimited),
 `paused_until()` when a pause ends, and `on_sent(now, units)` hears of each request let go.
 A `Ceiling` (the user's limits over any minute) holds requests the same way, counting what
@@ -26,6 +30,8 @@ from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.window import EPSILON, SendLog
 
 KINDS = ("requests", "tokens")
+SLACK_STEP_S = 0.005  # an isolated 429 lengthens the guard's span by this much...
+MAX_SLACK_S = 0.05  # ...up to this
 Units = dict[str, float]
 
 
@@ -34,7 +40,8 @@ class Guard:
 
     def __init__(
         self,
-        length_s: float,
+        window_s: float,
+        slack_s: float,
         *,
         share: Callable[[str], float | None],
         paused_until: Callable[[], float],
@@ -43,7 +50,8 @@ class Guard:
         on_capped: Callable[[float], object] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self.logs = {kind: SendLog(length_s) for kind in KINDS}
+        self.window_s, self._slack_s = window_s, slack_s
+        self.logs = {kind: SendLog(window_s + slack_s) for kind in KINDS}
         self.ceiling = ceiling or Ceiling({})
         self._on_capped = on_capped
         self._share, self._paused_until, self._on_sent = share, paused_until, on_sent
@@ -52,17 +60,24 @@ class Guard:
 
     @property
     def length_s(self) -> float:
+        """The span no part of which may hold more than its share: `window_s` plus slack."""
         return self.logs["requests"].length_s
 
-    @length_s.setter
-    def length_s(self, length_s: float) -> None:
+    def widen(self) -> None:
+        """An isolated 429, an accident of timing: allow a little more for the way there."""
+        self._slack_s = min(MAX_SLACK_S, self._slack_s + SLACK_STEP_S)
         for log in self.logs.values():
-            log.length_s = length_s
+            log.length_s = self.window_s + self._slack_s
 
     def scale(self, factor: float) -> None:
         """Count everything in the logs `factor` times what it was."""
         for log in self.logs.values():
             log.scale(factor)
+
+    def recount(self, kind: str, factor: float) -> None:
+        """What was sent of `kind` is now known to count `factor` times as much."""
+        self.logs[kind].scale(factor)
+        self.ceiling.recount(kind, factor)
 
     async def through(self, units: Units, sent: Units | None = None) -> float:
         """Wait until `units` (`sent`, as the server counts them) may go; when they went."""

@@ -3,7 +3,7 @@
 Two `batchbot run`s on the same key, base URL and model (two cron jobs that overlap) would
 each pace at the whole limit and learn of the other only through 429s and the headers.
 On one machine they can simply tell each other: each publishes what it uses and wants
-(`Claim`), and reads the others' (the files are `run.neighbours`' business). Shares are
+(`Claim`), and reads the others' (the files are `sync.neighbours`' business). Shares are
 fractions of the key's limits, per kind (requests, tokens); the key's limit of a kind is the
 highest any of the runs has in force.
 

@@ -3,7 +3,8 @@
 Limits. A reported limit below ours is adopted at once; a higher one once the server has kept
 saying so for `raise_after_s` (a job that mixes models sees several limits, and then keeps the
 lowest). Limits the user set themselves (`caps`) are a ceiling: the server may lower them,
-never raise them. Each new pair of limits is to be announced once.
+never raise them. Each new pair of limits is to be announced once. 429s in the second after
+the limits changed are the change's (`explains`).
 
 429s. A 429 that nothing explains is mostly an accident of timing (a request that took a few
 milliseconds longer on its way than the one before it). `REPEATS` of them within `REPEAT_S`
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+
+from batchbot.pace.headers import RateLimitHeaders
 
 CUT = 0.8  # on repeated unexplained 429s, aim this much lower
 CUT_EVERY_S = 1.0  # a burst of 429s from one moment is one cut
@@ -27,6 +30,7 @@ REPEAT_S = 2.0  # unexplained 429s coming this close together...
 REPEATS = 3  # ...this many times over are no accident of timing: we go too fast
 RECOVER_PER_S = 0.05  # then creep back up by this share of the limit a second
 MIN_PACE = 0.05
+CHANGE_EXPLAINS_S = 1.0  # 429s this soon after the limits changed are the change's
 
 Limits = tuple[float | None, float | None]
 
@@ -43,6 +47,25 @@ class LimitLearner:
         self._announced: set[Limits] = {(rpm, tpm)}
         self._higher_since: dict[str, float] = {}  # kind -> when the server first said more
         self._reported: dict[str, int] = {}  # kind -> the limit the server last stated
+        self._changed_at = -math.inf  # when the limits in force last changed
+
+    def read(
+        self, now: float, headers: RateLimitHeaders, current: Mapping[str, float | None]
+    ) -> dict[str, int]:
+        """The limits to adopt now from one answer's `headers`, per kind that changes."""
+        stated = {"requests": headers.limit_requests, "tokens": headers.limit_tokens}
+        changes = {
+            kind: limit
+            for kind, reported in stated.items()
+            if (limit := self.follow(now, kind, reported, current[kind])) is not None
+        }
+        if changes:
+            self._changed_at = now
+        return changes
+
+    def explains(self, now: float) -> bool:
+        """Whether a 429 now may be one sent at the limits in force just before they changed."""
+        return now - self._changed_at < CHANGE_EXPLAINS_S
 
     def follow(
         self, now: float, kind: str, reported: int | None, current: float | None

@@ -1,4 +1,3 @@
-"""A synchronous run: dispatch, the result writer, budget, lock, progress and summary.
-
-Sits above `jobs`, `pace`, `api`, `money` and `store`; only `cli` imports it.
+"""A run in any mode: the lock, the mode it picks, the dry-run estimate, the engine it drives
+(`sync` or `batch`), its progress and its closing lines.
 """

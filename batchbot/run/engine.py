@@ -72,7 +72,7 @@ def resolve_mode(job: Job, config: Config, estimate: Estimate | None = None) -> 
     if config.db_path.exists():
         store = open_store(config)
         try:
-            open_batches = len(store.open_batches(job.name))
+            open_batches = len(store.batches.open(job.name))
         finally:
             store.close()
     return modes.choose_mode(

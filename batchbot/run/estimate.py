@@ -17,18 +17,15 @@ from typing import Any
 
 from batchbot import modes
 from batchbot.config import Config
-from batchbot.endpoints import DEFAULT_PACK, EMBEDDINGS, packs
+from batchbot.endpoints import DEFAULT_PACK, packs
 from batchbot.jobs.job import Job
 from batchbot.jobs.prices import load_price_file
 from batchbot.money.pricing import Pricer, did_you_mean
-from batchbot.pace.tokens import (
-    DEFAULT_COMPLETION_ALLOWANCE,
-    TokenCount,
-    count_request,
-)
 from batchbot.run.preflight import Preflight, against_openai
 from batchbot.store.store import Store
-from batchbot.summary import items
+from batchbot.tally import items
+from batchbot.tokens.cost import cost_of
+from batchbot.tokens.count import DEFAULT_COMPLETION_ALLOWANCE, TokenCount
 
 # What each kind of guess means, for the dry-run's "assumed" lines (see docs/tokens.md).
 ASSUMPTIONS = {
@@ -189,17 +186,13 @@ class _Tally:
         self.worst_usd = self.expected_usd = 0.0
 
     def add(self, body: Mapping[str, Any]) -> None:
-        counted = count_request(body, endpoint=self.endpoint)
-        cap = counted.allowance
-        # Only a guessed part can differ between the typical and the worst count.
-        most = counted.prompt
-        if counted.assumed:
-            most = count_request(body, endpoint=self.endpoint, worst=True).prompt
+        cost = cost_of(body, self.endpoint)
+        counted, cap, most = cost.parts, cost.allowance, cost.worst_prompt
         self.sent += 1
         self.tokens += counted
         self.worst_prompt += most
         self.assumed.update(counted.assumed)
-        if self.endpoint != EMBEDDINGS and not any(body.get(key) for key in CAPS):
+        if not cost.capped:
             self.uncapped += 1
         prices = self.pricer.request_prices(body, tier=self.tier, batch=self.batch)
         if prices is None:
@@ -208,7 +201,3 @@ class _Tally:
         likely = cap / 2 if self.typical_answer is None else min(self.typical_answer, cap)
         asked = prices[0]
         self.expected_usd += (counted.prompt * asked.input + likely * asked.output) / 1_000_000
-
-
-# What bounds an answer's length, by endpoint; without one the allowance is a guess.
-CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import openai
-
 from batchbot import modes
 from batchbot.api.client import ChatClient
+from batchbot.api.exceptions import ApiError
 from batchbot.config import Config
 from batchbot.errors import BudgetUnbounded, ConfigError
 from batchbot.jobs.job import Item, Job
+from batchbot.money.budget import bounded_prices
 from batchbot.money.pricing import Pricer, did_you_mean
-from batchbot.run.budget import bounded_prices
 
 __all__ = ["Preflight", "against_openai"]
 
@@ -93,7 +92,7 @@ class Preflight:
                 continue  # a model genai-prices prices is one OpenAI has
             try:
                 found = await client.has_model(model)
-            except openai.APIError:
+            except ApiError:
                 return
             if not found:
                 raise ConfigError(NO_MODEL.format(model=model, suggestion=did_you_mean(model)))

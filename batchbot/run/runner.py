@@ -15,8 +15,8 @@ from batchbot.answers.cache import ResponseCache
 from batchbot.api.client import ChatClient
 from batchbot.batch.api import BatchApi
 from batchbot.batch.cancel import cancel_open
+from batchbot.batch.messages import Cancelled, ended_line
 from batchbot.batch.run import BatchRun, feed_failed
-from batchbot.batch.summary import Cancelled, ended_line
 from batchbot.config import Config
 from batchbot.errors import (
     AZURE_MISSING_KEY,
@@ -33,21 +33,22 @@ from batchbot.errors import (
 from batchbot.jobs.job import Job
 from batchbot.logs import NOTICE
 from batchbot.money.pricing import Pricer
-from batchbot.run.checking import check_job
 from batchbot.run.connect import connect, open_store
-from batchbot.run.dispatch import Dispatcher
 from batchbot.run.engine import check_mode, resolve_mode
 from batchbot.run.estimate import pricer_for
 from batchbot.run.lock import job_lock
-from batchbot.run.neighbours import ServerId, sharing_the_key
 from batchbot.run.preflight import Preflight
-from batchbot.run.progress import Display, RunStats, Silent
-from batchbot.run.remember import keep_limits, recall_limits
+from batchbot.run.progress import Display, Silent
 from batchbot.run.stale import close_crashed
 from batchbot.store.cache import SharedCache
 from batchbot.store.failures import failure_reasons
 from batchbot.store.store import Store
-from batchbot.summary import RunSummary
+from batchbot.sync.checking import check_job
+from batchbot.sync.dispatch import Dispatcher
+from batchbot.sync.neighbours import ServerId, sharing_the_key
+from batchbot.sync.remember import keep_limits, recall_limits
+from batchbot.sync.stats import RunStats
+from batchbot.tally import RunSummary
 
 log = logging.getLogger("batchbot")
 
@@ -148,7 +149,7 @@ async def run_job_async(
                     handle_signals=handle_signals,
                     sleep=sleep,
                 )
-            open_batches = store.open_batches(job.name)
+            open_batches = store.batches.open(job.name)
             if open_batches:
                 raise ConfigError(OPEN_BATCHES.format(job=job.name, count=len(open_batches)))
             run_id = store.start_run(
@@ -294,7 +295,7 @@ def cancel_batches(job: Job, config: Config) -> Cancelled:
         store = open_store(config)
         try:
             async with connect(config) as client:
-                api = BatchApi(client.api, max_attempts=config.max_attempts)
+                api = BatchApi(client.api, max_attempts=config.max_attempts, wait=config.retry_wait)
                 return await cancel_open(job.name, store, api)
         finally:
             store.close()

@@ -3,7 +3,7 @@
 A run that starts from a tier preset does not know the real limits until the server answers, so
 it sends one request alone first (the probe, see `pace.limiter`). The next run on the same key,
 server and model need not: it starts from what the last one read, and says how old that is.
-The key is stored as a hash of it (`run.neighbours.key_hash`), never itself.
+The key is stored as a hash of it (`sync.neighbours.key_hash`), never itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from batchbot.store.store import Store, write_transaction
+from batchbot.store.store import Store
+from batchbot.store.transactions import write_transaction
 
 TABLE = "server_limits"
 

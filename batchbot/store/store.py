@@ -1,26 +1,25 @@
-"""The SQLite store: the only code that writes SQL.
+"""The SQLite store: runs, requests, attempts and budget reservations.
+
+Every write to a run's database is made in this package: `Store` here, the Batch API's rows
+(`Store.batches`, batches.py), the limits a server stated (remembered.py), with the statements
+of a result in writes.py and the schema in migrations.py. Reads are not all here: readers
+open the file through read.py, and reports/, failures.py and run/stale.py hold their own
+SELECTs.
 
 WAL mode so readers (Datasette, `sqlite3`, `batchbot report`) never block a run; results are
-committed in small batches (writer.py), so a crash loses at most what was in flight.
+committed in small batches (sync/writer.py), so a crash loses at most what was in flight.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlite_utils import Database
-from tenacity import retry as retrying
-from tenacity import retry_if_exception, stop_after_delay, wait_fixed
 
-from batchbot.errors import DatabaseBusy
-from batchbot.jsonbytes import dumps_text
 from batchbot.outcome import (
     SETTLED,
     LastAnswer,
@@ -31,40 +30,13 @@ from batchbot.outcome import (
     utc_now,
 )
 from batchbot.store import BUSY_TIMEOUT_MS, writes
+from batchbot.store.batches import BatchRows
 from batchbot.store.cache import CachedAnswer, cached_answer
 from batchbot.store.migrations import migrations
+from batchbot.store.transactions import busy_is_final, switch_to_wal, write_transaction
 from batchbot.version import __version__
 
-if TYPE_CHECKING:
-    from batchbot.jobs.job import Item
-
-# An item submitted in a batch: pending, linked to its input file until the results are in.
-UPSERT_BATCH_PENDING = """
-INSERT INTO requests (
-    job, item_id, request_hash, run_id, mode, model, request, status, attempts, created_at,
-    batch_input_file_id, metadata, http_requests
-) VALUES (
-    :job, :item_id, :request_hash, :run_id, 'batch', :model, :request, 'pending', 0, :created_at,
-    :batch_input_file_id, :metadata, 0
-)
-ON CONFLICT (job, item_id, request_hash) DO UPDATE SET
-    run_id = excluded.run_id, mode = 'batch', status = 'pending', error = NULL,
-    error_code = NULL, finished_at = NULL, batch_id = NULL,
-    batch_input_file_id = excluded.batch_input_file_id
-"""
-
-# An item asked again in a batch keeps its answer until the batch's result replaces it.
-REASK_PENDING = """
-UPDATE requests SET batch_input_file_id = ?, batch_id = NULL, finished_at = NULL
-WHERE job = ? AND item_id = ? AND request_hash = ?
-"""
-
-# Where an item stands for the Batch API: answered, waiting in a batch, or touched by this run.
-SUBMISSION_STATE = """
-SELECT r.status, r.run_id, b.id IS NOT NULL AND b.collected_at IS NULL
-FROM requests r LEFT JOIN batches b ON b.input_file_id = r.batch_input_file_id
-WHERE r.job = ? AND r.item_id = ? AND r.request_hash = ?
-"""
+__all__ = ["Store"]
 
 IS_ANSWERED = """
 SELECT 1 FROM requests
@@ -93,10 +65,6 @@ SPENT_ON_DAY = "SELECT coalesce(sum(cost_nanousd), 0) FROM spend WHERE job = ? A
 RESERVED_ON_DAY = """
 SELECT count(*), coalesce(sum(worst_usd), 0) FROM reservations
 WHERE job = ? AND created_at >= ? AND created_at < ?
-"""
-RESERVE = """
-INSERT INTO reservations (run_id, job, item_id, model, worst_usd, created_at)
-VALUES (?, ?, ?, ?, ?, ?)
 """
 RELEASE = "DELETE FROM reservations WHERE id = ?"
 
@@ -128,86 +96,20 @@ SELECT sum(completion_tokens) * 1.0 / nullif(sum(answered), 0) FROM spend WHERE 
 """
 
 
-def _is_busy(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode in (
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-    )
-
-
-# Switching a new database to WAL needs it to itself, and SQLite does not wait for that
-# (busy_timeout does not apply), so a second run opening it at the same moment waits here.
-@retrying(
-    retry=retry_if_exception(_is_busy),
-    stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
-    wait=wait_fixed(0.05),
-    reraise=True,
-)
-def _switch_to_wal(db: Database) -> None:
-    db.enable_wal()
-
-
-@contextmanager
-def _busy_is_final(db: Database) -> Iterator[None]:
-    """A lock still held once the wait is over becomes DatabaseBusy: one line, exit 3."""
-    try:
-        yield
-    except sqlite3.OperationalError as error:
-        if not _is_busy(error):
-            raise
-        (_, _, path) = db.execute("PRAGMA database_list").fetchone()
-        (timeout_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
-        raise DatabaseBusy(path or ":memory:", timeout_ms / 1000) from None
-
-
-@contextmanager
-def write_transaction(db: Database) -> Iterator[None]:
-    """A transaction that holds the write lock from its start (a savepoint if one is open).
-
-    A deferred transaction that reads before it writes fails at once with "database is locked"
-    when another process commits in between; BEGIN IMMEDIATE waits its turn (busy_timeout).
-    """
-    conn = db.conn
-    if conn.in_transaction:
-        with db.atomic():
-            yield
-        return
-    with _busy_is_final(db):
-        conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        # A failed COMMIT (a full disk) leaves the transaction open; end it so the next works.
-        conn.rollback()
-        raise
-
-
-@dataclass(frozen=True, slots=True)
-class BatchItem:
-    """An item as a batch holds it: its request, earlier attempts, whether its result is in,
-    and its status (an answer it has while a re-ask waits in the batch)."""
-
-    request_hash: str
-    request: str
-    attempts: int
-    collected: bool
-    status: str
-
-
 class Store:
     """Runs, requests and attempts in one SQLite file."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.batches = BatchRows(db)
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
         """Open (creating if needed) and migrate the database at `path`."""
         db = Database(str(path))
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        with _busy_is_final(db):
-            _switch_to_wal(db)
+        with busy_is_final(db):
+            switch_to_wal(db)
         # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
         # the last commits, and those answers are simply asked again.
         db.execute("PRAGMA synchronous = NORMAL")
@@ -271,17 +173,19 @@ class Store:
         row = self.db.execute(HAS_ANSWERS, (job, *SETTLED)).fetchone()
         return row is not None
 
-    def spent_today(self, job: str) -> float:
-        """USD this job's requests cost today (UTC), over every run (from the spend rollup),
-        plus the worst case of what killed runs left on the wire today (`left_today`)."""
-        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, utc_now()[:10])).fetchone()
-        return int(nanousd) / 1e9 + self.left_today(job)[1]
+    def spent_today(self, job: str, day: str | None = None) -> float:
+        """USD this job's requests cost today (UTC; or on `day`), over every run (from the
+        spend rollup), plus the worst case of what is still reserved (`left_today`)."""
+        day = day or utc_now()[:10]
+        (nanousd,) = self.db.execute(SPENT_ON_DAY, (job, day)).fetchone()
+        return int(nanousd) / 1e9 + self.left_today(job, day)[1]
 
-    def left_today(self, job: str) -> tuple[int, float]:
-        """Requests this job's runs reserved today and never wrote a result for (a run was
-        killed with them on the wire, so the server may have billed them): how many, and
-        their worst case in USD. Call it before this run reserves anything."""
-        today = utc_now()[:10]
+    def left_today(self, job: str, day: str | None = None) -> tuple[int, float]:
+        """Requests this job's runs reserved today (or on `day`) and never wrote a result for:
+        how many, and their worst case in USD. A sync run killed with them on the wire (the
+        server may have billed them), or items in Batch API files not collected yet. Call it
+        before this run reserves anything."""
+        today = day or utc_now()[:10]
         count, usd = self.db.execute(RESERVED_ON_DAY, (job, today, f"{today}~")).fetchone()
         return int(count), float(usd)
 
@@ -289,7 +193,8 @@ class Store:
         """Commit a request's worst-case cost before it is sent; returns the row to release
         with its result (`record_results`)."""
         with write_transaction(self.db):
-            cursor = self.db.execute(RESERVE, (run_id, job, item_id, model, usd, utc_now()))
+            row = (run_id, job, item_id, model, usd, utc_now())
+            cursor = self.db.execute(writes.RESERVE, row)
             return int(cursor.lastrowid or 0)
 
     def average_completion(self, job: str) -> float | None:
@@ -368,114 +273,3 @@ class Store:
         """The status of this exact request of this job, if it has a row."""
         row = self.db.execute(STATUS, (job, item_id, request_hash)).fetchone()
         return None if row is None else str(row[0])
-
-    # -- Batch API ---------------------------------------------------------------------------
-
-    def start_batch_file(self, **values: Any) -> int:
-        """A new `batches` row, written before its file is uploaded; returns its row id."""
-        with write_transaction(self.db):
-            table = self.db.table("batches")
-            table.insert({"status": "uploading", "created_at": utc_now(), **values})
-            return int(table.last_rowid or 0)
-
-    def record_upload(
-        self,
-        row: int,
-        *,
-        input_file_id: str,
-        job: str,
-        run_id: int,
-        items: Sequence[Item],
-        reasks: Collection[str] = (),
-    ) -> None:
-        """The file is uploaded: its items are pending in it, so no other batch takes them.
-
-        Items in `reasks` ask again about an answer they keep meanwhile: their row, its run
-        and its request stay as they are, waiting for the batch (no `finished_at`).
-        """
-        created = utc_now()
-        with write_transaction(self.db):
-            self.db.table("batches").update(
-                row, {"status": "uploaded", "input_file_id": input_file_id}
-            )
-            for item in items:
-                if item.id in reasks:
-                    self.db.execute(REASK_PENDING, (input_file_id, job, item.id, item.request_hash))
-                    continue
-                self.db.execute(
-                    UPSERT_BATCH_PENDING,
-                    {
-                        "job": job,
-                        "item_id": item.id,
-                        "request_hash": item.request_hash,
-                        "run_id": run_id,
-                        "model": item.body.get("model"),
-                        "request": dumps_text(item.body),
-                        "created_at": created,
-                        "batch_input_file_id": input_file_id,
-                        "metadata": item.metadata,
-                    },
-                )
-
-    def record_batch_created(self, row: int, *, batch_id: str, status: str) -> None:
-        """The batch exists: the row and its items carry OpenAI's batch id."""
-        with write_transaction(self.db):
-            self.db.table("batches").update(row, {"batch_id": batch_id, "status": status})
-            self.db.execute(
-                "UPDATE requests SET batch_id = ? WHERE batch_input_file_id = "
-                "(SELECT input_file_id FROM batches WHERE id = ?)",
-                (batch_id, row),
-            )
-
-    def update_batch(self, row: int, values: Mapping[str, Any]) -> None:
-        with write_transaction(self.db):
-            self.db.table("batches").update(row, dict(values))
-
-    def open_batches(self, job: str) -> list[dict[str, Any]]:
-        """This job's batches not yet collected (or given up), oldest first."""
-        return list(
-            self.db.query(
-                "SELECT * FROM batches WHERE job = ? AND collected_at IS NULL ORDER BY id", [job]
-            )
-        )
-
-    def fake_run_batches(self, job: str) -> set[int]:
-        """Row ids of this job's open batches that a `--fake` run submitted.
-
-        Such a batch lived on the simulated API inside that run's own process, so it ended
-        with the run, whatever its row still says.
-        """
-        rows = self.db.execute(
-            "SELECT b.id FROM batches b JOIN runs r ON r.id = b.run_id WHERE b.job = ? "
-            "AND b.collected_at IS NULL AND json_extract(r.settings, '$.fake')",
-            (job,),
-        )
-        return {int(row[0]) for row in rows}
-
-    def submission_state(
-        self, job: str, item_id: str, request_hash: str
-    ) -> tuple[str, int | None, bool] | None:
-        """(status, run_id, waiting in an open batch) of this request's row, or None."""
-        row = self.db.execute(SUBMISSION_STATE, (job, item_id, request_hash)).fetchone()
-        return None if row is None else (str(row[0]), row[1], bool(row[2]))
-
-    def enqueued_tokens(self, model: str) -> int:
-        """Prompt tokens of this model's batches not yet finished: what counts against the queue."""
-        (tokens,) = self.db.execute(
-            "SELECT COALESCE(SUM(prompt_tokens), 0) FROM batches WHERE model = ? "
-            "AND collected_at IS NULL AND status NOT IN "
-            "('uploading', 'completed', 'expired', 'cancelled', 'failed')",
-            (model,),
-        ).fetchone()
-        return int(tokens)
-
-    def batch_item(self, job: str, input_file_id: str, item_id: str) -> BatchItem | None:
-        """The item `item_id` as submitted in this input file, or None if it was not."""
-        row = self.db.execute(
-            "SELECT request_hash, request, attempts, finished_at, status FROM requests "
-            "WHERE job = ? AND item_id = ? AND batch_input_file_id = ?",
-            (job, item_id, input_file_id),
-        ).fetchone()
-        if row is None:
-            return None
-        return BatchItem(str(row[0]), str(row[1]), int(row[2] or 0), row[3] is not None, row[4])

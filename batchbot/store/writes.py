@@ -185,3 +185,10 @@ def http_requests(mode: str, outcome: Outcome) -> int:
     """The HTTP requests a result adds to its row: each attempt, but none for an item sent
     in another's request (a pack) or as a line of a Batch API file."""
     return 0 if outcome.shared_request or mode == BATCH else len(outcome.attempts)
+
+
+# A request's worst-case cost under a budget, committed before it can be billed (money/budget.py).
+RESERVE = """
+INSERT INTO reservations (run_id, job, item_id, model, worst_usd, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+"""

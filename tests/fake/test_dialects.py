@@ -19,13 +19,11 @@ from batchbot.pace.limiter import Limiter
 
 MODEL = "gpt-4o-mini"
 HI = [{"role": "user", "content": "What is a chatbot?"}]
-RATE_HEADERS = (
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-requests",
-    "x-ratelimit-reset-tokens",
+# limit, remaining, reset: each for requests, then tokens
+RATE_HEADERS = tuple(
+    f"x-ratelimit-{field}-{unit}"
+    for field in ("limit", "remaining", "reset")
+    for unit in ("requests", "tokens")
 )
 TLS = ssl.create_default_context()
 
@@ -113,7 +111,7 @@ async def test_the_dialect_is_set_over_http(fake_api: FakeServer):
         async with http.post(f"{base}/v1/chat/completions", json=body, headers=headers) as r:
             assert not any(name.lower().startswith("x-ratelimit") for name in r.headers)
     fake_api.reset()
-    assert "x-ratelimit-reset-requests" in fake_api._limits.headers()
+    assert "x-ratelimit-reset-requests" in fake_api.gate.headers()
 
 
 @pytest.fixture

@@ -93,3 +93,16 @@ def test_what_the_api_refuses_is_a_400(fake_api, path, body, message):
 def test_metadata_the_api_takes_is_answered(fake_api, path, body):
     """Up to 16 string values of up to 512 characters pass (with store, for chat)."""
     assert post(fake_api.url, path, body)[0] == 200
+
+
+def test_batchbot_lets_through_no_parameter_the_api_reference_lacks() -> None:
+    """Each parameter batchbot's own table allows is one the fake, reading the `openai`
+    package's request types, knows too: a job never passes a field the API would refuse."""
+    from batchbot.fake import known
+    from batchbot.jobs import params
+
+    for endpoint, allowed in params.PARAMETERS.items():
+        assert allowed <= known.PARAMETERS[endpoint], (
+            endpoint,
+            allowed - known.PARAMETERS[endpoint],
+        )

@@ -33,7 +33,7 @@ from batchbot.fake.counting import rate_limit_tokens
 from batchbot.fake.faults import FaultPlan
 from batchbot.fake.limits import RateLimits, format_duration
 from batchbot.fake.server import FakeServer
-from batchbot.pace.tokens import count_text, prompt_tokens
+from batchbot.tokens.count import count_text, prompt_tokens
 
 MODEL = "gpt-4o-mini"
 HI = [{"role": "user", "content": "What is a chatbot?"}]

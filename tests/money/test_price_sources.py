@@ -14,7 +14,7 @@ import pytest
 from stored import rows
 
 from batchbot.fake.server import FakeServer
-from batchbot.pace.tokens import input_tokens
+from batchbot.tokens.count import input_tokens
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROMPTS = "prompts:\n  - What is a chatbot?\n  - How do I keep my API key safe?\n"

@@ -6,17 +6,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import clocked
 import pytest
-import test_limiter
+from clocked import Sim
 from test_dialect import LIMIT, WORKERS, FixedMinuteServer
-from test_limiter import Sim
 
 from batchbot.pace.ceiling import Ceiling
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.limiter import Limiter
+from batchbot.pace.limiter import Limiter, Settings
 from batchbot.pace.window import SendLog
 
-sim = test_limiter.sim
+sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
 def send(sim: Sim, limiter: Limiter, count: int, answer: Any) -> list[float]:
@@ -56,7 +56,7 @@ def test_the_ceiling_holds_what_would_pass_the_cap_until_room_comes() -> None:
 async def test_a_full_bucket_is_not_burst_above_a_limit_the_user_set(sim: Sim) -> None:
     """600 RPM set by the user against a server reporting 3,000 and a full bucket: 600 a
     minute, at most 10 a second, from the first second; a preset would have burst."""
-    limiter = Limiter(rpm=600, tpm=None, concurrency=1000, caps=["requests"])
+    limiter = Limiter(Settings(rpm=600, tpm=None, concurrency=1000, caps=["requests"]))
     full = RateLimitHeaders(limit_requests=3000, remaining_requests=3000, reset_requests=0)
     times = send(sim, limiter, 700, lambda: full)
     await sim.run_until(80.0)
@@ -69,9 +69,8 @@ async def test_a_full_bucket_is_not_burst_above_a_limit_the_user_set(sim: Sim) -
 async def test_a_fixed_minute_is_spent_within_the_users_ceiling(sim: Sim) -> None:
     """The user's 600 equals the gateway's: each minute's count may be spent fast, yet no
     rolling minute of ours holds more than 600, even where two of its minutes meet."""
-    limiter = Limiter(
-        rpm=LIMIT, tpm=None, concurrency=1000, caps=["requests"], wall_clock=lambda: sim.now
-    )
+    capped = Settings(rpm=LIMIT, tpm=None, concurrency=1000, caps=["requests"])
+    limiter = Limiter(capped, wall_clock=lambda: sim.now)
     server = FixedMinuteServer(sim, used=200)
     times = send(sim, limiter, 2000, server.answer)
     await sim.run_until(230.0)
@@ -116,7 +115,7 @@ class MinuteBucket:
 async def test_a_full_bucket_as_large_as_the_users_limit_is_spent_within_it(sim: Sim) -> None:
     """The user's 600 RPM is the server's too, its bucket full: the bucket may be spent fast,
     but no rolling minute holds more than 600, and once the ceiling holds, the pace is even."""
-    limiter = Limiter(rpm=600, tpm=None, concurrency=1000, caps=["requests"])
+    limiter = Limiter(Settings(rpm=600, tpm=None, concurrency=1000, caps=["requests"]))
     server = MinuteBucket(sim, 600)
     times = send(sim, limiter, 2000, server.answer)
     await sim.run_until(240.0)

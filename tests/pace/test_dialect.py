@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
+import clocked
 import pytest
-import test_limiter
-from test_limiter import Sim
+from clocked import Sim
 
 from batchbot.pace.dialect import (
     FIXED_MINUTE,
@@ -24,10 +24,12 @@ from batchbot.pace.dialect import (
     WindowShare,
 )
 from batchbot.pace.headers import RateLimitHeaders
-from batchbot.pace.limiter import Limiter
+from batchbot.pace.levels import Sent
+from batchbot.pace.limiter import Limiter, Settings
 from batchbot.pace.sharing import MIN_SHARE, SharedBudget
 
-sim = test_limiter.sim  # the limiter tests' hand-moved clock, as a fixture here too
+sim = clocked.sim  # the hand-moved clock, as a fixture here
+
 LIMIT = 600  # requests per minute, as the gateway's config says
 WORKERS = 8
 
@@ -79,9 +81,7 @@ def start(sim: Sim, limiter: Limiter, server: FixedMinuteServer, count: int) -> 
 def gateway_limiter(sim: Sim, notes: list[str], wall_offset: float = 0.0) -> Limiter:
     """A limiter at the gateway's 600 RPM with a run's defaults; `sim`'s clock is the wall's."""
     return Limiter(
-        rpm=LIMIT,
-        tpm=None,
-        concurrency=1000,
+        Settings(rpm=LIMIT, tpm=None, concurrency=1000),
         on_dialect=notes.append,
         wall_clock=lambda: sim.now + wall_offset,
     )
@@ -187,9 +187,8 @@ async def test_a_part_used_minute_is_spent_then_the_next_in_full(sim: Sim) -> No
 
 async def test_a_limit_set_below_the_gateways_is_not_burst_above(sim: Sim) -> None:
     """Told 300 RPM by the user, behind a gateway counting 600: smooth at 300, never a burst."""
-    limiter = Limiter(
-        rpm=300, tpm=None, concurrency=1000, caps=["requests"], wall_clock=lambda: sim.now
-    )
+    capped = Settings(rpm=300, tpm=None, concurrency=1000, caps=["requests"])
+    limiter = Limiter(capped, wall_clock=lambda: sim.now)
     server = FixedMinuteServer(sim)
     times: list[float] = []
 
@@ -264,3 +263,39 @@ async def test_no_headers_paces_by_the_configured_limits_and_429s(sim: Sim) -> N
     for _ in range(3):  # three in a row: we go too fast
         limiter.refused(0)
     assert limiter.pace == 0.8
+
+
+def test_the_headroom_is_read_once_the_counts_can_be_believed() -> None:
+    """OpenAI's counts say what a bucket holds from the second reading on, or at once when the
+    first shows it full; a kind a lower limit of the user's holds back is never burst."""
+    reader = HeaderReader(wall_offset=0.0)
+    limits: dict[str, float | None] = {"requests": 600, "tokens": None}
+    half = RateLimitHeaders(limit_requests=600, remaining_requests=300, reset_requests=30.0)
+    charged = {"requests": 0.0, "tokens": 0.0}
+    reader.observe(0.0, half, limits)
+    assert reader.refills
+    assert reader.levels(0.0, half, ["requests"], charged, None, lambda kind: False) is None
+    reader.observe(0.5, half, limits)
+    sent = Sent(0.5, 0.0, 0.0)
+    levels = reader.levels(0.5, half, ["requests"], charged, sent, lambda kind: False)
+    assert levels == {"requests": (600, 300)}
+    held = reader.levels(0.5, half, ["requests"], charged, sent, lambda kind: True)
+    assert held == {"requests": None}
+
+
+def test_a_fixed_minute_has_its_headroom_once_seen_not_to_refill() -> None:
+    """A fixed window's count is read as headroom only once it has shown it does not refill;
+    a server with no counts has none."""
+    reader = HeaderReader(wall_offset=0.0)
+    limits: dict[str, float | None] = {"requests": 600, "tokens": None}
+    charged = {"requests": 0.0, "tokens": 0.0}
+    found = []
+    for now, left in ((0.0, 500), (1.0, 480)):
+        counted = RateLimitHeaders(limit_requests=600, remaining_requests=left)
+        reader.observe(now, counted, limits)
+        found.append(reader.levels(now, counted, ["requests"], charged, None, lambda k: False))
+    assert not reader.refills
+    # Less a little kept back for answers in flight when the count was taken.
+    assert found == [{"requests": None}, {"requests": (600, 477.0)}]
+    bare = HeaderReader(wall_offset=0.0)
+    assert bare.levels(0.0, RateLimitHeaders(), ["requests"], charged, None, bool) is None

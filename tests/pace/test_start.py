@@ -3,11 +3,11 @@ told by the server need no probe, and a limit the user set still caps them."""
 
 from __future__ import annotations
 
+import clocked
 import pytest
-import test_limiter
-from test_limiter import Sim, exact
+from clocked import Sim, exact
 
-sim = test_limiter.sim
+sim = clocked.sim  # the hand-moved clock, as a fixture here
 
 
 @pytest.mark.parametrize(("remembered", "released"), [(None, 1), ((3000, None), 20)])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ from sqlite_utils import Database
 
 from batchbot.errors import EXIT_LOCKED
 from batchbot.fake.server import FakeServer
-from batchbot.run.lock import job_lock, lock_path
+from batchbot.run.lock import if_free, job_lock, lock_path
 from batchbot.store.migrations import migrations
-from batchbot.store.store import Store, write_transaction
+from batchbot.store.store import Store
+from batchbot.store.transactions import write_transaction
 
 JOB = "model: gpt-4o-mini\nprompts: [one, two, three]\n"
 
@@ -103,6 +106,31 @@ def start_run(job: Path, url: str, cwd: Path, *extra: str) -> subprocess.Popen[s
     )
 
 
+@contextlib.contextmanager
+def held_still(process: subprocess.Popen[str]) -> Iterator[None]:
+    """Stop `process` (SIGSTOP) for the block: its run, lock held, is surely still going when
+    the next run starts, however long a busy machine takes to start that one."""
+    process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGCONT)
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition` for up to 30 s; fail saying `what` never happened."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within 30 s"
+        time.sleep(0.01)
+
+
+def lock_is_free(db: Path, job: str) -> bool:
+    """Whether no process holds the job's lock (taking it for an instant to learn so)."""
+    with if_free(db, job) as free:
+        return free
+
+
 def test_jobs_side_by_side_and_an_overlapping_run(tmp_path, slow_api):
     """Two jobs share a new database without "database is locked"; an overlapping run exits 4."""
     items = 100
@@ -112,12 +140,11 @@ def test_jobs_side_by_side_and_an_overlapping_run(tmp_path, slow_api):
     # Two at a time, so the first run is still going when the overlapping one starts.
     first = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--concurrency", "2")
     second = start_run(tmp_path / "labels.yaml", slow_api.url, tmp_path)
-    deadline = time.monotonic() + 20
-    while not (tmp_path / "batchbot.db.faq.lock").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    overlap = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path)
-    out, err = overlap.communicate(timeout=30)
-    assert first.poll() is None, "the first run ended before the overlap; make it longer"
+    wait_until(lambda: not lock_is_free(tmp_path / "batchbot.db", "faq"), "faq's run took no lock")
+    with held_still(first):
+        assert first.poll() is None, "the first run ended before it could be held"
+        overlap = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path)
+        out, err = overlap.communicate(timeout=60)
     assert overlap.returncode == 4, out + err
     assert "another batchbot run of job 'faq'" in err
     for proc in (first, second):
@@ -265,27 +292,22 @@ def test_the_lock_follows_the_database_file(tmp_path, write_job, invoke, fake_ap
     assert lock_path(Path(other), "faq") == lock_path(tmp_path / "data" / "c.db", "faq")
 
 
-# Long enough (about 3 s at 100 ms an answer, 8 at once) that the second run, a new process,
-# starts while the first still holds the lock, even on a busy machine.
-ITEMS_LONG = 250
-
-
 def test_two_runs_through_a_symlinked_database(tmp_path, slow_api):
     """A run through a symlink to the database of a run going exits 4; nothing is paid twice."""
-    prompts = "".join(f"  - question {i}?\n" for i in range(ITEMS_LONG))
+    items = 100  # over a second of answers: the first run is stopped while it sends them
+    prompts = "".join(f"  - question {i}?\n" for i in range(items))
     (tmp_path / "faq.yaml").write_text(f"model: gpt-4o-mini\nprompts:\n{prompts}")
     (tmp_path / "link.db").symlink_to(tmp_path / "c.db")
     first = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--db", "c.db")
-    deadline = time.monotonic() + 20
-    while slow_api.stats.requests == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    second = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--db", "link.db")
-    out, err = second.communicate(timeout=30)
-    assert first.poll() is None, "the first run ended before the second; make it longer"
+    wait_until(lambda: slow_api.stats.requests > 0, "the first run sent nothing")
+    with held_still(first):
+        assert first.poll() is None, "the first run ended before it could be held"
+        second = start_run(tmp_path / "faq.yaml", slow_api.url, tmp_path, "--db", "link.db")
+        out, err = second.communicate(timeout=60)
     assert second.returncode == EXIT_LOCKED, out + err
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
-    assert slow_api.stats.answered == ITEMS_LONG
+    assert slow_api.stats.answered == items
     assert slow_api.stats.duplicates == 0
 
 

@@ -6,8 +6,10 @@ import io
 import time
 
 import pytest
+from hostile import HOSTILE, assert_inert
 
-from batchbot.run.progress import WIDTH, PlainLines, RichBar, RunStats
+from batchbot.run.progress import PlainLines, RichBar
+from batchbot.sync.stats import WIDTH, RunStats
 
 
 def busy(**changes) -> RunStats:
@@ -68,7 +70,15 @@ def test_plain_lines_print_the_state_once_when_cut_short():
     assert finished.getvalue() == ""
 
 
-def test_rich_display_leaves_one_line_of_80_columns():
+@pytest.fixture
+def not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich takes a StringIO for a terminal when FORCE_COLOR or TTY_COMPATIBLE says so, and
+    then writes its live redraws too: the tests read only what a run leaves behind."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_rich_display_leaves_one_line_of_80_columns(not_a_terminal):
     """The terminal display ends with its status line printed once, no wider than 80."""
     out = io.StringIO()
     display = RichBar(out)
@@ -124,3 +134,17 @@ def test_a_full_bucket_line_fits_in_80_columns():
     money = "$0.41 spent, $1.59 left"
     assert line == f"29,000/100,000 · ok 29,000 · RPM 70k/30k (full bucket) · {money}"
     assert len(line) <= WIDTH
+
+
+@pytest.mark.parametrize("display", [PlainLines, RichBar])
+def test_the_progress_line_shows_a_hostile_job_name_inert(display, not_a_terminal):
+    """Both displays print the job's name without its escapes (rich markup stays text too)."""
+    out = io.StringIO()
+    shown = display(out)
+    stats = RunStats(job=f"faq{HOSTILE}[bold]x", total=2, started=time.monotonic())
+    shown.start(stats)
+    stats.ok = 1
+    shown.stop(stats)
+    assert_inert(out.getvalue().encode(), "the progress line")
+    assert "faq" in out.getvalue()
+    assert "[bold]x" in out.getvalue()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from batchbot.cli.common import (
+    F,
     cli,
     db_or_environment,
     echo,
@@ -20,6 +21,8 @@ from batchbot.cli.common import (
 from batchbot.errors import EXIT_OK, EXIT_SOME_FAILED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from batchbot.sync.neighbours import Neighbour
 
 
@@ -161,6 +164,13 @@ def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(exc)) from None
 
 
+def share_option(flag: str, help_text: str) -> Callable[[F], F]:
+    """A --*-rate option of the fake server: a share of requests, from 0 to 1, none by default."""
+    return click.option(
+        flag, default=0.0, show_default=True, type=click.FloatRange(0, 1), help=help_text
+    )
+
+
 @cli.command(name="fake-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -179,34 +189,14 @@ def _count_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.FloatRange(min=0),
     help="Milliseconds each answer takes, as a real API's would.",
 )
-@click.option(
-    "--fail-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Share of requests answered with a transient fault (500/502/503/reset/bad body).",
+@share_option(
+    "--fail-rate", "Share of requests answered with a transient fault (500/502/503/reset/bad body)."
 )
-@click.option(
-    "--invalid-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Share of structured answers (JSON schema, tool calls) that do not validate.",
+@share_option(
+    "--invalid-rate", "Share of structured answers (JSON schema, tool calls) that do not validate."
 )
-@click.option(
-    "--refusal-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Share of requests the model refuses.",
-)
-@click.option(
-    "--length-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Share of answers cut off at max_tokens (finish_reason length).",
-)
+@share_option("--refusal-rate", "Share of requests the model refuses.")
+@share_option("--length-rate", "Share of answers cut off at max_tokens (finish_reason length).")
 @click.option(
     "--windows",
     type=click.Choice(["buckets", "sliding"]),
